@@ -1,0 +1,70 @@
+"""The main jobs as plain functions: the CLI and the demo call these, and so can users.
+
+    from prodlens.api import evaluate_catalog
+    result = evaluate_catalog("grocery", "path/to/grocery-store", split="val")
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+from . import atomic
+from .catalog import Catalog, load_catalog
+from .embed import EmbedConfig, Embeddings, FeatureCache, ProductEmbedder, default_cache_dir
+from .evaluate import ZERO_SHOT_NOTE, EvalResult, evaluate_embeddings, write_report
+
+PAGE_VARIANTS = {"image": "page = image only", "text": "page = text only", "image+text": "page = image + text"}
+
+
+def open_cache(cache_dir: str | Path | None = None, no_cache: bool = False) -> FeatureCache:
+    return FeatureCache(None) if no_cache else FeatureCache(cache_dir or default_cache_dir())
+
+
+def embed(catalog: Catalog, config: EmbedConfig | None = None, cache: FeatureCache | None = None,
+          progress: bool = True) -> Embeddings:
+    return ProductEmbedder(config, cache or open_cache()).embed_catalog(catalog, progress=progress)
+
+
+def evaluate_catalog(source: str, root: str | Path, split: str | None = None, config: EmbedConfig | None = None,
+                     cache: FeatureCache | None = None, page_variants: list[str] | None = None,
+                     report_dir: str | Path | None = None, json_out: str | Path | None = None,
+                     progress: bool = True, catalog: Catalog | None = None) -> EvalResult:
+    """Load → embed → evaluate; optionally compare page-embedding variants and write a report and JSON."""
+    catalog = catalog or load_catalog(source, root, split)
+    embedder = ProductEmbedder(config, cache or open_cache())
+    embeddings = embedder.embed_catalog(catalog, progress=progress)
+    result = evaluate_embeddings(embeddings, split=split)
+    result.notes.append(ZERO_SHOT_NOTE)
+    for variant in page_variants or []:
+        if variant == embedder.config.page_inputs:
+            continue
+        other = embedder.with_config(page_inputs=variant).embed_catalog(catalog, progress=False)
+        result.variants[PAGE_VARIANTS.get(variant, variant)] = evaluate_embeddings(other, split=split)
+    if result.variants:
+        result.variants = {PAGE_VARIANTS.get(embedder.config.page_inputs, "main"): result, **result.variants}
+    if json_out:
+        atomic.write_json(json_out, result.to_json())
+    if report_dir:
+        write_report(result, report_dir, embeddings, thumbnail=thumbnailer(catalog, embedder),
+                     title=f"prodlens evaluation: {catalog.name}")
+    return result
+
+
+def thumbnailer(catalog: Catalog, embedder: ProductEmbedder, size: int = 160):
+    """sample_id → a small RGB thumbnail (the sample's middle frame), or None if it cannot be decoded."""
+    by_id = {s.sample_id: s for s in catalog.samples}
+
+    def thumb(sample_id: str) -> Image.Image | None:
+        s = by_id.get(sample_id)
+        if s is None:
+            return None
+        try:
+            frames = embedder.load_frames(catalog, s)
+        except Exception:
+            return None
+        img = frames[len(frames) // 2].copy()
+        img.thumbnail((size, size))
+        return img
+
+    return thumb

@@ -1,0 +1,39 @@
+"""Catalogue: products and their samples in the page / video / live domains, and the loaders that build it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ProdlensError
+from .folder import load_folder
+from .grocery import load_grocery
+from .manifest import is_manifest_dir, load_manifest, save_manifest
+from .rope import load_rope
+from .schema import DOMAINS, Catalog, Product, Sample
+from .validate import validate_catalog
+
+SOURCES = ("grocery", "rope", "folder", "manifest")
+
+
+def load_catalog(source: str, root: str | Path, split: str | None = None) -> Catalog:
+    """Load a catalogue from one of the supported layouts; `split` limits loading to that split where it can."""
+    root = Path(root)
+    if not root.exists():
+        raise ProdlensError(f"catalogue root {root} does not exist")
+    splits = (split,) if split else None
+    if source == "grocery":
+        catalog = load_grocery(root, splits)
+    elif source == "rope":
+        catalog = load_rope(root, splits)
+    elif source == "folder":
+        catalog = load_folder(root)
+    elif source == "manifest":
+        catalog = load_manifest(root)
+    else:
+        raise ProdlensError(f"unknown catalogue source {source!r}; expected one of {', '.join(SOURCES)}")
+    if split and catalog.splits and split not in catalog.splits:
+        raise ProdlensError(f"split {split!r} not in this catalogue (it has: {', '.join(catalog.splits)})")
+    return catalog.select(split) if split else catalog
+
+
+__all__ = ["DOMAINS", "SOURCES", "Catalog", "Product", "Sample", "load_catalog", "load_folder", "load_grocery",
+           "load_manifest", "load_rope", "save_manifest", "is_manifest_dir", "validate_catalog"]

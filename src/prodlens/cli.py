@@ -1,0 +1,200 @@
+"""`prodlens` command line: catalogue → embed → evaluate, and the built-in demo."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import api
+from .catalog import SOURCES, load_catalog, save_manifest, validate_catalog
+from .embed import EmbedConfig
+from .errors import BadRecords, ProdlensError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Unified cross-domain product embeddings: product pages, short videos and live streams.")
+catalog_app = typer.Typer(no_args_is_help=True, help="Load, check and convert catalogues.")
+app.add_typer(catalog_app, name="catalog")
+console = Console()
+err = Console(stderr=True)
+
+SourceArg = typer.Argument(..., help=f"catalogue layout: {', '.join(SOURCES)}")
+RootOpt = typer.Option(..., "--root", help="catalogue root directory (for 'manifest': the manifest directory)")
+SplitOpt = typer.Option(None, "--split", help="only this split (samples without a split, e.g. pages, are kept)")
+
+
+def _config(image_encoder: str, text_encoder: str, frames: int, batch_size: int, page_inputs: str, clip_inputs: str,
+            visual_weight: float, device: str) -> EmbedConfig:
+    try:
+        return EmbedConfig(image_encoder=image_encoder, text_encoder=text_encoder, frames=frames,
+                           batch_size=batch_size, page_inputs=page_inputs, clip_inputs=clip_inputs,
+                           visual_weight=visual_weight, device=device)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
+def _model_options(func):
+    """Shared encoder options, declared once."""
+    import functools
+    import inspect
+
+    extra = [
+        inspect.Parameter("image_encoder", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
+            EmbedConfig.image_encoder, help="image encoder: efficientnet-lite0, or hf:<name-or-path>")),
+        inspect.Parameter("text_encoder", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
+            EmbedConfig.text_encoder, help="text encoder: minilm, e5-small, st:<name-or-path>, hf:<name-or-path>")),
+        inspect.Parameter("frames", inspect.Parameter.KEYWORD_ONLY, annotation=int, default=typer.Option(
+            EmbedConfig.frames, min=1, help="frames sampled per video / live sample")),
+        inspect.Parameter("batch_size", inspect.Parameter.KEYWORD_ONLY, annotation=int, default=typer.Option(
+            EmbedConfig.batch_size, min=1, help="images per forward pass")),
+        inspect.Parameter("page_inputs", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
+            EmbedConfig.page_inputs, help="page embedding from: image, text or image+text")),
+        inspect.Parameter("clip_inputs", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
+            EmbedConfig.clip_inputs, help="video/live embedding from: image, text or image+text")),
+        inspect.Parameter("visual_weight", inspect.Parameter.KEYWORD_ONLY, annotation=float, default=typer.Option(
+            EmbedConfig.visual_weight, min=0.0, max=1.0, help="share of the visual block in the similarity")),
+        inspect.Parameter("device", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
+            "cpu", help="torch device (cpu, cuda, cuda:1, mps)")),
+        inspect.Parameter("cache_dir", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path], default=typer.Option(
+            None, help="feature cache directory (default: $PRODLENS_CACHE or ~/.cache/prodlens)")),
+        inspect.Parameter("no_cache", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=typer.Option(
+            False, "--no-cache", help="do not read or write the feature cache")),
+    ]
+    names = [p.name for p in extra]
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        opts = {n: kwargs.pop(n) for n in names}
+        config = _config(opts["image_encoder"], opts["text_encoder"], opts["frames"], opts["batch_size"],
+                         opts["page_inputs"], opts["clip_inputs"], opts["visual_weight"], opts["device"])
+        cache = api.open_cache(opts["cache_dir"], opts["no_cache"])
+        return func(*args, config=config, cache=cache, **kwargs)
+
+    sig = inspect.signature(func)
+    params = [p for p in sig.parameters.values() if p.name not in ("config", "cache")]
+    wrapper.__signature__ = sig.replace(parameters=params + extra)
+    return wrapper
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error:[/bold red] {message}")
+    raise typer.Exit(2)
+
+
+def _print_bad(bad: BadRecords, limit: int = 50) -> None:
+    if not len(bad):
+        return
+    table = Table(title=f"{len(bad)} bad record(s), skipped", title_justify="left", title_style="yellow")
+    table.add_column("record")
+    table.add_column("problem")
+    table.add_column("stage")
+    for b in list(bad)[:limit]:
+        table.add_row(b.record, b.problem, b.stage)
+    err.print(table)
+    if len(bad) > limit:
+        err.print(f"... and {len(bad) - limit} more")
+
+
+@catalog_app.command("validate")
+def catalog_validate(source: str = SourceArg, root: Path = RootOpt, split: Optional[str] = SplitOpt,
+                     no_media: bool = typer.Option(False, "--no-media", help="check records only, do not decode media"),
+                     frames: int = typer.Option(8, help="frames decoded per video")):
+    """Check every record and decode every media file; list each bad record. Exit 1 if any is bad."""
+    try:
+        catalog = load_catalog(source, root, split)
+    except ProdlensError as e:
+        _fail(str(e))
+    bad = validate_catalog(catalog, check_media=not no_media, frames=frames)
+    summary = catalog.summary()
+    console.print(f"[bold]{catalog.name}[/bold]: {summary['products']} products, {summary['samples']} samples "
+                  f"(page {summary['page']}, video {summary['video']}, live {summary['live']})")
+    if len(bad):
+        _print_bad(bad, limit=10_000)
+        raise typer.Exit(1)
+    console.print("[green]all records valid[/green]")
+
+
+@catalog_app.command("import")
+def catalog_import(source: str = SourceArg, root: Path = RootOpt, out: Path = typer.Option(..., help="manifest dir"),
+                   split: Optional[str] = SplitOpt):
+    """Convert a catalogue to the Parquet manifest (products.parquet, samples.parquet, catalog.json)."""
+    try:
+        catalog = load_catalog(source, root, split)
+    except ProdlensError as e:
+        _fail(str(e))
+    save_manifest(catalog, out)
+    console.print(f"wrote manifest of {len(catalog.samples)} samples to {out}")
+    _print_bad(catalog.bad)
+
+
+@app.command("embed")
+@_model_options
+def embed_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str] = SplitOpt,
+              out: Path = typer.Option(..., help="output Parquet file of sample embeddings"), *, config, cache):
+    """Embed every sample of a catalogue (cached: a second run re-encodes nothing)."""
+    try:
+        catalog = load_catalog(source, root, split)
+        emb = api.embed(catalog, config, cache)
+    except ProdlensError as e:
+        _fail(str(e))
+    emb.save(out)
+    console.print(f"wrote {len(emb)} embeddings of dim {emb.dim} to {out} (model {emb.meta['model']}; cache hits "
+                  f"{cache.hits}, misses {cache.misses})")
+    _print_bad(emb.bad)
+
+
+@app.command("eval")
+@_model_options
+def eval_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str] = SplitOpt,
+             json_out: Optional[Path] = typer.Option(None, "--json", help="write metrics as JSON here"),
+             report: Optional[Path] = typer.Option(None, help="write report.md and plots in this directory"),
+             compare_pages: bool = typer.Option(False, "--compare-pages",
+                                                help="also evaluate image-only and text-only page embeddings"),
+             *, config, cache):
+    """Cross-domain retrieval (R@1/5/10, mAP) in every direction the catalogue has, plus one-shot classification."""
+    from .evaluate import print_results
+
+    try:
+        result = api.evaluate_catalog(source, root, split, config, cache,
+                                      page_variants=["image", "text", "image+text"] if compare_pages else None,
+                                      report_dir=report, json_out=json_out)
+    except ProdlensError as e:
+        _fail(str(e))
+    print_results(result, console)
+    if json_out:
+        console.print(f"metrics: {json_out}")
+    if report:
+        console.print(f"report: {report / 'report.md'}")
+
+
+@app.command("demo")
+def demo_cmd(out: Path = typer.Option(Path("prodlens-demo"), help="where the catalogue and report go"),
+             products: int = typer.Option(36, min=4, help="number of generated products"),
+             seed: int = typer.Option(0),
+             cache_dir: Optional[Path] = typer.Option(None, help="feature cache (default: OUT/cache)")):
+    """Generate the built-in tri-domain catalogue (rendered products, MP4 videos and live clips), embed, evaluate."""
+    from .demo.run import run_demo
+
+    run_demo(out, n_products=products, seed=seed, cache_dir=cache_dir, console=console)
+
+
+@app.command("encoders")
+def encoders_cmd():
+    """List the image and text encoders that can be named on the command line."""
+    from .encoders import image_encoder_names, text_encoder_names
+
+    console.print("image encoders: " + ", ".join(image_encoder_names()))
+    console.print("text encoders:  " + ", ".join(text_encoder_names()))
+
+
+def main() -> None:  # pragma: no cover
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    sys.exit(app())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

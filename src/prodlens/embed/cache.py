@@ -1,0 +1,122 @@
+"""A persistent feature cache keyed by (model, kind, content hash): SQLite in WAL mode.
+
+Each batch is one transaction, so a crash loses at most the batch in flight and never corrupts what is stored.
+Keys are content hashes (file bytes, text), so renamed or moved files still hit and edited files miss.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+from pathlib import Path
+
+import numpy as np
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS features (
+    model TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,
+    dtype TEXT NOT NULL, shape TEXT NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (model, kind, key)
+)"""
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("PRODLENS_CACHE")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "prodlens"
+
+
+class FeatureCache:
+    def __init__(self, path: str | Path | None = None):
+        """`path`: a directory (the file `features.sqlite` goes in it), a `.sqlite` file, or None for memory only."""
+        if path is None:
+            target = ":memory:"
+        else:
+            path = Path(path)
+            if path.suffix != ".sqlite":
+                path.mkdir(parents=True, exist_ok=True)
+                path = path / "features.sqlite"
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            target = str(path)
+        self.path = target
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(target, check_same_thread=False, timeout=60)
+        if target != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(_SCHEMA)
+        self._db.commit()
+        self.hits = 0
+        self.misses = 0
+
+    def get_many(self, model: str, kind: str, keys: list[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT key, dtype, shape, data FROM features WHERE model=? AND kind=? AND key IN ({marks})",
+                    [model, kind, *chunk]).fetchall()
+                for key, dtype, shape, data in rows:
+                    dims = tuple(int(d) for d in shape.split(",") if d)
+                    found[key] = np.frombuffer(data, dtype=dtype).reshape(dims).copy()
+        self.hits += len(found)
+        self.misses += len(set(keys)) - len(found)
+        return found
+
+    def get(self, model: str, kind: str, key: str) -> np.ndarray | None:
+        return self.get_many(model, kind, [key]).get(key)
+
+    def put_many(self, model: str, kind: str, items: dict[str, np.ndarray]) -> None:
+        rows = []
+        for key, arr in items.items():
+            arr = np.ascontiguousarray(arr)
+            rows.append((model, kind, key, arr.dtype.str, ",".join(map(str, arr.shape)), arr.tobytes()))
+        with self._lock, self._db:  # one transaction
+            self._db.executemany("INSERT OR REPLACE INTO features VALUES (?,?,?,?,?,?)", rows)
+
+    def count(self, model: str | None = None) -> int:
+        with self._lock:
+            if model is None:
+                return self._db.execute("SELECT COUNT(*) FROM features").fetchone()[0]
+            return self._db.execute("SELECT COUNT(*) FROM features WHERE model=?", [model]).fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+_HASH_MEMO: dict[tuple[str, int, int], str] = {}
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes, memoised per (path, size, mtime) for the life of the process."""
+    st = path.stat()
+    memo_key = (str(path), st.st_size, st.st_mtime_ns)
+    digest = _HASH_MEMO.get(memo_key)
+    if digest is None:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        digest = h.hexdigest()
+        _HASH_MEMO[memo_key] = digest
+    return digest
+
+
+def text_digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def combine_digests(parts: list[str], *extra: object) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode())
+        h.update(b"\0")
+    for e in extra:
+        h.update(repr(e).encode())
+    return h.hexdigest()

@@ -1,0 +1,331 @@
+"""Zero-shot product embeddings from pretrained encoders, with a persistent feature cache.
+
+Every sample gets two blocks, concatenated and L2-normalised:
+- a visual block: the mean of its L2-normalised frame (or page image) features;
+- a text-space block: its text (title, description, ASR) embedded by the text encoder; for a sample without text
+  (whose embedding is meant to include text), its images are carried into the text space by a convex combination of the text embeddings of the image model's
+  top-k predicted class names (ConSE, Norouzi et al. 2014).
+So `cosine(query, page) = w * visual similarity + (1 - w) * text-space similarity` when both sides have both blocks.
+No image-text aligned (CLIP-style) weights ship in any wheel here, so the text↔image bridge is weak until the
+training stage learns one; the evaluation report says so.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import math
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..catalog import Catalog, Sample
+from ..encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER, build_image_encoder, build_text_encoder, l2_normalize
+from ..errors import BadRecords, MediaError, RecordError
+from ..media import load_image, sample_frames, uniform_positions
+from ..progress import progress_bar
+from .cache import FeatureCache, combine_digests, file_digest, text_digest
+from .store import Embeddings
+
+INPUT_CHOICES = ("image", "text", "image+text")
+PROMPT_TEMPLATE = "a photo of a {}."
+
+
+@dataclass
+class EmbedConfig:
+    image_encoder: str = DEFAULT_IMAGE_ENCODER
+    text_encoder: str = DEFAULT_TEXT_ENCODER
+    frames: int = 8  # frames sampled per video / live sample
+    image_size: int = 224
+    batch_size: int = 32
+    device: str = "cpu"
+    page_inputs: str = "image+text"  # what a page embedding is made of
+    clip_inputs: str = "image+text"  # what a video / live embedding is made of (text = title + ASR when present)
+    visual_weight: float = 0.7  # w: share of the visual block in the cosine similarity (picked on Grocery train)
+    bridge_topk: int = 10  # ConSE: class names mixed into an image's text-space vector
+    use_asr: bool = True
+
+    def __post_init__(self):
+        for key in ("page_inputs", "clip_inputs"):
+            if getattr(self, key) not in INPUT_CHOICES:
+                raise ValueError(f"{key} must be one of {INPUT_CHOICES}, got {getattr(self, key)!r}")
+        if not 0.0 <= self.visual_weight <= 1.0:
+            raise ValueError("visual_weight must be in [0, 1]")
+        if self.frames < 1 or self.batch_size < 1:
+            raise ValueError("frames and batch_size must be positive")
+
+    def model_name(self) -> str:
+        return (f"zero-shot[{self.image_encoder}+{self.text_encoder}; page={self.page_inputs}; "
+                f"clip={self.clip_inputs}; w={self.visual_weight:g}]")
+
+
+@dataclass
+class SampleFeatures:
+    visual: np.ndarray | None = None  # (k, D) raw pooled features of the sample's k frames
+    probs: np.ndarray | None = None  # (k, C) class probabilities, when the image model has a labelled head
+    text: np.ndarray | None = None  # (T,) normalised text embedding, when the sample has text
+
+
+class ProductEmbedder:
+    """Turns catalogue samples into vectors; `embed_catalog` is the one entry point for batch work."""
+
+    def __init__(self, config: EmbedConfig | None = None, cache: FeatureCache | None = None):
+        self.config = config or EmbedConfig()
+        self.cache = cache if cache is not None else FeatureCache(None)
+        self._image_encoder = None
+        self._text_encoder = None
+        self._label_matrix: np.ndarray | None = None
+
+    def with_config(self, **changes) -> "ProductEmbedder":
+        """Another embedder with some settings changed, sharing this one's cache and loaded encoders."""
+        other = ProductEmbedder(replace(self.config, **changes), self.cache)
+        if other.config.image_encoder == self.config.image_encoder and other.config.image_size == self.config.image_size:
+            other._image_encoder, other._label_matrix = self._image_encoder, self._label_matrix
+        if other.config.text_encoder == self.config.text_encoder:
+            other._text_encoder = self._text_encoder
+        return other
+
+    # -- encoders, loaded on first use ---------------------------------------------------------------------------
+    @property
+    def image_encoder(self):
+        if self._image_encoder is None:
+            self._image_encoder = build_image_encoder(self.config.image_encoder, self.config.device,
+                                                      self.config.image_size)
+        return self._image_encoder
+
+    @property
+    def text_encoder(self):
+        if self._text_encoder is None:
+            self._text_encoder = build_text_encoder(self.config.text_encoder, self.config.device)
+        return self._text_encoder
+
+    @property
+    def image_model_key(self) -> str:
+        c = self.config
+        return self._image_encoder.name if self._image_encoder else f"{c.image_encoder}@{c.image_size}"
+
+    @property
+    def text_model_key(self) -> str:
+        return self._text_encoder.name if self._text_encoder else self.config.text_encoder
+
+    # -- batch path ---------------------------------------------------------------------------------------------
+    def embed_catalog(self, catalog: Catalog, progress: bool = True) -> Embeddings:
+        feats, bad = self.sample_features(catalog, progress=progress)
+        rows, vectors = [], []
+        for s in catalog.samples:
+            if s.sample_id not in feats:
+                continue
+            try:
+                vectors.append(self.compose(feats[s.sample_id], s.domain, s.sample_id))
+                rows.append(s)
+            except RecordError as e:
+                bad.add_error(e, "embed")
+        dim = vectors[0].shape[0] if vectors else 0
+        meta = {"model": self.config.model_name(), "config": asdict(self.config), "catalog": catalog.name,
+                "image_model": self.image_model_key, "text_model": self.text_model_key}
+        bad_all = BadRecords()
+        bad_all.extend(catalog.bad)
+        bad_all.extend(bad)
+        return Embeddings([s.sample_id for s in rows], [s.product_id for s in rows], [s.domain for s in rows],
+                          [s.split for s in rows],
+                          np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, dim), np.float32),
+                          meta, bad_all)
+
+    def sample_features(self, catalog: Catalog, samples: list[Sample] | None = None,
+                        progress: bool = True) -> tuple[dict[str, SampleFeatures], BadRecords]:
+        """Visual and text features of each sample, from the cache where possible. Bad samples are skipped."""
+        samples = list(catalog.samples if samples is None else samples)
+        bad = BadRecords()
+        feats = {s.sample_id: SampleFeatures() for s in samples}
+        visual_keys: dict[str, str] = {}
+        for s in samples:
+            try:
+                visual_keys[s.sample_id] = self._visual_key(catalog, s)
+            except RecordError as e:
+                bad.add_error(e, "embed")
+                feats.pop(s.sample_id)
+        self._fill_visual(catalog, [s for s in samples if s.sample_id in visual_keys], visual_keys, feats, bad,
+                          progress)
+        texts = {s.sample_id: catalog.sample_text(s, self.config.use_asr) for s in samples if s.sample_id in feats}
+        vectors = self.text_vectors([t for t in texts.values() if t], progress=progress)
+        for sid, t in texts.items():
+            if t:
+                feats[sid].text = vectors[t]
+        return feats, bad
+
+    def _visual_key(self, catalog: Catalog, s: Sample) -> str:
+        digests = []
+        for rel in s.media_paths:
+            path = catalog.path(rel, s.sample_id)
+            if not path.is_file():
+                raise MediaError(s.sample_id, f"media file not found: {rel}")
+            digests.append(file_digest(path))
+        return combine_digests(digests, "video" if s.video else "images", self.config.frames)
+
+    def _fill_visual(self, catalog, samples, keys, feats, bad, progress) -> None:
+        model = self.image_model_key
+        cached_f = self.cache.get_many(model, "features", list(set(keys.values())))
+        cached_p = self.cache.get_many(model, "probs", list(set(keys.values())))
+        todo = []
+        for s in samples:
+            key = keys[s.sample_id]
+            if key in cached_f:
+                feats[s.sample_id].visual = cached_f[key]
+                feats[s.sample_id].probs = cached_p.get(key)
+            else:
+                todo.append(s)
+        if not todo:
+            return
+        encoder = self.image_encoder
+        model = self.image_model_key
+        chunk_size = max(1, self.config.batch_size // 2)
+        chunks = [todo[i:i + chunk_size] for i in range(0, len(todo), chunk_size)]
+        with progress_bar(len(todo), "encoding images", enabled=progress) as advance, \
+                cf.ThreadPoolExecutor(max_workers=1) as pool:
+            # Decode the next chunk in a background thread while the model runs on this one.
+            pending = pool.submit(self._decode_chunk, catalog, chunks[0])
+            for i in range(len(chunks)):
+                decoded = pending.result()
+                if i + 1 < len(chunks):
+                    pending = pool.submit(self._decode_chunk, catalog, chunks[i + 1])
+                store_f, store_p = {}, {}
+                frames_all: list[Image.Image] = []
+                spans = []
+                for s, frames, error in decoded:
+                    if error is not None:
+                        bad.add_error(error, "decode")
+                        feats.pop(s.sample_id, None)
+                        continue
+                    spans.append((s, len(frames_all), len(frames_all) + len(frames)))
+                    frames_all.extend(frames)
+                out_f, out_p = self._encode_frames(encoder, frames_all)
+                for s, a, b in spans:
+                    key = keys[s.sample_id]
+                    feats[s.sample_id].visual = store_f[key] = out_f[a:b]
+                    if out_p is not None:
+                        feats[s.sample_id].probs = store_p[key] = out_p[a:b]
+                self.cache.put_many(model, "features", store_f)
+                if store_p:
+                    self.cache.put_many(model, "probs", store_p)
+                advance(len(decoded))
+
+    def _encode_frames(self, encoder, frames: list[Image.Image]):
+        feats, probs = [], []
+        for i in range(0, len(frames), self.config.batch_size):
+            out = encoder.encode(frames[i:i + self.config.batch_size])
+            feats.append(out.features.astype(np.float32))
+            if out.logits is not None:
+                probs.append(_softmax(out.logits).astype(np.float16))  # probabilities need no float32 precision
+        f = np.concatenate(feats) if feats else np.zeros((0, encoder.dim), np.float32)
+        return f, (np.concatenate(probs) if probs else None)
+
+    def _decode_chunk(self, catalog: Catalog, chunk: list[Sample]):
+        out = []
+        for s in chunk:
+            try:
+                out.append((s, self.load_frames(catalog, s), None))
+            except RecordError as e:
+                out.append((s, None, e))
+        return out
+
+    def load_frames(self, catalog: Catalog, s: Sample) -> list[Image.Image]:
+        """The RGB frames that represent a sample: its page image(s), sampled video frames, or frame images."""
+        if s.video:
+            return sample_frames(catalog.path(s.video, s.sample_id), self.config.frames, s.sample_id)
+        picked = [s.images[i] for i in uniform_positions(len(s.images), self.config.frames)]
+        frames, errors = [], []
+        for rel in picked:
+            try:
+                frames.append(load_image(catalog.path(rel, s.sample_id), s.sample_id))
+            except MediaError as e:
+                errors.append(e.problem)  # a broken frame in a frame list is skipped, like a broken video frame
+        if not frames:
+            raise MediaError(s.sample_id, "; ".join(errors) or "no frames")
+        return frames
+
+    # -- text ---------------------------------------------------------------------------------------------------
+    def text_vectors(self, texts: list[str], progress: bool = False) -> dict[str, np.ndarray]:
+        unique = sorted(set(texts))
+        keys = {t: text_digest(t) for t in unique}
+        cached = self.cache.get_many(self.text_model_key, "text", list(keys.values()))
+        out = {t: cached[k] for t, k in keys.items() if k in cached}
+        todo = [t for t in unique if t not in out]
+        if todo:
+            encoder = self.text_encoder
+            step = 256
+            with progress_bar(len(todo), "encoding texts", enabled=progress) as advance:
+                for i in range(0, len(todo), step):
+                    batch = todo[i:i + step]
+                    vecs = encoder.encode(batch)
+                    self.cache.put_many(self.text_model_key, "text", {keys[t]: v for t, v in zip(batch, vecs)})
+                    out.update(zip(batch, vecs))
+                    advance(len(batch))
+        return out
+
+    def label_matrix(self) -> np.ndarray | None:
+        """Text embeddings of the image model's class names (ConSE bridge), or None if it has no labelled head."""
+        if self._label_matrix is None:
+            names = self.image_encoder.class_names
+            if not names:
+                return None
+            prompts = [PROMPT_TEMPLATE.format(n) for n in names]
+            vectors = self.text_vectors(prompts)
+            self._label_matrix = np.stack([vectors[p] for p in prompts]).astype(np.float32)
+        return self._label_matrix
+
+    def bridge(self, probs: np.ndarray) -> np.ndarray | None:
+        """ConSE: an image's class probabilities → a text-space vector (top-k label embeddings, prob-weighted)."""
+        labels = self.label_matrix()
+        if labels is None or probs is None:
+            return None
+        p = np.asarray(probs, dtype=np.float32)
+        top = np.argsort(-p)[: self.config.bridge_topk]
+        return l2_normalize(p[top] @ labels[top])
+
+    # -- composing the zero-shot embedding ----------------------------------------------------------------------
+    def compose(self, f: SampleFeatures, domain: str, record: str = "sample") -> np.ndarray:
+        inputs = self.config.page_inputs if domain == "page" else self.config.clip_inputs
+        use_image, use_text = "image" in inputs, "text" in inputs
+        visual = l2_normalize(l2_normalize(f.visual).mean(axis=0)) if use_image and f.visual is not None else None
+        text_block = f.text if use_text and f.text is not None else None
+        if use_text and text_block is None and use_image and f.probs is not None:
+            text_block = self.bridge(f.probs.astype(np.float32).mean(axis=0))
+        if visual is None and text_block is None:
+            need = "text (title / description / ASR)" if inputs == "text" else "decodable media"
+            raise RecordError(record, f"nothing to embed: '{inputs}' embedding needs {need}")
+        w = self.config.visual_weight
+        v_dim = self._visual_dim(f)
+        t_dim = self._text_dim(f)
+        v = math.sqrt(w) * visual if visual is not None else np.zeros(v_dim, np.float32)
+        t = math.sqrt(1 - w) * text_block if text_block is not None else np.zeros(t_dim, np.float32)
+        return l2_normalize(np.concatenate([v, t]).astype(np.float32))
+
+    def _visual_dim(self, f: SampleFeatures) -> int:
+        if f.visual is not None:
+            return int(f.visual.shape[-1])
+        return self.image_encoder.dim
+
+    def _text_dim(self, f: SampleFeatures) -> int:
+        if f.text is not None:
+            return int(f.text.shape[-1])
+        return self.text_encoder.dim
+
+    # -- query-time helpers (no cache: uploads are one-off) -----------------------------------------------------
+    def embed_frames(self, frames: list[Image.Image], text: str = "", domain: str = "live") -> np.ndarray:
+        """Embed an ad-hoc query (an uploaded photo or clip frames, optional text) like a catalogue sample."""
+        out_f, out_p = self._encode_frames(self.image_encoder, frames) if frames else (None, None)
+        f = SampleFeatures(out_f, out_p, self.text_encoder.encode([text])[0] if text else None)
+        return self.compose(f, domain, "query")
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def embed_catalog(catalog: Catalog, config: EmbedConfig | None = None, cache_dir: str | Path | None = None,
+                  progress: bool = True) -> Embeddings:
+    """Convenience: embed a whole catalogue with a persistent cache under `cache_dir` (or in memory)."""
+    cache = FeatureCache(cache_dir) if cache_dir else FeatureCache(None)
+    return ProductEmbedder(config, cache).embed_catalog(catalog, progress=progress)

