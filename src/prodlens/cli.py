@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import api
@@ -81,7 +82,7 @@ def _model_options(func):
 
 
 def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/bold red] {message}")
+    err.print(f"[bold red]error:[/bold red] {escape(message)}")
     raise typer.Exit(2)
 
 
@@ -93,7 +94,7 @@ def _print_bad(bad: BadRecords, limit: int = 50) -> None:
     table.add_column("problem")
     table.add_column("stage")
     for b in list(bad)[:limit]:
-        table.add_row(b.record, b.problem, b.stage)
+        table.add_row(escape(b.record), escape(b.problem), b.stage)
     err.print(table)
     if len(bad) > limit:
         err.print(f"... and {len(bad) - limit} more")
@@ -143,7 +144,7 @@ def embed_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str
         _fail(str(e))
     emb.save(out)
     console.print(f"wrote {len(emb)} embeddings of dim {emb.dim} to {out} (model {emb.meta['model']}; cache hits "
-                  f"{cache.hits}, misses {cache.misses})")
+                  f"{cache.hits}, misses {cache.misses})", markup=False)
     _print_bad(emb.bad)
 
 

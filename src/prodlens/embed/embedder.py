@@ -99,14 +99,14 @@ class ProductEmbedder:
             self._text_encoder = build_text_encoder(self.config.text_encoder, self.config.device)
         return self._text_encoder
 
+    # Cache keys name the model by its spec (not by the loaded object), so lookups before and after loading agree.
     @property
     def image_model_key(self) -> str:
-        c = self.config
-        return self._image_encoder.name if self._image_encoder else f"{c.image_encoder}@{c.image_size}"
+        return f"{self.config.image_encoder}@{self.config.image_size}"
 
     @property
     def text_model_key(self) -> str:
-        return self._text_encoder.name if self._text_encoder else self.config.text_encoder
+        return self.config.text_encoder
 
     # -- batch path ---------------------------------------------------------------------------------------------
     def embed_catalog(self, catalog: Catalog, progress: bool = True) -> Embeddings:

@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from PIL import Image  # noqa: E402
 from rich.console import Console  # noqa: E402
+from rich.markup import escape  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from .. import atomic  # noqa: E402
@@ -23,7 +24,7 @@ ZERO_SHOT_NOTE = (
 
 
 def results_table(result: EvalResult, title: str | None = None) -> Table:
-    table = Table(title=title or f"{result.catalog} {result.split or ''} — {result.model}", title_justify="left")
+    table = Table(title=escape(title or f"{result.catalog} {result.split or ''} — {result.model}"), title_justify="left")
     for col in ("direction", "R@1", "R@5", "R@10", "mAP", "queries", "gallery"):
         table.add_column(col, justify="right" if col != "direction" else "left")
     for r in result.directions:
@@ -59,7 +60,7 @@ def print_results(result: EvalResult, console: Console | None = None) -> None:
     if len(result.bad):
         console.print(f"[yellow]{len(result.bad)} record(s) skipped:[/yellow]")
         for b in list(result.bad)[:20]:
-            console.print(f"  [yellow]-[/yellow] {b}")
+            console.print(f"  [yellow]-[/yellow] {escape(str(b))}")
         if len(result.bad) > 20:
             console.print(f"  ... and {len(result.bad) - 20} more (see the report)")
 

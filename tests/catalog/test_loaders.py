@@ -1,0 +1,174 @@
+"""The three catalogue layouts, on tiny files written here, and the Grocery Store Dataset from ../shared."""
+import pytest
+from PIL import Image
+
+from prodlens.catalog import load_catalog, load_folder, load_grocery, load_manifest, load_rope, save_manifest
+from prodlens.errors import ProdlensError
+from tests.conftest import RAINBOW, solid_image, write_video
+
+
+# -- folder layout ---------------------------------------------------------------------------------------------
+def make_folder_catalog(root):
+    (root / "page" / "p1").mkdir(parents=True)
+    (root / "page" / "p2").mkdir(parents=True)
+    solid_image().save(root / "page" / "p1" / "main.jpg")
+    (root / "page" / "p1" / "main.txt").write_text("Red Shampoo. A red bottle of shampoo.")
+    solid_image((0, 0, 255)).save(root / "page" / "p2" / "main.png")
+    (root / "page" / "p2" / "main.txt").write_bytes(b"caf\xe9 latte")  # latin-1, not UTF-8
+    (root / "video" / "p1").mkdir(parents=True)
+    write_video(root / "video" / "p1" / "v0.mp4", RAINBOW[:4])
+    (root / "video" / "p1" / "v0.asr.txt").write_text("hi everyone today the red shampoo")
+    frames = root / "live" / "p2" / "clip1"
+    frames.mkdir(parents=True)
+    for i in range(3):
+        solid_image(RAINBOW[i]).save(frames / f"{i:03d}.jpg")
+    (root / "live" / "p2" / "notes.xyz").write_text("?")
+    (root / "products.csv").write_text("product_id,title,category,description\np1,Red Shampoo,hair,\np2,Blue Tea,drinks,\n")
+    (root / "splits.csv").write_text("sample_id,split\nlive/p2/clip1,test\n")
+    return root
+
+
+def test_folder_layout(tmp_path):
+    cat = load_folder(make_folder_catalog(tmp_path))
+    ids = {s.sample_id: s for s in cat.samples}
+    assert set(ids) == {"page/p1/main", "video/p1/v0", "live/p2/clip1"}
+    assert ids["page/p1/main"].title == "Red Shampoo" and ids["page/p1/main"].text == "A red bottle of shampoo."
+    assert ids["video/p1/v0"].video == "video/p1/v0.mp4"
+    assert ids["video/p1/v0"].asr_text == "hi everyone today the red shampoo"
+    assert ids["live/p2/clip1"].images == tuple(f"live/p2/clip1/{i:03d}.jpg" for i in range(3))
+    assert ids["live/p2/clip1"].split == "test"
+    assert cat.products["p2"].category == "drinks"
+    problems = {b.record: b.problem for b in cat.bad}
+    assert "not valid UTF-8" in problems["page/p2/main"]
+    assert "unsupported file type .xyz" in problems["live/p2/notes"]
+
+
+def test_folder_split_that_does_not_exist(tmp_path):
+    make_folder_catalog(tmp_path)
+    with pytest.raises(ProdlensError, match="split 'val' not in this catalogue"):
+        load_catalog("folder", tmp_path, split="val")
+
+
+def test_manifest_round_trip_and_broken_rows(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cat = load_folder(make_folder_catalog(tmp_path / "cat"))
+    save_manifest(cat, tmp_path / "manifest")
+    again = load_manifest(tmp_path / "manifest")
+    assert [s.sample_id for s in again.samples] == [s.sample_id for s in cat.samples]
+    assert again.root.resolve() == (tmp_path / "cat").resolve()
+    # break two rows: a missing id and an unknown domain
+    table = pq.read_table(tmp_path / "manifest" / "samples.parquet").to_pylist()
+    table[0]["sample_id"] = None
+    table[1]["domain"] = "radio"
+    pq.write_table(pa.Table.from_pylist(table, schema=pq.read_schema(tmp_path / "manifest" / "samples.parquet")),
+                   tmp_path / "manifest" / "samples.parquet")
+    broken = load_manifest(tmp_path / "manifest")
+    assert len(broken.samples) == len(cat.samples) - 2
+    assert any("empty sample_id" in b.problem for b in broken.bad)
+    assert any("unknown domain 'radio'" in b.problem for b in broken.bad)
+
+
+def test_corrupt_manifest_is_a_clear_error(tmp_path):
+    cat = load_folder(make_folder_catalog(tmp_path / "cat"))
+    save_manifest(cat, tmp_path / "m")
+    (tmp_path / "m" / "samples.parquet").write_bytes(b"not parquet")
+    with pytest.raises(ProdlensError, match="cannot read .*samples.parquet"):
+        load_manifest(tmp_path / "m")
+
+
+# -- ROPE layout -----------------------------------------------------------------------------------------------
+def make_rope(root):
+    media = root / "media"
+    media.mkdir(parents=True)
+    for name in ["pg1", "pg2", "f1", "f2", "f3", "l1", "l2"]:
+        solid_image().save(media / f"{name}.jpg")
+    url = "https://cdn.example.com/bs2/ad-material-video/{}.jpg"
+    files = {
+        "training_product_pages_pair.txt": "item1\tspu1\nitem2\tspu2\n",
+        "training_page_titles.txt": "item1\t红色 洗发水 500ml\nitem2\t空\n",
+        "training_page_images.txt": f"item1\t{url.format('pg1')}\nitem2\tmedia/pg2.jpg\n",
+        "training_product_videos_pair.txt": "photo1\tspu1\nphoto2\tspu2\n",
+        "training_video_asrs.txt": "photo1\t大家好 今天 给大家 推荐 这款 洗发水\n",
+        "training_video_frames.txt": f"photo1\t{url.format('f1')},{url.format('f2')}\nphoto1\t{url.format('f3')}\n",
+        "training_product_lives_pair.txt": "live1\tspu1\nbroken line without separator\n",
+        "training_live_asrs.txt": "live1\t空\n",
+        "training_live_clips.txt": f"live1\t{url.format('l1')}\nlive1\t{url.format('l2')}\n",
+    }
+    for name, text in files.items():
+        (root / name).write_text(text, encoding="utf-8")
+    (root / "test_product_pages_pair.txt").write_text("item9\tspu9\n")
+    (root / "test_page_images.txt").write_text("item9\tmedia/pg1.jpg\n")
+    return root
+
+
+def test_rope_layout(tmp_path):
+    cat = load_rope(make_rope(tmp_path))
+    ids = {s.sample_id: s for s in cat.samples}
+    assert ids["page/item1"].images == ("media/pg1.jpg",) and ids["page/item1"].title == "红色 洗发水 500ml"
+    assert ids["page/item2"].title == ""  # '空' is ROPE's "empty"
+    assert ids["video/photo1"].images == ("media/f1.jpg", "media/f2.jpg", "media/f3.jpg")
+    assert ids["video/photo1"].asr_text.startswith("大家好")
+    assert ids["live/live1"].asr_text is None and len(ids["live/live1"].images) == 2
+    assert ids["page/item9"].split == "test" and ids["page/item1"].split == "train"
+    assert cat.products["spu1"].title == "红色 洗发水 500ml"
+    problems = [str(b) for b in cat.bad]
+    assert any("video/photo2" in p and "no image/frame listed" in p for p in problems)
+    assert any("training_product_lives_pair.txt line 2" in p for p in problems)
+    assert [s.sample_id for s in load_catalog("rope", tmp_path, split="test").samples] == ["page/item9"]
+
+
+# -- Grocery Store layout --------------------------------------------------------------------------------------
+def make_grocery(root, with_bad_rows=True):
+    rows = ["Class Name (str),Class ID (int),Coarse Class Name (str),Coarse Class ID (int),Iconic Image Path (str),"
+            "Product Description Path (str)"]
+    for i, (name, coarse) in enumerate([("Granny-Smith", "Apple"), ("Banana", "Banana"), ("Oatly-Oat-Milk", "Oat-Milk")]):
+        d = root / "iconic-images-and-descriptions" / coarse / name
+        d.mkdir(parents=True)
+        solid_image(RAINBOW[i], (96, 96)).save(d / f"{name}_Iconic.jpg")
+        (d / f"{name}_Description.txt").write_text(f"The {name.replace('-', ' ')} is a product.")
+        rel = f"/iconic-images-and-descriptions/{coarse}/{name}"
+        rows.append(f"{name},{i},{coarse},{i},{rel}/{name}_Iconic.jpg,{rel}/{name}_Description.txt")
+        for split in ("train", "test"):
+            sd = root / split / coarse / name
+            sd.mkdir(parents=True)
+            for j in range(2):
+                solid_image(RAINBOW[i], (80, 60)).save(sd / f"{name}_{j:03d}.jpg")
+    (root / "classes.csv").write_text("\n".join(rows) + "\n")
+    for split in ("train", "test"):
+        lines = [f"{split}/{c}/{n}/{n}_{j:03d}.jpg, {i}, {i}" for i, (n, c) in
+                 enumerate([("Granny-Smith", "Apple"), ("Banana", "Banana"), ("Oatly-Oat-Milk", "Oat-Milk")])
+                 for j in range(2)]
+        if with_bad_rows and split == "test":
+            lines += ["test/Apple/x.jpg, 99, 0", "just-one-field"]
+        (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_grocery_layout_on_tiny_files(tmp_path):
+    cat = load_catalog("grocery", make_grocery(tmp_path), split="test")
+    assert sorted(cat.products) == ["Banana", "Granny-Smith", "Oatly-Oat-Milk"]
+    assert len(cat.by_domain("page")) == 3 and len(cat.by_domain("live")) == 6
+    assert all(s.split == "test" for s in cat.by_domain("live"))
+    page = next(s for s in cat.by_domain("page") if s.product_id == "Granny-Smith")
+    assert page.title == "Granny Smith" and "Granny Smith is a product" in page.text
+    problems = [str(b) for b in cat.bad]
+    assert any("test.txt line 7" in p and "class id 99" in p for p in problems)
+    assert any("test.txt line 8" in p for p in problems)
+
+
+def test_grocery_missing_split_is_a_clear_error(tmp_path):
+    with pytest.raises(ProdlensError, match="split 'val' not found"):
+        load_grocery(make_grocery(tmp_path), ("val",))
+
+
+def test_real_grocery_store_dataset(grocery_root):
+    cat = load_grocery(grocery_root)
+    assert len(cat.products) == 81 and "Granny-Smith" in cat.products
+    assert len(cat.by_domain("page")) == 81
+    assert len([s for s in cat.samples if s.split == "train"]) == 2640
+    assert len([s for s in cat.samples if s.split == "val"]) == 296
+    assert not len(cat.bad)
+    granny = cat.products["Granny-Smith"]
+    assert granny.category == "Apple" and len(granny.description) > 50

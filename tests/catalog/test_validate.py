@@ -1,0 +1,25 @@
+from prodlens.catalog import load_folder, validate_catalog
+from tests.catalog.test_loaders import make_folder_catalog
+
+
+def test_validate_names_every_bad_media_file(tmp_path):
+    root = make_folder_catalog(tmp_path)
+    (root / "page" / "p1" / "main.jpg").write_bytes((root / "page" / "p1" / "main.jpg").read_bytes()[:200])
+    (root / "video" / "p1" / "v0.mp4").write_bytes(b"\x00" * 1000)
+    for f in (root / "live" / "p2" / "clip1").iterdir():
+        f.write_bytes(b"garbage")
+    bad = validate_catalog(load_folder(root), progress=False)
+    by_record = {}
+    for b in bad:
+        by_record.setdefault(b.record, []).append(b.problem)
+    assert any("truncated" in p for p in by_record["page/p1/main"])
+    assert any("not a readable video" in p for p in by_record["video/p1/v0"])
+    assert any("not a recognisable image" in p for p in by_record["live/p2/clip1"])
+    assert any("UTF-8" in p for p in by_record["page/p2/main"])
+
+
+def test_valid_catalogue_has_no_problems(tmp_path):
+    root = make_folder_catalog(tmp_path)
+    (root / "page" / "p2" / "main.txt").write_text("Blue Tea. Green tea in a blue box.")
+    (root / "live" / "p2" / "notes.xyz").unlink()
+    assert len(validate_catalog(load_folder(root), progress=False)) == 0

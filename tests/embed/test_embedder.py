@@ -1,0 +1,90 @@
+"""Embedding real (generated) media with the real pretrained encoders."""
+import shutil
+
+import numpy as np
+import pytest
+
+from prodlens.catalog import Sample, load_folder
+from prodlens.demo import generate_demo_catalog
+from prodlens.embed import EmbedConfig, FeatureCache, ProductEmbedder
+
+
+@pytest.fixture(scope="module")
+def demo_root(tmp_path_factory):
+    return generate_demo_catalog(tmp_path_factory.mktemp("demo") / "cat", n_products=5, videos_per_product=1,
+                                 lives_per_product=1, progress=False)
+
+
+def test_embeddings_are_normalised_and_cached(demo_root, tmp_path, embedder):
+    catalog = load_folder(demo_root)
+    first = ProductEmbedder(embedder.config, FeatureCache(tmp_path / "cache"))
+    first._image_encoder, first._text_encoder = embedder.image_encoder, embedder.text_encoder
+    emb = first.embed_catalog(catalog, progress=False)
+    assert len(emb) == 15 and emb.dim == 1280 + 384
+    assert np.allclose(np.linalg.norm(emb.vectors, axis=1), 1.0, atol=1e-5)
+    assert first.cache.misses > 0
+    second = ProductEmbedder(embedder.config, FeatureCache(tmp_path / "cache"))
+    second._image_encoder, second._text_encoder = embedder.image_encoder, embedder.text_encoder
+    again = second.embed_catalog(catalog, progress=False)
+    assert second.cache.misses == 0 and second.cache.hits > 0  # nothing re-encoded
+    assert np.allclose(again.vectors, emb.vectors, atol=1e-6)
+    path = emb.save(tmp_path / "emb.parquet")
+    loaded = type(emb).load(path)
+    assert loaded.sample_ids == emb.sample_ids and np.allclose(loaded.vectors, emb.vectors)
+    assert loaded.meta["model"] == emb.meta["model"]
+
+
+def test_corrupt_media_is_skipped_and_reported(demo_root, tmp_path, embedder):
+    root = tmp_path / "cat"
+    shutil.copytree(demo_root, root)
+    pid = sorted(p.name for p in (root / "live").iterdir())[0]
+    (root / "live" / pid / "l0.mp4").write_bytes(b"\x00" * 512)
+    page = root / "page" / pid / "main.jpg"
+    page.write_bytes(page.read_bytes()[:300])
+    catalog = load_folder(root)
+    catalog.samples.append(Sample("live/ghost", pid, "live", video="live/ghost.mp4"))  # a file that is not there
+    emb = embedder.embed_catalog(catalog, progress=False)
+    assert len(emb) == 13
+    problems = {b.record: b.problem for b in emb.bad}
+    assert "not a readable video" in problems[f"live/{pid}/l0"]
+    assert "truncated" in problems[f"page/{pid}/main"]
+    assert "media file not found: live/ghost.mp4" in problems["live/ghost"]
+
+
+def test_text_only_page_without_text_is_a_bad_record(demo_root, tmp_path, embedder):
+    root = tmp_path / "cat"
+    shutil.copytree(demo_root, root)
+    pid = sorted(p.name for p in (root / "page").iterdir())[0]
+    (root / "page" / pid / "main.txt").unlink()
+    (root / "products.csv").unlink()
+    catalog = load_folder(root)
+    catalog.products[pid] = type(catalog.products[pid])(pid)  # no title either
+    text_only = embedder.with_config(page_inputs="text")
+    emb = text_only.embed_catalog(catalog.select(domains=["page"]), progress=False)
+    assert f"page/{pid}/main" not in emb.sample_ids
+    assert any("nothing to embed" in b.problem for b in emb.bad)
+
+
+def test_page_variants_change_the_vectors(demo_root, embedder):
+    catalog = load_folder(demo_root).select(domains=["page"])
+    fused = embedder.embed_catalog(catalog, progress=False)
+    image_only = embedder.with_config(page_inputs="image").embed_catalog(catalog, progress=False)
+    text_only = embedder.with_config(page_inputs="text").embed_catalog(catalog, progress=False)
+    assert not np.allclose(fused.vectors, image_only.vectors)
+    assert np.allclose(image_only.vectors[:, 1280:], 0) and np.allclose(text_only.vectors[:, :1280], 0)
+
+
+def test_query_embedding_matches_its_catalogue_sample(demo_root, embedder):
+    catalog = load_folder(demo_root)
+    emb = embedder.embed_catalog(catalog, progress=False)
+    sample = catalog.by_domain("live")[0]
+    query = embedder.embed_frames(embedder.load_frames(catalog, sample), domain="live")
+    row = emb.sample_ids.index(sample.sample_id)
+    assert float(query @ emb.vectors[row]) > 0.999
+
+
+def test_config_is_validated():
+    with pytest.raises(ValueError, match="page_inputs"):
+        EmbedConfig(page_inputs="smell")
+    with pytest.raises(ValueError):
+        EmbedConfig(visual_weight=1.5)
