@@ -14,7 +14,7 @@ from .catalog import Catalog, load_catalog
 from .embed import EmbedConfig, Embeddings, FeatureCache, ProductEmbedder, default_cache_dir
 from .evaluate import ZERO_SHOT_NOTE, EvalResult, evaluate_embeddings, write_report
 
-PAGE_VARIANTS = {"image": "page = image only", "text": "page = text only", "image+text": "page = image + text"}
+PAGE_VARIANTS = {"image": "page=image", "text": "page=text", "image+text": "page=image+text"}
 
 
 def open_cache(cache_dir: str | Path | None = None, no_cache: bool = False) -> FeatureCache:
@@ -22,17 +22,58 @@ def open_cache(cache_dir: str | Path | None = None, no_cache: bool = False) -> F
 
 
 def embed(catalog: Catalog, config: EmbedConfig | None = None, cache: FeatureCache | None = None,
-          progress: bool = True) -> Embeddings:
+          progress: bool = True, checkpoint: str | Path | None = None) -> Embeddings:
+    """Embed every sample: with the trained model of `checkpoint` if given, else zero-shot from `config`."""
+    if checkpoint is not None:
+        from .train import CheckpointEmbedder
+
+        return CheckpointEmbedder(checkpoint, cache or open_cache()).embed_catalog(catalog, progress=progress)
     return ProductEmbedder(config, cache or open_cache()).embed_catalog(catalog, progress=progress)
+
+
+def train_catalog(source: str, root: str | Path, out_dir: str | Path, split: str = "train",
+                  val_split: str | None = "val", config: str | Path | None = None, overrides: dict | None = None,
+                  cache: FeatureCache | None = None, resume: bool = False, max_steps: int | None = None,
+                  progress: bool = True) -> dict:
+    """Train the unified embedding on `split`, validate on `val_split` (if the catalogue has it), write the run."""
+    from .model import load_run_config
+    from .train import Trainer, write_training_report
+
+    run = load_run_config(config, overrides)
+    full = load_catalog(source, root)
+    train = full.select(split) if split else full
+    val = full.select(val_split) if val_split and val_split in full.splits else None
+    trainer = Trainer(run, out_dir, cache or open_cache(), progress=progress)
+    result = trainer.fit(train, val, resume=resume, max_steps=max_steps)
+    if trainer.rank == 0:
+        atomic.write_json(Path(out_dir) / "config.json", run.to_dict())
+        write_training_report(result, out_dir, title=f"prodlens training: {full.name} {split}")
+    result["rank"] = trainer.rank
+    return result
 
 
 def evaluate_catalog(source: str, root: str | Path, split: str | None = None, config: EmbedConfig | None = None,
                      cache: FeatureCache | None = None, page_variants: list[str] | None = None,
                      report_dir: str | Path | None = None, json_out: str | Path | None = None,
-                     progress: bool = True, catalog: Catalog | None = None) -> EvalResult:
-    """Load → embed → evaluate; optionally compare page-embedding variants and write a report and JSON."""
+                     progress: bool = True, catalog: Catalog | None = None,
+                     checkpoint: str | Path | None = None) -> EvalResult:
+    """Load → embed → evaluate; optionally compare page-embedding variants and write a report and JSON.
+    With `checkpoint` (a run directory or .pt file) the trained model embeds; otherwise the zero-shot encoders."""
     catalog = catalog or load_catalog(source, root, split)
-    embedder = ProductEmbedder(config, cache or open_cache())
+    cache = cache or open_cache()
+    if checkpoint is not None:
+        from .train import CheckpointEmbedder
+
+        trained = CheckpointEmbedder(checkpoint, cache)
+        embeddings = trained.embed_catalog(catalog, progress=progress)
+        result = evaluate_embeddings(embeddings, split=split)
+        if json_out:
+            atomic.write_json(json_out, result.to_json())
+        if report_dir:
+            write_report(result, report_dir, embeddings, thumbnail=thumbnailer(catalog, trained.features),
+                         title=f"prodlens evaluation: {catalog.name}")
+        return result
+    embedder = ProductEmbedder(config, cache)
     embeddings = embedder.embed_catalog(catalog, progress=progress)
     result = evaluate_embeddings(embeddings, split=split)
     result.notes.append(ZERO_SHOT_NOTE)

@@ -135,11 +135,13 @@ def catalog_import(source: str = SourceArg, root: Path = RootOpt, out: Path = ty
 @app.command("embed")
 @_model_options
 def embed_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str] = SplitOpt,
-              out: Path = typer.Option(..., help="output Parquet file of sample embeddings"), *, config, cache):
+              out: Path = typer.Option(..., help="output Parquet file of sample embeddings"),
+              checkpoint: Optional[Path] = typer.Option(None, help="trained run directory or .pt (default: zero-shot)"),
+              *, config, cache):
     """Embed every sample of a catalogue (cached: a second run re-encodes nothing)."""
     try:
         catalog = load_catalog(source, root, split)
-        emb = api.embed(catalog, config, cache)
+        emb = api.embed(catalog, config, cache, checkpoint=checkpoint)
     except ProdlensError as e:
         _fail(str(e))
     emb.save(out)
@@ -155,6 +157,7 @@ def eval_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str]
              report: Optional[Path] = typer.Option(None, help="write report.md and plots in this directory"),
              compare_pages: bool = typer.Option(False, "--compare-pages",
                                                 help="also evaluate image-only and text-only page embeddings"),
+             checkpoint: Optional[Path] = typer.Option(None, help="trained run directory or .pt (default: zero-shot)"),
              *, config, cache):
     """Cross-domain retrieval (R@1/5/10, mAP) in every direction the catalogue has, plus one-shot classification."""
     from .evaluate import print_results
@@ -162,7 +165,7 @@ def eval_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str]
     try:
         result = api.evaluate_catalog(source, root, split, config, cache,
                                       page_variants=["image", "text", "image+text"] if compare_pages else None,
-                                      report_dir=report, json_out=json_out)
+                                      report_dir=report, json_out=json_out, checkpoint=checkpoint)
     except ProdlensError as e:
         _fail(str(e))
     print_results(result, console)
@@ -170,6 +173,41 @@ def eval_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str]
         console.print(f"metrics: {json_out}")
     if report:
         console.print(f"report: {report / 'report.md'}")
+
+
+@app.command("train")
+def train_cmd(source: str = SourceArg, root: Path = RootOpt,
+              split: str = typer.Option("train", help="split to train on"),
+              val_split: Optional[str] = typer.Option("val", help="split to validate on (skipped if absent)"),
+              out: Path = typer.Option(..., help="run directory: checkpoints, metrics.jsonl, report.md"),
+              config: str = typer.Option("default", help="packaged config name or JSON file"),
+              epochs: Optional[int] = typer.Option(None, min=1, help="override train.epochs"),
+              resume: bool = typer.Option(False, "--resume", help="continue from OUT/last.pt"),
+              max_steps: Optional[int] = typer.Option(None, min=1, help="stop after this many steps (a checkpoint is kept)"),
+              max_minutes: Optional[float] = typer.Option(None, help="stop after this many minutes"),
+              cache_dir: Optional[Path] = typer.Option(None, help="feature cache directory"),
+              no_cache: bool = typer.Option(False, "--no-cache")):
+    """Train the unified product embedding (frozen backbones, cached features). Runs under torchrun too."""
+    from .train import comparison_table
+
+    overrides: dict = {"train": {}}
+    if epochs:
+        overrides["train"]["epochs"] = epochs
+    if max_minutes:
+        overrides["train"]["max_minutes"] = max_minutes
+    try:
+        result = api.train_catalog(source, root, out, split=split, val_split=val_split, config=config,
+                                   overrides=overrides, cache=api.open_cache(cache_dir, no_cache), resume=resume,
+                                   max_steps=max_steps)
+    except (ProdlensError, ValueError) as e:
+        _fail(str(e))
+    if result["rank"] != 0:
+        return
+    if result["best"].get("metrics"):
+        console.print(comparison_table(result))
+    state = "stopped early" if result["stopped_early"] else "done"
+    console.print(f"{state}: step {result['step']}/{result['total_steps']} in {result['minutes']:.1f} min; "
+                  f"checkpoints and report in {out}")
 
 
 @app.command("demo")

@@ -131,21 +131,22 @@ class ProductEmbedder:
                           np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, dim), np.float32),
                           meta, bad_all)
 
-    def sample_features(self, catalog: Catalog, samples: list[Sample] | None = None,
-                        progress: bool = True) -> tuple[dict[str, SampleFeatures], BadRecords]:
-        """Visual and text features of each sample, from the cache where possible. Bad samples are skipped."""
+    def sample_features(self, catalog: Catalog, samples: list[Sample] | None = None, progress: bool = True,
+                        view: int = 0) -> tuple[dict[str, SampleFeatures], BadRecords]:
+        """Visual and text features of each sample, from the cache where possible. Bad samples are skipped.
+        `view` > 0 encodes a deterministic augmentation of the frames (see `augment_view`), cached separately."""
         samples = list(catalog.samples if samples is None else samples)
         bad = BadRecords()
         feats = {s.sample_id: SampleFeatures() for s in samples}
         visual_keys: dict[str, str] = {}
         for s in samples:
             try:
-                visual_keys[s.sample_id] = self._visual_key(catalog, s)
+                visual_keys[s.sample_id] = self._visual_key(catalog, s, view)
             except RecordError as e:
                 bad.add_error(e, "embed")
                 feats.pop(s.sample_id)
         self._fill_visual(catalog, [s for s in samples if s.sample_id in visual_keys], visual_keys, feats, bad,
-                          progress)
+                          progress, view)
         texts = {s.sample_id: catalog.sample_text(s, self.config.use_asr) for s in samples if s.sample_id in feats}
         vectors = self.text_vectors([t for t in texts.values() if t], progress=progress)
         for sid, t in texts.items():
@@ -153,16 +154,17 @@ class ProductEmbedder:
                 feats[sid].text = vectors[t]
         return feats, bad
 
-    def _visual_key(self, catalog: Catalog, s: Sample) -> str:
+    def _visual_key(self, catalog: Catalog, s: Sample, view: int = 0) -> str:
         digests = []
         for rel in s.media_paths:
             path = catalog.path(rel, s.sample_id)
             if not path.is_file():
                 raise MediaError(s.sample_id, f"media file not found: {rel}")
             digests.append(file_digest(path))
-        return combine_digests(digests, "video" if s.video else "images", self.config.frames)
+        extra = (f"view{view}",) if view else ()
+        return combine_digests(digests, "video" if s.video else "images", self.config.frames, *extra)
 
-    def _fill_visual(self, catalog, samples, keys, feats, bad, progress) -> None:
+    def _fill_visual(self, catalog, samples, keys, feats, bad, progress, view: int = 0) -> None:
         model = self.image_model_key
         cached_f = self.cache.get_many(model, "features", list(set(keys.values())))
         cached_p = self.cache.get_many(model, "probs", list(set(keys.values())))
@@ -180,14 +182,15 @@ class ProductEmbedder:
         model = self.image_model_key
         chunk_size = max(1, self.config.batch_size // 2)
         chunks = [todo[i:i + chunk_size] for i in range(0, len(todo), chunk_size)]
-        with progress_bar(len(todo), "encoding images", enabled=progress) as advance, \
+        label = "encoding images" + (f" (augmented view {view})" if view else "")
+        with progress_bar(len(todo), label, enabled=progress) as advance, \
                 cf.ThreadPoolExecutor(max_workers=1) as pool:
             # Decode the next chunk in a background thread while the model runs on this one.
-            pending = pool.submit(self._decode_chunk, catalog, chunks[0])
+            pending = pool.submit(self._decode_chunk, catalog, chunks[0], view)
             for i in range(len(chunks)):
                 decoded = pending.result()
                 if i + 1 < len(chunks):
-                    pending = pool.submit(self._decode_chunk, catalog, chunks[i + 1])
+                    pending = pool.submit(self._decode_chunk, catalog, chunks[i + 1], view)
                 store_f, store_p = {}, {}
                 frames_all: list[Image.Image] = []
                 spans = []
@@ -219,11 +222,12 @@ class ProductEmbedder:
         f = np.concatenate(feats) if feats else np.zeros((0, encoder.dim), np.float32)
         return f, (np.concatenate(probs) if probs else None)
 
-    def _decode_chunk(self, catalog: Catalog, chunk: list[Sample]):
+    def _decode_chunk(self, catalog: Catalog, chunk: list[Sample], view: int = 0):
         out = []
         for s in chunk:
             try:
-                out.append((s, self.load_frames(catalog, s), None))
+                frames = self.load_frames(catalog, s)
+                out.append((s, [augment_view(f, view) for f in frames] if view else frames, None))
             except RecordError as e:
                 out.append((s, None, e))
         return out
@@ -316,6 +320,17 @@ class ProductEmbedder:
         out_f, out_p = self._encode_frames(self.image_encoder, frames) if frames else (None, None)
         f = SampleFeatures(out_f, out_p, self.text_encoder.encode([text])[0] if text else None)
         return self.compose(f, domain, "query")
+
+
+def augment_view(img: Image.Image, view: int) -> Image.Image:
+    """Deterministic augmentation number `view` (> 0): mirrored on odd views, and an 80% crop whose corner moves
+    with the view. Cheap, repeatable views let frozen-backbone training see more than one look at each image."""
+    w, h = img.size
+    cw, ch = max(1, int(w * 0.8)), max(1, int(h * 0.8))
+    corner = (view // 2) % 5
+    x0, y0 = [((w - cw) // 2, (h - ch) // 2), (0, 0), (w - cw, 0), (0, h - ch), (w - cw, h - ch)][corner]
+    out = img.crop((x0, y0, x0 + cw, y0 + ch))
+    return out.transpose(Image.FLIP_LEFT_RIGHT) if view % 2 else out
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

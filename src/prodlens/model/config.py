@@ -1,0 +1,128 @@
+"""Typed model and training configuration, read from small JSON files (open_clip style).
+
+A config file holds {"model": {...}, "train": {...}}; unknown keys are errors, missing keys take the defaults.
+Packaged configs live in `prodlens/model/configs/` and are named without `.json` (e.g. `default`).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..errors import ProdlensError
+
+
+@dataclass
+class VisualConfig:
+    aggregator: str = "transformer"  # "mean" or "transformer" (COPE's multi-frame integration)
+    layers: int = 1
+    heads: int = 4
+    max_frames: int = 16
+
+
+@dataclass
+class FusionConfig:
+    kind: str = "mlp"  # "mlp" (concat → MLP) or "attention" (a transformer layer over [visual, text] tokens)
+    hidden: int = 512
+    dropout: float = 0.1
+
+
+@dataclass
+class ModelConfig:
+    image_encoder: str = "efficientnet-lite0"  # backbone spec (see prodlens.encoders)
+    text_encoder: str = "minilm"
+    image_feature_dim: int = 1280
+    text_feature_dim: int = 384
+    width: int = 256  # branch width
+    embed_dim: int = 128  # the compact product embedding
+    visual: VisualConfig = field(default_factory=VisualConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    domain_adapters: bool = True  # per-domain residual adapters after fusion (zero-initialised)
+    text_source: str = "text"  # "text" (title/description/ASR), "none" (visual only)
+    branch_heads: bool = True  # project visual / text branches into the embedding space too (AMPere terms)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 30
+    batch_products: int = 64  # products per batch (P)
+    samples_per_product: int = 2  # anchors per product per batch (K)
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_steps: int = 50
+    grad_clip: float = 1.0
+    temperature: float = 0.05  # COPE uses 0.05
+    learn_temperature: bool = True
+    label_smoothing: float = 0.1
+    pair_weights: dict[str, float] = field(default_factory=lambda: {"default": 1.0})  # e.g. {"page-live": 2.0}
+    same_modality_weight: float = 0.25  # AMPere: visual↔visual across domains
+    cross_modality_weight: float = 0.25  # AMPere: visual of one domain ↔ text of another
+    classifier: str = "cosface"  # "cosface", "arcface" or "none"
+    classifier_scale: float = 64.0  # COPE: s=64
+    classifier_margin: float = 0.4  # COPE: m=0.4
+    classifier_weight: float = 1.0
+    feature_dropout: float = 0.1  # drops backbone feature dims (cheap augmentation on cached features)
+    frame_dropout: float = 0.25  # drops whole frames of a clip during training
+    text_dropout: float = 0.3  # drops the text of a sample (so the model copes with silent clips / no titles)
+    augment_views: int = 2  # cached augmented views per image (flip / crops); 1 = the plain view only
+    eval_every: int = 100  # steps between validation runs (0: once per epoch)
+    seed: int = 0
+    mixed_precision: bool = True  # fp16 autocast on CUDA; ignored on CPU
+    max_minutes: float | None = None  # stop (with a checkpoint) after this much time
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _build(cls, data: dict[str, Any], where: str):
+    if not isinstance(data, dict):
+        raise ProdlensError(f"config section {where!r} must be an object")
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(data) - set(known)
+    if unknown:
+        raise ProdlensError(f"unknown config key(s) in {where!r}: {', '.join(sorted(unknown))}")
+    kwargs = {}
+    defaults = cls()
+    for name, value in data.items():
+        current = getattr(defaults, name)
+        kwargs[name] = _build(type(current), value, f"{where}.{name}") if is_dataclass(current) else value
+    return cls(**kwargs)
+
+
+def run_config_from_dict(data: dict) -> RunConfig:
+    return _build(RunConfig, data, "config")
+
+
+def packaged_configs() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("prodlens.model").joinpath("configs").iterdir()
+                  if p.name.endswith(".json"))
+
+
+def load_run_config(name_or_path: str | Path | None = None, overrides: dict | None = None) -> RunConfig:
+    """A packaged config by name (`default`), or a JSON file by path; `overrides` = {"train": {"epochs": 3}, ...}."""
+    name_or_path = str(name_or_path or "default")
+    path = Path(name_or_path)
+    if path.suffix == ".json" or path.exists():
+        if not path.exists():
+            raise ProdlensError(f"config file {path} not found")
+        text = path.read_text(encoding="utf-8")
+    else:
+        res = resources.files("prodlens.model").joinpath("configs", f"{name_or_path}.json")
+        if not res.is_file():
+            raise ProdlensError(f"no packaged config {name_or_path!r}; packaged: {', '.join(packaged_configs())}")
+        text = res.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ProdlensError(f"config {name_or_path} is not valid JSON: {e}") from None
+    for section, values in (overrides or {}).items():
+        data.setdefault(section, {}).update(values)
+    return run_config_from_dict(data)

@@ -1,0 +1,252 @@
+"""The training loop: AdamW, warm-up + cosine, gradient clipping, mixed precision on GPU, periodic validation,
+atomic best/last checkpoints, exact resume, a JSONL metrics log and a report with plots.
+
+Distributed: run under `torchrun --nproc_per_node N -m prodlens train ...`. Each process takes every N-th group of
+the global batch, embeddings are all-gathered with gradients (torch.distributed.nn) so the contrastive loss sees
+the whole global batch on every rank, and DistributedDataParallel averages the gradients (gloo on CPU, NCCL on GPU).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+
+from .. import atomic
+from ..catalog import Catalog
+from ..embed import EmbedConfig, FeatureCache, ProductEmbedder
+from ..evaluate import evaluate_embeddings
+from ..model import RunConfig, create_model
+from ..progress import console, progress_bar
+from .checkpoint import load_checkpoint, save_checkpoint, table_embeddings
+from .data import Batch, FeatureTable, GroupBatcher, build_feature_table, collate
+from .loss import ProductLoss
+
+
+def setup_distributed() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def gather(t: torch.Tensor, world: int) -> torch.Tensor:
+    """All-gather along dim 0, keeping gradients flowing back to every rank's own rows."""
+    if world == 1:
+        return t
+    import torch.distributed.nn.functional as dist_nn
+
+    return torch.cat(dist_nn.all_gather(t.contiguous()), dim=0)
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def mean_r1(metrics: dict[str, dict[str, float]]) -> float:
+    return float(np.mean([m["R@1"] for m in metrics.values()])) if metrics else 0.0
+
+
+class Trainer:
+    def __init__(self, run: RunConfig, out_dir: str | Path, cache: FeatureCache | None = None,
+                 features: EmbedConfig | None = None, device: str | None = None, progress: bool = True):
+        self.run = run
+        self.cfg = run.train
+        self.out = Path(out_dir)
+        self.rank, self.world = setup_distributed()
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device == "cuda" and self.world > 1:
+            self.device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+        self.progress = progress and self.rank == 0
+        self.features = features or EmbedConfig(image_encoder=run.model.image_encoder,
+                                                text_encoder=run.model.text_encoder,
+                                                frames=min(8, run.model.visual.max_frames))
+        self.embedder = ProductEmbedder(self.features, cache or FeatureCache(None))
+
+    # -- data ---------------------------------------------------------------------------------------------------
+    def _tables(self, train: Catalog, val: Catalog | None) -> tuple[FeatureTable, FeatureTable | None]:
+        # Rank 0 fills the feature cache first; the other ranks then read it instead of encoding again.
+        def build():
+            t = build_feature_table(train, self.embedder, self.run.model.visual.max_frames, self.cfg.augment_views,
+                                    progress=self.progress)
+            v = (build_feature_table(val, self.embedder, self.run.model.visual.max_frames, 1, progress=self.progress)
+                 if val is not None else None)
+            return t, v
+
+        if self.world > 1:
+            if self.rank == 0:
+                tables = build()
+            dist.barrier()
+            if self.rank != 0:
+                tables = build()
+            return tables
+        return build()
+
+    # -- main loop ----------------------------------------------------------------------------------------------
+    def fit(self, train: Catalog, val: Catalog | None = None, resume: bool = False, max_steps: int | None = None) -> dict:
+        cfg = self.cfg
+        self.out.mkdir(parents=True, exist_ok=True)
+        table, val_table = self._tables(train, val)
+        products = sorted(set(table.product_ids))
+        product_index = {p: i for i, p in enumerate(products)}
+        domains = sorted(set(table.domains))
+        batcher = GroupBatcher(table.product_ids, table.domains, cfg.batch_products, cfg.samples_per_product, cfg.seed)
+        if not batcher.anchors:
+            raise ValueError("no product appears in two domains: nothing to train cross-domain")
+        steps_per_epoch = len(batcher)
+        total_steps = cfg.epochs * steps_per_epoch
+        eval_every = cfg.eval_every or steps_per_epoch
+
+        torch.manual_seed(cfg.seed)
+        model = create_model(self.run.model).to(self.device)
+        loss_fn = ProductLoss(cfg, self.run.model.embed_dim, len(products)).to(self.device)
+        params = [p for p in list(model.parameters()) + list(loss_fn.parameters()) if p.requires_grad]
+        decay = [p for p in params if p.ndim >= 2]
+        no_decay = [p for p in params if p.ndim < 2]
+        optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                       {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer,
+                                                      lambda s: lr_factor(s, cfg.warmup_steps, total_steps))
+        use_amp = cfg.mixed_precision and self.device.startswith("cuda")
+        scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+        step, history, best = 0, [], {"score": -1.0}
+        if resume and (self.out / "last.pt").exists():
+            state = load_checkpoint(self.out / "last.pt")
+            model.load_state_dict(state["model"])
+            loss_fn.load_state_dict(state["loss"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            step, history, best = state["step"], state["history"], state["best"]
+            if self.rank == 0:
+                console.print(f"resuming from {self.out / 'last.pt'} at step {step}/{total_steps}")
+        ddp = (DistributedDataParallel(model, find_unused_parameters=True) if self.world > 1 else None)
+        net = ddp or model
+
+        baseline = None
+        if self.rank == 0 and val is not None and not any(h.get("zero_shot") for h in history):
+            zs = self.embedder.embed_catalog(val, progress=False)
+            baseline = evaluate_embeddings(zs).metrics()
+            history.append({"step": step, "zero_shot": baseline, "model": zs.meta["model"]})
+        start_time = time.time()
+        log_path = self.out / "metrics.jsonl"
+
+        def checkpoint(name: str) -> None:
+            if self.rank != 0:
+                return
+            save_checkpoint(self.out / name, {
+                "model": model.state_dict(), "loss": loss_fn.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "step": step, "history": history, "best": best,
+                "config": self.run.to_dict(), "features": asdict(self.features), "products": products,
+                "total_steps": total_steps})
+
+        def validate() -> None:
+            nonlocal best
+            if self.rank != 0 or val_table is None:
+                return
+            emb = table_embeddings(model, val_table, {"model": "trained"}, self.device)
+            metrics = evaluate_embeddings(emb).metrics()
+            score = mean_r1(metrics)
+            row = {"step": step, "epoch": step / steps_per_epoch, "eval": metrics, "mean_R@1": score}
+            history.append(row)
+            _append_jsonl(log_path, row)
+            if score > best["score"]:
+                best = {"score": score, "step": step, "metrics": metrics}
+                checkpoint("best.pt")
+            model.train()
+
+        stopped_early = False
+        with progress_bar(total_steps - step, "training", enabled=self.progress) as advance:
+            while step < total_steps:
+                epoch, offset = divmod(step, steps_per_epoch)
+                batches = batcher.epoch(epoch)
+                model.train()
+                for groups in batches[offset:]:
+                    if max_steps is not None and step >= max_steps:
+                        stopped_early = True
+                        break
+                    parts = self._step(net, loss_fn, optimizer, scaler, use_amp, table, groups, product_index,
+                                       domains, step)
+                    scheduler.step()
+                    step += 1
+                    advance(1)
+                    if self.rank == 0 and parts is not None and (step % 10 == 0 or step == 1):
+                        row = {"step": step, "epoch": step / steps_per_epoch, "lr": scheduler.get_last_lr()[0],
+                               "temperature": float(1 / loss_fn.scale.detach()), **parts}
+                        history.append(row)
+                        _append_jsonl(log_path, row)
+                    if step % eval_every == 0 or step == total_steps:
+                        validate()
+                        checkpoint("last.pt")
+                    if cfg.max_minutes and (time.time() - start_time) / 60 > cfg.max_minutes:
+                        stopped_early = True
+                        break
+                if stopped_early:
+                    break
+        if step % eval_every != 0 and step != total_steps:
+            validate()
+        checkpoint("last.pt")
+        if best["score"] < 0:  # no validation split: the last model is the best we know
+            best = {"score": 0.0, "step": step, "metrics": {}}
+            checkpoint("best.pt")
+        if self.world > 1:
+            dist.barrier()
+        zero_shot = next((h["zero_shot"] for h in history if h.get("zero_shot")), None)
+        return {"step": step, "total_steps": total_steps, "best": best, "zero_shot": zero_shot,
+                "history": history, "stopped_early": stopped_early, "minutes": (time.time() - start_time) / 60,
+                "steps_per_epoch": steps_per_epoch}
+
+    def _step(self, net, loss_fn, optimizer, scaler, use_amp, table, groups, product_index, domains, step):
+        if len(groups) < max(2, self.world):
+            return None  # too small to contrast (or to give every rank a group); the same on every rank
+        per_rank = -(-len(groups) // self.world)
+        local = groups[self.rank::self.world]
+        local = local + [{}] * (per_rank - len(local))  # equal shapes for all_gather; empty groups are masked
+        gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step)
+        torch.manual_seed(self.cfg.seed * 7919 + step * 31 + self.rank)  # dropout, reproducible across resumes
+        batch: Batch = collate(table, local, product_index, domains, train=True, generator=gen,
+                               frame_dropout=self.cfg.frame_dropout, text_dropout=self.cfg.text_dropout)
+        dev = self.device
+        frames = F.dropout(batch.frames.to(dev), self.cfg.feature_dropout, training=True)
+        with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+            out = net(frames, batch.frame_mask.to(dev), batch.text.to(dev), batch.has_text.to(dev),
+                      batch.domain.to(dev))
+        outputs = {}
+        for d in domains:
+            rows = batch.rows_by_domain[d].to(dev)
+            valid = rows >= 0
+            sel = rows.clamp(min=0)
+            entry = {"valid": valid}
+            for key in ("embedding", "visual", "text"):
+                if key in out:
+                    entry[key] = out[key][sel].float() * valid[:, None]
+            entry["has_visual"] = out["has_visual"][sel] & valid
+            entry["has_text"] = out["has_text"][sel] & valid
+            outputs[d] = {k: (gather(v, self.world) if v.dtype.is_floating_point
+                              else gather(v.long(), self.world).bool()) for k, v in entry.items()}
+        labels = gather(batch.labels.to(dev), self.world).clamp(min=0)
+        loss, parts = loss_fn(outputs, labels)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], self.cfg.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        return {k: float(v.detach()) for k, v in parts.items()}
+
+
+def _append_jsonl(path: Path, row: dict) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
