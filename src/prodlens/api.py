@@ -11,6 +11,7 @@ from PIL import Image
 
 from . import atomic
 from .catalog import Catalog, load_catalog
+from .errors import ProdlensError
 from .embed import EmbedConfig, Embeddings, FeatureCache, ProductEmbedder, default_cache_dir
 from .evaluate import ZERO_SHOT_NOTE, EvalResult, evaluate_embeddings, write_report
 
@@ -41,12 +42,17 @@ def train_catalog(source: str, root: str | Path, out_dir: str | Path, split: str
 
     run = load_run_config(config, overrides)
     full = load_catalog(source, root)
+    split = None if split in (None, "", "all") else split
+    if split and split not in full.splits:
+        raise ProdlensError(f"split {split!r} not in this catalogue (it has: {', '.join(full.splits) or 'no splits'}); "
+                            "use --split all to train on everything")
     train = full.select(split) if split else full
     val = full.select(val_split) if val_split and val_split in full.splits else None
     trainer = Trainer(run, out_dir, cache or open_cache(), progress=progress)
     result = trainer.fit(train, val, resume=resume, max_steps=max_steps)
     if trainer.rank == 0:
         atomic.write_json(Path(out_dir) / "config.json", run.to_dict())
+        atomic.write_json(Path(out_dir) / "summary.json", {k: v for k, v in result.items() if k != "history"})
         write_training_report(result, out_dir, title=f"prodlens training: {full.name} {split}")
     result["rank"] = trainer.rank
     return result

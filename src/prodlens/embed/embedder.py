@@ -69,10 +69,14 @@ class SampleFeatures:
 class ProductEmbedder:
     """Turns catalogue samples into vectors; `embed_catalog` is the one entry point for batch work."""
 
-    def __init__(self, config: EmbedConfig | None = None, cache: FeatureCache | None = None):
+    def __init__(self, config: EmbedConfig | None = None, cache: FeatureCache | None = None,
+                 image_encoder=None, image_key: str | None = None):
+        """`image_encoder` / `image_key`: use an already built encoder (e.g. a fine-tuned backbone) cached under
+        its own key instead of building `config.image_encoder`."""
         self.config = config or EmbedConfig()
         self.cache = cache if cache is not None else FeatureCache(None)
-        self._image_encoder = None
+        self._image_encoder = image_encoder
+        self._image_key = image_key
         self._text_encoder = None
         self._label_matrix: np.ndarray | None = None
 
@@ -81,6 +85,7 @@ class ProductEmbedder:
         other = ProductEmbedder(replace(self.config, **changes), self.cache)
         if other.config.image_encoder == self.config.image_encoder and other.config.image_size == self.config.image_size:
             other._image_encoder, other._label_matrix = self._image_encoder, self._label_matrix
+            other._image_key = self._image_key
         if other.config.text_encoder == self.config.text_encoder:
             other._text_encoder = self._text_encoder
         return other
@@ -102,7 +107,7 @@ class ProductEmbedder:
     # Cache keys name the model by its spec (not by the loaded object), so lookups before and after loading agree.
     @property
     def image_model_key(self) -> str:
-        return f"{self.config.image_encoder}@{self.config.image_size}"
+        return self._image_key or f"{self.config.image_encoder}@{self.config.image_size}"
 
     @property
     def text_model_key(self) -> str:

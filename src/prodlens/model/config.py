@@ -68,6 +68,9 @@ class TrainConfig:
     text_dropout: float = 0.3  # drops the text of a sample (so the model copes with silent clips / no titles)
     augment_views: int = 2  # cached augmented views per image (flip / crops); 1 = the plain view only
     eval_every: int = 100  # steps between validation runs (0: once per epoch)
+    backbone: str = "cached"  # "cached" (frozen, features cached), "recompute" (frozen, augmented pixels every
+    #                           step), "finetune" (the image backbone is trained too: for GPUs)
+    backbone_lr: float = 1e-4
     seed: int = 0
     mixed_precision: bool = True  # fp16 autocast on CUDA; ignored on CPU
     max_minutes: float | None = None  # stop (with a checkpoint) after this much time

@@ -15,6 +15,17 @@ from ..model import ProductEmbeddingModel, RunConfig, create_model, run_config_f
 from .data import FeatureTable, build_feature_table
 
 
+def _state_digest(state_dict: dict) -> str:
+    """Content hash of a set of weights: the feature-cache key of a fine-tuned backbone."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        h.update(name.encode())
+        h.update(state_dict[name].detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def save_checkpoint(path: Path, state: dict) -> None:
     with atomic.atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -76,8 +87,16 @@ class CheckpointEmbedder:
         self.model.load_state_dict(state["model"])
         self.model.eval().to(device)
         self.device = device
-        self.features = ProductEmbedder(self.feature_config, cache or FeatureCache(None))
         self.step = state.get("step")
+        encoder, key = None, None
+        if "backbone" in state:  # a fine-tuned image backbone: its features differ from the pretrained ones
+            from ..encoders.image import EfficientNetLite0
+
+            encoder = EfficientNetLite0(self.feature_config.image_size, device)
+            encoder.model.load_state_dict(state["backbone"])
+            encoder.model.eval()
+            key = f"finetuned:{_state_digest(state['backbone'])}"
+        self.features = ProductEmbedder(self.feature_config, cache or FeatureCache(None), encoder, key)
         self.name = f"trained[{Path(self.path).parent.name}/{Path(self.path).name}, step {self.step}]"
 
     def feature_table(self, catalog: Catalog, progress: bool = True) -> FeatureTable:

@@ -150,6 +150,7 @@ class Batch:
     domain: torch.Tensor
     rows_by_domain: dict[str, torch.Tensor]  # (G,) row in this batch's sample tensors, -1 = group lacks the domain
     labels: torch.Tensor  # (G,) product index, -1 for padding groups
+    rows: torch.Tensor  # (n,) FeatureTable row of each sample in the batch
 
 
 def collate(table: FeatureTable, groups: list[Group], product_index: dict[str, int], domains: list[str],
@@ -183,4 +184,4 @@ def collate(table: FeatureTable, groups: list[Group], product_index: dict[str, i
         can_drop = mask.any(dim=1)  # keep the text of samples that have nothing else
         has_text = has_text & ~((torch.rand(n, generator=generator) < text_dropout) & can_drop)
     domain_ids = torch.tensor([DOMAIN_INDEX[table.domains[r]] for r in rows], dtype=torch.long)
-    return Batch(frames, mask, table.text[idx], has_text, domain_ids, rows_by_domain, labels)
+    return Batch(frames, mask, table.text[idx], has_text, domain_ids, rows_by_domain, labels, idx)

@@ -11,7 +11,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ from ..embed import EmbedConfig, FeatureCache, ProductEmbedder
 from ..evaluate import evaluate_embeddings
 from ..model import RunConfig, create_model
 from ..progress import console, progress_bar
+from .backbone import FrameStore, TrainingNet, make_backbone
 from .checkpoint import load_checkpoint, save_checkpoint, table_embeddings
 from .data import Batch, FeatureTable, GroupBatcher, build_feature_table, collate
 from .loss import ProductLoss
@@ -44,9 +45,13 @@ def gather(t: torch.Tensor, world: int) -> torch.Tensor:
     """All-gather along dim 0, keeping gradients flowing back to every rank's own rows."""
     if world == 1:
         return t
+    import warnings
+
     import torch.distributed.nn.functional as dist_nn
 
-    return torch.cat(dist_nn.all_gather(t.contiguous()), dim=0)
+    with warnings.catch_warnings():  # deprecated in favour of a private API; this one is stable and autograd-aware
+        warnings.simplefilter("ignore", FutureWarning)
+        return torch.cat(dist_nn.all_gather(t.contiguous()), dim=0)
 
 
 def lr_factor(step: int, warmup: int, total: int) -> float:
@@ -113,11 +118,26 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         model = create_model(self.run.model).to(self.device)
         loss_fn = ProductLoss(cfg, self.run.model.embed_dim, len(products)).to(self.device)
+        backbone, store, val_store = None, None, None
+        if cfg.backbone not in ("cached", "recompute", "finetune"):
+            raise ValueError(f"train.backbone must be cached, recompute or finetune, not {cfg.backbone!r}")
+        if cfg.backbone != "cached":
+            backbone = make_backbone(self.run.model.image_encoder, self.device)
+            store = FrameStore(train, table.sample_ids, self.embedder, self.run.model.visual.max_frames,
+                               progress=self.progress)
+            if cfg.backbone == "finetune" and val_table is not None and self.rank == 0:
+                val_store = FrameStore(val, val_table.sample_ids, self.embedder, self.run.model.visual.max_frames,
+                                       progress=self.progress)
+        self.store = store
+        training_net = TrainingNet(model, backbone, trainable_backbone=cfg.backbone == "finetune").to(self.device)
         params = [p for p in list(model.parameters()) + list(loss_fn.parameters()) if p.requires_grad]
         decay = [p for p in params if p.ndim >= 2]
         no_decay = [p for p in params if p.ndim < 2]
-        optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                       {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+        groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        if cfg.backbone == "finetune":
+            groups.append({"params": list(backbone.parameters()), "weight_decay": cfg.weight_decay,
+                           "lr": cfg.backbone_lr})
+        optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer,
                                                       lambda s: lr_factor(s, cfg.warmup_steps, total_steps))
         use_amp = cfg.mixed_precision and self.device.startswith("cuda")
@@ -126,14 +146,18 @@ class Trainer:
         if resume and (self.out / "last.pt").exists():
             state = load_checkpoint(self.out / "last.pt")
             model.load_state_dict(state["model"])
+            if backbone is not None and "backbone" in state:
+                backbone.load_state_dict(state["backbone"])
             loss_fn.load_state_dict(state["loss"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             step, history, best = state["step"], state["history"], state["best"]
             if self.rank == 0:
                 console.print(f"resuming from {self.out / 'last.pt'} at step {step}/{total_steps}")
-        ddp = (DistributedDataParallel(model, find_unused_parameters=True) if self.world > 1 else None)
-        net = ddp or model
+        # adapters of domains this catalogue lacks get no gradient; DDP must be told to expect that
+        ddp = (DistributedDataParallel(training_net, find_unused_parameters=len(domains) < 3)
+               if self.world > 1 else None)
+        net = ddp or training_net
 
         baseline = None
         if self.rank == 0 and val is not None and not any(h.get("zero_shot") for h in history):
@@ -146,17 +170,24 @@ class Trainer:
         def checkpoint(name: str) -> None:
             if self.rank != 0:
                 return
-            save_checkpoint(self.out / name, {
+            state = {
                 "model": model.state_dict(), "loss": loss_fn.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "step": step, "history": history, "best": best,
                 "config": self.run.to_dict(), "features": asdict(self.features), "products": products,
-                "total_steps": total_steps})
+                "total_steps": total_steps}
+            if cfg.backbone == "finetune":
+                state["backbone"] = backbone.net.state_dict()
+            save_checkpoint(self.out / name, state)
 
         def validate() -> None:
             nonlocal best
             if self.rank != 0 or val_table is None:
                 return
-            emb = table_embeddings(model, val_table, {"model": "trained"}, self.device)
+            eval_table = val_table
+            if val_store is not None:  # the backbone changed: recompute the validation features with it
+                eval_table = replace(val_table, frames=backbone_features(backbone, val_store, val_table,
+                                                                         self.device))
+            emb = table_embeddings(model, eval_table, {"model": "trained"}, self.device)
             metrics = evaluate_embeddings(emb).metrics()
             score = mean_r1(metrics)
             row = {"step": step, "epoch": step / steps_per_epoch, "eval": metrics, "mean_R@1": score}
@@ -168,17 +199,21 @@ class Trainer:
             model.train()
 
         stopped_early = False
+        step_seconds, groups_seen = 0.0, 0
         with progress_bar(total_steps - step, "training", enabled=self.progress) as advance:
             while step < total_steps:
                 epoch, offset = divmod(step, steps_per_epoch)
                 batches = batcher.epoch(epoch)
-                model.train()
+                training_net.train()
                 for groups in batches[offset:]:
                     if max_steps is not None and step >= max_steps:
                         stopped_early = True
                         break
+                    t0 = time.perf_counter()
                     parts = self._step(net, loss_fn, optimizer, scaler, use_amp, table, groups, product_index,
                                        domains, step)
+                    step_seconds += time.perf_counter() - t0
+                    groups_seen += len(groups)
                     scheduler.step()
                     step += 1
                     advance(1)
@@ -206,7 +241,9 @@ class Trainer:
         zero_shot = next((h["zero_shot"] for h in history if h.get("zero_shot")), None)
         return {"step": step, "total_steps": total_steps, "best": best, "zero_shot": zero_shot,
                 "history": history, "stopped_early": stopped_early, "minutes": (time.time() - start_time) / 60,
-                "steps_per_epoch": steps_per_epoch}
+                "steps_per_epoch": steps_per_epoch, "world_size": self.world, "backbone": cfg.backbone,
+                "groups_per_second": groups_seen / step_seconds if step_seconds else 0.0,
+                "samples_per_second": groups_seen * len(domains) / step_seconds if step_seconds else 0.0}
 
     def _step(self, net, loss_fn, optimizer, scaler, use_amp, table, groups, product_index, domains, step):
         if len(groups) < max(2, self.world):
@@ -219,10 +256,11 @@ class Trainer:
         batch: Batch = collate(table, local, product_index, domains, train=True, generator=gen,
                                frame_dropout=self.cfg.frame_dropout, text_dropout=self.cfg.text_dropout)
         dev = self.device
+        pixels = self.store.batch(batch.rows, train=True, generator=gen).to(dev) if self.store is not None else None
         frames = F.dropout(batch.frames.to(dev), self.cfg.feature_dropout, training=True)
         with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
             out = net(frames, batch.frame_mask.to(dev), batch.text.to(dev), batch.has_text.to(dev),
-                      batch.domain.to(dev))
+                      batch.domain.to(dev), pixels)
         outputs = {}
         for d in domains:
             rows = batch.rows_by_domain[d].to(dev)
@@ -245,6 +283,23 @@ class Trainer:
         scaler.step(optimizer)
         scaler.update()
         return {k: float(v.detach()) for k, v in parts.items()}
+
+
+@torch.inference_mode()
+def backbone_features(backbone, store: FrameStore, table: FeatureTable, device: str, batch: int = 64) -> torch.Tensor:
+    """(N, 1, F, D) features of the table's samples computed by `backbone` from centre-cropped pixels."""
+    backbone.eval()
+    out = torch.zeros((len(table), 1) + tuple(table.frames.shape[2:]), dtype=torch.float32)
+    for start in range(0, len(table), batch):
+        rows = torch.arange(start, min(start + batch, len(table)))
+        px = store.batch(rows, train=False).to(device)
+        mask = table.frame_mask[rows]
+        feats = backbone(px[mask.to(device)]).float().cpu()
+        block = torch.zeros((len(rows),) + tuple(table.frames.shape[2:]))
+        block[mask] = feats
+        out[rows, 0] = block
+    backbone.train()
+    return out
 
 
 def _append_jsonl(path: Path, row: dict) -> None:
