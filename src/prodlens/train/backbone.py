@@ -33,7 +33,7 @@ class FrameStore:
                 except RecordError:
                     frames = []  # a sample with text only (or whose media broke since): no pixels
                 for j, img in enumerate(frames):
-                    arr = np.asarray(resize_center_crop(img, self.size), dtype=np.uint8)
+                    arr = np.array(resize_center_crop(img, self.size), dtype=np.uint8)  # writable copy
                     self.pixels[i, j] = torch.from_numpy(arr).permute(2, 0, 1)
                 advance(1)
 

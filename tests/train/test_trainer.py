@@ -1,0 +1,179 @@
+"""Training end to end on generated tri-domain data and on the real Grocery Store photos."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from prodlens import api
+from prodlens.catalog import load_folder
+from prodlens.demo import generate_demo_catalog
+from prodlens.embed import FeatureCache
+from prodlens.model import load_run_config
+from prodlens.train import Trainer
+from tests.catalog.test_loaders import make_grocery
+
+BIN = Path(sys.executable).parent
+EXACT = {  # no randomness that differs between runs or ranks: results must match exactly
+    "model": {"width": 32, "embed_dim": 16, "visual": {"aggregator": "transformer", "heads": 2},
+              "fusion": {"hidden": 64, "dropout": 0.0}},
+    "train": {"epochs": 4, "batch_products": 8, "samples_per_product": 2, "eval_every": 0, "augment_views": 1,
+              "feature_dropout": 0.0, "frame_dropout": 0.0, "text_dropout": 0.0, "warmup_steps": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """12 generated products, 3 videos + 3 live clips each; clip 2 of each product is the validation split."""
+    root = generate_demo_catalog(tmp_path_factory.mktemp("train") / "cat", n_products=12, videos_per_product=3,
+                                 lives_per_product=3, progress=False)
+    cat = load_folder(root)
+    rows = ["sample_id,split"] + [f"{s.sample_id},{'val' if s.sample_id.endswith('2') else 'train'}"
+                                  for s in cat.samples if s.domain != "page"]
+    (root / "splits.csv").write_text("\n".join(rows) + "\n")
+    cache_dir = root.parent / "cache"
+    api.evaluate_catalog("folder", root, cache=FeatureCache(cache_dir), progress=False)  # fill the feature cache
+    return root, cache_dir
+
+
+def _env(cache_dir):
+    return {**os.environ, "PRODLENS_CACHE": str(cache_dir), "HF_HUB_OFFLINE": "1"}
+
+
+def _weights(run_dir, name="last.pt"):
+    return torch.load(Path(run_dir) / name, map_location="cpu", weights_only=False)
+
+
+def _max_diff(a, b):
+    return max((a["model"][k] - b["model"][k]).abs().max().item() for k in a["model"])
+
+
+def test_training_beats_zero_shot_and_writes_a_run(demo, tmp_path):
+    root, cache_dir = demo
+    result = api.train_catalog("folder", root, tmp_path / "run", split="train", val_split="val",
+                               overrides={"train": {"epochs": 40, "batch_products": 12}}, config="tiny",
+                               cache=FeatureCache(cache_dir), progress=False)
+    run = tmp_path / "run"
+    for name in ("best.pt", "last.pt", "metrics.jsonl", "report.md", "training.png", "config.json", "summary.json"):
+        assert (run / name).exists(), name
+    trained = result["best"]["metrics"]
+    zero = result["zero_shot"]
+    assert set(trained) == {"page2video", "video2page", "page2live", "live2page", "video2live", "live2video"}
+    mean = lambda m: sum(v["R@1"] for v in m.values()) / len(m)  # noqa: E731
+    assert mean(trained) > mean(zero) + 0.2, (trained, zero)  # measured: 0.86 vs 0.47
+    log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["total"] for r in log if "total" in r]
+    assert losses[-1] < losses[0]
+    assert "zero-shot" in (run / "report.md").read_text()
+    # the checkpoint embeds catalogues, and evaluating it reproduces the validation score it was chosen on
+    again = api.evaluate_catalog("folder", root, split="val", checkpoint=run, cache=FeatureCache(cache_dir),
+                                 progress=False)
+    assert again.metrics()["live2page"]["R@1"] == pytest.approx(trained["live2page"]["R@1"], abs=1e-6)
+    assert again.model.startswith("trained[")
+
+
+def test_resume_continues_exactly(demo, tmp_path):
+    root, cache_dir = demo
+    full = Trainer(load_run_config(None, EXACT), tmp_path / "full", FeatureCache(cache_dir), progress=False)
+    cat = load_folder(root)
+    full.fit(cat)
+    part = Trainer(load_run_config(None, EXACT), tmp_path / "part", FeatureCache(cache_dir), progress=False)
+    first = part.fit(cat, max_steps=3)
+    assert first["stopped_early"] and first["step"] == 3
+    second = part.fit(cat, resume=True)
+    assert second["step"] == second["total_steps"]
+    assert _max_diff(_weights(tmp_path / "full"), _weights(tmp_path / "part")) < 1e-6
+
+
+def test_killed_training_resumes(demo, tmp_path):
+    root, cache_dir = demo
+    config = tmp_path / "slow.json"
+    config.write_text(json.dumps({**EXACT, "train": {**EXACT["train"], "epochs": 400, "eval_every": 5}}))
+    args = [str(BIN / "prodlens"), "train", "folder", "--root", str(root), "--split", "all", "--val-split", "",
+            "--out", str(tmp_path / "run"), "--config", str(config)]
+    proc = subprocess.Popen(args, env=_env(cache_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (tmp_path / "run" / "last.pt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = _weights(tmp_path / "run")["step"]  # the checkpoint survived the kill intact
+    assert 0 < killed_at
+    args[args.index("--config") + 1:args.index("--config") + 2] = [str(config)]
+    done = subprocess.run(args + ["--resume", "--max-steps", str(killed_at + 10)], env=_env(cache_dir),
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert f"resuming from" in done.stderr + done.stdout
+    assert _weights(tmp_path / "run")["step"] == killed_at + 10
+
+
+def test_two_torchrun_processes_match_one(demo, tmp_path):
+    root, cache_dir = demo
+    config = tmp_path / "exact.json"
+    config.write_text(json.dumps(EXACT))
+    common = ["train", "folder", "--root", str(root), "--split", "all", "--val-split", "", "--config", str(config)]
+    one = subprocess.run([str(BIN / "prodlens"), *common, "--out", str(tmp_path / "one")], env=_env(cache_dir),
+                         capture_output=True, text=True, timeout=600)
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2", "-m", "prodlens", *common,
+                          "--out", str(tmp_path / "two")], env=_env(cache_dir), capture_output=True, text=True,
+                         timeout=600)
+    assert two.returncode == 0, two.stderr[-3000:]
+    a, b = _weights(tmp_path / "one"), _weights(tmp_path / "two")
+    assert a["step"] == b["step"] > 0
+    assert _max_diff(a, b) < 1e-4
+    summary = json.loads((tmp_path / "two" / "summary.json").read_text())
+    assert summary["world_size"] == 2
+
+
+def test_finetuned_backbone_is_saved_and_used_to_embed(demo, tmp_path):
+    root, cache_dir = demo
+    overrides = {"train": {"backbone": "finetune", "epochs": 1, "batch_products": 4, "samples_per_product": 1}}
+    cat = load_folder(root).select(domains=["page", "live"])
+    run = load_run_config("tiny", overrides)
+    Trainer(run, tmp_path / "ft", FeatureCache(cache_dir), progress=False).fit(cat, max_steps=1)
+    state = _weights(tmp_path / "ft")
+    assert "backbone" in state
+    from prodlens.train import CheckpointEmbedder
+
+    embedder = CheckpointEmbedder(tmp_path / "ft", FeatureCache(cache_dir))
+    assert embedder.features.image_model_key.startswith("finetuned:")
+    emb = embedder.embed_catalog(cat, progress=False)
+    assert len(emb) == len(cat.samples) and emb.dim == 32
+
+
+def test_train_then_eval_with_checkpoint_exact_forms(tmp_path):
+    root = make_grocery(tmp_path / "grocery", with_bad_rows=False)
+    run = tmp_path / "run"
+    env = _env(tmp_path / "cache")
+    train = subprocess.run([str(BIN / "prodlens"), "train", "grocery", "--root", str(root), "--split", "train",
+                            "--out", str(run), "--config", "tiny"], env=env, capture_output=True, text=True,
+                           timeout=600)
+    assert train.returncode == 0, train.stderr
+    assert (run / "best.pt").exists()
+    out = tmp_path / "out.json"
+    ev = subprocess.run([str(BIN / "prodlens"), "eval", "grocery", "--root", str(root), "--split", "test",
+                         "--checkpoint", str(run), "--json", str(out)], env=env, capture_output=True, text=True,
+                        timeout=600)
+    assert ev.returncode == 0, ev.stderr
+    data = json.loads(out.read_text())
+    assert set(data["metrics"]) == {"live2page", "page2live"} and data["model"].startswith("trained[")
+    assert all(0 <= v <= 1 for m in data["metrics"].values() for v in m.values())
+
+
+@pytest.mark.slow
+def test_real_grocery_training_gains_over_zero_shot(grocery_root, tmp_path):
+    """Train on the real in-store photos (train split), validate on val: a clear gain over zero-shot."""
+    result = api.train_catalog("grocery", grocery_root, tmp_path / "run", split="train", val_split="val",
+                               overrides={"train": {"epochs": 10, "augment_views": 1, "eval_every": 0}},
+                               cache=FeatureCache(tmp_path / "cache"), progress=False)
+    trained, zero = result["best"]["metrics"]["live2page"], result["zero_shot"]["live2page"]
+    # measured 2026-11-24 with these settings: trained ~0.66 R@1 vs zero-shot 0.378
+    assert trained["R@1"] > zero["R@1"] + 0.2, (trained, zero)
+    assert trained["mAP"] > zero["mAP"]
