@@ -214,11 +214,13 @@ def train_cmd(source: str = SourceArg, root: Path = RootOpt,
 def demo_cmd(out: Path = typer.Option(Path("prodlens-demo"), help="where the catalogue and report go"),
              products: int = typer.Option(36, min=4, help="number of generated products"),
              seed: int = typer.Option(0),
-             cache_dir: Optional[Path] = typer.Option(None, help="feature cache (default: OUT/cache)")):
-    """Generate the built-in tri-domain catalogue (rendered products, MP4 videos and live clips), embed, evaluate."""
+             cache_dir: Optional[Path] = typer.Option(None, help="feature cache (default: OUT/cache)"),
+             epochs: int = typer.Option(30, min=1, help="training epochs")):
+    """Generate the built-in tri-domain catalogue (rendered products, MP4 videos and live clips), evaluate it
+    zero-shot, train the unified embedding briefly, and evaluate the trained model on held-out clips."""
     from .demo.run import run_demo
 
-    run_demo(out, n_products=products, seed=seed, cache_dir=cache_dir, console=console)
+    run_demo(out, n_products=products, seed=seed, cache_dir=cache_dir, console=console, epochs=epochs)
 
 
 @app.command("encoders")

@@ -270,8 +270,11 @@ VIDEO_TITLES = ["{brand} {ptype} review", "unboxing my new {ptype}", "{brand} ha
 
 
 def generate_demo_catalog(out_dir: str | Path, n_products: int = 36, videos_per_product: int = 2,
-                          lives_per_product: int = 2, seed: int = 0, progress: bool = True) -> Path:
-    """Write the demo catalogue (folder layout) under `out_dir`; returns it. Deterministic for a given seed."""
+                          lives_per_product: int = 2, seed: int = 0, progress: bool = True,
+                          test_clip: int | None = None) -> Path:
+    """Write the demo catalogue (folder layout) under `out_dir`; returns it. Deterministic for a given seed.
+    With `test_clip`, clip number `test_clip` of each product and domain goes to the "test" split (splits.csv)
+    and the other clips to "train"; product pages belong to both."""
     out = Path(out_dir)
     specs = make_products(n_products, seed)
     rng = random.Random(seed + 1)
@@ -299,6 +302,12 @@ def generate_demo_catalog(out_dir: str | Path, n_products: int = 36, videos_per_
                         title = rng.choice(VIDEO_TITLES).format(brand=spec.brand, ptype=spec.product_type)
                         atomic.write_text(clip_dir / f"{domain[0]}{j}.txt", title)
                     advance(1)
+        if test_clip is not None:
+            split_rows = ["sample_id,split"] + [
+                f"{domain}/{spec.product_id}/{domain[0]}{j},{'test' if j == test_clip else 'train'}"
+                for spec in specs for domain, count in (("video", videos_per_product), ("live", lives_per_product))
+                for j in range(count)]
+            atomic.write_text(out / "splits.csv", "\n".join(split_rows) + "\n")
         with atomic.atomic_path(out / "products.csv") as tmp:
             with open(tmp, "w", newline="", encoding="utf-8") as f:
                 writer = csv.DictWriter(f, fieldnames=["product_id", "title", "category", "description"])

@@ -46,6 +46,10 @@ def write_training_report(result: dict, out_dir: str | Path, title: str = "prodl
             zs = f"{z['R@1']:.3f} | {z['mAP']:.3f}" if z else "- | -"
             parts.append(f"| {name} | {m['R@1']:.3f} | {m['R@5']:.3f} | {m['R@10']:.3f} | {m['mAP']:.3f} | {zs} |")
         parts.append("")
+        last = result.get("last_metrics") or {}
+        if last:
+            parts += ["Last checkpoint on the same split (the best one was *selected* on it, so its score is "
+                      "optimistic): " + ", ".join(f"{n} R@1 {m['R@1']:.3f}" for n, m in last.items()), ""]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), dpi=100)
     if train_rows:
         steps = [h["step"] for h in train_rows]

@@ -239,7 +239,8 @@ class Trainer:
         if self.world > 1:
             dist.barrier()
         zero_shot = next((h["zero_shot"] for h in history if h.get("zero_shot")), None)
-        return {"step": step, "total_steps": total_steps, "best": best, "zero_shot": zero_shot,
+        last_eval = next((h["eval"] for h in reversed(history) if "eval" in h), None)
+        return {"step": step, "last_metrics": last_eval, "total_steps": total_steps, "best": best, "zero_shot": zero_shot,
                 "history": history, "stopped_early": stopped_early, "minutes": (time.time() - start_time) / 60,
                 "steps_per_epoch": steps_per_epoch, "world_size": self.world, "backbone": cfg.backbone,
                 "groups_per_second": groups_seen / step_seconds if step_seconds else 0.0,
