@@ -208,6 +208,34 @@ def asr_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str] 
     _print_bad(bad)
 
 
+@app.command("summarize")
+def summarize_cmd(text: str = typer.Option(..., "--text", help="the transcript (ASR text); '-' reads stdin"),
+                  title: str = typer.Option("", "--title", help="the sample's title, if any"),
+                  backend: Optional[str] = typer.Option(None, help="extractive, gemma3-270m, hf:<name-or-path>"
+                                                        "[::file.gguf] or http://host:port/v1::<model> "
+                                                        "(default: $PRODLENS_LLM, else extractive)"),
+                  retries: int = typer.Option(2, min=0, help="re-asks when the output fails validation"),
+                  cache_dir: Optional[Path] = typer.Option(None, help="cache directory (summaries are cached)")):
+    """Turn a noisy transcript (+ title) into validated, grounded product facts, printed as JSON."""
+    import json
+
+    from .errors import RecordError
+    from .text import Summarizer
+
+    if text == "-":
+        raw = sys.stdin.buffer.read()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            _fail(f"stdin is not valid UTF-8 (byte {e.start})")
+    spec = backend or os.environ.get("PRODLENS_LLM", "extractive")
+    try:
+        result = Summarizer(spec, api.open_cache(cache_dir), retries=retries).summarize(text, title, "input")
+    except (RecordError, ProdlensError) as e:
+        _fail(str(e))
+    print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+
+
 @app.command("train")
 def train_cmd(source: str = SourceArg, root: Path = RootOpt,
               split: str = typer.Option("train", help="split to train on"),
