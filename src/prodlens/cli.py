@@ -236,6 +236,28 @@ def summarize_cmd(text: str = typer.Option(..., "--text", help="the transcript (
     print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
 
 
+@app.command("llm-serve")
+def llm_serve_cmd(backend: str = typer.Option("gemma3-270m", help="gemma3-270m or hf:<name-or-path>[::file.gguf]"),
+                  host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8088),
+                  device: str = typer.Option("cpu")):
+    """Serve a local LLM as an OpenAI-compatible chat endpoint (for `--backend http://HOST:PORT/v1::MODEL`)."""
+    from .text.backends import build_backend
+    from .text.serve import make_server
+
+    try:
+        model = build_backend(backend, device)
+    except ProdlensError as e:
+        _fail(str(e))
+    if model is None or not hasattr(model, "generate"):
+        _fail(f"{backend!r} is not a local model")
+    server = make_server(model, host, port)
+    err.print(f"serving {model.name} at http://{host}:{port}/v1 (model name: {model.name})")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
 @app.command("train")
 def train_cmd(source: str = SourceArg, root: Path = RootOpt,
               split: str = typer.Option("train", help="split to train on"),

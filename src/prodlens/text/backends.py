@@ -40,10 +40,13 @@ class TransformersBackend:
         self.name = name or f"hf:{name_or_path}" + (f"::{gguf_file}" if gguf_file else "")
 
     def complete(self, title: str, transcript: str) -> str:
+        return self.generate(completion_prompt(title, transcript))
+
+    def generate(self, prompt: str) -> str:
+        """Greedy continuation of `prompt`, stopped once it holds a complete JSON object."""
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
 
-        prompt = completion_prompt(title, transcript)
         inputs = self.tokenizer(prompt, return_tensors="pt").to(self.device)
         start = inputs["input_ids"].shape[1]
         tokenizer = self.tokenizer

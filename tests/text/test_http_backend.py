@@ -1,0 +1,124 @@
+"""The OpenAI-compatible HTTP backend against servers on loopback: a real model behind `prodlens llm-serve`, and
+endpoints that are down, slow, or answer garbage."""
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from prodlens.embed import FeatureCache
+from prodlens.errors import RecordError
+from prodlens.text import HTTPChatBackend, Summarizer
+from tests.text.test_summarizer import PITCH
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_real_model_behind_llm_serve(tmp_path):
+    port = free_port()
+    server = subprocess.Popen([str(Path(sys.executable).parent / "prodlens"), "llm-serve", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={"HF_HUB_OFFLINE": "1",
+                                                                                      "PATH": "/usr/bin:/bin"})
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2) as r:
+                    model = json.loads(r.read())["data"][0]["id"]
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read().decode()[-2000:]
+                time.sleep(1)
+        else:
+            pytest.fail("llm-serve did not come up")
+        s = Summarizer(f"http://127.0.0.1:{port}/v1::{model}", FeatureCache(tmp_path / "c"))
+        items = [("a", PITCH, ""), ("b", "so this one is the bean bros dark roast coffee one kilo bag", "")]
+        results, bad = s.summarize_many(items, concurrency=2, progress=False)
+        assert not len(bad)
+        assert "shampoo" in results["a"].facts.product_name.lower()
+        assert "coffee" in (results["b"].facts.product_name + results["b"].facts.category).lower()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+class _Server:
+    def __init__(self, handler):
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+def _handler(reply: bytes, delay: float = 0.0, status: int = 200):
+    class H(BaseHTTPRequestHandler):
+        calls = 0
+
+        def log_message(self, *a):
+            pass
+
+        def do_POST(self):
+            H.calls += 1
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            time.sleep(delay)
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+    return H
+
+
+def _chat(text: str) -> bytes:
+    return json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}]}).encode()
+
+
+def test_endpoint_down_is_retried_then_reported():
+    backend = HTTPChatBackend(f"http://127.0.0.1:{free_port()}/v1", "m", retries=2, backoff=0.01, timeout=1)
+    s = Summarizer("http://unused::m")
+    s._backend = backend
+    with pytest.raises(RecordError, match="unreachable.*gave up after 3 attempts"):
+        s.summarize(PITCH, record="live/p1/l0")
+
+
+def test_garbage_output_is_retried_then_reported_and_never_cached(tmp_path):
+    handler = _handler(_chat("I am a llama and I do not do JSON"))
+    server = _Server(handler)
+    try:
+        cache = FeatureCache(tmp_path / "c")
+        s = Summarizer(f"{server.url}::m", cache, retries=2)
+        with pytest.raises(RecordError, match="failed validation.*attempt 3"):
+            s.summarize(PITCH, record="video/p2/v1")
+        assert handler.calls == 3 and cache.count() == 0
+    finally:
+        server.close()
+
+
+def test_slow_or_failing_endpoints(tmp_path):
+    slow = _Server(_handler(_chat("{}"), delay=2.0))
+    broken = _Server(_handler(b"oops", status=503))
+    try:
+        with pytest.raises(Exception, match="unreachable|timed out"):
+            HTTPChatBackend(slow.url, "m", retries=0, timeout=0.5).complete("", PITCH)
+        with pytest.raises(Exception, match="HTTP 503.*gave up after 2"):
+            HTTPChatBackend(broken.url, "m", retries=1, backoff=0.01).complete("", PITCH)
+        ok = _Server(_handler(_chat('Sure! {"product_name": "organic shampoo", "brand": "lumo", "price": 3}')))
+        s = Summarizer(f"{ok.url}::m", FeatureCache(tmp_path / "c"), retries=0)
+        with pytest.raises(RecordError, match="failed validation"):  # an extra key is not a valid answer
+            s.summarize(PITCH)
+        ok.close()
+    finally:
+        slow.close()
+        broken.close()
