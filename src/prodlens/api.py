@@ -15,7 +15,10 @@ from .errors import ProdlensError
 from .embed import EmbedConfig, Embeddings, FeatureCache, ProductEmbedder, default_cache_dir
 from .evaluate import ZERO_SHOT_NOTE, EvalResult, evaluate_embeddings, write_report
 
-PAGE_VARIANTS = {"image": "page=image", "text": "page=text", "image+text": "page=image+text"}
+PAGE_VARIANTS = {"page=image": {"page_inputs": "image"}, "page=text": {"page_inputs": "text"},
+                 "page=image+text": {"page_inputs": "image+text"}}
+SPEECH_VARIANTS = {"speech=none": {"speech": "none"}, "speech=raw": {"speech": "raw"},
+                   "speech=summary": {"speech": "summary"}}
 
 
 def open_cache(cache_dir: str | Path | None = None, no_cache: bool = False) -> FeatureCache:
@@ -59,11 +62,12 @@ def train_catalog(source: str, root: str | Path, out_dir: str | Path, split: str
 
 
 def evaluate_catalog(source: str, root: str | Path, split: str | None = None, config: EmbedConfig | None = None,
-                     cache: FeatureCache | None = None, page_variants: list[str] | None = None,
+                     cache: FeatureCache | None = None, variants: dict[str, dict] | None = None,
                      report_dir: str | Path | None = None, json_out: str | Path | None = None,
                      progress: bool = True, catalog: Catalog | None = None,
                      checkpoint: str | Path | None = None) -> EvalResult:
-    """Load → embed → evaluate; optionally compare page-embedding variants and write a report and JSON.
+    """Load → embed → evaluate; optionally compare embedding `variants` (name → EmbedConfig changes, e.g.
+    PAGE_VARIANTS or SPEECH_VARIANTS) on the same samples, and write a report and JSON.
     With `checkpoint` (a run directory or .pt file) the trained model embeds; otherwise the zero-shot encoders."""
     catalog = catalog or load_catalog(source, root, split)
     cache = cache or open_cache()
@@ -83,13 +87,15 @@ def evaluate_catalog(source: str, root: str | Path, split: str | None = None, co
     embeddings = embedder.embed_catalog(catalog, progress=progress)
     result = evaluate_embeddings(embeddings, split=split)
     result.notes.append(ZERO_SHOT_NOTE)
-    for variant in page_variants or []:
-        if variant == embedder.config.page_inputs:
+    main_name = None
+    for name, changes in (variants or {}).items():
+        if all(getattr(embedder.config, k) == v for k, v in changes.items()):
+            main_name = name  # the main configuration is one of the variants
             continue
-        other = embedder.with_config(page_inputs=variant).embed_catalog(catalog, progress=False)
-        result.variants[PAGE_VARIANTS.get(variant, variant)] = evaluate_embeddings(other, split=split)
+        other = embedder.with_config(**changes).embed_catalog(catalog, progress=False)
+        result.variants[name] = evaluate_embeddings(other, split=split)
     if result.variants:
-        result.variants = {PAGE_VARIANTS.get(embedder.config.page_inputs, "main"): result, **result.variants}
+        result.variants = {main_name or "main": result, **result.variants}
     if json_out:
         atomic.write_json(json_out, result.to_json())
     if report_dir:

@@ -29,11 +29,11 @@ SplitOpt = typer.Option(None, "--split", help="only this split (samples without 
 
 
 def _config(image_encoder: str, text_encoder: str, frames: int, batch_size: int, page_inputs: str, clip_inputs: str,
-            visual_weight: float, device: str) -> EmbedConfig:
+            visual_weight: float, device: str, speech: str = "raw", summarizer: str = "extractive") -> EmbedConfig:
     try:
         return EmbedConfig(image_encoder=image_encoder, text_encoder=text_encoder, frames=frames,
                            batch_size=batch_size, page_inputs=page_inputs, clip_inputs=clip_inputs,
-                           visual_weight=visual_weight, device=device)
+                           visual_weight=visual_weight, device=device, speech=speech, summarizer=summarizer)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
 
@@ -58,6 +58,10 @@ def _model_options(func):
             EmbedConfig.clip_inputs, help="video/live embedding from: image, text or image+text")),
         inspect.Parameter("visual_weight", inspect.Parameter.KEYWORD_ONLY, annotation=float, default=typer.Option(
             EmbedConfig.visual_weight, min=0.0, max=1.0, help="share of the visual block in the similarity")),
+        inspect.Parameter("speech", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
+            EmbedConfig.speech, help="speech text in video/live embeddings: raw (ASR), summary, or none")),
+        inspect.Parameter("summarizer", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
+            EmbedConfig.summarizer, help="summariser for --speech summary: extractive, gemma3-270m, hf:..., http://...")),
         inspect.Parameter("device", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
             "cpu", help="torch device (cpu, cuda, cuda:1, mps)")),
         inspect.Parameter("cache_dir", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path], default=typer.Option(
@@ -71,7 +75,8 @@ def _model_options(func):
     def wrapper(*args, **kwargs):
         opts = {n: kwargs.pop(n) for n in names}
         config = _config(opts["image_encoder"], opts["text_encoder"], opts["frames"], opts["batch_size"],
-                         opts["page_inputs"], opts["clip_inputs"], opts["visual_weight"], opts["device"])
+                         opts["page_inputs"], opts["clip_inputs"], opts["visual_weight"], opts["device"],
+                         opts["speech"], opts["summarizer"])
         cache = api.open_cache(opts["cache_dir"], opts["no_cache"])
         return func(*args, config=config, cache=cache, **kwargs)
 
@@ -157,14 +162,16 @@ def eval_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str]
              report: Optional[Path] = typer.Option(None, help="write report.md and plots in this directory"),
              compare_pages: bool = typer.Option(False, "--compare-pages",
                                                 help="also evaluate image-only and text-only page embeddings"),
+             compare_speech: bool = typer.Option(False, "--compare-speech",
+                                                 help="AMPere's ablation: speech text none / raw ASR / summary"),
              checkpoint: Optional[Path] = typer.Option(None, help="trained run directory or .pt (default: zero-shot)"),
              *, config, cache):
     """Cross-domain retrieval (R@1/5/10, mAP) in every direction the catalogue has, plus one-shot classification."""
     from .evaluate import print_results
 
     try:
-        result = api.evaluate_catalog(source, root, split, config, cache,
-                                      page_variants=["image", "text", "image+text"] if compare_pages else None,
+        variants = {**(api.PAGE_VARIANTS if compare_pages else {}), **(api.SPEECH_VARIANTS if compare_speech else {})}
+        result = api.evaluate_catalog(source, root, split, config, cache, variants=variants or None,
                                       report_dir=report, json_out=json_out, checkpoint=checkpoint)
     except ProdlensError as e:
         _fail(str(e))

@@ -132,11 +132,12 @@ class Catalog:
     def path(self, rel: str, record: str = "") -> Path:
         return resolve_media_path(self.root, rel, record or rel)
 
-    def sample_text(self, s: Sample, use_asr: bool = True) -> str:
-        """The text a sample carries: title, description/free text and (optionally) its ASR transcript."""
+    def sample_text(self, s: Sample, use_asr: bool = True, speech: str | None = None) -> str:
+        """The text a sample carries: title, description/free text and its speech — the raw ASR transcript, or
+        `speech` when given (e.g. a summary of it); `use_asr=False` leaves speech out."""
         parts = [s.title, s.text]
-        if use_asr and s.asr_text:
-            parts.append(s.asr_text)
+        if use_asr:
+            parts.append(speech if speech is not None else (s.asr_text or ""))
         return ". ".join(p.strip() for p in parts if p and p.strip())
 
     def summary(self) -> dict:

@@ -36,7 +36,7 @@ def run_demo(out: Path, n_products: int = 36, seed: int = 0, cache_dir: Path | N
     console.rule("2/4 zero-shot: pretrained encoders, no training")
     test = catalog.select("test")
     zero = api.evaluate_catalog("folder", catalog_dir, split="test", catalog=test, cache=cache,
-                                page_variants=["image", "text", "image+text"], report_dir=out / "report-zero-shot",
+                                variants=api.PAGE_VARIANTS, report_dir=out / "report-zero-shot",
                                 json_out=out / "report-zero-shot" / "metrics.json")
     print_results(zero, console)
     console.rule("3/4 training the unified embedding on the training clips")

@@ -28,6 +28,7 @@ from .cache import FeatureCache, combine_digests, file_digest, text_digest
 from .store import Embeddings
 
 INPUT_CHOICES = ("image", "text", "image+text")
+SPEECH_CHOICES = ("raw", "summary", "none")
 PROMPT_TEMPLATE = "a photo of a {}."
 
 
@@ -43,20 +44,24 @@ class EmbedConfig:
     clip_inputs: str = "image+text"  # what a video / live embedding is made of (text = title + ASR when present)
     visual_weight: float = 0.7  # w: share of the visual block in the cosine similarity (picked on Grocery train)
     bridge_topk: int = 10  # ConSE: class names mixed into an image's text-space vector
-    use_asr: bool = True
+    speech: str = "raw"  # what video/live embeddings take from speech: "raw" ASR text, its "summary", or "none"
+    summarizer: str = "extractive"  # summariser backend when speech = "summary" (see prodlens.text)
 
     def __post_init__(self):
         for key in ("page_inputs", "clip_inputs"):
             if getattr(self, key) not in INPUT_CHOICES:
                 raise ValueError(f"{key} must be one of {INPUT_CHOICES}, got {getattr(self, key)!r}")
+        if self.speech not in SPEECH_CHOICES:
+            raise ValueError(f"speech must be one of {SPEECH_CHOICES}, got {self.speech!r}")
         if not 0.0 <= self.visual_weight <= 1.0:
             raise ValueError("visual_weight must be in [0, 1]")
         if self.frames < 1 or self.batch_size < 1:
             raise ValueError("frames and batch_size must be positive")
 
     def model_name(self) -> str:
+        speech = f"; speech={self.speech}" + (f"({self.summarizer})" if self.speech == "summary" else "")
         return (f"zero-shot[{self.image_encoder}+{self.text_encoder}; page={self.page_inputs}; "
-                f"clip={self.clip_inputs}; w={self.visual_weight:g}]")
+                f"clip={self.clip_inputs}; w={self.visual_weight:g}{speech}]")
 
 
 @dataclass
@@ -79,6 +84,7 @@ class ProductEmbedder:
         self._image_key = image_key
         self._text_encoder = None
         self._label_matrix: np.ndarray | None = None
+        self._summarizer = None
 
     def with_config(self, **changes) -> "ProductEmbedder":
         """Another embedder with some settings changed, sharing this one's cache and loaded encoders."""
@@ -88,6 +94,8 @@ class ProductEmbedder:
             other._image_key = self._image_key
         if other.config.text_encoder == self.config.text_encoder:
             other._text_encoder = self._text_encoder
+        if other.config.summarizer == self.config.summarizer:
+            other._summarizer = self._summarizer
         return other
 
     # -- encoders, loaded on first use ---------------------------------------------------------------------------
@@ -152,7 +160,9 @@ class ProductEmbedder:
                 feats.pop(s.sample_id)
         self._fill_visual(catalog, [s for s in samples if s.sample_id in visual_keys], visual_keys, feats, bad,
                           progress, view)
-        texts = {s.sample_id: catalog.sample_text(s, self.config.use_asr) for s in samples if s.sample_id in feats}
+        speech = self.speech_texts([s for s in samples if s.sample_id in feats], bad, progress)
+        texts = {s.sample_id: catalog.sample_text(s, self.config.speech != "none", speech.get(s.sample_id))
+                 for s in samples if s.sample_id in feats}
         vectors = self.text_vectors([t for t in texts.values() if t], progress=progress)
         for sid, t in texts.items():
             if t:
@@ -251,6 +261,22 @@ class ProductEmbedder:
         if not frames:
             raise MediaError(s.sample_id, "; ".join(errors) or "no frames")
         return frames
+
+    def speech_texts(self, samples: list[Sample], bad: BadRecords, progress: bool = False) -> dict[str, str]:
+        """With speech = "summary": sample_id → the summarised product facts of its ASR text (cached).
+        A transcript the summariser cannot handle falls back to its raw text, and is reported."""
+        if self.config.speech != "summary":
+            return {}
+        from ..text import Summarizer
+
+        if self._summarizer is None:
+            self._summarizer = Summarizer(self.config.summarizer, self.cache, text_encoder=self.config.text_encoder,
+                                          device=self.config.device)
+        items = [(s.sample_id, s.asr_text, s.title) for s in samples if s.asr_text]
+        results, failed = self._summarizer.summarize_many(items, progress=progress)
+        for b in failed:
+            bad.add(b.record, f"{b.problem} (raw ASR text used instead)", "summarize")
+        return {sid: r.facts.as_text() for sid, r in results.items()}
 
     # -- text ---------------------------------------------------------------------------------------------------
     def text_vectors(self, texts: list[str], progress: bool = False) -> dict[str, np.ndarray]:
