@@ -4,9 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup speech-tools demo test bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) speech-tools
+
+# espeak-ng (Debian) speaks the demo hosts and the test audio; installed with apt when possible, else a note.
+speech-tools:
+	@command -v espeak-ng >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+	  { apt-get install -y -q espeak-ng >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q espeak-ng >/dev/null; }; } \
+	  || echo "note: espeak-ng not installed: demo clips stay silent and speech tests skip (apt-get install espeak-ng)"; }
 
 # torch==2.13.0 is pinned in requirements.txt: on the reference machine pip takes the CPU wheel already on disk.
 $(STAMP): requirements.txt pyproject.toml

@@ -38,20 +38,20 @@ def embed(catalog: Catalog, config: EmbedConfig | None = None, cache: FeatureCac
 def train_catalog(source: str, root: str | Path, out_dir: str | Path, split: str = "train",
                   val_split: str | None = "val", config: str | Path | None = None, overrides: dict | None = None,
                   cache: FeatureCache | None = None, resume: bool = False, max_steps: int | None = None,
-                  progress: bool = True) -> dict:
+                  progress: bool = True, catalog: Catalog | None = None, features: EmbedConfig | None = None) -> dict:
     """Train the unified embedding on `split`, validate on `val_split` (if the catalogue has it), write the run."""
     from .model import load_run_config
     from .train import Trainer, write_training_report
 
     run = load_run_config(config, overrides)
-    full = load_catalog(source, root)
+    full = catalog or load_catalog(source, root)
     split = None if split in (None, "", "all") else split
     if split and split not in full.splits:
         raise ProdlensError(f"split {split!r} not in this catalogue (it has: {', '.join(full.splits) or 'no splits'}); "
                             "use --split all to train on everything")
     train = full.select(split) if split else full
     val = full.select(val_split) if val_split and val_split in full.splits else None
-    trainer = Trainer(run, out_dir, cache or open_cache(), progress=progress)
+    trainer = Trainer(run, out_dir, cache or open_cache(), features=features, progress=progress)
     result = trainer.fit(train, val, resume=resume, max_steps=max_steps)
     if trainer.rank == 0:
         atomic.write_json(Path(out_dir) / "config.json", run.to_dict())

@@ -190,6 +190,7 @@ def asr_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str] 
             language: Optional[str] = typer.Option(None, help="force a language (default: detect)"),
             max_minutes: float = typer.Option(30.0, help="transcribe at most this much audio per sample"),
             overwrite: bool = typer.Option(False, "--overwrite", help="re-transcribe samples that have ASR text"),
+            domains: str = typer.Option("video,live", help="domains to transcribe, comma-separated"),
             device: str = typer.Option("cpu"),
             cache_dir: Optional[Path] = typer.Option(None, help="cache directory (transcripts are cached)")):
     """Transcribe the speech of video / live samples; write a manifest with ASR text and transcripts.jsonl."""
@@ -201,7 +202,8 @@ def asr_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str] 
         catalog = load_catalog(source, root, split)
         transcriber = Transcriber(model, device=device, cache=api.open_cache(cache_dir), language=language,
                                   max_seconds=max_minutes * 60)
-        updated, transcripts, bad = transcribe_catalog(catalog, transcriber, overwrite=overwrite)
+        updated, transcripts, bad = transcribe_catalog(catalog, transcriber, overwrite=overwrite,
+                                                       domains=tuple(d.strip() for d in domains.split(",") if d.strip()))
     except ProdlensError as e:
         _fail(str(e))
     save_manifest(updated, out)
@@ -302,7 +304,7 @@ def train_cmd(source: str = SourceArg, root: Path = RootOpt,
 
 @app.command("demo")
 def demo_cmd(out: Path = typer.Option(Path("prodlens-demo"), help="where the catalogue and report go"),
-             products: int = typer.Option(36, min=4, help="number of generated products"),
+             products: int = typer.Option(30, min=4, help="number of generated products"),
              seed: int = typer.Option(0),
              cache_dir: Optional[Path] = typer.Option(None, help="feature cache (default: OUT/cache)"),
              epochs: int = typer.Option(30, min=1, help="training epochs")):

@@ -104,12 +104,12 @@ class Transcriber:
         return self.transcribe_audio(audio, record)
 
 
-def transcribe_catalog(catalog: Catalog, transcriber: Transcriber, progress: bool = True,
-                       overwrite: bool = False) -> tuple[Catalog, dict[str, Transcript], BadRecords]:
-    """Fill `asr_text` of video / live samples that have a video file and no ASR text yet (unless `overwrite`).
+def transcribe_catalog(catalog: Catalog, transcriber: Transcriber, progress: bool = True, overwrite: bool = False,
+                       domains: tuple[str, ...] = ("video", "live")) -> tuple[Catalog, dict[str, Transcript], BadRecords]:
+    """Fill `asr_text` of samples of `domains` that have a video file and no ASR text yet (unless `overwrite`).
     Returns the updated catalogue, the new transcripts and the samples that could not be transcribed."""
     todo = [s for s in catalog.samples
-            if s.domain in ("video", "live") and s.video and (overwrite or not s.asr_text)]
+            if s.domain in domains and s.video and (overwrite or not s.asr_text)]
     bad = BadRecords()
     transcripts: dict[str, Transcript] = {}
     with progress_bar(len(todo), "transcribing speech", enabled=progress) as advance:

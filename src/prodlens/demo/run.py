@@ -1,5 +1,5 @@
-"""`prodlens demo`: generate the built-in catalogue, validate it, evaluate zero-shot, train briefly, evaluate the
-trained model on held-out clips, and show the gain."""
+"""`prodlens demo`: generate the built-in catalogue (with hosts speaking in the live clips), transcribe the speech,
+evaluate zero-shot with AMPere's speech ablation, train briefly, and evaluate the trained model on held-out clips."""
 from __future__ import annotations
 
 import time
@@ -9,22 +9,23 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import api
-from ..catalog import load_catalog, validate_catalog
+from ..asr import Transcriber, transcribe_catalog
+from ..catalog import load_catalog, save_manifest, validate_catalog
 from ..evaluate import print_results
 from .synth import generate_demo_catalog
 
 
-def run_demo(out: Path, n_products: int = 36, seed: int = 0, cache_dir: Path | None = None,
-             console: Console | None = None, epochs: int = 30):
+def run_demo(out: Path, n_products: int = 30, seed: int = 0, cache_dir: Path | None = None,
+             console: Console | None = None, epochs: int = 30, speech: bool = True):
     console = console or Console()
     start = time.time()
     catalog_dir = out / "catalog"
     if (catalog_dir / "splits.csv").exists():
         console.print(f"using the catalogue already generated in {catalog_dir}")
     else:
-        console.rule("1/4 generating a tri-domain catalogue")
+        console.rule("1/5 generating a tri-domain catalogue")
         generate_demo_catalog(catalog_dir, n_products=n_products, videos_per_product=3, lives_per_product=3,
-                              seed=seed, test_clip=2)
+                              seed=seed, test_clip=2, speech=speech)
     catalog = load_catalog("folder", catalog_dir)
     catalog.name = "demo"
     bad = validate_catalog(catalog, check_media=True)
@@ -33,18 +34,27 @@ def run_demo(out: Path, n_products: int = 36, seed: int = 0, cache_dir: Path | N
                   f"{s['live']} live clips; {len(bad)} bad records. Held out for testing: one video and one live "
                   "clip per product.")
     cache = api.open_cache(cache_dir or out / "cache")
-    console.rule("2/4 zero-shot: pretrained encoders, no training")
+    console.rule("2/5 speech recognition (faster-whisper, Whisper tiny.en)")
+    catalog, transcripts, asr_bad = transcribe_catalog(catalog, Transcriber(cache=cache), domains=("live",))
+    spoken = {sid: t.text for sid, t in transcripts.items() if t.text}
+    save_manifest(catalog, out / "catalog-with-asr")
+    if spoken:
+        sid, text = next(iter(spoken.items()))
+        console.print(f"{len(spoken)} clips with speech, e.g. {sid}: [italic]{text}[/italic]")
+    else:
+        console.print("[yellow]no speech in the clips (espeak-ng not installed?): the speech ablation is moot[/yellow]")
+    console.rule("3/5 zero-shot: pretrained encoders; speech as none / raw ASR / extractive summary")
     test = catalog.select("test")
     zero = api.evaluate_catalog("folder", catalog_dir, split="test", catalog=test, cache=cache,
-                                variants=api.PAGE_VARIANTS, report_dir=out / "report-zero-shot",
-                                json_out=out / "report-zero-shot" / "metrics.json")
+                                variants={**api.SPEECH_VARIANTS, **api.PAGE_VARIANTS},
+                                report_dir=out / "report-zero-shot", json_out=out / "report-zero-shot" / "metrics.json")
     print_results(zero, console)
-    console.rule("3/4 training the unified embedding on the training clips")
-    result = api.train_catalog("folder", catalog_dir, out / "run", split="train", val_split=None,
+    console.rule("4/5 training the unified embedding on the training clips")
+    result = api.train_catalog("folder", catalog_dir, out / "run", split="train", val_split=None, catalog=catalog,
                                overrides={"train": {"epochs": epochs, "augment_views": 1, "batch_products": 32}},
                                cache=cache)
     console.print(f"trained {result['step']} steps in {result['minutes']:.1f} min")
-    console.rule("4/4 trained model on the held-out clips")
+    console.rule("5/5 trained model on the held-out clips")
     trained = api.evaluate_catalog("folder", catalog_dir, split="test", catalog=test, cache=cache,
                                    checkpoint=out / "run", report_dir=out / "report",
                                    json_out=out / "report" / "metrics.json")
@@ -56,6 +66,8 @@ def run_demo(out: Path, n_products: int = 36, seed: int = 0, cache_dir: Path | N
         table.add_row(f"{r.short_name} ({r.name})", f"{zm[r.name]['R@1']:.3f}", f"{tm[r.name]['R@1']:.3f}",
                       f"{zm[r.name]['mAP']:.3f}", f"{tm[r.name]['mAP']:.3f}")
     console.print(table)
+    if len(asr_bad):
+        console.print(f"{len(asr_bad)} live clip(s) without usable audio")
     console.print(f"reports: {out / 'report-zero-shot' / 'report.md'}, {out / 'report' / 'report.md'}, "
                   f"{out / 'run' / 'report.md'}   ({time.time() - start:.0f} s)")
     return zero, trained

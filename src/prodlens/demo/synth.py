@@ -250,19 +250,70 @@ def clip_frames(spec: ProductSpec, others: list[ProductSpec], live: bool, seed: 
     return frames
 
 
-def write_mp4(frames: list[Image.Image], path: Path, fps: int = 8) -> None:
-    """Encode frames as H.264 MP4 with PyAV, atomically."""
+def write_mp4(frames: list[Image.Image], path: Path, fps: int = 8, audio: np.ndarray | None = None,
+              audio_rate: int = 22050) -> None:
+    """Encode frames as H.264 MP4 with PyAV (plus an AAC track from mono float `audio`), atomically."""
     with atomic.atomic_path(path) as tmp:
         with av.open(str(tmp), mode="w", format="mp4") as container:
             stream = container.add_stream("libx264", rate=fps)
             stream.width, stream.height = frames[0].size
             stream.pix_fmt = "yuv420p"
             stream.options = {"crf": "26", "preset": "veryfast"}
+            sound = container.add_stream("aac", rate=audio_rate) if audio is not None else None
+            if sound is not None:
+                sound.layout = "mono"
             for img in frames:
                 for packet in stream.encode(av.VideoFrame.from_image(img)):
                     container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)
+            if sound is not None:
+                data = np.asarray(audio, dtype=np.float32)[None, :]
+                for start in range(0, data.shape[1], 1024):
+                    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(data[:, start:start + 1024]),
+                                                       format="fltp", layout="mono")
+                    frame.sample_rate = audio_rate
+                    for packet in sound.encode(frame):
+                        container.mux(packet)
+                for packet in sound.encode():
+                    container.mux(packet)
+
+
+GREETINGS = ["hi everyone, welcome back to the live", "hello hello, good evening friends", "hey guys, we are live",
+             "ok ok, let's start"]
+OFF_TOPIC = ["my cat is sleeping on the sofa again", "it is raining so much today", "did you see the game yesterday",
+             "I had pizza for lunch"]
+SIGN_OFF = ["please follow and like", "the link is below, see you tomorrow", "thanks for watching",
+            "don't forget to subscribe"]
+
+
+def host_chatter(spec: ProductSpec, other: ProductSpec, rng: random.Random) -> str:
+    """What a live host says: greeting, the product (brand, type, a detail), chatter, another product, sign-off."""
+    detail = rng.choice([f"it is {spec.variant.lower()}", f"{spec.size}", f"the {spec.colour} one"])
+    pitch = rng.choice([f"this is the {spec.brand} {spec.product_type}, {detail}",
+                        f"today I show you {spec.brand} {spec.product_type}, {detail}",
+                        f"look at this {spec.product_type} from {spec.brand}, {detail}"])
+    return ". ".join([rng.choice(GREETINGS), pitch, rng.choice(OFF_TOPIC),
+                      f"tomorrow maybe the {other.product_type}", rng.choice(SIGN_OFF)]) + "."
+
+
+def speak(text: str, voice_seed: int = 0) -> tuple[np.ndarray, int] | None:
+    """Synthetic speech from espeak-ng (a Debian package), or None when it is not installed."""
+    import shutil
+    import subprocess
+    import tempfile
+    import wave
+
+    if shutil.which("espeak-ng") is None:
+        return None
+    voices = ["en-us", "en", "en-us+m3", "en+f3", "en-us+f2"]
+    with tempfile.NamedTemporaryFile(suffix=".wav") as f:
+        subprocess.run(["espeak-ng", "-v", voices[voice_seed % len(voices)], "-s", str(150 + voice_seed % 4 * 10),
+                        "-w", f.name, text], check=True, capture_output=True)
+        with wave.open(f.name) as w:
+            rate = w.getframerate()
+            data = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float32) / 32768
+    return data, rate
 
 
 VIDEO_TITLES = ["{brand} {ptype} review", "unboxing my new {ptype}", "{brand} haul!", "what I bought this week",
@@ -271,10 +322,11 @@ VIDEO_TITLES = ["{brand} {ptype} review", "unboxing my new {ptype}", "{brand} ha
 
 def generate_demo_catalog(out_dir: str | Path, n_products: int = 36, videos_per_product: int = 2,
                           lives_per_product: int = 2, seed: int = 0, progress: bool = True,
-                          test_clip: int | None = None) -> Path:
+                          test_clip: int | None = None, speech: bool = False) -> Path:
     """Write the demo catalogue (folder layout) under `out_dir`; returns it. Deterministic for a given seed.
     With `test_clip`, clip number `test_clip` of each product and domain goes to the "test" split (splits.csv)
-    and the other clips to "train"; product pages belong to both."""
+    and the other clips to "train"; product pages belong to both. With `speech` (and espeak-ng installed), live
+    clips get a host talking about the product among chatter, muxed into the MP4."""
     out = Path(out_dir)
     specs = make_products(n_products, seed)
     rng = random.Random(seed + 1)
@@ -297,7 +349,9 @@ def generate_demo_catalog(out_dir: str | Path, n_products: int = 36, videos_per_
                                          (1 if domain == "live" else 0))
                     clip_dir = out / domain / spec.product_id
                     clip_dir.mkdir(parents=True, exist_ok=True)
-                    write_mp4(frames, clip_dir / f"{domain[0]}{j}.mp4")
+                    voice = speak(host_chatter(spec, others[0], rng), k + j) if speech and domain == "live" else None
+                    write_mp4(frames, clip_dir / f"{domain[0]}{j}.mp4",
+                              audio=voice[0] if voice else None, audio_rate=voice[1] if voice else 22050)
                     if domain == "video" and rng.random() < 0.6:
                         title = rng.choice(VIDEO_TITLES).format(brand=spec.brand, ptype=spec.product_type)
                         atomic.write_text(clip_dir / f"{domain[0]}{j}.txt", title)
