@@ -87,15 +87,15 @@ def evaluate_catalog(source: str, root: str | Path, split: str | None = None, co
     embeddings = embedder.embed_catalog(catalog, progress=progress)
     result = evaluate_embeddings(embeddings, split=split)
     result.notes.append(ZERO_SHOT_NOTE)
-    main_name = None
+    main_names = []
     for name, changes in (variants or {}).items():
         if all(getattr(embedder.config, k) == v for k, v in changes.items()):
-            main_name = name  # the main configuration is one of the variants
+            main_names.append(name)  # the main configuration is one of the variants
             continue
         other = embedder.with_config(**changes).embed_catalog(catalog, progress=False)
         result.variants[name] = evaluate_embeddings(other, split=split)
     if result.variants:
-        result.variants = {main_name or "main": result, **result.variants}
+        result.variants = {", ".join(main_names) or "main": result, **result.variants}
     if json_out:
         atomic.write_json(json_out, result.to_json())
     if report_dir:

@@ -42,7 +42,7 @@ def variants_table(result: EvalResult) -> Table | None:
         return None
     names = [r.name for r in result.directions]
     table = Table(title="Embedding variants (R@1 / mAP)", title_justify="left")
-    table.add_column("variant")
+    table.add_column("variant", no_wrap=True)
     for r in result.directions:
         table.add_column(r.short_name, justify="right")
     for vname, v in result.variants.items():
