@@ -25,14 +25,23 @@ def open_cache(cache_dir: str | Path | None = None, no_cache: bool = False) -> F
     return FeatureCache(None) if no_cache else FeatureCache(cache_dir or default_cache_dir())
 
 
-def embed(catalog: Catalog, config: EmbedConfig | None = None, cache: FeatureCache | None = None,
-          progress: bool = True, checkpoint: str | Path | None = None) -> Embeddings:
-    """Embed every sample: with the trained model of `checkpoint` if given, else zero-shot from `config`."""
+def _embedder(config: EmbedConfig | None, cache: FeatureCache, checkpoint: str | Path | None):
+    """(what embeds the catalogue, the ProductEmbedder behind its features): the trained model of `checkpoint`,
+    or the zero-shot encoders of `config`."""
     if checkpoint is not None:
         from .train import CheckpointEmbedder
 
-        return CheckpointEmbedder(checkpoint, cache or open_cache()).embed_catalog(catalog, progress=progress)
-    return ProductEmbedder(config, cache or open_cache()).embed_catalog(catalog, progress=progress)
+        trained = CheckpointEmbedder(checkpoint, cache)
+        return trained, trained.features
+    embedder = ProductEmbedder(config, cache)
+    return embedder, embedder
+
+
+def embed(catalog: Catalog, config: EmbedConfig | None = None, cache: FeatureCache | None = None,
+          progress: bool = True, checkpoint: str | Path | None = None) -> Embeddings:
+    """Embed every sample: with the trained model of `checkpoint` if given, else zero-shot from `config`."""
+    model, _ = _embedder(config, cache or open_cache(), checkpoint)
+    return model.embed_catalog(catalog, progress=progress)
 
 
 def train_catalog(source: str, root: str | Path, out_dir: str | Path, split: str = "train",
@@ -70,32 +79,20 @@ def evaluate_catalog(source: str, root: str | Path, split: str | None = None, co
     PAGE_VARIANTS or SPEECH_VARIANTS) on the same samples, and write a report and JSON.
     With `checkpoint` (a run directory or .pt file) the trained model embeds; otherwise the zero-shot encoders."""
     catalog = catalog or load_catalog(source, root, split)
-    cache = cache or open_cache()
-    if checkpoint is not None:
-        from .train import CheckpointEmbedder
-
-        trained = CheckpointEmbedder(checkpoint, cache)
-        embeddings = trained.embed_catalog(catalog, progress=progress)
-        result = evaluate_embeddings(embeddings, split=split)
-        if json_out:
-            atomic.write_json(json_out, result.to_json())
-        if report_dir:
-            write_report(result, report_dir, embeddings, thumbnail=thumbnailer(catalog, trained.features),
-                         title=f"prodlens evaluation: {catalog.name}")
-        return result
-    embedder = ProductEmbedder(config, cache)
-    embeddings = embedder.embed_catalog(catalog, progress=progress)
+    model, embedder = _embedder(config, cache or open_cache(), checkpoint)
+    embeddings = model.embed_catalog(catalog, progress=progress)
     result = evaluate_embeddings(embeddings, split=split)
-    result.notes.append(ZERO_SHOT_NOTE)
-    main_names = []
-    for name, changes in (variants or {}).items():
-        if all(getattr(embedder.config, k) == v for k, v in changes.items()):
-            main_names.append(name)  # the main configuration is one of the variants
-            continue
-        other = embedder.with_config(**changes).embed_catalog(catalog, progress=False)
-        result.variants[name] = evaluate_embeddings(other, split=split)
-    if result.variants:
-        result.variants = {", ".join(main_names) or "main": result, **result.variants}
+    if checkpoint is None:  # variants are embedding settings of the zero-shot encoders
+        result.notes.append(ZERO_SHOT_NOTE)
+        main_names = []
+        for name, changes in (variants or {}).items():
+            if all(getattr(embedder.config, k) == v for k, v in changes.items()):
+                main_names.append(name)  # the main configuration is one of the variants
+                continue
+            other = embedder.with_config(**changes).embed_catalog(catalog, progress=False)
+            result.variants[name] = evaluate_embeddings(other, split=split)
+        if result.variants:
+            result.variants = {", ".join(main_names) or "main": result, **result.variants}
     if json_out:
         atomic.write_json(json_out, result.to_json())
     if report_dir:

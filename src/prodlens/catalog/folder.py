@@ -13,6 +13,7 @@ Sample ids are `<domain>/<product_id>/<name>`. Products that only appear as fold
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import BadRecords, ProdlensError, RecordError
@@ -42,13 +43,8 @@ def load_folder(root: str | Path) -> Catalog:
                 sample = _sample_from_entry(root, domain, pid, entry, bad)
                 if sample is not None:
                     samples.append(sample)
-    samples = [s if s.sample_id not in splits else _with_split(s, splits[s.sample_id]) for s in samples]
+    samples = [replace(s, split=splits[s.sample_id]) if s.sample_id in splits else s for s in samples]
     return Catalog.build(root, list(products.values()), samples, bad, name=root.name)
-
-
-def _with_split(s: Sample, split: str) -> Sample:
-    from dataclasses import replace
-    return replace(s, split=split)
 
 
 def _sample_from_entry(root: Path, domain: str, pid: str, entry: Path, bad: BadRecords) -> Sample | None:
