@@ -118,3 +118,62 @@ def thumbnailer(catalog: Catalog, embedder: ProductEmbedder, size: int = 160):
         return img
 
     return thumb
+
+
+# -- index and search ---------------------------------------------------------------------------------------------
+def index_catalog(catalog: Catalog, out_dir: str | Path, domains: tuple[str, ...] = ("page",),
+                  config: EmbedConfig | None = None, checkpoint: str | Path | None = None,
+                  index_config=None, cache: FeatureCache | None = None, thumbnails: bool = True,
+                  progress: bool = True):
+    """Embed the `domains` samples of a catalogue and write a new index at `out_dir`, or add them to the index
+    already there (samples indexed before are replaced; the model must be the one that built it)."""
+    from .index import ProductIndex, catalog_info
+
+    cache = cache or open_cache()
+    existing = ProductIndex.open(out_dir) if (Path(out_dir) / "CURRENT").exists() else None
+    if existing is not None and config is None and checkpoint is None:
+        model, features = query_model(existing.record, cache)
+    else:
+        model, features = _embedder(config, cache, checkpoint)
+    subset = catalog.select(domains=list(domains))
+    if not subset.samples:
+        raise ProdlensError(f"the catalogue has no {'/'.join(domains)} samples to index")
+    embeddings = model.embed_catalog(subset, progress=progress)
+    info = catalog_info(subset, lambda s: features.load_frames(subset, s), embeddings.sample_ids, thumbnails,
+                        progress)
+    if existing is None:
+        index = ProductIndex.create(out_dir, embeddings, info, index_config)
+        added, replaced = len(index), 0
+    else:
+        index = existing
+        added, replaced = index.add(embeddings, info)
+    index.save()
+    return index, {"added": added, "replaced": replaced, "bad": embeddings.bad}
+
+
+def query_model(record: dict, cache: FeatureCache | None = None, checkpoint: str | Path | None = None,
+                device: str = "cpu"):
+    """(model, its ProductEmbedder) that embeds queries for an index: rebuilt from the index's record of the model
+    that made its vectors (zero-shot settings, or the trained checkpoint, whose content must still match)."""
+    from .index import ModelMismatch
+
+    cache = cache or open_cache()
+    sig = record["signature"]
+    if sig["kind"] == "zero-shot":
+        if checkpoint is not None:
+            raise ModelMismatch("this index was built by the zero-shot encoders, not a trained checkpoint")
+        model, features = _embedder(EmbedConfig(**sig["config"], device=device), cache, None)
+    else:
+        path = checkpoint or record.get("checkpoint")
+        if not path:
+            raise ModelMismatch("this index was built by a trained model: pass its checkpoint")
+        try:
+            model, features = _embedder(None, cache, path)
+        except ProdlensError as e:
+            raise ModelMismatch(f"the checkpoint that built this index cannot be loaded ({e}); pass --checkpoint") from e
+    from .embed import model_id
+
+    if model_id(model.signature()) != record["model_id"]:
+        raise ModelMismatch(f"{model.name} is not the model that built this index ({record.get('model')}): "
+                            "its weights differ")
+    return model, features

@@ -78,7 +78,7 @@ def test_query_embedding_matches_its_catalogue_sample(demo_root, embedder):
     catalog = load_folder(demo_root)
     emb = embedder.embed_catalog(catalog, progress=False)
     sample = catalog.by_domain("live")[0]
-    query = embedder.embed_frames(embedder.load_frames(catalog, sample), domain="live")
+    query = embedder.embed_query(embedder.load_frames(catalog, sample), domain="live")
     row = emb.sample_ids.index(sample.sample_id)
     assert float(query @ emb.vectors[row]) > 0.999
 

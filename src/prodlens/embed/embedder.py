@@ -58,6 +58,10 @@ class EmbedConfig:
         if self.frames < 1 or self.batch_size < 1:
             raise ValueError("frames and batch_size must be positive")
 
+    def signature(self) -> dict:
+        """What determines the vectors (not batch size or device): two embedders with equal signatures agree."""
+        return {"kind": "zero-shot", "config": {k: v for k, v in asdict(self).items() if k not in ("batch_size", "device")}}
+
     def model_name(self) -> str:
         speech = f"; speech={self.speech}" + (f"({self.summarizer})" if self.speech == "summary" else "")
         return (f"zero-shot[{self.image_encoder}+{self.text_encoder}; page={self.page_inputs}; "
@@ -85,6 +89,16 @@ class ProductEmbedder:
         self._text_encoder = None
         self._label_matrix: np.ndarray | None = None
         self._summarizer = None
+
+    @property
+    def name(self) -> str:
+        return self.config.model_name()
+
+    def signature(self) -> dict:
+        sig = self.config.signature()
+        if self._image_key:  # a fine-tuned backbone: its weights, not the spec, define the features
+            sig["image_features"] = self._image_key
+        return sig
 
     def with_config(self, **changes) -> "ProductEmbedder":
         """Another embedder with some settings changed, sharing this one's cache and loaded encoders."""
@@ -135,7 +149,8 @@ class ProductEmbedder:
                 bad.add_error(e, "embed")
         dim = vectors[0].shape[0] if vectors else 0
         meta = {"model": self.config.model_name(), "config": asdict(self.config), "catalog": catalog.name,
-                "image_model": self.image_model_key, "text_model": self.text_model_key}
+                "image_model": self.image_model_key, "text_model": self.text_model_key,
+                "signature": self.signature(), "model_id": model_id(self.signature())}
         bad_all = BadRecords()
         bad_all.extend(catalog.bad)
         bad_all.extend(bad)
@@ -346,11 +361,16 @@ class ProductEmbedder:
         return self.text_encoder.dim
 
     # -- query-time helpers (no cache: uploads are one-off) -----------------------------------------------------
-    def embed_frames(self, frames: list[Image.Image], text: str = "", domain: str = "live") -> np.ndarray:
-        """Embed an ad-hoc query (an uploaded photo or clip frames, optional text) like a catalogue sample."""
+    def query_features(self, frames: list[Image.Image], text: str = "") -> SampleFeatures:
+        """Backbone features of an ad-hoc query: frames (an uploaded photo or sampled clip frames) and/or text."""
+        if not frames and not text.strip():
+            raise RecordError("query", "empty query: give an image, a clip or some text")
         out_f, out_p = self._encode_frames(self.image_encoder, frames) if frames else (None, None)
-        f = SampleFeatures(out_f, out_p, self.text_encoder.encode([text])[0] if text else None)
-        return self.compose(f, domain, "query")
+        return SampleFeatures(out_f, out_p, self.text_encoder.encode([text])[0] if text.strip() else None)
+
+    def embed_query(self, frames: list[Image.Image], text: str = "", domain: str = "live") -> np.ndarray:
+        """Embed an ad-hoc query like a catalogue sample of `domain`."""
+        return self.compose(self.query_features(frames, text), domain, "query")
 
 
 def augment_view(img: Image.Image, view: int) -> Image.Image:
@@ -362,6 +382,14 @@ def augment_view(img: Image.Image, view: int) -> Image.Image:
     x0, y0 = [((w - cw) // 2, (h - ch) // 2), (0, 0), (w - cw, 0), (0, h - ch), (w - cw, h - ch)][corner]
     out = img.crop((x0, y0, x0 + cw, y0 + ch))
     return out.transpose(Image.FLIP_LEFT_RIGHT) if view % 2 else out
+
+
+def model_id(signature: dict) -> str:
+    """A short stable id of an embedding model's signature: indexes refuse vectors from any other model."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(signature, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

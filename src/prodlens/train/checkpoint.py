@@ -9,7 +9,8 @@ import torch
 
 from .. import atomic
 from ..catalog import Catalog
-from ..embed import EmbedConfig, Embeddings, FeatureCache, ProductEmbedder
+from ..embed import EmbedConfig, Embeddings, FeatureCache, ProductEmbedder, model_id
+from ..embed.cache import file_digest
 from ..errors import BadRecords, ProdlensError
 from ..model import ProductEmbeddingModel, RunConfig, create_model, run_config_from_dict
 from .data import FeatureTable, build_feature_table
@@ -98,6 +99,34 @@ class CheckpointEmbedder:
             key = f"finetuned:{_state_digest(state['backbone'])}"
         self.features = ProductEmbedder(self.feature_config, cache or FeatureCache(None), encoder, key)
         self.name = f"trained[{Path(self.path).parent.name}/{Path(self.path).name}, step {self.step}]"
+        self.sha256 = file_digest(Path(self.path))
+
+    def signature(self) -> dict:
+        """Identity of a trained model: its checkpoint's content (not its path: moving a run changes nothing)."""
+        return {"kind": "trained", "checkpoint_sha256": self.sha256}
+
+    @torch.inference_mode()
+    def embed_query(self, frames, text: str = "", domain: str = "live") -> np.ndarray:
+        """Embed an ad-hoc query (uploaded photo or clip frames, and/or text) like a catalogue sample of `domain`."""
+        from ..media import uniform_positions
+        from ..model import DOMAIN_INDEX
+
+        max_frames = self.run_config.model.visual.max_frames
+        frames = [frames[i] for i in uniform_positions(len(frames), max_frames)] if frames else []
+        f = self.features.query_features(frames, text)
+        dv, dt = self.run_config.model.image_feature_dim, self.run_config.model.text_feature_dim
+        visual = torch.zeros((1, max_frames, dv))
+        mask = torch.zeros((1, max_frames), dtype=torch.bool)
+        if f.visual is not None:
+            visual[0, :len(f.visual)] = torch.from_numpy(np.asarray(f.visual, np.float32))
+            mask[0, :len(f.visual)] = True
+        text_vec = torch.zeros((1, dt))
+        if f.text is not None:
+            text_vec[0] = torch.from_numpy(np.asarray(f.text, np.float32))
+        out = self.model(visual.to(self.device), mask.to(self.device), text_vec.to(self.device),
+                         torch.tensor([f.text is not None], device=self.device),
+                         torch.tensor([DOMAIN_INDEX[domain]], device=self.device))
+        return out["embedding"][0].float().cpu().numpy()
 
     def feature_table(self, catalog: Catalog, progress: bool = True) -> FeatureTable:
         return build_feature_table(catalog, self.features, self.run_config.model.visual.max_frames, views=1,
@@ -110,5 +139,6 @@ class CheckpointEmbedder:
         bad.extend(table.bad)
         table.bad = bad
         meta = {"model": self.name, "checkpoint": self.path, "catalog": catalog.name,
-                "features": asdict(self.feature_config), "config": self.run_config.to_dict()}
+                "features": asdict(self.feature_config), "config": self.run_config.to_dict(),
+                "signature": self.signature(), "model_id": model_id(self.signature())}
         return table_embeddings(self.model, table, meta, self.device)

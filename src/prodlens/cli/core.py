@@ -1,4 +1,4 @@
-"""`prodlens` command line: catalogue → embed → evaluate, and the built-in demo."""
+"""Commands: catalogue → embed → evaluate, speech, training and the built-in demo."""
 from __future__ import annotations
 
 import os
@@ -7,103 +7,12 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-from . import api
-from .catalog import SOURCES, load_catalog, save_manifest, validate_catalog
-from .embed import EmbedConfig
-from .errors import BadRecords, ProdlensError
-
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Unified cross-domain product embeddings: product pages, short videos and live streams.")
-catalog_app = typer.Typer(no_args_is_help=True, help="Load, check and convert catalogues.")
-app.add_typer(catalog_app, name="catalog")
-console = Console()
-err = Console(stderr=True)
-
-SourceArg = typer.Argument(..., help=f"catalogue layout: {', '.join(SOURCES)}")
-RootOpt = typer.Option(..., "--root", help="catalogue root directory (for 'manifest': the manifest directory)")
-SplitOpt = typer.Option(None, "--split", help="only this split (samples without a split, e.g. pages, are kept)")
-
-
-def _config(image_encoder: str, text_encoder: str, frames: int, batch_size: int, page_inputs: str, clip_inputs: str,
-            visual_weight: float, device: str, speech: str = "raw", summarizer: str = "extractive") -> EmbedConfig:
-    try:
-        return EmbedConfig(image_encoder=image_encoder, text_encoder=text_encoder, frames=frames,
-                           batch_size=batch_size, page_inputs=page_inputs, clip_inputs=clip_inputs,
-                           visual_weight=visual_weight, device=device, speech=speech, summarizer=summarizer)
-    except ValueError as e:
-        raise typer.BadParameter(str(e)) from None
-
-
-def _model_options(func):
-    """Shared encoder options, declared once."""
-    import functools
-    import inspect
-
-    extra = [
-        inspect.Parameter("image_encoder", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
-            EmbedConfig.image_encoder, help="image encoder: efficientnet-lite0, or hf:<name-or-path>")),
-        inspect.Parameter("text_encoder", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
-            EmbedConfig.text_encoder, help="text encoder: minilm, e5-small, st:<name-or-path>, hf:<name-or-path>")),
-        inspect.Parameter("frames", inspect.Parameter.KEYWORD_ONLY, annotation=int, default=typer.Option(
-            EmbedConfig.frames, min=1, help="frames sampled per video / live sample")),
-        inspect.Parameter("batch_size", inspect.Parameter.KEYWORD_ONLY, annotation=int, default=typer.Option(
-            EmbedConfig.batch_size, min=1, help="images per forward pass")),
-        inspect.Parameter("page_inputs", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
-            EmbedConfig.page_inputs, help="page embedding from: image, text or image+text")),
-        inspect.Parameter("clip_inputs", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
-            EmbedConfig.clip_inputs, help="video/live embedding from: image, text or image+text")),
-        inspect.Parameter("visual_weight", inspect.Parameter.KEYWORD_ONLY, annotation=float, default=typer.Option(
-            EmbedConfig.visual_weight, min=0.0, max=1.0, help="share of the visual block in the similarity")),
-        inspect.Parameter("speech", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
-            EmbedConfig.speech, help="speech text in video/live embeddings: raw (ASR), summary, or none")),
-        inspect.Parameter("summarizer", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
-            EmbedConfig.summarizer, help="summariser for --speech summary: extractive, gemma3-270m, hf:..., http://...")),
-        inspect.Parameter("device", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
-            "cpu", help="torch device (cpu, cuda, cuda:1, mps)")),
-        inspect.Parameter("cache_dir", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path], default=typer.Option(
-            None, help="feature cache directory (default: $PRODLENS_CACHE or ~/.cache/prodlens)")),
-        inspect.Parameter("no_cache", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=typer.Option(
-            False, "--no-cache", help="do not read or write the feature cache")),
-    ]
-    names = [p.name for p in extra]
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        opts = {n: kwargs.pop(n) for n in names}
-        config = _config(opts["image_encoder"], opts["text_encoder"], opts["frames"], opts["batch_size"],
-                         opts["page_inputs"], opts["clip_inputs"], opts["visual_weight"], opts["device"],
-                         opts["speech"], opts["summarizer"])
-        cache = api.open_cache(opts["cache_dir"], opts["no_cache"])
-        return func(*args, config=config, cache=cache, **kwargs)
-
-    sig = inspect.signature(func)
-    params = [p for p in sig.parameters.values() if p.name not in ("config", "cache")]
-    wrapper.__signature__ = sig.replace(parameters=params + extra)
-    return wrapper
-
-
-def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/bold red] {escape(message)}")
-    raise typer.Exit(2)
-
-
-def _print_bad(bad: BadRecords, limit: int = 50) -> None:
-    if not len(bad):
-        return
-    table = Table(title=f"{len(bad)} bad record(s), skipped", title_justify="left", title_style="yellow")
-    table.add_column("record")
-    table.add_column("problem")
-    table.add_column("stage")
-    for b in list(bad)[:limit]:
-        table.add_row(escape(b.record), escape(b.problem), b.stage)
-    err.print(table)
-    if len(bad) > limit:
-        err.print(f"... and {len(bad) - limit} more")
-
+from .. import api
+from ..catalog import load_catalog, save_manifest, validate_catalog
+from ..errors import ProdlensError
+from .common import (RootOpt, SourceArg, SplitOpt, _fail, _model_options, _print_bad, app, catalog_app, console,
+                     err)
 
 @catalog_app.command("validate")
 def catalog_validate(source: str = SourceArg, root: Path = RootOpt, split: Optional[str] = SplitOpt,
@@ -167,7 +76,7 @@ def eval_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str]
              checkpoint: Optional[Path] = typer.Option(None, help="trained run directory or .pt (default: zero-shot)"),
              *, config, cache):
     """Cross-domain retrieval (R@1/5/10, mAP) in every direction the catalogue has, plus one-shot classification."""
-    from .evaluate import print_results
+    from ..evaluate import print_results
 
     try:
         variants = {**(api.PAGE_VARIANTS if compare_pages else {}), **(api.SPEECH_VARIANTS if compare_speech else {})}
@@ -196,7 +105,7 @@ def asr_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str] 
     """Transcribe the speech of video / live samples; write a manifest with ASR text and transcripts.jsonl."""
     import json
 
-    from .asr import Transcriber, transcribe_catalog
+    from ..asr import Transcriber, transcribe_catalog
 
     try:
         catalog = load_catalog(source, root, split)
@@ -207,7 +116,7 @@ def asr_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str] 
     except ProdlensError as e:
         _fail(str(e))
     save_manifest(updated, out)
-    from . import atomic
+    from .. import atomic
     from dataclasses import asdict
 
     lines = [json.dumps({"sample_id": sid, **asdict(t)}, ensure_ascii=False) for sid, t in transcripts.items()]
@@ -228,8 +137,8 @@ def summarize_cmd(text: str = typer.Option(..., "--text", help="the transcript (
     """Turn a noisy transcript (+ title) into validated, grounded product facts, printed as JSON."""
     import json
 
-    from .errors import RecordError
-    from .text import Summarizer
+    from ..errors import RecordError
+    from ..text import Summarizer
 
     if text == "-":
         raw = sys.stdin.buffer.read()
@@ -250,8 +159,8 @@ def llm_serve_cmd(backend: str = typer.Option("gemma3-270m", help="gemma3-270m o
                   host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8088),
                   device: str = typer.Option("cpu")):
     """Serve a local LLM as an OpenAI-compatible chat endpoint (for `--backend http://HOST:PORT/v1::MODEL`)."""
-    from .text.backends import build_backend
-    from .text.serve import make_server
+    from ..text.backends import build_backend
+    from ..text.serve import make_server
 
     try:
         model = build_backend(backend, device)
@@ -280,7 +189,7 @@ def train_cmd(source: str = SourceArg, root: Path = RootOpt,
               cache_dir: Optional[Path] = typer.Option(None, help="feature cache directory"),
               no_cache: bool = typer.Option(False, "--no-cache")):
     """Train the unified product embedding (frozen backbones, cached features). Runs under torchrun too."""
-    from .train import comparison_table
+    from ..train import comparison_table
 
     overrides: dict = {"train": {}}
     if epochs:
@@ -310,7 +219,7 @@ def demo_cmd(out: Path = typer.Option(Path("prodlens-demo"), help="where the cat
              epochs: int = typer.Option(30, min=1, help="training epochs")):
     """Generate the built-in tri-domain catalogue (rendered products, MP4 videos and live clips), evaluate it
     zero-shot, train the unified embedding briefly, and evaluate the trained model on held-out clips."""
-    from .demo.run import run_demo
+    from ..demo.run import run_demo
 
     run_demo(out, n_products=products, seed=seed, cache_dir=cache_dir, console=console, epochs=epochs)
 
@@ -318,16 +227,9 @@ def demo_cmd(out: Path = typer.Option(Path("prodlens-demo"), help="where the cat
 @app.command("encoders")
 def encoders_cmd():
     """List the image and text encoders that can be named on the command line."""
-    from .encoders import image_encoder_names, text_encoder_names
+    from ..encoders import image_encoder_names, text_encoder_names
 
     console.print("image encoders: " + ", ".join(image_encoder_names()))
     console.print("text encoders:  " + ", ".join(text_encoder_names()))
 
 
-def main() -> None:  # pragma: no cover
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    sys.exit(app())
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

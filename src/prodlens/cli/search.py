@@ -1,0 +1,162 @@
+"""Commands: the vector index (build / add / remove / info / search) and the search service."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from .. import api
+from ..catalog import load_catalog
+from ..errors import ProdlensError
+from .common import RootOpt, SourceArg, SplitOpt, _fail, _model_options, _print_bad, app, console
+
+index_app = typer.Typer(no_args_is_help=True, help="Build and edit the product vector index (FAISS).")
+app.add_typer(index_app, name="index")
+
+DomainsOpt = typer.Option("page", "--domains", help="domains to index, comma-separated (page, video, live)")
+
+
+def _domains(value: str) -> tuple[str, ...]:
+    out = tuple(d.strip() for d in value.split(",") if d.strip())
+    unknown = [d for d in out if d not in ("page", "video", "live")]
+    if unknown or not out:
+        raise typer.BadParameter(f"domains must be page, video and/or live, got {value!r}")
+    return out
+
+
+def _report_written(index, stats: dict) -> None:
+    s = index.stats()
+    console.print(f"index {index.path}: {s['items']} items of {s['products']} products "
+                  f"({', '.join(f'{n} {d}' for d, n in s['domains'].items())}), {s['kind']}, dim {s['dim']}, "
+                  f"version {s['version']}; added {stats['added']}, replaced {stats['replaced']}", markup=False)
+    console.print(f"model: {s['model']} (id {s['model_id']})", markup=False)
+    _print_bad(stats["bad"])
+
+
+@index_app.command("build")
+@_model_options
+def index_build(source: str = SourceArg, root: Path = RootOpt, split: Optional[str] = SplitOpt,
+                out: Path = typer.Option(..., "--out", help="index directory to create"),
+                checkpoint: Optional[Path] = typer.Option(None, help="trained run directory or .pt (default: zero-shot)"),
+                domains: str = DomainsOpt,
+                kind: str = typer.Option("auto", help="flat (exact), hnsw, ivfpq, or auto (flat under 100k vectors)"),
+                hnsw_m: int = typer.Option(32, help="HNSW graph degree"),
+                ef_search: int = typer.Option(128, help="HNSW search breadth"),
+                ivf_lists: int = typer.Option(0, help="IVF lists (0: about 4*sqrt(n))"),
+                ivf_probe: int = typer.Option(32, help="IVF lists probed per query"),
+                thumbnails: bool = typer.Option(True, "--thumbnails/--no-thumbnails", help="store result thumbnails"),
+                *, config, cache):
+    """Embed a catalogue's samples (product pages by default) and write a new index."""
+    from ..index import IndexConfig
+
+    if (out / "CURRENT").exists():
+        _fail(f"{out} already holds an index: `prodlens index add {out} ...` adds to it")
+    try:
+        index_config = IndexConfig(kind=kind, hnsw_m=hnsw_m, hnsw_ef_search=ef_search, ivf_lists=ivf_lists,
+                                   ivf_probe=ivf_probe)
+        catalog = load_catalog(source, root, split)
+        index, stats = api.index_catalog(catalog, out, _domains(domains), config, checkpoint, index_config, cache,
+                                         thumbnails)
+    except (ProdlensError, ValueError) as e:
+        _fail(str(e))
+    _report_written(index, stats)
+
+
+@index_app.command("add")
+def index_add(index_dir: Path = typer.Argument(..., help="an index directory"), source: str = SourceArg,
+              root: Path = RootOpt, split: Optional[str] = SplitOpt, domains: str = DomainsOpt,
+              thumbnails: bool = typer.Option(True, "--thumbnails/--no-thumbnails"),
+              cache_dir: Optional[Path] = typer.Option(None, help="feature cache directory")):
+    """Embed samples with the index's own model and add them (already indexed samples are replaced)."""
+    try:
+        catalog = load_catalog(source, root, split)
+        index, stats = api.index_catalog(catalog, index_dir, _domains(domains), cache=api.open_cache(cache_dir),
+                                         thumbnails=thumbnails)
+    except ProdlensError as e:
+        _fail(str(e))
+    _report_written(index, stats)
+
+
+@index_app.command("remove")
+def index_remove(index_dir: Path = typer.Argument(..., help="an index directory"),
+                 sample: list[str] = typer.Option([], "--sample", help="sample id to remove (repeatable)"),
+                 product: list[str] = typer.Option([], "--product", help="remove every sample of this product")):
+    """Remove samples or whole products from the index (no re-embedding, no full rebuild)."""
+    from ..index import ProductIndex
+
+    if not sample and not product:
+        _fail("name at least one --sample or --product to remove")
+    try:
+        index = ProductIndex.open(index_dir)
+        removed = index.remove(sample, product)
+        if removed:
+            index.save()
+    except ProdlensError as e:
+        _fail(str(e))
+    missing = [s for s in sample if index.item(s) is None] if not removed else []
+    console.print(f"removed {removed} item(s); {len(index)} left" + (f"; not found: {', '.join(missing)}" if missing
+                                                                    else ""), markup=False)
+
+
+@index_app.command("info")
+def index_info(index_dir: Path = typer.Argument(..., help="an index directory")):
+    """What an index holds and which model made it."""
+    import json
+
+    from ..index import ProductIndex
+
+    try:
+        index = ProductIndex.open(index_dir)
+    except ProdlensError as e:
+        _fail(str(e))
+    print(json.dumps({**index.stats(), "signature": index.signature, "checkpoint": index.record.get("checkpoint"),
+                      "created": index.record.get("created"), "updated": index.record.get("updated")}, indent=2))
+
+
+@index_app.command("search")
+def index_search(index_dir: Path = typer.Argument(..., help="an index directory"),
+                 file: Optional[Path] = typer.Option(None, "--file", help="an image or video clip"),
+                 text: str = typer.Option("", "--text", help="query text (or extra text with --file)"),
+                 sample: Optional[str] = typer.Option(None, "--sample", help="an indexed sample id"),
+                 k: int = typer.Option(10, "-k", "--k", min=1, max=100),
+                 domain: list[str] = typer.Option([], "--domain", help="only this domain (repeatable)"),
+                 asr: bool = typer.Option(False, "--asr", help="transcribe the clip's speech into the query"),
+                 checkpoint: Optional[Path] = typer.Option(None, help="where the index's trained model now lives")):
+    """Search the index from the command line (same code path as the HTTP API)."""
+    from ..serve import BadQuery, SearchService, ServeConfig
+
+    try:
+        service = SearchService(ServeConfig(str(index_dir), str(checkpoint) if checkpoint else None, asr=asr))
+        data = file.read_bytes() if file else None
+        result = service.search(data=data, filename=file.name if file else "upload", text=text, sample_id=sample,
+                                k=k, domains=domain or None)
+    except (BadQuery, ProdlensError, OSError) as e:
+        _fail(str(e))
+    table = Table(title=f"top {k} for the {result.query['kind']} query ({result.took_ms:.0f} ms)", title_justify="left")
+    for col in ("#", "product", "score", "domain", "sample", "title"):
+        table.add_column(col, justify="right" if col in ("#", "score") else "left")
+    for i, h in enumerate(result.hits, 1):
+        table.add_row(str(i), escape(h.product_id), f"{h.score:.3f}", h.domain, escape(h.sample_id), escape(h.title))
+    console.print(table)
+
+
+@app.command("serve")
+def serve_cmd(index: Path = typer.Option(..., "--index", help="index directory (prodlens index build)"),
+              port: int = typer.Option(8000, "--port"), host: str = typer.Option("127.0.0.1", "--host"),
+              checkpoint: Optional[Path] = typer.Option(None, help="where the index's trained model now lives"),
+              asr: bool = typer.Option(False, "--asr", help="transcribe uploaded clips' speech into the query"),
+              max_upload_mb: float = typer.Option(64.0, help="largest accepted upload"),
+              device: str = typer.Option("cpu"),
+              cache_dir: Optional[Path] = typer.Option(None, help="feature / transcript cache directory")):
+    """Serve search over HTTP: POST /search, GET /health, GET /stats, the web page at /, schema at /docs."""
+    from ..serve.app import run
+    from ..serve import ServeConfig
+
+    if not (index / "CURRENT").exists():
+        _fail(f"{index} is not a prodlens index (build one with `prodlens index build`)")
+    console.print(f"prodlens search: http://{host}:{port}/  (API docs at /docs)")
+    run(ServeConfig(str(index), str(checkpoint) if checkpoint else None, max_upload_mb=max_upload_mb, asr=asr,
+                    device=device, cache_dir=str(cache_dir) if cache_dir else None), host, port)

@@ -1,0 +1,348 @@
+"""A product index on disk: FAISS vectors + per-item metadata + thumbnails + the model that made the vectors.
+
+    INDEX_DIR/
+      CURRENT              name of the live version ("v000003"), replaced atomically
+      v000003/index.json   kind, parameters, dimension, model signature and id, counts
+      v000003/vectors.faiss
+      v000003/items.parquet   id, sample_id, product_id, domain, split, title, category, thumbnail
+      v000003/tombstones.npy  ids removed from an HNSW graph (hidden until the next rebuild)
+      thumbs/<hash>.jpg    content-named, never rewritten in place
+
+Every save writes a whole new version directory, then swaps CURRENT: a crash at any point leaves the previous
+version intact and readable. Writers take an exclusive lock, so two `index add` runs cannot interleave.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .. import atomic
+from ..embed import Embeddings
+from ..errors import ProdlensError
+from .vectors import IndexConfig, VectorIndex
+
+FORMAT = 1
+KEEP_VERSIONS = 2
+ITEM_COLUMNS = ("sample_id", "product_id", "domain", "split", "title", "category", "thumbnail")
+
+
+class ModelMismatch(ProdlensError):
+    """Vectors from one embedding model queried against (or added to) an index built by another."""
+
+
+@dataclass
+class Item:
+    id: int
+    sample_id: str
+    product_id: str
+    domain: str
+    split: str | None = None
+    title: str = ""
+    category: str = ""
+    thumbnail: str = ""  # file name under thumbs/, or ""
+
+
+@dataclass
+class Hit:
+    product_id: str
+    score: float
+    domain: str
+    sample_id: str
+    title: str = ""
+    category: str = ""
+    thumbnail: str = ""
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class IndexInfo:
+    """Side information for the items of an Embeddings table (sample_id → title / category / thumbnail)."""
+    titles: dict[str, str] = field(default_factory=dict)
+    categories: dict[str, str] = field(default_factory=dict)
+    thumbnails: dict[str, bytes] = field(default_factory=dict)  # JPEG bytes
+
+
+def thumbnail_name(sample_id: str, data: bytes) -> str:
+    return hashlib.sha1(sample_id.encode() + b"\0" + data).hexdigest()[:20] + ".jpg"
+
+
+class ProductIndex:
+    def __init__(self, path: Path, vectors: VectorIndex, items: dict[int, Item], record: dict):
+        self.path = Path(path)
+        self.vectors = vectors
+        self.items = items
+        self.record = record
+        self._by_sample = {it.sample_id: i for i, it in items.items()}
+        self._filter_cache: dict[tuple, np.ndarray] = {}
+
+    # -- identity ---------------------------------------------------------------------------------------------
+    @property
+    def model_id(self) -> str:
+        return self.record["model_id"]
+
+    @property
+    def signature(self) -> dict:
+        return self.record["signature"]
+
+    @property
+    def dim(self) -> int:
+        return self.vectors.dim
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def check_model(self, model_id: str | None, what: str = "query") -> None:
+        if model_id is not None and model_id != self.model_id:
+            raise ModelMismatch(f"{what} vectors come from model {model_id}, but this index was built by model "
+                                f"{self.model_id} ({self.record.get('model', '?')}); embed with that model or "
+                                "rebuild the index")
+
+    # -- create / open ------------------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | Path, embeddings: Embeddings, info: IndexInfo | None = None,
+               config: IndexConfig | None = None) -> "ProductIndex":
+        path = Path(path)
+        if (path / "CURRENT").exists():
+            raise ProdlensError(f"{path} already holds an index: use `prodlens index add` or pick a new directory")
+        if len(embeddings) == 0:
+            raise ProdlensError("nothing to index: no sample could be embedded")
+        config = config or IndexConfig()
+        meta = embeddings.meta
+        if "model_id" not in meta:
+            raise ProdlensError("these embeddings carry no model id (made by an older prodlens?): re-embed them")
+        vectors = VectorIndex.create(embeddings.dim, config, embeddings.vectors)
+        record = {"format": FORMAT, "version": 0, "kind": vectors.kind, "config": config.to_dict(),
+                  "dim": embeddings.dim, "model": meta.get("model", ""), "signature": meta["signature"],
+                  "model_id": meta["model_id"], "checkpoint": meta.get("checkpoint"), "catalog": meta.get("catalog", ""),
+                  "next_id": 0,
+                  "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        index = cls(path, vectors, {}, record)
+        index.add(embeddings, info)
+        return index
+
+    @classmethod
+    def open(cls, path: str | Path) -> "ProductIndex":
+        path = Path(path)
+        current = path / "CURRENT"
+        if not current.exists():
+            raise ProdlensError(f"{path} is not a prodlens index (no CURRENT file); build one with `prodlens index build`")
+        version_dir = path / current.read_text().strip()
+        try:
+            record = json.loads((version_dir / "index.json").read_text())
+            config = IndexConfig(**record["config"])
+            tomb = np.load(version_dir / "tombstones.npy") if (version_dir / "tombstones.npy").exists() else ()
+            vectors = VectorIndex.from_bytes((version_dir / "vectors.faiss").read_bytes(), record["kind"], config,
+                                             [int(t) for t in tomb])
+            table = pq.read_table(version_dir / "items.parquet")
+        except (OSError, ValueError, KeyError, RuntimeError, pa.ArrowException) as e:
+            raise ProdlensError(f"index {version_dir} is unreadable: {e}") from e
+        if record.get("format") != FORMAT:
+            raise ProdlensError(f"index {path} has format {record.get('format')}, this prodlens reads {FORMAT}")
+        cols = table.to_pydict()
+        items = {int(i): Item(int(i), *(cols[c][n] for c in ITEM_COLUMNS)) for n, i in enumerate(cols["id"])}
+        return cls(path, vectors, items, record)
+
+    # -- edits --------------------------------------------------------------------------------------------------
+    def add(self, embeddings: Embeddings, info: IndexInfo | None = None) -> tuple[int, int]:
+        """Add samples; a sample already indexed is replaced. Returns (added, replaced). Call `save` to persist."""
+        self.check_model(embeddings.meta.get("model_id"), "added")
+        if embeddings.dim != self.dim:
+            raise ModelMismatch(f"added vectors have dimension {embeddings.dim}, the index {self.dim}")
+        info = info or IndexInfo()
+        replaced = [self._by_sample[s] for s in embeddings.sample_ids if s in self._by_sample]
+        self._drop(replaced)
+        start = self.record["next_id"]
+        ids = np.arange(start, start + len(embeddings), dtype=np.int64)
+        self.vectors.add(embeddings.vectors, ids)
+        self.record["next_id"] = start + len(embeddings)
+        thumbs_dir = self.path / "thumbs"
+        for i, sid, pid, dom, split in zip(ids, embeddings.sample_ids, embeddings.product_ids, embeddings.domains,
+                                           embeddings.splits):
+            thumb = ""
+            if sid in info.thumbnails:
+                data = info.thumbnails[sid]
+                thumb = thumbnail_name(sid, data)
+                if not (thumbs_dir / thumb).exists():
+                    atomic.write_bytes(thumbs_dir / thumb, data)
+            item = Item(int(i), sid, pid, dom, split, info.titles.get(sid, ""), info.categories.get(sid, ""), thumb)
+            self.items[int(i)] = item
+            self._by_sample[sid] = int(i)
+        self._filter_cache.clear()
+        return len(embeddings) - len(replaced), len(replaced)
+
+    def remove(self, sample_ids=(), product_ids=()) -> int:
+        """Remove samples by id and every sample of the given products. Returns how many were removed."""
+        products = set(product_ids)
+        ids = [self._by_sample[s] for s in sample_ids if s in self._by_sample]
+        ids += [i for i, it in self.items.items() if it.product_id in products]
+        ids = sorted(set(ids))
+        self._drop(ids)
+        return len(ids)
+
+    def _drop(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        self.vectors.remove(ids)
+        for i in ids:
+            item = self.items.pop(i)
+            self._by_sample.pop(item.sample_id, None)
+        self._filter_cache.clear()
+
+    def needs_rebuild(self) -> bool:
+        return len(self.vectors.tombstones) > 0.2 * max(1, len(self.items))
+
+    def rebuild(self) -> None:
+        """A fresh FAISS structure over the live items (drops HNSW tombstones; re-trains IVF-PQ)."""
+        ids = np.array(sorted(self.items), dtype=np.int64)
+        vectors = self.vectors.reconstruct(ids)
+        fresh = VectorIndex.create(self.dim, self.vectors.config, vectors)
+        fresh.add(vectors, ids)
+        self.vectors = fresh
+        self.record["kind"] = fresh.kind
+
+    # -- persistence ----------------------------------------------------------------------------------------------
+    def save(self) -> Path:
+        """Write a new version and make it current, atomically; older versions beyond the last two are removed."""
+        if self.needs_rebuild():
+            self.rebuild()
+        self.path.mkdir(parents=True, exist_ok=True)
+        with self.write_lock():
+            version = self._latest_version() + 1
+            name = f"v{version:06d}"
+            tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.path))
+            try:
+                self.record.update(version=version, count=len(self.items), kind=self.vectors.kind,
+                                   domains=self.domain_counts(), updated=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+                data = self.vectors.to_bytes()
+                self.record["index_bytes"] = len(data)
+                _write_synced(tmp / "vectors.faiss", data)
+                _write_synced(tmp / "items.parquet", self._items_parquet())
+                if self.vectors.tombstones:
+                    buf = io.BytesIO()
+                    np.save(buf, np.array(sorted(self.vectors.tombstones), dtype=np.int64))
+                    _write_synced(tmp / "tombstones.npy", buf.getvalue())
+                _write_synced(tmp / "index.json", json.dumps(self.record, indent=2).encode())
+                os.replace(tmp, self.path / name)
+            finally:
+                if tmp.exists():
+                    shutil.rmtree(tmp, ignore_errors=True)
+            atomic.write_text(self.path / "CURRENT", name + "\n")
+            self._prune(version)
+        return self.path / name
+
+    @contextlib.contextmanager
+    def write_lock(self):
+        with open(self.path / ".lock", "a+") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ProdlensError(f"another process is writing the index {self.path}; try again when it is done")
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def _latest_version(self) -> int:
+        versions = [int(p.name[1:]) for p in self.path.glob("v[0-9]*") if p.is_dir() and p.name[1:].isdigit()]
+        return max(versions, default=0)
+
+    def _prune(self, current: int) -> None:
+        for p in self.path.glob("v[0-9]*"):
+            if p.is_dir() and p.name[1:].isdigit() and int(p.name[1:]) <= current - KEEP_VERSIONS:
+                shutil.rmtree(p, ignore_errors=True)
+        for p in self.path.glob(".v*"):  # temp dirs of crashed writers
+            shutil.rmtree(p, ignore_errors=True)
+
+    def _items_parquet(self) -> bytes:
+        items = [self.items[i] for i in sorted(self.items)]
+        table = pa.table({"id": pa.array([it.id for it in items], pa.int64()),
+                          **{c: pa.array([getattr(it, c) for it in items], pa.string()) for c in ITEM_COLUMNS}})
+        buf = io.BytesIO()
+        pq.write_table(table, buf)
+        return buf.getvalue()
+
+    # -- queries --------------------------------------------------------------------------------------------------
+    def domain_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for it in self.items.values():
+            counts[it.domain] = counts.get(it.domain, 0) + 1
+        return counts
+
+    def categories(self) -> list[str]:
+        return sorted({it.category for it in self.items.values() if it.category})
+
+    def item(self, sample_id: str) -> Item | None:
+        i = self._by_sample.get(sample_id)
+        return None if i is None else self.items[i]
+
+    def vector_of(self, sample_id: str) -> np.ndarray:
+        i = self._by_sample.get(sample_id)
+        if i is None:
+            raise KeyError(sample_id)
+        return self.vectors.reconstruct([i])[0]
+
+    def _allowed(self, domains, categories) -> np.ndarray | None:
+        if not domains and not categories:
+            return None
+        key = (tuple(sorted(domains or ())), tuple(sorted(categories or ())))
+        if key not in self._filter_cache:
+            dom, cat = set(domains or ()), set(categories or ())
+            self._filter_cache[key] = np.array(
+                [i for i, it in self.items.items() if (not dom or it.domain in dom) and (not cat or it.category in cat)],
+                dtype=np.int64)
+        return self._filter_cache[key]
+
+    def search(self, query: np.ndarray, k: int = 10, domains=None, categories=None, per_product: bool = True,
+               model_id: str | None = None, exclude_sample: str | None = None) -> list[Hit]:
+        """Top-k hits for one query vector; with `per_product` each product appears once (its best sample)."""
+        self.check_model(model_id)
+        query = np.asarray(query, dtype=np.float32).reshape(1, -1)
+        allowed = self._allowed(domains, categories)
+        if allowed is not None and len(allowed) == 0:
+            return []
+        fetch = k
+        while True:
+            scores, ids = self.vectors.search(query, fetch, allowed)
+            hits, seen = [], set()
+            for score, i in zip(scores[0], ids[0]):
+                item = self.items.get(int(i)) if i >= 0 else None
+                if item is None or item.sample_id == exclude_sample:
+                    continue
+                if per_product and item.product_id in seen:
+                    continue
+                seen.add(item.product_id)
+                hits.append(Hit(item.product_id, float(score), item.domain, item.sample_id, item.title,
+                                item.category, item.thumbnail))
+            exhausted = fetch >= len(self.items) or (ids[0] < 0).any()
+            if len(hits) >= k or exhausted:
+                return hits[:k]
+            fetch = min(len(self.items), fetch * 4)  # many samples per product: look deeper
+
+    def stats(self) -> dict:
+        return {"items": len(self.items), "products": len({it.product_id for it in self.items.values()}),
+                "domains": self.domain_counts(), "categories": len(self.categories()), "kind": self.vectors.kind,
+                "dim": self.dim, "model": self.record.get("model", ""), "model_id": self.model_id,
+                "version": self.record.get("version"), "tombstones": len(self.vectors.tombstones),
+                "index_bytes": self.record.get("index_bytes")}
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())

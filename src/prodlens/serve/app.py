@@ -1,0 +1,172 @@
+"""HTTP API (FastAPI) over a SearchService, and the search web page.
+
+    POST /search   multipart: file (image or clip) | text | sample_id, k, domain (repeatable), category, ...
+    GET  /health   200 once the index and model are loaded (503 while loading or if loading failed)
+    GET  /stats    index size, model, query count and latency
+    GET  /thumbnails/<name>.jpg, GET /  (the web page), GET /docs and /openapi.json (schema)
+"""
+from __future__ import annotations
+
+import re
+import threading
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Optional
+
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from pydantic import BaseModel
+
+from ..errors import ProdlensError
+from ..index import ModelMismatch
+from .service import BadQuery, SearchService, ServeConfig
+
+THUMBNAIL_NAME = re.compile(r"^[0-9a-f]{20}\.jpg$")
+READ_CHUNK = 1 << 20
+
+
+class SearchHit(BaseModel):
+    product_id: str
+    score: float
+    domain: str
+    sample_id: str
+    title: str = ""
+    category: str = ""
+    thumbnail: Optional[str] = None  # URL of the sample's thumbnail
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchHit]
+    query: dict
+    took_ms: float
+
+
+class ServiceState:
+    """Loads the service in the background so the server answers /health (503) while models load."""
+
+    def __init__(self, config: ServeConfig, service: SearchService | None = None):
+        self.config = config
+        self.service = service
+        self.error: str | None = None
+        self.ready = threading.Event()
+        if service is not None:
+            self.ready.set()
+
+    def load(self) -> None:
+        try:
+            self.service = SearchService(self.config)
+        except Exception as e:  # reported by /health; the process stays up so operators can see why
+            self.error = f"{type(e).__name__}: {e}"
+        finally:
+            self.ready.set()
+
+    def get(self) -> SearchService:
+        if self.service is None:
+            raise HTTPException(503, self.error or "the index and model are still loading")
+        return self.service
+
+
+def create_app(config: ServeConfig, service: SearchService | None = None, extra_routes=None) -> FastAPI:
+    state = ServiceState(config, service)
+    app = FastAPI(title="prodlens search", version="1",
+                  description="Cross-domain product search: a photo, a clip or text finds the product.")
+    app.state.prodlens = state
+    if service is None:
+        app.add_event_handler("startup", lambda: threading.Thread(target=state.load, daemon=True).start())
+    limit = int(config.max_upload_mb * 1024 * 1024)
+
+    @app.middleware("http")
+    async def refuse_oversized(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > limit + READ_CHUNK:  # form overhead on top of the file
+            return JSONResponse({"detail": f"request body of {int(length)} bytes is over the "
+                                           f"{config.max_upload_mb:g} MB upload limit"}, status_code=413)
+        return await call_next(request)
+
+    @app.exception_handler(BadQuery)
+    async def bad_query(request: Request, exc: BadQuery):
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(ModelMismatch)
+    async def mismatch(request: Request, exc: ModelMismatch):
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(ProdlensError)
+    async def prodlens_error(request: Request, exc: ProdlensError):
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.get("/health")
+    def health():
+        if state.service is not None:
+            return {"status": "ok", "items": len(state.service.index)}
+        body = {"status": "error", "error": state.error} if state.error else {"status": "loading"}
+        return JSONResponse(body, status_code=503)
+
+    @app.get("/stats")
+    def stats():
+        return state.get().stats()
+
+    @app.post("/search", response_model=SearchResponse)
+    def search(file: Annotated[Optional[UploadFile], File(description="an image or a video clip")] = None,
+               text: Annotated[Optional[str], Form(description="query text (or extra text with a file)")] = None,
+               sample_id: Annotated[Optional[str], Form(description="search with an indexed sample")] = None,
+               k: Annotated[int, Form()] = 10,
+               domain: Annotated[Optional[list[str]], Form(description="only these domains (page, video, live)")] = None,
+               category: Annotated[Optional[list[str]], Form(description="only these categories")] = None,
+               per_product: Annotated[bool, Form(description="one hit per product")] = True,
+               query_domain: Annotated[Optional[str], Form(description="embed the query as this domain")] = None):
+        service = state.get()
+        data, filename = None, "upload"
+        if file is not None and (file.filename or file.size):
+            filename = Path(file.filename or "upload").name[:200]  # a name for messages, never a path
+            data = _read_limited(file, limit, filename)
+        domains = _split_values(domain)
+        result = service.search(data=data, filename=filename, text=text or "", sample_id=sample_id, k=k,
+                                domains=domains, categories=_split_values(category), per_product=per_product,
+                                query_domain=query_domain or None)
+        body = result.to_json()
+        for hit in body["results"]:
+            hit["thumbnail"] = f"/thumbnails/{hit['thumbnail']}" if hit["thumbnail"] else None
+        return body
+
+    @app.get("/thumbnails/{name}")
+    def thumbnail(name: str):
+        if not THUMBNAIL_NAME.match(name):
+            raise HTTPException(404, "no such thumbnail")
+        path = state.get().index.path / "thumbs" / name
+        if not path.is_file():
+            raise HTTPException(404, "no such thumbnail")
+        return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "max-age=86400"})
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page():
+        return resources.files("prodlens.serve").joinpath("static/index.html").read_text(encoding="utf-8")
+
+    for register in extra_routes or ():
+        register(app, state)
+    return app
+
+
+def _read_limited(file: UploadFile, limit: int, filename: str) -> bytes:
+    chunks, size = [], 0
+    while True:
+        chunk = file.file.read(READ_CHUNK)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            raise BadQuery(f"{filename}: upload is over the {limit / 1024 / 1024:g} MB limit", 413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _split_values(values: list[str] | None) -> list[str] | None:
+    """Repeated form fields and comma-separated lists both work: domain=page&domain=live or domain=page,live."""
+    out = [v.strip() for value in values or () for v in value.split(",") if v.strip()]
+    return out or None
+
+
+def run(config: ServeConfig, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(config), host=host, port=port, log_level=log_level)

@@ -1,0 +1,213 @@
+"""The search service without HTTP: an index, the model that built it, and query handling.
+
+A query is an image, a video clip (frames sampled; speech transcribed, and summarised when the index's model uses
+summaries, if ASR is enabled), text, or an indexed sample id. Inputs are sniffed, not trusted by name or MIME type.
+"""
+from __future__ import annotations
+
+import io
+import statistics
+import tempfile
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import MediaError, ProdlensError, RecordError
+from ..index import Hit, ProductIndex
+
+QUERY_DOMAINS = ("page", "video", "live")
+
+
+class BadQuery(ProdlensError):
+    """The request itself is wrong (HTTP 4xx): nothing to search with, unknown id, bad media..."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class ServeConfig:
+    index_dir: str = ""
+    checkpoint: str | None = None  # override the checkpoint path recorded in the index (same weights required)
+    max_upload_mb: float = 64.0
+    max_text_chars: int = 2000
+    max_k: int = 100
+    query_frames: int = 8  # frames sampled from an uploaded clip
+    asr: bool = False  # transcribe uploaded clips' speech into the query (faster-whisper)
+    asr_model: str = "tiny.en"
+    summarizer: str | None = None  # None: the one recorded with the index's model (when it uses summaries)
+    max_clip_seconds: float = 600.0
+    device: str = "cpu"
+    cache_dir: str | None = None
+
+
+@dataclass
+class QueryResult:
+    hits: list[Hit]
+    query: dict = field(default_factory=dict)  # what was searched with: kind, domain, transcript...
+    took_ms: float = 0.0
+
+    def to_json(self) -> dict:
+        return {"results": [h.to_json() for h in self.hits], "query": self.query, "took_ms": round(self.took_ms, 2)}
+
+
+class SearchService:
+    def __init__(self, config: ServeConfig, index: ProductIndex | None = None):
+        from ..api import open_cache, query_model
+
+        self.config = config
+        self.index = index or ProductIndex.open(config.index_dir)
+        self.cache = open_cache(config.cache_dir)
+        self.model, self.features = query_model(self.index.record, self.cache, config.checkpoint, config.device)
+        self._lock = threading.Lock()  # one forward pass at a time: torch already uses every core
+        self._latencies: deque[float] = deque(maxlen=2000)
+        self.queries = 0
+        self.started = time.time()
+        self._transcriber = None
+        self._summarizer = None
+        self.model.embed_query([Image.new("RGB", (64, 64))], "warm up", "page")  # load encoders before "ready"
+
+    # -- query embedding ------------------------------------------------------------------------------------------
+    def embed_upload(self, data: bytes, filename: str = "upload", text: str = "", domain: str | None = None):
+        """(query vector, description) for uploaded bytes: an image or a video clip, sniffed from the content."""
+        limit = int(self.config.max_upload_mb * 1024 * 1024)
+        if not data:
+            raise BadQuery(f"{filename}: the uploaded file is empty")
+        if len(data) > limit:
+            raise BadQuery(f"{filename}: {len(data)} bytes is over the {self.config.max_upload_mb:g} MB limit", 413)
+        if _looks_like_image(data):
+            try:
+                from ..media import decode_image
+
+                frames = [decode_image(data, filename, filename)]
+            except MediaError as e:
+                raise BadQuery(str(e), 422) from None
+            query = {"kind": "image", "domain": domain or "live"}
+        else:
+            frames, transcript = self._clip(data, filename)
+            if transcript:
+                text = f"{text}. {transcript}" if text else transcript
+                query_transcript = transcript
+            else:
+                query_transcript = None
+            query = {"kind": "video", "domain": domain or "live", "frames": len(frames)}
+            if query_transcript is not None:
+                query["speech"] = query_transcript
+        return self._embed(frames, text, query["domain"]), query
+
+    def _clip(self, data: bytes, filename: str) -> tuple[list[Image.Image], str]:
+        from ..media import sample_frames, video_info
+
+        suffix = Path(filename).suffix if Path(filename).suffix.lower() in (".mp4", ".mov", ".webm", ".mkv", ".avi") \
+            else ".bin"
+        with tempfile.NamedTemporaryFile(suffix=suffix) as f:
+            f.write(data)
+            f.flush()
+            try:
+                info = video_info(f.name, filename)
+            except MediaError:
+                raise BadQuery(f"{filename}: neither an image nor a video this server can read", 415) from None
+            if info.get("width") is None:
+                raise BadQuery(f"{filename}: neither an image nor a video (no picture stream)", 415)
+            duration = info.get("duration") or 0.0
+            if duration > self.config.max_clip_seconds:
+                raise BadQuery(f"{filename}: clip is {duration:.0f} s long, over the {self.config.max_clip_seconds:g} s"
+                               " limit", 413)
+            try:
+                frames = sample_frames(f.name, self.config.query_frames, filename)
+            except MediaError as e:
+                raise BadQuery(str(e), 422) from None
+            return frames, self._speech(f.name, filename) if self.config.asr else ""
+
+    def _speech(self, path: str, record: str) -> str:
+        """The clip's speech as query text: raw ASR, or its summary when the index's model embeds summaries."""
+        from ..asr import Transcriber
+
+        if self._transcriber is None:
+            self._transcriber = Transcriber(self.config.asr_model, cache=self.cache)
+        try:
+            transcript = self._transcriber.transcribe_file(path, record).text
+        except RecordError:
+            return ""  # no audio track / no speech: search by the pictures alone
+        speech_mode = self.features.config.speech
+        if not transcript or speech_mode == "none":
+            return ""
+        if speech_mode == "summary":
+            from ..text import Summarizer
+
+            if self._summarizer is None:
+                self._summarizer = Summarizer(self.config.summarizer or self.features.config.summarizer, self.cache,
+                                              text_encoder=self.features.config.text_encoder)
+            try:
+                return self._summarizer.summarize(transcript, record=record).facts.as_text()
+            except RecordError:
+                return transcript
+        return transcript
+
+    def embed_text(self, text: str, domain: str | None = None):
+        text = (text or "").strip()
+        if not text:
+            raise BadQuery("the query text is empty")
+        if len(text) > self.config.max_text_chars:
+            raise BadQuery(f"the query text is {len(text)} characters, over the {self.config.max_text_chars} limit", 413)
+        domain = domain or "page"
+        return self._embed([], text, domain), {"kind": "text", "domain": domain}
+
+    def _embed(self, frames, text: str, domain: str) -> np.ndarray:
+        if domain not in QUERY_DOMAINS:
+            raise BadQuery(f"query domain must be one of {', '.join(QUERY_DOMAINS)}, got {domain!r}")
+        with self._lock:
+            return self.model.embed_query(frames, text, domain)
+
+    # -- search ---------------------------------------------------------------------------------------------------
+    def search(self, *, data: bytes | None = None, filename: str = "upload", text: str = "",
+               sample_id: str | None = None, k: int = 10, domains=None, categories=None, per_product: bool = True,
+               query_domain: str | None = None) -> QueryResult:
+        start = time.perf_counter()
+        if not 1 <= k <= self.config.max_k:
+            raise BadQuery(f"k must be between 1 and {self.config.max_k}, got {k}", 422)
+        for d in domains or ():
+            if d not in QUERY_DOMAINS:
+                raise BadQuery(f"unknown domain filter {d!r} (page, video or live)", 422)
+        exclude = None
+        if data is not None:
+            vector, query = self.embed_upload(data, filename, text, query_domain)
+        elif sample_id:
+            try:
+                vector = self.index.vector_of(sample_id)
+            except KeyError:
+                raise BadQuery(f"sample {sample_id!r} is not in the index", 404) from None
+            query, exclude = {"kind": "sample", "sample_id": sample_id}, sample_id
+        elif text and text.strip():
+            vector, query = self.embed_text(text, query_domain)
+        else:
+            raise BadQuery("nothing to search with: upload a file, or give text or a sample_id")
+        hits = self.index.search(vector, k, domains=domains, categories=categories, per_product=per_product,
+                                 exclude_sample=exclude)
+        took = (time.perf_counter() - start) * 1000
+        self._latencies.append(took)
+        self.queries += 1
+        return QueryResult(hits, query, took)
+
+    def stats(self) -> dict:
+        lat = sorted(self._latencies)
+        return {**self.index.stats(), "queries": self.queries, "uptime_s": round(time.time() - self.started, 1),
+                "latency_ms_p50": round(statistics.median(lat), 2) if lat else None,
+                "latency_ms_p99": round(lat[min(len(lat) - 1, int(0.99 * len(lat)))], 2) if lat else None,
+                "asr": self.config.asr, "query_model": self.model.name}
+
+
+def _looks_like_image(data: bytes) -> bool:
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return bool(img.format)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return False
+    except Image.DecompressionBombError:
+        return True  # an image, and decode_image will reject it with a clear message

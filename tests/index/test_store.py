@@ -1,0 +1,141 @@
+"""The index directory: versions swapped atomically, incremental edits, model identity, thumbnails."""
+import numpy as np
+import pytest
+
+from prodlens.embed import Embeddings
+from prodlens.errors import ProdlensError
+from prodlens.index import IndexConfig, IndexInfo, ModelMismatch, ProductIndex
+from prodlens.index import store as store_module
+
+
+def embeddings(n_products=20, per_product=3, dim=16, seed=0, model_id="m1", prefix=""):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_products, dim))
+    sids, pids, doms, vecs = [], [], [], []
+    for p in range(n_products):
+        for j in range(per_product):
+            sids.append(f"{prefix}s{p}-{j}")
+            pids.append(f"p{p}")
+            doms.append(["page", "video", "live"][j % 3])
+            vecs.append(centres[p] + 0.1 * rng.normal(size=dim))
+    x = np.array(vecs, np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    meta = {"model": f"test model {model_id}", "model_id": model_id, "signature": {"kind": "test", "id": model_id}}
+    return Embeddings(sids, pids, doms, [None] * len(sids), x, meta)
+
+
+def info_for(emb):
+    return IndexInfo(titles={s: f"title of {p}" for s, p in zip(emb.sample_ids, emb.product_ids)},
+                     categories={s: ("even" if int(p[1:]) % 2 == 0 else "odd") for s, p in
+                                 zip(emb.sample_ids, emb.product_ids)},
+                     thumbnails={emb.sample_ids[0]: b"\xff\xd8fake-jpeg"})
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfpq"])
+def test_build_save_open_search_and_edit(tmp_path, kind):
+    emb = embeddings()
+    index = ProductIndex.create(tmp_path / "idx", emb, info_for(emb), IndexConfig(kind=kind))
+    index.save()
+    opened = ProductIndex.open(tmp_path / "idx")
+    assert len(opened) == len(emb) and opened.model_id == "m1" and opened.record["kind"] == kind
+    query = emb.vectors[4]  # a sample of product p1
+    hits = opened.search(query, k=5)
+    assert hits[0].product_id == "p1" and len({h.product_id for h in hits}) == 5  # one hit per product
+    assert hits[0].title == "title of p1" and hits[0].category == "odd"
+    assert all(h.domain == "page" for h in opened.search(query, k=5, domains=["page"]))
+    assert all(h.category == "even" for h in opened.search(query, k=5, categories=["even"]))
+    all_samples = opened.search(query, k=3, per_product=False)
+    assert [h.product_id for h in all_samples] == ["p1"] * 3
+    thumb = opened.item(emb.sample_ids[0]).thumbnail
+    assert (tmp_path / "idx" / "thumbs" / thumb).read_bytes() == b"\xff\xd8fake-jpeg"
+
+    # incremental: remove a product, add new samples, replace an existing one
+    assert opened.remove(product_ids=["p1"]) == 3
+    new = embeddings(n_products=2, seed=5, prefix="new-")
+    added, replaced = opened.add(new)
+    assert (added, replaced) == (6, 0)
+    again = embeddings(n_products=1, seed=9, prefix="new-")
+    assert opened.add(again) == (0, 3)
+    opened.save()
+    final = ProductIndex.open(tmp_path / "idx")
+    assert len(final) == len(emb) - 3 + 6
+    assert all(h.product_id != "p1" or h.sample_id.startswith("new-") for h in final.search(query, k=10))
+    stored = final.vector_of("new-s0-0")  # exact for flat / hnsw, quantised for ivfpq
+    assert kind == "ivfpq" or np.allclose(stored, again.vectors[0], atol=1e-5)
+    assert final.search(stored, 1)[0].sample_id.startswith("new-s0-")
+
+
+def test_hnsw_removals_are_hidden_then_rebuilt_away(tmp_path):
+    emb = embeddings(n_products=30)
+    index = ProductIndex.create(tmp_path / "idx", emb, config=IndexConfig(kind="hnsw"))
+    index.remove(product_ids=["p0", "p1"])
+    assert index.vectors.tombstones and not any(h.product_id in ("p0", "p1") for h in index.search(emb.vectors[0], 10))
+    index.save()
+    assert ProductIndex.open(tmp_path / "idx").vectors.tombstones == index.vectors.tombstones
+    index.remove(product_ids=[f"p{i}" for i in range(2, 12)])  # over 20% removed: the next save rebuilds
+    index.save()
+    reopened = ProductIndex.open(tmp_path / "idx")
+    assert not reopened.vectors.tombstones and len(reopened) == 18 * 3 and reopened.vectors.index.ntotal == 18 * 3
+
+
+def test_a_crash_while_saving_leaves_the_previous_version(tmp_path, monkeypatch):
+    emb = embeddings()
+    index = ProductIndex.create(tmp_path / "idx", emb)
+    index.save()
+    index.remove(product_ids=["p3"])
+    calls = []
+
+    def crash_on_second_file(path, data):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        with open(path, "wb") as f:
+            f.write(data)
+
+    monkeypatch.setattr(store_module, "_write_synced", crash_on_second_file)
+    with pytest.raises(OSError):
+        index.save()
+    monkeypatch.undo()
+    reopened = ProductIndex.open(tmp_path / "idx")
+    assert len(reopened) == len(emb) and reopened.record["version"] == 1
+    assert not list((tmp_path / "idx").glob(".v*"))  # the half-written version was cleaned up
+    index.save()  # the next save works and versions move on
+    assert ProductIndex.open(tmp_path / "idx").record["version"] == 2
+
+
+def test_old_versions_are_pruned(tmp_path):
+    emb = embeddings()
+    index = ProductIndex.create(tmp_path / "idx", emb)
+    for _ in range(4):
+        index.save()
+    assert sorted(p.name for p in (tmp_path / "idx").glob("v*")) == ["v000003", "v000004"]
+
+
+def test_vectors_of_another_model_are_refused(tmp_path):
+    index = ProductIndex.create(tmp_path / "idx", embeddings(model_id="m1"))
+    with pytest.raises(ModelMismatch, match="m2"):
+        index.add(embeddings(model_id="m2", prefix="x"))
+    with pytest.raises(ModelMismatch):
+        index.search(np.ones(16, np.float32) / 4, 3, model_id="m2")
+    with pytest.raises(ModelMismatch, match="dimension"):
+        index.add(embeddings(dim=8, prefix="y"))
+
+
+def test_bad_index_directories_are_clear_errors(tmp_path):
+    with pytest.raises(ProdlensError, match="not a prodlens index"):
+        ProductIndex.open(tmp_path)
+    index = ProductIndex.create(tmp_path / "idx", embeddings())
+    index.save()
+    (tmp_path / "idx" / "v000001" / "vectors.faiss").write_bytes(b"garbage")
+    with pytest.raises(ProdlensError, match="unreadable"):
+        ProductIndex.open(tmp_path / "idx")
+    with pytest.raises(ProdlensError, match="already holds an index"):
+        ProductIndex.create(tmp_path / "idx", embeddings())
+
+
+def test_one_writer_at_a_time(tmp_path):
+    index = ProductIndex.create(tmp_path / "idx", embeddings())
+    index.save()
+    with index.write_lock():
+        with pytest.raises(ProdlensError, match="another process"):
+            ProductIndex.open(tmp_path / "idx").save()
