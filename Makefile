@@ -4,15 +4,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup speech-tools demo test bench clean
+.PHONY: setup speech-tools browser demo test bench clean
 
-setup: $(STAMP) speech-tools
+setup: $(STAMP) speech-tools browser
 
 # espeak-ng (Debian) speaks the demo hosts and the test audio; installed with apt when possible, else a note.
 speech-tools:
 	@command -v espeak-ng >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
 	  { apt-get install -y -q espeak-ng >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q espeak-ng >/dev/null; }; } \
 	  || echo "note: espeak-ng not installed: demo clips stay silent and speech tests skip (apt-get install espeak-ng)"; }
+
+# Debian's chromium runs the web page's end-to-end test (Playwright drives it); installed with apt when possible.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+	  { apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; } \
+	  || echo "note: chromium not installed: the web page's browser test skips (apt-get install chromium)"; }
 
 # torch==2.13.0 is pinned in requirements.txt: on the reference machine pip takes the CPU wheel already on disk.
 $(STAMP): requirements.txt pyproject.toml

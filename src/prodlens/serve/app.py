@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from importlib import resources
@@ -68,11 +69,16 @@ class ServiceState:
 
 def create_app(config: ServeConfig, service: SearchService | None = None, extra_routes=None) -> FastAPI:
     state = ServiceState(config, service)
-    app = FastAPI(title="prodlens search", version="1",
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if state.service is None:
+            threading.Thread(target=state.load, daemon=True, name="prodlens-load").start()
+        yield
+
+    app = FastAPI(title="prodlens search", version="1", lifespan=lifespan,
                   description="Cross-domain product search: a photo, a clip or text finds the product.")
     app.state.prodlens = state
-    if service is None:
-        app.add_event_handler("startup", lambda: threading.Thread(target=state.load, daemon=True).start())
     limit = int(config.max_upload_mb * 1024 * 1024)
 
     @app.middleware("http")

@@ -1,0 +1,86 @@
+"""`prodlens index ...` and `prodlens serve` exactly as the issue writes them, with a trained checkpoint."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.catalog.test_loaders import make_grocery
+
+BIN = Path(sys.executable).parent
+
+
+def run(args, env, check=True):
+    proc = subprocess.run([str(BIN / "prodlens"), *args], capture_output=True, text=True, env=env, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_build_search_serve_edit_with_a_trained_model(tmp_path):
+    root = make_grocery(tmp_path / "grocery", with_bad_rows=False)
+    env = {**os.environ, "PRODLENS_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
+    run(["train", "grocery", "--root", str(root), "--split", "train", "--out", str(tmp_path / "run"),
+         "--config", "tiny"], env)
+    index = tmp_path / "index"
+    built = run(["index", "build", "grocery", "--root", str(root), "--out", str(index),
+                 "--checkpoint", str(tmp_path / "run")], env)
+    assert "3 items of 3 products" in built.stdout
+    info = json.loads(run(["index", "info", str(index)], env).stdout)
+    assert info["signature"]["kind"] == "trained" and info["dim"] == 32 and info["kind"] == "flat"
+
+    banana = root / "test" / "Banana" / "Banana" / "Banana_001.jpg"
+    found = run(["index", "search", str(index), "--file", str(banana), "-k", "2"], env)
+    first_row = next(line for line in found.stdout.splitlines() if line.startswith("│ 1 "))
+    assert "Banana" in first_row
+
+    port = free_port()
+    server = subprocess.Popen([str(BIN / "prodlens"), "serve", "--index", str(index), "--port", str(port)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        r = httpx.post(f"http://127.0.0.1:{port}/search", files={"file": ("b.jpg", banana.read_bytes(), "image/jpeg")},
+                       data={"k": "3"}, timeout=60)
+        assert r.status_code == 200, r.text
+        results = r.json()["results"]
+        assert results[0]["product_id"] == "Banana" and results[0]["domain"] == "page"
+        assert isinstance(results[0]["score"], float)
+    finally:
+        server.terminate()
+        server.wait(30)
+
+    # edits: remove a product, add the live photos of the train split with the index's own model
+    run(["index", "remove", str(index), "--product", "Banana"], env)
+    added = run(["index", "add", str(index), "grocery", "--root", str(root), "--split", "train", "--domains", "live"], env)
+    assert "added 6" in added.stdout
+    info = json.loads(run(["index", "info", str(index)], env).stdout)
+    assert info["domains"] == {"page": 2, "live": 6} and info["version"] == 3
+
+    # the run directory moves: queries need the same weights, and say so when they are not
+    shutil.move(tmp_path / "run", tmp_path / "moved")
+    lost = run(["index", "search", str(index), "--text", "banana"], env, check=False)
+    assert lost.returncode != 0 and "--checkpoint" in lost.stderr
+    run(["index", "search", str(index), "--text", "banana", "--checkpoint", str(tmp_path / "moved")], env)
+    run(["train", "grocery", "--root", str(root), "--split", "train", "--out", str(tmp_path / "other"),
+         "--config", "tiny", "--epochs", "1"], env)
+    other = run(["index", "search", str(index), "--text", "banana", "--checkpoint", str(tmp_path / "other")], env,
+                check=False)
+    assert other.returncode != 0 and "not the model that built this index" in other.stderr

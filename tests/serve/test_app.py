@@ -1,0 +1,145 @@
+"""The HTTP API on real uploads: images, clips, text, sample ids; and every kind of bad request."""
+import io
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from prodlens.index import ModelMismatch
+from prodlens.serve import SearchService, ServeConfig, create_app
+
+
+@pytest.fixture(scope="module")
+def client(service):
+    with TestClient(create_app(service.config, service)) as c:
+        yield c
+
+
+def jpeg_bytes(path, scale=0.8, quality=80):
+    img = Image.open(path).convert("RGB")
+    img = img.resize((int(img.width * scale), int(img.height * scale)))
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def test_a_photo_of_a_product_page_finds_its_product(client, indexed):
+    catalog, _, _ = indexed
+    page = catalog.by_domain("page")[2]
+    data = jpeg_bytes(catalog.path(page.images[0]))  # re-encoded and resized: not the indexed bytes
+    r = client.post("/search", files={"file": ("photo.jpg", data, "image/jpeg")}, data={"k": "3"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["query"]["kind"] == "image" and len(body["results"]) == 3
+    top = body["results"][0]
+    assert top["product_id"] == page.product_id and top["score"] > body["results"][1]["score"] + 0.05
+    assert set(top) >= {"product_id", "score", "domain", "sample_id", "title", "thumbnail"}
+    assert len({h["product_id"] for h in body["results"]}) == 3  # one hit per product
+    thumb = client.get(top["thumbnail"])
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(thumb.content)).size[0] <= 192
+
+
+def test_a_clip_upload_is_sampled_and_filtered_to_pages(client, indexed):
+    catalog, _, _ = indexed
+    live = catalog.by_domain("live")[0]
+    data = catalog.path(live.video).read_bytes()
+    r = client.post("/search", files={"file": ("clip.bin", data, "application/octet-stream")},
+                    data={"k": "6", "domain": "page"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["query"]["kind"] == "video" and body["query"]["frames"] == 8
+    assert [h["domain"] for h in body["results"]] == ["page"] * 6
+    assert live.product_id in [h["product_id"] for h in body["results"]]
+
+
+def test_text_and_sample_id_queries(client, indexed):
+    catalog, _, _ = indexed
+    product = catalog.products[sorted(catalog.products)[1]]
+    r = client.post("/search", data={"text": product.title, "k": "1", "domain": "page"})
+    assert r.status_code == 200 and r.json()["results"][0]["product_id"] == product.product_id
+    video = catalog.by_domain("video")[3]
+    r = client.post("/search", data={"sample_id": video.sample_id, "k": "5", "per_product": "false"})
+    hits = r.json()["results"]
+    assert r.status_code == 200 and video.sample_id not in [h["sample_id"] for h in hits]
+    r = client.post("/search", data={"sample_id": video.sample_id, "domain": "page,live", "k": "3"})
+    assert {h["domain"] for h in r.json()["results"]} <= {"page", "live"}
+
+
+def test_health_stats_schema_and_page(client):
+    assert client.get("/health").json()["status"] == "ok"
+    stats = client.get("/stats").json()
+    assert stats["items"] == 18 and stats["domains"] == {"page": 6, "video": 6, "live": 6} and stats["kind"] == "flat"
+    assert stats["queries"] >= 0 and stats["model"].startswith("zero-shot[")
+    schema = client.get("/openapi.json").json()
+    assert "/search" in schema["paths"] and "/health" in schema["paths"]
+    page = client.get("/")
+    assert page.status_code == 200 and 'id="file"' in page.text
+
+
+@pytest.mark.parametrize("form,files,status,message", [
+    ({}, None, 400, "nothing to search with"),
+    ({"text": "   "}, None, 400, "nothing to search with"),
+    ({"text": "x", "k": "0"}, None, 422, "k must be"),
+    ({"text": "x", "k": "500"}, None, 422, "k must be"),
+    ({"text": "x", "k": "ten"}, None, 422, "int"),
+    ({"text": "x" * 5000}, None, 413, "limit"),
+    ({"text": "x", "domain": "shop"}, None, 422, "unknown domain"),
+    ({"text": "x", "query_domain": "shop"}, None, 400, "query domain"),
+    ({"sample_id": "no/such/sample"}, None, 404, "not in the index"),
+    ({}, {"file": ("notes.txt", b"hello, this is not media at all" * 10, "text/plain")}, 415, "neither an image"),
+    ({}, {"file": ("empty.jpg", b"", "image/jpeg")}, 400, "empty"),
+])
+def test_bad_requests_get_clear_4xx(client, form, files, status, message):
+    r = client.post("/search", data=form, files=files)
+    assert r.status_code == status, r.text
+    assert message in r.text
+
+
+def test_corrupt_and_oversized_uploads(client, indexed):
+    catalog, _, _ = indexed
+    good = catalog.path(catalog.by_domain("page")[0].images[0]).read_bytes()
+    r = client.post("/search", files={"file": ("cut.jpg", good[: len(good) // 3], "image/jpeg")})
+    assert r.status_code == 422 and "cut.jpg" in r.json()["detail"]
+    clip = catalog.path(catalog.by_domain("video")[0].video).read_bytes()
+    r = client.post("/search", files={"file": ("cut.mp4", clip[:2000], "video/mp4")})
+    assert r.status_code in (415, 422) and "cut.mp4" in r.json()["detail"]
+    big = b"\xff\xd8" + b"\0" * (3 * 1024 * 1024)  # over the 2 MB limit of this service
+    r = client.post("/search", files={"file": ("huge.jpg", big, "image/jpeg")})
+    assert r.status_code == 413
+
+
+def test_thumbnails_cannot_escape_the_index(client):
+    for name in ("../CURRENT", "..%2FCURRENT", "%2e%2e%2fCURRENT", "0123456789abcdef0123.jpg", "x.jpg"):
+        assert client.get(f"/thumbnails/{name}").status_code == 404
+
+
+def test_health_is_503_until_loaded(indexed):
+    _, index_dir, cache_dir = indexed
+    app = create_app(ServeConfig(str(index_dir), cache_dir=str(cache_dir)))
+    with TestClient(app) as c:
+        first = c.get("/health")
+        assert first.status_code in (200, 503)
+        if first.status_code == 503:
+            assert first.json()["status"] == "loading"
+            assert c.post("/search", data={"text": "x"}).status_code == 503
+        deadline = time.time() + 120
+        while c.get("/health").status_code != 200 and time.time() < deadline:
+            time.sleep(0.2)
+        assert c.get("/health").status_code == 200
+
+
+def test_a_broken_index_reports_its_error_on_health(tmp_path):
+    with TestClient(create_app(ServeConfig(str(tmp_path)))) as c:
+        deadline = time.time() + 30
+        while c.get("/health").json()["status"] == "loading" and time.time() < deadline:
+            time.sleep(0.1)
+        r = c.get("/health")
+        assert r.status_code == 503 and "not a prodlens index" in r.json()["error"]
+
+
+def test_a_zero_shot_index_refuses_a_trained_checkpoint(indexed, tmp_path):
+    _, index_dir, cache_dir = indexed
+    with pytest.raises(ModelMismatch, match="zero-shot"):
+        SearchService(ServeConfig(str(index_dir), checkpoint=str(tmp_path), cache_dir=str(cache_dir)))

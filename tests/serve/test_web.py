@@ -1,0 +1,88 @@
+"""The search web page, driven end to end in headless Chromium (Debian's chromium + Playwright)."""
+import shutil
+import socket
+import threading
+import time
+
+import pytest
+
+from prodlens.serve import create_app
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def server(service):
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(create_app(service.config, service), host="127.0.0.1", port=port,
+                                        log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (apt-get install chromium; `make test` installs it as root)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def test_drop_a_photo_and_a_clip_see_products_then_more_like_this(server, browser, indexed, tmp_path):
+    catalog, _, _ = indexed
+    page = browser.new_page()
+    page.goto(server + "/")
+    page.wait_for_selector("#status.ok", timeout=30_000)
+    assert "6 products" in page.text_content("#status")
+
+    target = catalog.by_domain("page")[4]
+    page.set_input_files("#file", str(catalog.path(target.images[0])))  # choosing a file searches at once
+    page.wait_for_selector(".result", timeout=30_000)
+    cards = page.query_selector_all(".result")
+    assert len(cards) == 6 and cards[0].get_attribute("data-product-id") == target.product_id
+    assert "results for the image" in page.text_content("#message")
+    # thumbnails load (their URLs come from the API)
+    style = page.eval_on_selector(".result .thumb", "el => el.style.backgroundImage")
+    assert "/thumbnails/" in style
+    page.screenshot(path=str(tmp_path / "results.png"))
+
+    # only product pages, top 5, for a live clip
+    page.uncheck("input[value=video]")
+    page.uncheck("input[value=live]")
+    page.select_option("#k", "5")
+    clip = catalog.by_domain("live")[1]
+    page.set_input_files("#file", str(catalog.path(clip.video)))
+    page.wait_for_function("document.querySelector('#message').textContent.includes('video')", timeout=30_000)
+    domains = [c.text_content() for c in page.query_selector_all(".result .badge")]
+    assert domains == ["page"] * 5
+
+    # clicking a result searches for more like it
+    first = page.query_selector(".result")
+    first_sample = first.get_attribute("data-sample-id")
+    first.click()
+    page.wait_for_function(f"document.querySelector('#message').textContent.includes('more like {first_sample}')",
+                           timeout=30_000)
+
+    # a bad upload shows the server's message, not a blank page
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not an image " * 20)
+    page.set_input_files("#file", str(bad))
+    page.wait_for_selector("#message.error", timeout=30_000)
+    assert "neither an image nor a video" in page.text_content("#message")
+    assert page.query_selector_all(".result") == []
+    page.close()
