@@ -4,9 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup speech-tools browser demo test bench clean
+LLAMA_CPP := llama-cpp-python==0.3.36
+WHEELS ?= $(HOME)/.cache/prodlens/wheels
 
-setup: $(STAMP) speech-tools browser
+.PHONY: setup speech-tools browser llama demo test bench clean
+
+setup: $(STAMP) speech-tools browser llama
 
 # espeak-ng (Debian) speaks the demo hosts and the test audio; installed with apt when possible, else a note.
 speech-tools:
@@ -19,6 +22,16 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
 	  { apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; } \
 	  || echo "note: chromium not installed: the web page's browser test skips (apt-get install chromium)"; }
+
+# llama-cpp-python runs the summariser's GGUF model in-process. PyPI has only its source: it compiles once (~5-10 min
+# on 2 cores) into a wheel kept in $(WHEELS), so later setups and fresh venvs install it in seconds.
+llama: $(STAMP)
+	@$(BIN)/python -c "import llama_cpp" 2>/dev/null || { \
+	  ls $(WHEELS)/llama_cpp_python-$(word 2,$(subst ==, ,$(LLAMA_CPP)))-*.whl >/dev/null 2>&1 || { \
+	    echo "building $(LLAMA_CPP) once (cached in $(WHEELS))"; \
+	    CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/python -m pip wheel --quiet --no-deps -w $(WHEELS) $(LLAMA_CPP); }; \
+	  $(BIN)/python -m pip install --quiet --no-deps --find-links $(WHEELS) $(LLAMA_CPP); } \
+	  || echo "note: llama-cpp-python could not be built: the summariser uses transformers for GGUF models instead"
 
 # torch==2.13.0 is pinned in requirements.txt: on the reference machine pip takes the CPU wheel already on disk.
 $(STAMP): requirements.txt pyproject.toml

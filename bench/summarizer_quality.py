@@ -6,7 +6,7 @@ sign-off); with --asr the text is spoken by espeak-ng and transcribed by the rea
 real recognition errors. Per backend: share of outputs valid on the first try and after retries, share with
 ungrounded values dropped, brand and product-type recall in the kept facts, seconds per transcript.
 
-    python bench/summarizer_quality.py [--n 20] [--asr] [--backend gemma3-270m]
+    python bench/summarizer_quality.py [--n 20] [--asr] [--backend gemma3-270m:llama,gemma3-270m:transformers]
 """
 from __future__ import annotations
 
@@ -75,10 +75,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=20)
     ap.add_argument("--asr", action="store_true", help="speak and transcribe the texts first")
-    ap.add_argument("--backend", default="gemma3-270m")
+    ap.add_argument("--backend", default="gemma3-270m:llama,gemma3-270m:transformers",
+                    help="comma-separated LLM backends compared with the extractive baseline")
     args = ap.parse_args()
     items = transcripts(args.n, args.asr)
-    rows = [("extractive (baseline)", evaluate("extractive", items)), (args.backend, evaluate(args.backend, items))]
+    rows = [("extractive (baseline)", evaluate("extractive", items))]
+    rows += [(b, evaluate(b, items)) for b in args.backend.split(",") if b.strip()]
     table = Table(title=f"summariser on {args.n} {'ASR ' if args.asr else ''}transcripts", title_justify="left")
     for col in ("backend", "valid 1st try", "valid", "had ungrounded values", "brand kept", "product type kept",
                 "s / transcript"):
@@ -88,7 +90,8 @@ def main() -> None:
                       f"{m['type']:.0%}", f"{m['seconds']:.2f}")
     Console().print(table)
     base = rows[0][1]["seconds"]
-    Console().print(f"{args.backend} takes {rows[1][1]['seconds'] / base:.0f}x the time of the extractive baseline")
+    for name, m in rows[1:]:
+        Console().print(f"{name} takes {m['seconds'] / base:.0f}x the time of the extractive baseline")
 
 
 if __name__ == "__main__":

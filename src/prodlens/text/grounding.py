@@ -18,6 +18,12 @@ hello hi hey okay ok yes no not do does did have has had will would can could sh
 """.split())
 _WORD = re.compile(r"\w+", re.UNICODE)
 CLOSE_MATCH = 0.8
+# Speech that addresses the model rather than the viewer. Even when said (so "grounded"), it is not a product fact.
+INSTRUCTION_LIKE = re.compile(
+    r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|above|previous|prior|rules|prompt)\b"
+    r"|\b(system prompt|you are now|act as|pretend (to be|you)|new instructions?|jailbreak)\b"
+    r"|\b(say|write|output|respond|reply|answer)\b.{0,20}\b(that|with)\b.{0,60}\b(free|bitcoin|scam)\b",
+    re.IGNORECASE)
 
 
 def normalise(text: str) -> str:
@@ -43,7 +49,7 @@ class Grounder:
 
     def grounded(self, value: str) -> bool:
         norm = normalise(value)
-        if not norm:
+        if not norm or INSTRUCTION_LIKE.search(value):
             return False
         if f" {norm} " in f" {self.source_norm} ":
             return True
@@ -51,6 +57,8 @@ class Grounder:
         return bool(words) and all(self.word_ok(w) for w in words)
 
     def sentence_support(self, sentence: str) -> float:
+        if INSTRUCTION_LIKE.search(sentence):
+            return 0.0
         words = content_words(sentence)
         return sum(self.word_ok(w) for w in words) / len(words) if words else 0.0
 
