@@ -1,0 +1,116 @@
+"""Content embedding generation (LEARN's CEG): item text → a frozen encoder → one vector per item, cached.
+
+Encoder specs:
+- `minilm`, `e5-small`, `st:<name-or-path>`, `hf:<name-or-path>`: sentence encoders (prodlens.encoders);
+- `llm:gemma3-270m` (Gemma-3-270M from the wheels, offline) or `llm:<name-or-path>[::file.gguf]`: a causal LM,
+  mean-pooled over the last hidden layer, as LEARN does with Baichuan2-7B;
+- `embeddings:<file.parquet>`: prodlens product embeddings (`prodlens embed` output), averaged per product, so
+  search and recommendation share one item space (item ids must be product ids).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..embed import FeatureCache
+from ..embed.cache import text_digest
+from ..errors import ProdlensError
+from ..progress import progress_bar
+
+
+class CausalLMMeanPool:
+    """Frozen causal LM; an item's vector is the mean of its last-layer hidden states over its tokens."""
+
+    def __init__(self, name_or_path: str, gguf_file: str | None = None, device: str = "cpu", max_tokens: int = 128,
+                 batch_size: int = 16, name: str | None = None):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        kwargs = {"gguf_file": gguf_file} if gguf_file else {}
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
+            self.model = AutoModelForCausalLM.from_pretrained(name_or_path, torch_dtype=torch.float32, **kwargs)
+        except (OSError, ValueError, ImportError) as e:
+            raise ProdlensError(f"cannot load LLM {name_or_path!r}: {e}") from e
+        self.model.eval().to(device)
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer.padding_side = "right"
+        self.device, self.max_tokens, self.batch_size = device, max_tokens, batch_size
+        self.dim = int(self.model.config.get_text_config().hidden_size)
+        self.name = name or f"llm:{name_or_path}" + (f"::{gguf_file}" if gguf_file else "")
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        out = np.zeros((len(texts), self.dim), np.float32)
+        order = np.argsort([len(t) for t in texts])  # similar lengths together: less padding
+        with torch.inference_mode():
+            for start in range(0, len(texts), self.batch_size):
+                idx = order[start:start + self.batch_size]
+                batch = self.tokenizer([texts[i] or " " for i in idx], return_tensors="pt", padding=True,
+                                       truncation=True, max_length=self.max_tokens).to(self.device)
+                hidden = self.model(**batch, output_hidden_states=True).hidden_states[-1]
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+                out[idx] = pooled.float().cpu().numpy()
+        return out
+
+
+def build_content_encoder(spec: str, device: str = "cpu"):
+    if spec.startswith("llm:"):
+        target = spec[4:]
+        if target == "gemma3-270m":
+            from ..text.backends import gemma3_270m_path
+
+            path = gemma3_270m_path()
+            return CausalLMMeanPool(str(path.parent), path.name, device, name="llm:gemma3-270m")
+        name, _, gguf = target.partition("::")
+        return CausalLMMeanPool(name, gguf or None, device)
+    from ..encoders import build_text_encoder
+
+    return build_text_encoder(spec, device)
+
+
+def product_vectors(path: str | Path) -> dict[str, np.ndarray]:
+    """product id → mean of its samples' prodlens embeddings (L2-normalised)."""
+    from ..embed import Embeddings
+
+    emb = Embeddings.load(path)
+    sums: dict[str, np.ndarray] = {}
+    counts: dict[str, int] = {}
+    for pid, v in zip(emb.product_ids, emb.vectors):
+        sums[pid] = sums.get(pid, 0) + v
+        counts[pid] = counts.get(pid, 0) + 1
+    return {pid: (s / max(np.linalg.norm(s), 1e-12)).astype(np.float32) for pid, s in sums.items()}
+
+
+def content_vectors(item_ids: list[str], texts: list[str], spec: str = "minilm", cache: FeatureCache | None = None,
+                    device: str = "cpu", progress: bool = True, batch: int = 256) -> np.ndarray:
+    """(n_items, D) float32 content vectors, from the cache where possible (keyed by encoder spec + text hash)."""
+    if spec.startswith("embeddings:"):
+        vectors = product_vectors(spec.split(":", 1)[1])
+        missing = [i for i in item_ids if i not in vectors]
+        if missing:
+            raise ProdlensError(f"{len(missing)} item(s) have no product embedding in {spec[11:]}, e.g. "
+                                f"{', '.join(missing[:5])} (item ids must be the catalogue's product ids)")
+        return np.stack([vectors[i] for i in item_ids])
+    cache = cache if cache is not None else FeatureCache(None)
+    model_key = f"content:{spec}"
+    keys = [text_digest(t) for t in texts]
+    cached = cache.get_many(model_key, "item", list(set(keys)))
+    todo = sorted({k: t for k, t in zip(keys, texts) if k not in cached}.items())
+    if todo:
+        encoder = build_content_encoder(spec, device)
+        with progress_bar(len(todo), f"encoding item texts ({spec})", enabled=progress) as advance:
+            for start in range(0, len(todo), batch):
+                part = todo[start:start + batch]
+                vecs = encoder.encode([t for _, t in part])
+                new = {k: v.astype(np.float32) for (k, _), v in zip(part, vecs)}
+                cache.put_many(model_key, "item", new)
+                cached.update(new)
+                advance(len(part))
+    return np.stack([cached[k] for k in keys]).astype(np.float32)

@@ -1,0 +1,159 @@
+"""Sequential recommenders that score every item for a user history:
+
+- LEARN (arXiv 2405.03988) preference comprehension: frozen content vectors → linear adapter → causal transformer
+  over the history → user vector at the last position; the item tower is the same adapter + transformer applied to
+  the item alone (shared weights). Scores are cosines × scale. No item-id parameters: unseen items work.
+- SASRec (Kang & McAuley 2018): item-id embeddings + the same causal transformer; scores are dot products with the
+  item embeddings.
+- Popularity: training frequency.
+
+Histories are left-padded to `max_len`, so the most recent item is always at the last position.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+MODELS = ("learn", "sasrec", "pop")
+
+
+@dataclass
+class RecConfig:
+    model: str = "learn"
+    encoder: str = "minilm"  # LEARN content encoder (see prodlens.rec.content)
+    dim: int = 64
+    out_dim: int = 64
+    layers: int = 2
+    heads: int = 2
+    dropout: float = 0.2
+    max_len: int = 50
+    scale: float = 20.0  # LEARN: cosine logits × scale (LEARN uses 20)
+    extra_negatives: int = 1024  # LEARN: random catalogue items added to each batch's in-batch negatives
+    sasrec_loss: str = "ce"  # "ce": softmax over all items; "bce": one sampled negative per position (original)
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    epochs: int = 60
+    full_softmax_epochs: int = 0  # LEARN: extra epochs with a softmax over the whole catalogue
+    patience: int = 5  # epochs without validation gain before stopping
+    eval_users: int = 5000  # validation cases scored per epoch (a fixed random subset)
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
+        if self.sasrec_loss not in ("ce", "bce"):
+            raise ValueError("sasrec_loss must be ce or bce")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class CausalEncoder(nn.Module):
+    """Positions + pre-norm transformer layers with a causal mask that also hides padding."""
+
+    def __init__(self, dim: int, layers: int, heads: int, dropout: float, max_len: int):
+        super().__init__()
+        self.heads = heads
+        self.positions = nn.Embedding(max_len, dim)
+        layer = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=4 * dim, dropout=dropout, batch_first=True,
+                                           norm_first=True, activation="gelu")
+        self.layers = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        b, length, _ = x.shape
+        pos = torch.arange(self.positions.num_embeddings - length, self.positions.num_embeddings, device=x.device)
+        x = self.dropout(x + self.positions(pos))
+        causal = torch.ones(length, length, dtype=torch.bool, device=x.device).triu(1)
+        blocked = causal.unsqueeze(0) | pad.unsqueeze(1)  # (B, L, L): future keys and padding keys
+        blocked = blocked & ~torch.eye(length, dtype=torch.bool, device=x.device)  # a row never fully masked
+        mask = blocked.repeat_interleave(self.heads, dim=0)
+        return self.norm(self.layers(x, mask=mask))
+
+
+class LEARN(nn.Module):
+    def __init__(self, content: np.ndarray, cfg: RecConfig):
+        super().__init__()
+        self.cfg = cfg
+        c = torch.as_tensor(content, dtype=torch.float32)
+        # Frozen content vectors, standardised per dimension (LLM hidden states are far from isotropic); the
+        # extra zero row is the padding item.
+        mean, std = c.mean(0, keepdim=True), c.std(0, keepdim=True).clamp(min=1e-6)
+        self.register_buffer("content", torch.cat([(c - mean) / std, torch.zeros(1, c.shape[1])]), persistent=True)
+        self.adapter = nn.Sequential(nn.Linear(c.shape[1], cfg.dim), nn.LayerNorm(cfg.dim))
+        self.encoder = CausalEncoder(cfg.dim, cfg.layers, cfg.heads, cfg.dropout, cfg.max_len)
+        self.head = nn.Linear(cfg.dim, cfg.out_dim)
+
+    @property
+    def n_items(self) -> int:
+        return self.content.shape[0] - 1
+
+    def states(self, seqs: torch.Tensor) -> torch.Tensor:
+        """(B, L) item indices (n_items = padding) → (B, L, out_dim) normalised user states."""
+        pad = seqs == self.n_items
+        h = self.encoder(self.adapter(self.content[seqs]), pad)
+        return F.normalize(self.head(h), dim=-1)
+
+    def item_vectors(self, items: torch.Tensor | None = None) -> torch.Tensor:
+        """The item tower: each item alone through the same adapter + transformer."""
+        if items is None:
+            items = torch.arange(self.n_items, device=self.content.device)
+        out = [self.states(items[i:i + 8192, None])[:, -1] for i in range(0, len(items), 8192)]
+        return torch.cat(out)
+
+    def logit_scale(self) -> float:
+        return self.cfg.scale
+
+
+class SASRec(nn.Module):
+    def __init__(self, n_items: int, cfg: RecConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.items = nn.Embedding(n_items + 1, cfg.dim, padding_idx=n_items)
+        nn.init.normal_(self.items.weight, std=0.02)
+        with torch.no_grad():
+            self.items.weight[n_items].zero_()
+        self.encoder = CausalEncoder(cfg.dim, cfg.layers, cfg.heads, cfg.dropout, cfg.max_len)
+
+    @property
+    def n_items(self) -> int:
+        return self.items.num_embeddings - 1
+
+    def states(self, seqs: torch.Tensor) -> torch.Tensor:
+        pad = seqs == self.n_items
+        return self.encoder(self.items(seqs) * self.cfg.dim ** 0.5, pad)
+
+    def item_vectors(self, items: torch.Tensor | None = None) -> torch.Tensor:
+        w = self.items.weight[: self.n_items]
+        return w if items is None else w[items]
+
+    def logit_scale(self) -> float:
+        return 1.0
+
+
+def build_model(cfg: RecConfig, n_items: int, content: np.ndarray | None = None) -> nn.Module:
+    if cfg.model == "learn":
+        if content is None:
+            raise ValueError("LEARN needs content vectors")
+        return LEARN(content, cfg)
+    if cfg.model == "sasrec":
+        return SASRec(n_items, cfg)
+    raise ValueError(f"{cfg.model!r} has no trainable model")
+
+
+def pad_left(histories: list[list[int]], max_len: int, pad: int) -> torch.Tensor:
+    """Left-padded (B, L) indices, L = the longest history in the batch (at most max_len): positions count from
+    the end, so trimming shared padding changes nothing but the cost."""
+    max_len = max(1, min(max_len, max((len(h) for h in histories), default=1)))
+    out = np.full((len(histories), max_len), pad, dtype=np.int64)
+    for r, h in enumerate(histories):
+        h = h[-max_len:]
+        if h:
+            out[r, max_len - len(h):] = h
+    return torch.from_numpy(out)

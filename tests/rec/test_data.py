@@ -1,0 +1,62 @@
+"""Interaction and item files in their real shapes: long or sequence form, TSV/CSV/Parquet, id maps, bad rows."""
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from prodlens.errors import ProdlensError
+from prodlens.rec import cold_start_split, leave_one_out, load_rec_data, long_tail_items
+
+
+def test_long_form_sorted_by_time_with_bad_rows(tmp_path):
+    (tmp_path / "inter.csv").write_text("user_id,item_id,timestamp\n"
+                                        "u1,b,20\nu1,a,10\nu1,c,30\nu1,d,30\n"
+                                        "u2,a,5\nu2,b,6\nu2,x,7\n"
+                                        "u3,a,1\nu3,b,notatime\n"
+                                        "broken-row\n"
+                                        "u4,a,1\n")
+    (tmp_path / "items.tsv").write_text("item_id\ttitle\tbrand\na\tRed lipstick\tAcme\nb\tBlue mascara\tAcme\n"
+                                        "c\tGreen nail polish\t\nd\tToner\tZed\ne\tNever bought\tZed\n\tno id\tx\n")
+    data = load_rec_data(tmp_path / "inter.csv", tmp_path / "items.tsv", min_length=3)
+    assert data.user_ids == ["u1"]  # u2 keeps 2 known items, u3 has a bad timestamp, u4 has one item
+    assert [data.item_ids[i] for i in data.sequences[0]] == ["a", "b", "c", "d"]  # time order, ties by file order
+    assert data.item_texts[data.item_ids.index("a")] == "Red lipstick. Acme"
+    assert "e" in data.item_ids  # never bought, still ranked
+    problems = " ".join(b.problem for b in data.bad)
+    assert "not a number" in problems and "expected 3 columns" in problems and "no item id" in problems
+    assert "1 interaction(s) with items missing" in problems
+
+
+def test_sequence_form_with_an_item_map_and_parquet_items(tmp_path):
+    (tmp_path / "Data.full_sequences.tsv").write_text("user_id\titem_id_seq_chronological\n0\t0 1 2 3\n1\t2 1 0\n")
+    (tmp_path / "Data.item2index").write_text("ASIN0\t0\nASIN1\t1\nASIN2\t2\nASIN3\t3\n")
+    pq.write_table(pa.table({"item_id:token": ["ASIN0", "ASIN1", "ASIN2", "ASIN3"],
+                             "text:token_seq": ["zero", "one", "two", "three"]}), tmp_path / "items.parquet")
+    data = load_rec_data(tmp_path / "Data.full_sequences.tsv", tmp_path / "items.parquet")
+    assert data.summary()["users"] == 2 and data.n_items == 4
+    assert [data.item_texts[i] for i in data.sequences[1]] == ["two", "one", "zero"]
+
+
+def test_unmatched_ids_are_a_clear_error(tmp_path):
+    (tmp_path / "inter.tsv").write_text("user_id\titem_id\nu\t1\nu\t2\nu\t3\n")
+    (tmp_path / "items.tsv").write_text("item_id\ttitle\nA\tx\n")
+    with pytest.raises(ProdlensError, match="item ids"):
+        load_rec_data(tmp_path / "inter.tsv", tmp_path / "items.tsv")
+    with pytest.raises(ProdlensError, match="not found"):
+        load_rec_data(tmp_path / "missing.tsv", tmp_path / "items.tsv")
+
+
+def test_protocols(tmp_path):
+    rows = ["user_id\titem_id"] + [f"u{u}\ti{(u + j) % 30}" for u in range(40) for j in range(6)]
+    (tmp_path / "inter.tsv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "items.tsv").write_text("item_id\ttitle\n" + "".join(f"i{i}\titem {i}\n" for i in range(30)))
+    data = load_rec_data(tmp_path / "inter.tsv", tmp_path / "items.tsv")
+    split = leave_one_out(data)
+    u, history, target = split.test[0]
+    assert history == data.sequences[u][:-1] and target == data.sequences[u][-1]
+    assert split.valid[0][2] == data.sequences[0][-2] and split.train[0] == data.sequences[0][:-2]
+    cold = cold_start_split(data, 0.1, seed=1)
+    assert len(cold.cold_items) == 3
+    assert all(i not in cold.cold_items for seq in cold.train for i in seq)
+    assert cold.test and all(t in cold.cold_items for _, _, t in cold.test)
+    tail = long_tail_items(split.train, data.n_items)
+    assert len(tail) == 24
