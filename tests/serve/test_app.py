@@ -143,3 +143,8 @@ def test_a_zero_shot_index_refuses_a_trained_checkpoint(indexed, tmp_path):
     _, index_dir, cache_dir = indexed
     with pytest.raises(ModelMismatch, match="zero-shot"):
         SearchService(ServeConfig(str(index_dir), checkpoint=str(tmp_path), cache_dir=str(cache_dir)))
+
+
+def test_recommend_without_a_recommender_is_404(client):
+    r = client.get("/recommend", params={"user": "u1"})
+    assert r.status_code == 404 and "--rec" in r.json()["detail"]

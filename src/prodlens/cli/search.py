@@ -150,6 +150,7 @@ def serve_cmd(index: Path = typer.Option(..., "--index", help="index directory (
               asr: bool = typer.Option(False, "--asr", help="transcribe uploaded clips' speech into the query"),
               max_upload_mb: float = typer.Option(64.0, help="largest accepted upload"),
               device: str = typer.Option("cpu"),
+              rec: Optional[Path] = typer.Option(None, "--rec", help="a recommender run (rec eval --out): /recommend"),
               cache_dir: Optional[Path] = typer.Option(None, help="feature / transcript cache directory")):
     """Serve search over HTTP: POST /search, GET /health, GET /stats, the web page at /, schema at /docs."""
     from ..serve.app import run
@@ -159,4 +160,5 @@ def serve_cmd(index: Path = typer.Option(..., "--index", help="index directory (
         _fail(f"{index} is not a prodlens index (build one with `prodlens index build`)")
     console.print(f"prodlens search: http://{host}:{port}/  (API docs at /docs)")
     run(ServeConfig(str(index), str(checkpoint) if checkpoint else None, max_upload_mb=max_upload_mb, asr=asr,
-                    device=device, cache_dir=str(cache_dir) if cache_dir else None), host, port)
+                    device=device, cache_dir=str(cache_dir) if cache_dir else None,
+                    rec_run=str(rec) if rec else None), host, port)

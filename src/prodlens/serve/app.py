@@ -3,6 +3,7 @@
     POST /search   multipart: file (image or clip) | text | sample_id, k, domain (repeatable), category, ...
     GET  /health   200 once the index and model are loaded (503 while loading or if loading failed)
     GET  /stats    index size, model, query count and latency
+    GET  /recommend?user=ID&k=10, POST /recommend {"history": [...], "k": 10}   (with a recommender run)
     GET  /thumbnails/<name>.jpg, GET /  (the web page), GET /docs and /openapi.json (schema)
 """
 from __future__ import annotations
@@ -40,6 +41,11 @@ class SearchResponse(BaseModel):
     results: list[SearchHit]
     query: dict
     took_ms: float
+
+
+class RecommendRequest(BaseModel):
+    history: list[str]  # item ids, oldest first
+    k: int = 10
 
 
 class ServiceState:
@@ -135,6 +141,16 @@ def create_app(config: ServeConfig, service: SearchService | None = None, extra_
             hit["thumbnail"] = f"/thumbnails/{hit['thumbnail']}" if hit["thumbnail"] else None
         return body
 
+    @app.get("/recommend")
+    def recommend_user(user: str, k: int = 10):
+        """Next items for a user the recommender was trained with."""
+        return {"user": user, "results": _with_urls(state.get().recommend(user=user, k=k))}
+
+    @app.post("/recommend")
+    def recommend_history(request: RecommendRequest):
+        """Next items after an explicit history (a new or anonymous session)."""
+        return {"results": _with_urls(state.get().recommend(history=request.history, k=request.k))}
+
     @app.get("/thumbnails/{name}")
     def thumbnail(name: str):
         if not THUMBNAIL_NAME.match(name):
@@ -151,6 +167,12 @@ def create_app(config: ServeConfig, service: SearchService | None = None, extra_
     for register in extra_routes or ():
         register(app, state)
     return app
+
+
+def _with_urls(hits: list[dict]) -> list[dict]:
+    for h in hits:
+        h["thumbnail"] = f"/thumbnails/{h['thumbnail']}" if h.get("thumbnail") else None
+    return hits
 
 
 def _read_limited(file: UploadFile, limit: int, filename: str) -> bytes:

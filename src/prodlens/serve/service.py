@@ -45,6 +45,7 @@ class ServeConfig:
     max_clip_seconds: float = 600.0
     device: str = "cpu"
     cache_dir: str | None = None
+    rec_run: str | None = None  # a trained recommender run (prodlens rec eval --out): enables /recommend
 
 
 @dataclass
@@ -72,6 +73,13 @@ class SearchService:
         self._transcriber = None
         self._summarizer = None
         self.model.embed_query([Image.new("RGB", (64, 64))], "warm up", "page")  # load encoders before "ready"
+        self.recommender = None
+        if config.rec_run:
+            from ..rec.serve import Recommender
+
+            self.recommender = Recommender.from_run(config.rec_run)
+        self._page_thumbnails = {it.product_id: it.thumbnail for it in self.index.items.values()
+                                 if it.domain == "page" and it.thumbnail}
 
     # -- query embedding ------------------------------------------------------------------------------------------
     def embed_upload(self, data: bytes, filename: str = "upload", text: str = "", domain: str | None = None):
@@ -195,12 +203,35 @@ class SearchService:
         self.queries += 1
         return QueryResult(hits, query, took)
 
+    def recommend(self, user: str | None = None, history: list[str] | None = None, k: int = 10) -> list[dict]:
+        """Next items for a known user, or for an explicit history (item ids, oldest first). When the recommender's
+        items are catalogue products, results carry the product page's thumbnail."""
+        if self.recommender is None:
+            raise BadQuery("this server has no recommender (start it with --rec RUN_DIR)", 404)
+        if not 1 <= k <= self.config.max_k:
+            raise BadQuery(f"k must be between 1 and {self.config.max_k}, got {k}", 422)
+        try:
+            if user is not None:
+                hits = self.recommender.recommend_user(user, k)
+            elif history:
+                hits = self.recommender.recommend_history(list(history), k)
+            else:
+                raise BadQuery("give a user id or a non-empty history of item ids")
+        except KeyError as e:
+            raise BadQuery(str(e).strip("'\""), 404) from None
+        for h in hits:
+            h["thumbnail"] = self._page_thumbnails.get(h["item_id"], "")
+        return hits
+
     def stats(self) -> dict:
         lat = sorted(self._latencies)
         return {**self.index.stats(), "queries": self.queries, "uptime_s": round(time.time() - self.started, 1),
                 "latency_ms_p50": round(statistics.median(lat), 2) if lat else None,
                 "latency_ms_p99": round(lat[min(len(lat) - 1, int(0.99 * len(lat)))], 2) if lat else None,
-                "asr": self.config.asr, "query_model": self.model.name}
+                "asr": self.config.asr, "query_model": self.model.name,
+                "recommender": None if self.recommender is None else {
+                    "model": self.recommender.cfg.model, "items": len(self.recommender.item_ids),
+                    "users": len(self.recommender.histories)}}
 
 
 def _looks_like_image(data: bytes) -> bool:

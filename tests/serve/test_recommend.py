@@ -1,0 +1,61 @@
+"""One item space for search and recommendation: LEARN on prodlens product embeddings, served next to search."""
+import random
+
+import pytest
+from fastapi.testclient import TestClient
+
+from prodlens import api
+from prodlens.catalog import load_folder
+from prodlens.demo import generate_demo_catalog, make_products
+from prodlens.embed import EmbedConfig, FeatureCache
+from prodlens.rec import RecConfig, evaluate_recommender
+from prodlens.serve import SearchService, ServeConfig, create_app
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    base = tmp_path_factory.mktemp("shop")
+    root = generate_demo_catalog(base / "catalog", n_products=24, videos_per_product=0, lives_per_product=0,
+                                 progress=False)
+    catalog = load_folder(root)
+    cache = FeatureCache(base / "cache")
+    api.embed(catalog, EmbedConfig(frames=1), cache, progress=False).save(base / "products.parquet")
+    api.index_catalog(catalog, base / "index", ("page",), EmbedConfig(frames=1), cache=cache, progress=False)
+    specs = make_products(24)
+    by_brand: dict[str, list[str]] = {}
+    for s in specs:
+        by_brand.setdefault(s.brand, []).append(s.product_id)
+    rng = random.Random(0)
+    rows = ["user_id\titem_id\ttimestamp"]
+    loyal = [b for b, ps in by_brand.items() if len(ps) >= 3]
+    for u in range(200):  # brand-loyal shoppers
+        products = by_brand[rng.choice(loyal)]
+        rows += [f"u{u}\t{p}\t{t}" for t, p in enumerate(rng.sample(products, min(len(products), rng.randint(3, 5))))]
+    (base / "interactions.tsv").write_text("\n".join(rows) + "\n")
+    (base / "items.tsv").write_text("item_id\ttitle\n" + "".join(f"{s.product_id}\t{s.title}\n" for s in specs))
+    return base, specs
+
+
+def test_learn_on_product_embeddings_recommends_and_serves(shop):
+    base, specs = shop
+    inter, items = base / "interactions.tsv", base / "items.tsv"
+    pop = evaluate_recommender(inter, items, RecConfig(model="pop"), progress=False, cold_start=False)
+    learn = evaluate_recommender(inter, items, RecConfig(model="learn", encoder=f"embeddings:{base / 'products.parquet'}",
+                                                         epochs=20, patience=20, dim=32, out_dim=32),
+                                 out_dir=base / "run", progress=False, cold_start=False)
+    assert learn["metrics"]["R@10"] > pop["metrics"]["R@10"]
+
+    service = SearchService(ServeConfig(str(base / "index"), cache_dir=str(base / "cache"), rec_run=str(base / "run")))
+    with TestClient(create_app(service.config, service)) as client:
+        r = client.get("/recommend", params={"user": "u0", "k": 3})
+        assert r.status_code == 200, r.text
+        hits = r.json()["results"]
+        assert len(hits) == 3 and all(h["thumbnail"].startswith("/thumbnails/") for h in hits)
+        assert client.get(hits[0]["thumbnail"]).status_code == 200
+        history = [specs[0].product_id, specs[1].product_id]
+        r = client.post("/recommend", json={"history": history, "k": 5})
+        assert r.status_code == 200 and not {h["item_id"] for h in r.json()["results"]} & set(history)
+        assert client.get("/recommend", params={"user": "nobody"}).status_code == 404
+        assert client.post("/recommend", json={"history": [], "k": 5}).status_code == 400
+        assert client.post("/recommend", json={"history": ["unknown-item"]}).status_code == 400
+        assert client.get("/stats").json()["recommender"]["items"] == 24
