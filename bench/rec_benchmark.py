@@ -1,0 +1,76 @@
+"""LEARN vs SASRec vs popularity on the same data, splits and harness, in one run (popularity is the baseline).
+
+For each model: full-ranking R@10/N@10/R@20/N@20 on leave-one-out, on long-tail targets (bottom 80% of items by
+training frequency) and on the cold-start protocol (10% of items hidden from training; a second model is trained
+for it). LEARN can use several content encoders (a sentence encoder and a causal LLM, mean-pooled).
+
+    python bench/rec_benchmark.py --dataset beauty|scientific [--learn-encoders minilm,llm:gemma3-270m]
+        [--epochs 200] [--out bench-results/rec-beauty]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from prodlens import atomic
+from prodlens.embed import FeatureCache, default_cache_dir
+from prodlens.rec import RecConfig, evaluate_recommender, load_rec_data
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATASETS = {"beauty": ("amazon-beauty/interactions.tsv", "amazon-beauty/items.tsv"),
+            "scientific": ("amazon-scientific/Scientific.full_sequences.tsv", "amazon-scientific/Scientific.text")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", choices=sorted(DATASETS), default="scientific")
+    ap.add_argument("--learn-encoders", default="minilm,llm:gemma3-270m")
+    ap.add_argument("--models", default="pop,sasrec,learn")
+    ap.add_argument("--epochs", type=int, default=200)
+    ap.add_argument("--patience", type=int, default=10)
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    console = Console(width=140)
+    inter, items = (SHARED / p for p in DATASETS[args.dataset])
+    if not inter.exists():
+        raise SystemExit(f"{inter} not found: clone prodlens beside ../shared")
+    out = args.out or Path("bench-results") / f"rec-{args.dataset}"
+    data = load_rec_data(inter, items)
+    cache = FeatureCache(default_cache_dir())
+    runs = []
+    for model in args.models.split(","):
+        encoders = args.learn_encoders.split(",") if model == "learn" else [None]
+        for encoder in encoders:
+            name = model if encoder is None else f"{model} ({encoder})"
+            cfg = RecConfig(model=model, encoder=encoder or "minilm", epochs=args.epochs, patience=args.patience,
+                            dim=args.dim, out_dim=args.dim)
+            run_dir = out / name.replace(" ", "_").replace("(", "").replace(")", "").replace(":", "-")
+            console.print(f"[bold]{name}[/bold]")
+            result = evaluate_recommender(inter, items, cfg, out_dir=None if model == "pop" else run_dir,
+                                          cache=cache, data=data, resume=True)
+            runs.append((name, result))
+            atomic.write_json(out / "results.json", {n: r for n, r in runs})
+    table = Table(title=f"{args.dataset}: {data.summary()['users']} users, {data.n_items} items, full ranking",
+                  title_justify="left")
+    for col in ("model", "R@10", "N@10", "R@20", "N@20", "long-tail R@10", "cold-start R@10", "cold-start N@10",
+                "R@10 vs pop"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    base = runs[0][1]["metrics"]["R@10"] if runs and runs[0][0] == "pop" else None
+    for name, r in runs:
+        m, cold = r["metrics"], r.get("cold_start", {})
+        table.add_row(name, *(f"{m[k]:.4f}" for k in ("R@10", "N@10", "R@20", "N@20")),
+                      f"{r['long_tail']['R@10']:.4f}", f"{cold.get('R@10', float('nan')):.4f}",
+                      f"{cold.get('N@10', float('nan')):.4f}", f"{m['R@10'] / base:.2f}x" if base else "-")
+    console.print(table)
+    console.print(f"results: {out / 'results.json'}")
+    print(json.dumps({n: {"metrics": r["metrics"], "long_tail": r["long_tail"], "cold_start": r.get("cold_start")}
+                      for n, r in runs}, default=str)[:2000])
+
+
+if __name__ == "__main__":
+    main()
