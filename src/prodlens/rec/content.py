@@ -60,13 +60,35 @@ class CausalLMMeanPool:
         return out
 
 
+class LlamaCppMeanPool:
+    """The same mean-pooled last layer computed by llama.cpp from a GGUF file (quantised, in-process, no dequantised
+    float32 copy of the weights). Agrees with the transformers path to within quantisation noise."""
+
+    def __init__(self, model_path: str, name: str, n_ctx: int = 512):
+        import os
+
+        import llama_cpp
+
+        self.llm = llama_cpp.Llama(model_path, embedding=True, pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
+                                   n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx, n_threads=os.cpu_count(), verbose=False)
+        self.dim = int(self.llm.n_embd())
+        self.name = name
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        return np.asarray(self.llm.embed([t or " " for t in texts], normalize=False, truncate=True), np.float32)
+
+
 def build_content_encoder(spec: str, device: str = "cpu"):
     if spec.startswith("llm:"):
         target = spec[4:]
         if target == "gemma3-270m":
-            from ..text.backends import gemma3_270m_path
+            from ..text.backends import gemma3_270m_path, llama_cpp_available
 
             path = gemma3_270m_path()
+            if llama_cpp_available() and device == "cpu":
+                return LlamaCppMeanPool(str(path), name="llm:gemma3-270m")
             return CausalLMMeanPool(str(path.parent), path.name, device, name="llm:gemma3-270m")
         name, _, gguf = target.partition("::")
         return CausalLMMeanPool(name, gguf or None, device)
