@@ -20,14 +20,12 @@ from prodlens import atomic
 from prodlens.embed import FeatureCache, default_cache_dir
 from prodlens.rec import RecConfig, evaluate_recommender, load_rec_data
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-DATASETS = {"beauty": ("amazon-beauty/interactions.tsv", "amazon-beauty/items.tsv"),
-            "scientific": ("amazon-scientific/Scientific.full_sequences.tsv", "amazon-scientific/Scientific.text")}
+from shared_data import REC_DATASETS, rec_files
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", choices=sorted(DATASETS), default="scientific")
+    ap.add_argument("--dataset", choices=sorted(REC_DATASETS), default="scientific")
     ap.add_argument("--learn-encoders", default="minilm,llm:gemma3-270m")
     ap.add_argument("--models", default="pop,sasrec,learn")
     ap.add_argument("--epochs", type=int, default=200)
@@ -36,9 +34,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     console = Console(width=140)
-    inter, items = (SHARED / p for p in DATASETS[args.dataset])
-    if not inter.exists():
-        raise SystemExit(f"{inter} not found: clone prodlens beside ../shared")
+    inter, items = rec_files(args.dataset)
     out = args.out or Path("bench-results") / f"rec-{args.dataset}"
     data = load_rec_data(inter, items)
     cache = FeatureCache(default_cache_dir())

@@ -19,17 +19,15 @@ from rich.table import Table
 from prodlens.embed import FeatureCache, default_cache_dir
 from prodlens.rec import RecConfig, RecTrainer, content_vectors, leave_one_out, load_rec_data, target_ranks
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-DATASETS = {"beauty": ("amazon-beauty/interactions.tsv", "amazon-beauty/items.tsv"),
-            "scientific": ("amazon-scientific/Scientific.full_sequences.tsv", "amazon-scientific/Scientific.text")}
+from shared_data import REC_DATASETS, rec_files
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", choices=sorted(DATASETS), default="scientific")
+    ap.add_argument("--dataset", choices=sorted(REC_DATASETS), default="scientific")
     ap.add_argument("--epochs", type=int, default=2)
     args = ap.parse_args()
-    inter, items = (SHARED / p for p in DATASETS[args.dataset])
+    inter, items = rec_files(args.dataset)
     data = load_rec_data(inter, items)
     split = leave_one_out(data)
     cases = (split.test * (10_000 // len(split.test) + 1))[:10_000]
