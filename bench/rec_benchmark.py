@@ -32,6 +32,7 @@ def main() -> None:
     ap.add_argument("--patience", type=int, default=10)
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--no-cold-start", action="store_true", help="skip the cold-start protocol (half the training)")
     args = ap.parse_args()
     console = Console(width=140)
     inter, items = rec_files(args.dataset)
@@ -48,7 +49,7 @@ def main() -> None:
             run_dir = out / name.replace(" ", "_").replace("(", "").replace(")", "").replace(":", "-")
             console.print(f"[bold]{name}[/bold]")
             result = evaluate_recommender(inter, items, cfg, out_dir=None if model == "pop" else run_dir,
-                                          cache=cache, data=data, resume=True)
+                                          cache=cache, data=data, resume=True, cold_start=not args.no_cold_start)
             runs.append((name, result))
             atomic.write_json(out / "results.json", {n: r for n, r in runs})
     table = Table(title=f"{args.dataset}: {data.summary()['users']} users, {data.n_items} items, full ranking",
