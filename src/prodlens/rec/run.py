@@ -63,7 +63,8 @@ def evaluate_recommender(interactions: str | Path, items: str | Path, cfg: RecCo
         save_run_data(data, out_dir)
     tail = long_tail_items(split.train, data.n_items)
     is_tail = np.array([t in tail for _, _, t in split.test])
-    result = {"model": cfg.model, "encoder": cfg.encoder if cfg.model == "learn" else None,
+    encoder = info.get("config", {}).get("encoder", cfg.encoder)  # a checkpoint knows its own encoder
+    result = {"model": cfg.model, "encoder": encoder if cfg.model == "learn" else None,
               "dataset": data.summary(), "protocol": "leave-one-out by time, full ranking over all items, "
                                                     "history items masked",
               "metrics": metrics_from_ranks(ranks),
