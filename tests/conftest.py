@@ -27,6 +27,15 @@ def grocery_root() -> Path:
     return shared_dataset("grocery-store")
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on now, for servers the tests start."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def solid_image(colour=(200, 30, 30), size=(64, 48)) -> Image.Image:
     return Image.new("RGB", size, colour)
 

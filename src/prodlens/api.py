@@ -139,8 +139,10 @@ def index_catalog(catalog: Catalog, out_dir: str | Path, domains: tuple[str, ...
     if not subset.samples:
         raise ProdlensError(f"the catalogue has no {'/'.join(domains)} samples to index")
     embeddings = model.embed_catalog(subset, progress=progress)
-    info = catalog_info(subset, lambda s: features.load_frames(subset, s), embeddings.sample_ids, thumbnails,
-                        progress)
+    from .index.build import THUMBNAIL_SIZE
+
+    thumb = thumbnailer(subset, features, THUMBNAIL_SIZE) if thumbnails else None
+    info = catalog_info(subset, thumb, embeddings.sample_ids, progress)
     if existing is None:
         index = ProductIndex.create(out_dir, embeddings, info, index_config)
         added, replaced = len(index), 0

@@ -2,7 +2,6 @@
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -11,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from tests.catalog.test_loaders import make_grocery
+from tests.conftest import free_port
 
 BIN = Path(sys.executable).parent
 
@@ -20,12 +20,6 @@ def run(args, env, check=True):
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
     return proc
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_build_search_serve_edit_with_a_trained_model(tmp_path):

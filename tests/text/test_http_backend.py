@@ -1,7 +1,6 @@
 """The OpenAI-compatible HTTP backend against servers on loopback: a real model behind `prodlens llm-serve`, and
 endpoints that are down, slow, or answer garbage."""
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -15,13 +14,8 @@ import pytest
 from prodlens.embed import FeatureCache
 from prodlens.errors import RecordError
 from prodlens.text import HTTPChatBackend, Summarizer
+from tests.conftest import free_port
 from tests.text.test_summarizer import PITCH
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow

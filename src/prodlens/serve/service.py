@@ -99,14 +99,10 @@ class SearchService:
             query = {"kind": "image", "domain": domain or "live"}
         else:
             frames, transcript = self._clip(data, filename)
+            query = {"kind": "video", "domain": domain or "live", "frames": len(frames)}
             if transcript:
                 text = f"{text}. {transcript}" if text else transcript
-                query_transcript = transcript
-            else:
-                query_transcript = None
-            query = {"kind": "video", "domain": domain or "live", "frames": len(frames)}
-            if query_transcript is not None:
-                query["speech"] = query_transcript
+                query["speech"] = transcript
         return self._embed(frames, text, query["domain"]), query
 
     def _clip(self, data: bytes, filename: str) -> tuple[list[Image.Image], str]:
