@@ -127,7 +127,8 @@ def index_catalog(catalog: Catalog, out_dir: str | Path, domains: tuple[str, ...
                   progress: bool = True):
     """Embed the `domains` samples of a catalogue and write a new index at `out_dir`, or add them to the index
     already there (samples indexed before are replaced; the model must be the one that built it)."""
-    from .index import ProductIndex, catalog_info
+    from .index import ProductIndex
+    from .index.build import THUMBNAIL_SIZE, catalog_info
 
     cache = cache or open_cache()
     existing = ProductIndex.open(out_dir) if (Path(out_dir) / "CURRENT").exists() else None
@@ -139,8 +140,6 @@ def index_catalog(catalog: Catalog, out_dir: str | Path, domains: tuple[str, ...
     if not subset.samples:
         raise ProdlensError(f"the catalogue has no {'/'.join(domains)} samples to index")
     embeddings = model.embed_catalog(subset, progress=progress)
-    from .index.build import THUMBNAIL_SIZE
-
     thumb = thumbnailer(subset, features, THUMBNAIL_SIZE) if thumbnails else None
     info = catalog_info(subset, thumb, embeddings.sample_ids, progress)
     if existing is None:
