@@ -5,7 +5,7 @@ training frequency) and on the cold-start protocol (10% of items hidden from tra
 for it). LEARN can use several content encoders (a sentence encoder and a causal LLM, mean-pooled).
 
     python bench/rec_benchmark.py --dataset beauty|scientific [--learn-encoders minilm,llm:gemma3-270m]
-        [--epochs 200] [--out bench-results/rec-beauty]
+        [--epochs 200] [--dim 64] [--lr 1e-3] [--out bench-results/rec-beauty]
 """
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def main() -> None:
     ap.add_argument("--models", default="pop,sasrec,learn")
     ap.add_argument("--epochs", type=int, default=200)
     ap.add_argument("--patience", type=int, default=10)
-    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--dim", type=int, default=RecConfig.dim, help="model and output dimension")
+    ap.add_argument("--lr", type=float, default=RecConfig.lr)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--no-cold-start", action="store_true", help="skip the cold-start protocol (half the training)")
     args = ap.parse_args()
@@ -45,7 +46,7 @@ def main() -> None:
         for encoder in encoders:
             name = model if encoder is None else f"{model} ({encoder})"
             cfg = RecConfig(model=model, encoder=encoder or "minilm", epochs=args.epochs, patience=args.patience,
-                            dim=args.dim, out_dim=args.dim)
+                            dim=args.dim, out_dim=args.dim, lr=args.lr)
             run_dir = out / name.replace(" ", "_").replace("(", "").replace(")", "").replace(":", "-")
             console.print(f"[bold]{name}[/bold]")
             result = evaluate_recommender(inter, items, cfg, out_dir=None if model == "pop" else run_dir,

@@ -174,8 +174,7 @@ class SearchService:
                sample_id: str | None = None, k: int = 10, domains=None, categories=None, per_product: bool = True,
                query_domain: str | None = None) -> QueryResult:
         start = time.perf_counter()
-        if not 1 <= k <= self.config.max_k:
-            raise BadQuery(f"k must be between 1 and {self.config.max_k}, got {k}", 422)
+        self._check_k(k)
         for d in domains or ():
             if d not in QUERY_DOMAINS:
                 raise BadQuery(f"unknown domain filter {d!r} (page, video or live)", 422)
@@ -199,13 +198,16 @@ class SearchService:
         self.queries += 1
         return QueryResult(hits, query, took)
 
+    def _check_k(self, k: int) -> None:
+        if not 1 <= k <= self.config.max_k:
+            raise BadQuery(f"k must be between 1 and {self.config.max_k}, got {k}", 422)
+
     def recommend(self, user: str | None = None, history: list[str] | None = None, k: int = 10) -> list[dict]:
         """Next items for a known user, or for an explicit history (item ids, oldest first). When the recommender's
         items are catalogue products, results carry the product page's thumbnail."""
         if self.recommender is None:
             raise BadQuery("this server has no recommender (start it with --rec RUN_DIR)", 404)
-        if not 1 <= k <= self.config.max_k:
-            raise BadQuery(f"k must be between 1 and {self.config.max_k}, got {k}", 422)
+        self._check_k(k)
         try:
             if user is not None:
                 hits = self.recommender.recommend_user(user, k)
