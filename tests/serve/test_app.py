@@ -67,6 +67,20 @@ def test_text_and_sample_id_queries(client, indexed):
     assert {h["domain"] for h in r.json()["results"]} <= {"page", "live"}
 
 
+def test_categories_list_the_index_and_filter_search(client, indexed):
+    catalog, _, _ = indexed
+    categories = client.get("/categories").json()["categories"]
+    expected: dict[str, set] = {}
+    for p in catalog.products.values():
+        expected.setdefault(p.category, set()).add(p.product_id)
+    assert categories == {c: len(ids) for c, ids in sorted(expected.items())}
+    wanted = sorted(categories)[0]
+    r = client.post("/search", data={"text": "a product", "k": "20", "per_product": "false", "category": wanted})
+    hits = r.json()["results"]
+    assert r.status_code == 200 and hits and {h["category"] for h in hits} == {wanted}
+    assert {h["product_id"] for h in hits} == expected[wanted]
+
+
 def test_health_stats_schema_and_page(client):
     assert client.get("/health").json()["status"] == "ok"
     stats = client.get("/stats").json()
@@ -75,7 +89,7 @@ def test_health_stats_schema_and_page(client):
     schema = client.get("/openapi.json").json()
     assert "/search" in schema["paths"] and "/health" in schema["paths"]
     page = client.get("/")
-    assert page.status_code == 200 and 'id="file"' in page.text
+    assert page.status_code == 200 and 'id="file"' in page.text and 'id="category"' in page.text
 
 
 @pytest.mark.parametrize("form,files,status,message", [

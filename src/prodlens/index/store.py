@@ -286,6 +286,14 @@ class ProductIndex:
     def categories(self) -> list[str]:
         return sorted({it.category for it in self.items.values() if it.category})
 
+    def category_products(self) -> dict[str, int]:
+        """Category → number of distinct products indexed in it."""
+        products: dict[str, set[str]] = {}
+        for it in self.items.values():
+            if it.category:
+                products.setdefault(it.category, set()).add(it.product_id)
+        return {c: len(products[c]) for c in sorted(products)}
+
     def item(self, sample_id: str) -> Item | None:
         i = self._by_sample.get(sample_id)
         return None if i is None else self.items[i]

@@ -3,6 +3,7 @@
     POST /search   multipart: file (image or clip) | text | sample_id, k, domain (repeatable), category, ...
     GET  /health   200 once the index and model are loaded (503 while loading or if loading failed)
     GET  /stats    index size, model, query count and latency
+    GET  /categories  the index's categories with their product counts (for the page's category filter)
     GET  /recommend?user=ID&k=10, POST /recommend {"history": [...], "k": 10}   (with a recommender run)
     GET  /thumbnails/<name>.jpg, GET /  (the web page), GET /docs and /openapi.json (schema)
 """
@@ -118,13 +119,17 @@ def create_app(config: ServeConfig, service: SearchService | None = None, extra_
     def stats():
         return state.get().stats()
 
+    @app.get("/categories")
+    def categories():
+        return {"categories": state.get().index.category_products()}
+
     @app.post("/search", response_model=SearchResponse)
     def search(file: Annotated[Optional[UploadFile], File(description="an image or a video clip")] = None,
                text: Annotated[Optional[str], Form(description="query text (or extra text with a file)")] = None,
                sample_id: Annotated[Optional[str], Form(description="search with an indexed sample")] = None,
                k: Annotated[int, Form()] = 10,
                domain: Annotated[Optional[list[str]], Form(description="only these domains (page, video, live)")] = None,
-               category: Annotated[Optional[list[str]], Form(description="only these categories")] = None,
+               category: Annotated[Optional[list[str]], Form(description="only these categories (repeat the field; names may contain commas)")] = None,
                per_product: Annotated[bool, Form(description="one hit per product")] = True,
                query_domain: Annotated[Optional[str], Form(description="embed the query as this domain")] = None):
         service = state.get()
@@ -134,7 +139,7 @@ def create_app(config: ServeConfig, service: SearchService | None = None, extra_
             data = _read_limited(file, limit, filename)
         domains = _split_values(domain)
         result = service.search(data=data, filename=filename, text=text or "", sample_id=sample_id, k=k,
-                                domains=domains, categories=_split_values(category), per_product=per_product,
+                                domains=domains, categories=[c for c in category or () if c.strip()] or None, per_product=per_product,
                                 query_domain=query_domain or None)
         body = result.to_json()
         for hit in body["results"]:
