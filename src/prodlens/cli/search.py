@@ -151,7 +151,9 @@ def serve_cmd(index: Path = typer.Option(..., "--index", help="index directory (
               max_upload_mb: float = typer.Option(64.0, help="largest accepted upload"),
               device: str = typer.Option("cpu"),
               rec: Optional[Path] = typer.Option(None, "--rec", help="a recommender run (rec eval --out): /recommend"),
-              cache_dir: Optional[Path] = typer.Option(None, help="feature / transcript cache directory")):
+              cache_dir: Optional[Path] = typer.Option(None, help="feature / transcript cache directory"),
+              reload_seconds: float = typer.Option(2.0, help="pick up index add/remove this often (0: every query, "
+                                                             "negative: never)")):
     """Serve search over HTTP: POST /search, GET /health, GET /stats, the web page at /, schema at /docs."""
     from ..serve.app import run
     from ..serve import ServeConfig
@@ -161,4 +163,5 @@ def serve_cmd(index: Path = typer.Option(..., "--index", help="index directory (
     console.print(f"prodlens search: http://{host}:{port}/  (API docs at /docs)")
     run(ServeConfig(str(index), str(checkpoint) if checkpoint else None, max_upload_mb=max_upload_mb, asr=asr,
                     device=device, cache_dir=str(cache_dir) if cache_dir else None,
-                    rec_run=str(rec) if rec else None), host, port)
+                    rec_run=str(rec) if rec else None,
+                    reload_seconds=None if reload_seconds < 0 else reload_seconds), host, port)

@@ -6,6 +6,7 @@ summaries, if ASR is enabled), text, or an indexed sample id. Inputs are sniffed
 from __future__ import annotations
 
 import io
+import logging
 import statistics
 import tempfile
 import threading
@@ -21,6 +22,7 @@ from ..errors import MediaError, ProdlensError, RecordError
 from ..index import Hit, ProductIndex
 
 QUERY_DOMAINS = ("page", "video", "live")
+log = logging.getLogger(__name__)
 
 
 class BadQuery(ProdlensError):
@@ -46,6 +48,7 @@ class ServeConfig:
     device: str = "cpu"
     cache_dir: str | None = None
     rec_run: str | None = None  # a trained recommender run (prodlens rec eval --out): enables /recommend
+    reload_seconds: float | None = 2.0  # look for a newer index version (index add/remove) this often; None: never
 
 
 @dataclass
@@ -78,8 +81,54 @@ class SearchService:
             from ..rec.serve import Recommender
 
             self.recommender = Recommender.from_run(config.rec_run)
-        self._page_thumbnails = {it.product_id: it.thumbnail for it in self.index.items.values()
+        self._use_index(self.index)
+        self._reload_lock = threading.Lock()
+        self._last_check = time.monotonic()
+        self.reloads = 0
+        self.reload_error: str | None = None
+
+    def _use_index(self, index: ProductIndex) -> None:
+        self._page_thumbnails = {it.product_id: it.thumbnail for it in index.items.values()
                                  if it.domain == "page" and it.thumbnail}
+        self.index = index
+
+    def refresh_index(self, force: bool = False) -> bool:
+        """Swap in the index's current version if `prodlens index add/remove` saved a newer one while serving.
+
+        Checked at most every `reload_seconds`; a version that cannot be read or comes from another model is refused
+        (the old one keeps serving, the reason shows in /stats). Returns whether the index changed."""
+        interval = self.config.reload_seconds
+        if interval is None and not force:
+            return False
+        if not force and time.monotonic() - self._last_check < interval:
+            return False
+        if not self._reload_lock.acquire(blocking=False):
+            return False  # another request is already reloading
+        try:
+            self._last_check = time.monotonic()
+            try:
+                current = (self.index.path / "CURRENT").read_text().strip()
+            except OSError:
+                return False
+            if current == f"v{self.index.record.get('version', 0):06d}":
+                return False
+            try:
+                new = ProductIndex.open(self.index.path)
+                if new.model_id != self.index.model_id:
+                    raise ProdlensError(f"version {current} was built by model {new.model_id}, this server embeds "
+                                        f"queries with {self.index.model_id}; restart the server to switch models")
+            except ProdlensError as e:
+                if self.reload_error != str(e):
+                    log.warning("not reloading the index: %s", e)
+                self.reload_error = str(e)
+                return False
+            self._use_index(new)
+            self.reloads += 1
+            self.reload_error = None
+            log.info("index reloaded: version %s, %d items", current, len(new))
+            return True
+        finally:
+            self._reload_lock.release()
 
     # -- query embedding ------------------------------------------------------------------------------------------
     def embed_upload(self, data: bytes, filename: str = "upload", text: str = "", domain: str | None = None):
@@ -175,6 +224,8 @@ class SearchService:
                query_domain: str | None = None) -> QueryResult:
         start = time.perf_counter()
         self._check_k(k)
+        self.refresh_index()
+        index = self.index  # this request's index, even if a reload swaps in a newer one meanwhile
         for d in domains or ():
             if d not in QUERY_DOMAINS:
                 raise BadQuery(f"unknown domain filter {d!r} (page, video or live)", 422)
@@ -183,7 +234,7 @@ class SearchService:
             vector, query = self.embed_upload(data, filename, text, query_domain)
         elif sample_id:
             try:
-                vector = self.index.vector_of(sample_id)
+                vector = index.vector_of(sample_id)
             except KeyError:
                 raise BadQuery(f"sample {sample_id!r} is not in the index", 404) from None
             query, exclude = {"kind": "sample", "sample_id": sample_id}, sample_id
@@ -191,7 +242,7 @@ class SearchService:
             vector, query = self.embed_text(text, query_domain)
         else:
             raise BadQuery("nothing to search with: upload a file, or give text or a sample_id")
-        hits = self.index.search(vector, k, domains=domains, categories=categories, per_product=per_product,
+        hits = index.search(vector, k, domains=domains, categories=categories, per_product=per_product,
                                  exclude_sample=exclude)
         took = (time.perf_counter() - start) * 1000
         self._latencies.append(took)
@@ -226,7 +277,8 @@ class SearchService:
         return {**self.index.stats(), "queries": self.queries, "uptime_s": round(time.time() - self.started, 1),
                 "latency_ms_p50": round(statistics.median(lat), 2) if lat else None,
                 "latency_ms_p99": round(lat[min(len(lat) - 1, int(0.99 * len(lat)))], 2) if lat else None,
-                "asr": self.config.asr, "query_model": self.model.name,
+                "asr": self.config.asr, "query_model": self.model.name, "reloads": self.reloads,
+                "reload_error": self.reload_error,
                 "recommender": None if self.recommender is None else {
                     "model": self.recommender.cfg.model, "items": len(self.recommender.item_ids),
                     "users": len(self.recommender.histories)}}
