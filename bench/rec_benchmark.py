@@ -32,6 +32,8 @@ def main() -> None:
     ap.add_argument("--patience", type=int, default=10)
     ap.add_argument("--dim", type=int, default=RecConfig.dim, help="model and output dimension")
     ap.add_argument("--lr", type=float, default=RecConfig.lr)
+    ap.add_argument("--full-softmax-epochs", type=int, default=0,
+                    help="LEARN: fine-tune the best in-batch model with a softmax over all items for this many epochs")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--no-cold-start", action="store_true", help="skip the cold-start protocol (half the training)")
     args = ap.parse_args()
@@ -46,7 +48,8 @@ def main() -> None:
         for encoder in encoders:
             name = model if encoder is None else f"{model} ({encoder})"
             cfg = RecConfig(model=model, encoder=encoder or "minilm", epochs=args.epochs, patience=args.patience,
-                            dim=args.dim, out_dim=args.dim, lr=args.lr)
+                            dim=args.dim, out_dim=args.dim, lr=args.lr,
+                            full_softmax_epochs=args.full_softmax_epochs)
             run_dir = out / name.replace(" ", "_").replace("(", "").replace(")", "").replace(":", "-")
             console.print(f"[bold]{name}[/bold]")
             result = evaluate_recommender(inter, items, cfg, out_dir=None if model == "pop" else run_dir,

@@ -100,3 +100,23 @@ def test_exact_command_form_and_recommend(dataset, tmp_path):
     unknown = subprocess.run([str(BIN / "prodlens"), "rec", "recommend", "--user", "nobody", "--checkpoint",
                               str(tmp_path / "run")], capture_output=True, text=True, env=env, timeout=300)
     assert unknown.returncode != 0 and "unknown user" in unknown.stderr
+
+
+def test_full_softmax_stage_fine_tunes_the_best_model(dataset, tmp_path):
+    import torch
+
+    cache = FeatureCache(tmp_path / "cache")
+    in_batch = RecConfig(model="learn", epochs=6, patience=10, dim=32, out_dim=32)
+    evaluate_recommender(*dataset, in_batch, out_dir=tmp_path / "run", cache=cache, progress=False, cold_start=False)
+    # spoil the last in-batch weights: the full-softmax stage must start from best.pt, not from these
+    last = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    last["model"] = {k: torch.randn_like(v) if v.is_floating_point() else v for k, v in last["model"].items()}
+    torch.save(last, tmp_path / "run" / "last.pt")
+    best = last["best"]
+    staged = evaluate_recommender(*dataset, RecConfig(**{**in_batch.to_dict(), "full_softmax_epochs": 1}),
+                                  out_dir=tmp_path / "run", cache=cache, progress=False, cold_start=False,
+                                  resume=True)
+    history = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5, 6, 7]
+    assert abs(history[-1]["R@10"] - best["R@10"]) < 0.05  # one epoch on from the best weights, not from noise
+    assert staged["metrics"]["R@10"] > 0.8

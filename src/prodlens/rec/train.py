@@ -109,6 +109,10 @@ class RecTrainer:
                 if stale >= cfg.patience and epoch < cfg.epochs:
                     advance(1)
                     continue  # early-stopped: skip to the optional full-softmax stage
+                if epoch == cfg.epochs and epoch > 0 and (self.out / "best.pt").exists():
+                    # the full-softmax stage fine-tunes the best in-batch model, not the last (stale) one
+                    best_state = torch.load(self.out / "best.pt", map_location="cpu", weights_only=False)
+                    self.model.load_state_dict(best_state["model"])
                 rng = np.random.default_rng(cfg.seed * 1000 + epoch)
                 self.model.train()
                 losses = []
