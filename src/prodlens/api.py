@@ -11,7 +11,7 @@ from PIL import Image
 
 from . import atomic
 from .catalog import Catalog, load_catalog
-from .errors import ProdlensError
+from .errors import ProdlensError, RecordError
 from .embed import EmbedConfig, Embeddings, FeatureCache, ProductEmbedder, default_cache_dir
 from .evaluate import ZERO_SHOT_NOTE, EvalResult, evaluate_embeddings, write_report
 
@@ -111,7 +111,7 @@ def thumbnailer(catalog: Catalog, embedder: ProductEmbedder, size: int = 160):
             return None
         try:
             frames = embedder.load_frames(catalog, s)
-        except Exception:
+        except RecordError:  # undecodable media: no thumbnail; anything else is a bug and should surface
             return None
         img = frames[len(frames) // 2].copy()
         img.thumbnail((size, size))
