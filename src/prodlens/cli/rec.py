@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .. import api
+from ..rec.models import RecConfig
 from ..errors import ProdlensError
 from .common import _fail, _print_bad, app, console
 
@@ -45,18 +46,20 @@ def rec_eval(interactions: Path = InteractionsOpt, items: Path = ItemsOpt,
              out: Optional[Path] = typer.Option(None, help="run directory for training (default: runs/rec-<model>)"),
              encoder: str = typer.Option("minilm", help="LEARN content encoder: minilm, e5-small, llm:gemma3-270m, "
                                                         "llm:<name-or-path>, st:/hf:<name>, embeddings:<file.parquet>"),
-             epochs: int = typer.Option(60, min=1, help="maximum epochs (early stopping on validation R@10)"),
-             full_softmax_epochs: int = typer.Option(0, min=0, help="LEARN: extra epochs of full-catalogue softmax"),
-             dim: int = typer.Option(64, min=8), layers: int = typer.Option(2, min=1),
-             lr: float = typer.Option(1e-3), batch_size: int = typer.Option(128, min=2),
-             max_len: int = typer.Option(50, min=2), seed: int = typer.Option(0),
+             epochs: int = typer.Option(RecConfig.epochs, min=1,
+                                        help="maximum epochs (early stopping on validation R@10)"),
+             full_softmax_epochs: int = typer.Option(RecConfig.full_softmax_epochs, min=0,
+                                                     help="LEARN: then fine-tune with a full-catalogue softmax"),
+             dim: int = typer.Option(RecConfig.dim, min=8), layers: int = typer.Option(RecConfig.layers, min=1),
+             lr: float = typer.Option(RecConfig.lr), batch_size: int = typer.Option(RecConfig.batch_size, min=2),
+             max_len: int = typer.Option(RecConfig.max_len, min=2), seed: int = typer.Option(RecConfig.seed),
              item_map: Optional[Path] = typer.Option(None, help="original item id → index map (default: an "
                                                                 "*.item2index file beside --items)"),
              no_cold_start: bool = typer.Option(False, "--no-cold-start", help="skip the cold-start protocol"),
              resume: bool = typer.Option(False, "--resume", help="continue an interrupted training run"),
              cache_dir: Optional[Path] = typer.Option(None, help="cache of item content vectors")):
     """Train (unless --checkpoint) and evaluate with leave-one-out full ranking, long-tail and cold-start views."""
-    from ..rec import RecConfig, evaluate_recommender
+    from ..rec import evaluate_recommender
 
     try:
         cfg = RecConfig(model=model, encoder=encoder, epochs=epochs, full_softmax_epochs=full_softmax_epochs, dim=dim,
