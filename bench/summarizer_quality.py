@@ -15,6 +15,8 @@ import os
 import random
 import time
 
+import numpy as np
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from rich.console import Console  # noqa: E402
@@ -23,6 +25,7 @@ from rich.table import Table  # noqa: E402
 from prodlens.demo.synth import host_chatter, make_products, speak  # noqa: E402
 from prodlens.embed import FeatureCache  # noqa: E402
 from prodlens.errors import RecordError  # noqa: E402
+from prodlens.progress import progress_bar  # noqa: E402
 from prodlens.text import Summarizer  # noqa: E402
 
 
@@ -35,19 +38,24 @@ def transcripts(n: int, asr: bool) -> list[tuple[str, str, str]]:
         from prodlens.asr import Transcriber
 
         transcriber = Transcriber()
-    for i, spec in enumerate(specs):
-        text = host_chatter(spec, specs[(i + 1) % n], rng)
-        if transcriber is not None:
-            voice = speak(text, i)
-            if voice is None:
-                raise SystemExit("--asr needs espeak-ng")
-            import numpy as np
-
-            audio, rate = voice
-            audio16 = np.interp(np.arange(0, audio.size, rate / 16000), np.arange(audio.size), audio)
-            text = transcriber.transcribe_audio(audio16.astype(np.float32), spec.product_id).text
-        out.append((spec.brand.lower(), spec.product_type.lower(), text))
+    with progress_bar(n, "transcripts" + (" (spoken and transcribed)" if asr else "")) as advance:
+        for i, spec in enumerate(specs):
+            out.append(_transcript(spec, specs[(i + 1) % n], i, rng, transcriber))
+            advance(1)
     return out
+
+
+def _transcript(spec, other, i: int, rng: random.Random, transcriber) -> tuple[str, str, str]:
+    """(brand, product type, text): the host's monologue, or what Whisper heard of it spoken by espeak-ng."""
+    text = host_chatter(spec, other, rng)
+    if transcriber is not None:
+        voice = speak(text, i)
+        if voice is None:
+            raise SystemExit("--asr needs espeak-ng")
+        audio, rate = voice
+        audio16 = np.interp(np.arange(0, audio.size, rate / 16000), np.arange(audio.size), audio)
+        text = transcriber.transcribe_audio(audio16.astype(np.float32), spec.product_id).text
+    return spec.brand.lower(), spec.product_type.lower(), text
 
 
 def evaluate(backend: str, items) -> dict:
@@ -55,17 +63,21 @@ def evaluate(backend: str, items) -> dict:
     s.summarize("warm up the model with a short text about a shampoo")  # loading is not timed
     valid_first = valid = dropped = brand_hits = type_hits = 0
     start = time.perf_counter()
-    for brand, ptype, text in items:
-        try:
-            r = s.summarize(text)
-        except RecordError:
-            continue
-        valid += 1
-        valid_first += r.attempts == 1
-        dropped += bool(r.dropped)
-        kept = r.facts.as_text().lower()
-        brand_hits += brand in kept
-        type_hits += all(w in kept for w in ptype.split())
+    with progress_bar(len(items), f"summarising with {backend}") as advance:
+        for brand, ptype, text in items:
+            try:
+                r = s.summarize(text)
+            except RecordError:
+                r = None  # not valid even after the retries: counted as a failure
+            advance(1)
+            if r is None:
+                continue
+            valid += 1
+            valid_first += r.attempts == 1
+            dropped += bool(r.dropped)
+            kept = r.facts.as_text().lower()
+            brand_hits += brand in kept
+            type_hits += all(w in kept for w in ptype.split())
     n = len(items)
     return {"valid_first": valid_first / n, "valid": valid / n, "dropped": dropped / max(valid, 1),
             "brand": brand_hits / n, "type": type_hits / n, "seconds": (time.perf_counter() - start) / n}
