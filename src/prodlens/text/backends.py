@@ -76,7 +76,7 @@ class LlamaCppBackend:
     """A GGUF model in-process (llama-cpp-python). Decoding is constrained by a grammar built from the facts'
     JSON schema, so the output always parses; grounding and validation still judge its content."""
 
-    def __init__(self, model_path: str, n_ctx: int = 4096, n_threads: int | None = None, max_new_tokens: int = 200,
+    def __init__(self, model_path: str, n_ctx: int = 4096, n_threads: int | None = None, max_new_tokens: int = 400,
                  constrained: bool = True, name: str | None = None):
         try:
             from llama_cpp import Llama, LlamaGrammar
@@ -89,7 +89,8 @@ class LlamaCppBackend:
             self.llm = Llama(model_path, n_ctx=n_ctx, n_threads=n_threads or os.cpu_count(), verbose=False)
         except (ValueError, RuntimeError) as e:
             raise ProdlensError(f"llama.cpp cannot load {model_path}: {e}") from e
-        self.grammar = LlamaGrammar.from_json_schema(json.dumps(FACTS_SCHEMA), verbose=False) if constrained else None
+        self.grammar = LlamaGrammar.from_json_schema(json.dumps(FACTS_DECODE_SCHEMA), verbose=False) \
+            if constrained else None
         self.max_new_tokens = max_new_tokens
         self.name = name or f"llama:{Path(model_path).name}" + ("" if constrained else ":free")
 
@@ -103,13 +104,23 @@ class LlamaCppBackend:
         return out["choices"][0]["text"]
 
 
-# The facts as a JSON schema for constrained decoding (lengths are enforced by validation, not the grammar).
+# The facts as a JSON schema for constrained decoding (the validation limits are enforced by ProductFacts).
 FACTS_SCHEMA = {"type": "object", "additionalProperties": False,
                 "required": ["product_name", "brand", "category", "attributes", "summary"],
                 "properties": {"product_name": {"type": "string"}, "brand": {"type": "string"},
                                "category": {"type": "string"},
                                "attributes": {"type": "array", "items": {"type": "string"}},
                                "summary": {"type": "string"}}}
+
+# The same schema with length budgets, for grammar-constrained decoding: without them a small model can ramble inside
+# one string or list until max_new_tokens and leave the JSON unclosed (half of Gemma-3-270M's answers did). The
+# budgets are below the validation limits and fit in max_new_tokens; HTTP servers get the plain schema, as some
+# (OpenAI's strict mode) reject length keywords.
+FACTS_DECODE_SCHEMA = {**FACTS_SCHEMA, "properties": {
+    "product_name": {"type": "string", "maxLength": 60}, "brand": {"type": "string", "maxLength": 40},
+    "category": {"type": "string", "maxLength": 40},
+    "attributes": {"type": "array", "items": {"type": "string", "maxLength": 40}, "maxItems": 8},
+    "summary": {"type": "string", "maxLength": 240}}}
 
 
 def gemma3_270m_path() -> Path:
