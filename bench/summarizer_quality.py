@@ -100,7 +100,7 @@ def main() -> None:
     for name, m in rows:
         table.add_row(name, f"{m['valid_first']:.0%}", f"{m['valid']:.0%}", f"{m['dropped']:.0%}", f"{m['brand']:.0%}",
                       f"{m['type']:.0%}", f"{m['seconds']:.2f}")
-    Console().print(table)
+    Console(width=130).print(table)
     base = rows[0][1]["seconds"]
     for name, m in rows[1:]:
         Console().print(f"{name} takes {m['seconds'] / base:.0f}x the time of the extractive baseline")
