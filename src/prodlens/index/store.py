@@ -223,7 +223,7 @@ class ProductIndex:
         self.path.mkdir(parents=True, exist_ok=True)
         with self.write_lock():
             version = self._latest_version() + 1
-            name = f"v{version:06d}"
+            name = _version_name(version)
             tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.path))
             try:
                 self.record.update(version=version, count=len(self.items), kind=self.vectors.kind,
@@ -286,6 +286,13 @@ class ProductIndex:
     def categories(self) -> list[str]:
         return sorted({it.category for it in self.items.values() if it.category})
 
+    def is_current(self) -> bool:
+        """Whether this is still the version CURRENT names (False once another writer has saved a newer one)."""
+        try:
+            return (self.path / "CURRENT").read_text().strip() == _version_name(self.record.get("version", 0))
+        except OSError:
+            return True  # no readable pointer: nothing newer to switch to
+
     def category_products(self) -> dict[str, int]:
         """Category → number of distinct products indexed in it."""
         products: dict[str, set[str]] = {}
@@ -347,6 +354,10 @@ class ProductIndex:
                 "dim": self.dim, "model": self.record.get("model", ""), "model_id": self.model_id,
                 "version": self.record.get("version"), "tombstones": len(self.vectors.tombstones),
                 "index_bytes": self.record.get("index_bytes")}
+
+
+def _version_name(version: int) -> str:
+    return f"v{version:06d}"
 
 
 def _write_synced(path: Path, data: bytes) -> None:

@@ -129,7 +129,8 @@ def create_app(config: ServeConfig, service: SearchService | None = None, extra_
                sample_id: Annotated[Optional[str], Form(description="search with an indexed sample")] = None,
                k: Annotated[int, Form()] = 10,
                domain: Annotated[Optional[list[str]], Form(description="only these domains (page, video, live)")] = None,
-               category: Annotated[Optional[list[str]], Form(description="only these categories (repeat the field; names may contain commas)")] = None,
+               category: Annotated[Optional[list[str]], Form(description="only these categories (repeat the "
+                                                                         "field; names may contain commas)")] = None,
                per_product: Annotated[bool, Form(description="one hit per product")] = True,
                query_domain: Annotated[Optional[str], Form(description="embed the query as this domain")] = None):
         service = state.get()
@@ -139,8 +140,8 @@ def create_app(config: ServeConfig, service: SearchService | None = None, extra_
             data = _read_limited(file, limit, filename)
         domains = _split_values(domain)
         result = service.search(data=data, filename=filename, text=text or "", sample_id=sample_id, k=k,
-                                domains=domains, categories=[c for c in category or () if c.strip()] or None, per_product=per_product,
-                                query_domain=query_domain or None)
+                                domains=domains, categories=[c for c in category or () if c.strip()] or None,
+                                per_product=per_product, query_domain=query_domain or None)
         body = result.to_json()
         for hit in body["results"]:
             hit["thumbnail"] = f"/thumbnails/{hit['thumbnail']}" if hit["thumbnail"] else None

@@ -106,17 +106,14 @@ class SearchService:
             return False  # another request is already reloading
         try:
             self._last_check = time.monotonic()
-            try:
-                current = (self.index.path / "CURRENT").read_text().strip()
-            except OSError:
-                return False
-            if current == f"v{self.index.record.get('version', 0):06d}":
+            if self.index.is_current():
                 return False
             try:
                 new = ProductIndex.open(self.index.path)
                 if new.model_id != self.index.model_id:
-                    raise ProdlensError(f"version {current} was built by model {new.model_id}, this server embeds "
-                                        f"queries with {self.index.model_id}; restart the server to switch models")
+                    raise ProdlensError(f"version {new.record.get('version')} was built by model {new.model_id}, "
+                                        f"this server embeds queries with {self.index.model_id}; restart the server "
+                                        "to switch models")
             except ProdlensError as e:
                 if self.reload_error != str(e):
                     log.warning("not reloading the index: %s", e)
@@ -125,7 +122,7 @@ class SearchService:
             self._use_index(new)
             self.reloads += 1
             self.reload_error = None
-            log.info("index reloaded: version %s, %d items", current, len(new))
+            log.info("index reloaded: version %s, %d items", new.record.get("version"), len(new))
             return True
         finally:
             self._reload_lock.release()
