@@ -7,9 +7,11 @@ STAMP := $(VENV)/.installed
 LLAMA_CPP := llama-cpp-python==0.3.36
 WHEELS ?= $(HOME)/.cache/prodlens/wheels
 
-.PHONY: setup speech-tools browser llama demo test bench clean
+.PHONY: setup test-setup speech-tools browser llama demo test bench clean
 
-setup: $(STAMP) speech-tools browser llama
+# What the demo needs; the test suite also needs the browser and the in-process LLM engine.
+setup: $(STAMP) speech-tools
+test-setup: setup browser llama
 
 # espeak-ng (Debian) speaks the demo hosts and the test audio; installed with apt when possible, else a note.
 speech-tools:
@@ -24,14 +26,15 @@ browser:
 	  || echo "note: chromium not installed: the web page's browser test skips (apt-get install chromium)"; }
 
 # llama-cpp-python runs the summariser's GGUF model in-process. PyPI has only its source: it compiles once (~5-10 min
-# on 2 cores) into a wheel kept in $(WHEELS), so later setups and fresh venvs install it in seconds.
+# on 2 cores) into a wheel kept in $(WHEELS), so later setups and fresh venvs install it in seconds. A failed build
+# fails the target: the tests of that engine must run, not pass as skips.
 llama: $(STAMP)
 	@$(BIN)/python -c "import llama_cpp" 2>/dev/null || { \
 	  ls $(WHEELS)/llama_cpp_python-$(word 2,$(subst ==, ,$(LLAMA_CPP)))-*.whl >/dev/null 2>&1 || { \
 	    echo "building $(LLAMA_CPP) once (cached in $(WHEELS))"; \
 	    CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/python -m pip wheel --quiet --no-deps -w $(WHEELS) $(LLAMA_CPP); }; \
-	  $(BIN)/python -m pip install --quiet --no-deps --find-links $(WHEELS) $(LLAMA_CPP); } \
-	  || echo "note: llama-cpp-python could not be built: the summariser uses transformers for GGUF models instead"
+	  $(BIN)/python -m pip install --quiet --no-deps --find-links $(WHEELS) $(LLAMA_CPP); }
+	@$(BIN)/python -c "import llama_cpp" || { echo "error: llama-cpp-python is not importable after the build"; exit 1; }
 
 # torch==2.13.0 is pinned in requirements.txt: on the reference machine pip takes the CPU wheel already on disk.
 $(STAMP): requirements.txt pyproject.toml
@@ -44,7 +47,7 @@ $(STAMP): requirements.txt pyproject.toml
 demo: setup
 	HF_HUB_OFFLINE=1 $(BIN)/prodlens demo --out prodlens-demo
 
-test: setup
+test: test-setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 bench: setup

@@ -5,7 +5,10 @@ training frequency) and on the cold-start protocol (10% of items hidden from tra
 for it). LEARN can use several content encoders (a sentence encoder and a causal LLM, mean-pooled).
 
     python bench/rec_benchmark.py --dataset beauty|scientific [--learn-encoders minilm,llm:gemma3-270m]
-        [--epochs 200] [--dim 64] [--lr 1e-3] [--out bench-results/rec-beauty]
+        [--epochs 200] [--dim 64] [--lr 1e-3] [--out bench-results/rec-beauty] [--resume]
+
+Each model trains in its own run directory named by its configuration (`<model>-<config digest>`), so runs with
+different flags never share a directory; `--resume` continues an interrupted run of the same configuration.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from rich.table import Table
 from prodlens import atomic
 from prodlens.embed import FeatureCache, default_cache_dir
 from prodlens.rec import RecConfig, evaluate_recommender, load_rec_data
+from prodlens.runs import config_digest
 
 from shared_data import REC_DATASETS, rec_files
 
@@ -35,6 +39,8 @@ def main() -> None:
     ap.add_argument("--full-softmax-epochs", type=int, default=0,
                     help="LEARN: fine-tune the best in-batch model with a softmax over all items for this many epochs")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--resume", action="store_true",
+                    help="continue interrupted runs of the same configuration (default: train from scratch)")
     ap.add_argument("--no-cold-start", action="store_true", help="skip the cold-start protocol (half the training)")
     args = ap.parse_args()
     console = Console(width=140)
@@ -50,10 +56,12 @@ def main() -> None:
             cfg = RecConfig(model=model, encoder=encoder or "minilm", epochs=args.epochs, patience=args.patience,
                             dim=args.dim, out_dim=args.dim, lr=args.lr,
                             full_softmax_epochs=args.full_softmax_epochs)
-            run_dir = out / name.replace(" ", "_").replace("(", "").replace(")", "").replace(":", "-")
-            console.print(f"[bold]{name}[/bold]")
+            slug = name.replace(" ", "_").replace("(", "").replace(")", "").replace(":", "-")
+            run_dir = out / f"{slug}-{config_digest(cfg.to_dict())}"
+            console.print(f"[bold]{name}[/bold] → {run_dir}")
             result = evaluate_recommender(inter, items, cfg, out_dir=None if model == "pop" else run_dir,
-                                          cache=cache, data=data, resume=True, cold_start=not args.no_cold_start)
+                                          cache=cache, data=data, resume=args.resume,
+                                          cold_start=not args.no_cold_start)
             runs.append((name, result))
             atomic.write_json(out / "results.json", {n: r for n, r in runs})
     table = Table(title=f"{args.dataset}: {data.summary()['users']} users, {data.n_items} items, full ranking",

@@ -27,6 +27,47 @@ def grocery_root() -> Path:
     return shared_dataset("grocery-store")
 
 
+def require(available: bool, what: str, install: str) -> None:
+    """Skip a test whose engine or tool is missing on this machine, but fail it in CI: `make test` installs all of
+    them, so a missing one there is a broken setup that must not pass as a skip."""
+    if available:
+        return
+    message = f"{what} is not installed ({install})"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message}; `make test` installs it, so in CI its absence is a setup failure")
+    pytest.skip(message)
+
+
+def importable(module: str) -> bool:
+    import importlib
+
+    try:
+        importlib.import_module(module)
+        return True
+    except ImportError:
+        return False
+
+
+def wait_until_serving(url: str, process, log: Path | None = None) -> None:
+    """Poll `url` until it answers 200; fail at once if `process` exits first. There is no wall-clock budget: on a
+    busy machine a server only comes up later (the CI run's own time limit bounds a hang)."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.HTTPError, OSError):  # not listening yet, or 503 while loading
+            pass
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace")[-3000:] if log is not None and log.exists() else ""
+            pytest.fail(f"the server exited with code {process.returncode} before {url} answered\n{tail}")
+        time.sleep(0.3)
+
+
 def free_port() -> int:
     """A loopback port nothing listens on now, for servers the tests start."""
     import socket
@@ -42,10 +83,12 @@ def solid_image(colour=(200, 30, 30), size=(64, 48)) -> Image.Image:
 
 def write_video(path: Path, colours: list[tuple[int, int, int]], size=(64, 64), fps: int = 10,
                 audio_seconds: float = 0.0, codec: str = "libx264", audio: np.ndarray | None = None,
-                audio_rate: int = 44100) -> Path:
+                audio_rate: int = 44100, faststart: bool = False) -> Path:
     """An MP4 whose i-th frame is a solid `colours[i]`; optional audio: a sine tone of `audio_seconds`, or the
-    mono float samples `audio` at `audio_rate`."""
-    with av.open(str(path), mode="w", format="mp4") as container:
+    mono float samples `audio` at `audio_rate`. `faststart` puts the index (moov) before the media, as streaming
+    sites serve MP4s, so a file cut short still has its index."""
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), mode="w", format="mp4", options=options) as container:
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p"
@@ -114,8 +157,7 @@ def speak(text: str, path: Path) -> tuple[np.ndarray, int]:
     import subprocess
     import wave
 
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng; .ci/run installs it)")
+    require(shutil.which("espeak-ng") is not None, "espeak-ng", "apt-get install espeak-ng; `make test` does as root")
     subprocess.run(["espeak-ng", "-s", "150", "-w", str(path), text], check=True, capture_output=True)
     with wave.open(str(path)) as w:
         rate = w.getframerate()

@@ -80,8 +80,9 @@ def test_real_grocery_val_zero_shot(grocery_root, tmp_path):
     fused = data["metrics"]["live2page"]
     image_only = data["variants"]["page=image"]["metrics"]["live2page"]
     text_only = data["variants"]["page=text"]["metrics"]["live2page"]
-    # measured 2026-11-24: fused 0.378 R@1, image-only 0.358, text-only 0.162; chance is 1/81
-    assert fused["R@1"] > 0.25 and fused["R@10"] > 0.65
-    assert image_only["R@1"] > 0.18
-    assert text_only["R@1"] > 0.08
+    # measured 2026-11-24: fused 0.378 R@1 / 0.787 R@10, image-only 0.358, text-only 0.162; chance is 1/81.
+    # The models are deterministic: the margins allow for a few of the 296 photos flipping on other CPUs.
+    assert fused["R@1"] >= 0.36 and fused["R@10"] >= 0.77
+    assert image_only["R@1"] >= 0.34
+    assert text_only["R@1"] >= 0.145
     assert fused["R@1"] >= image_only["R@1"]

@@ -4,13 +4,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from tests.catalog.test_loaders import make_grocery
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until_serving
 
 BIN = Path(sys.executable).parent
 
@@ -40,17 +39,11 @@ def test_build_search_serve_edit_with_a_trained_model(tmp_path):
     assert "Banana" in first_row
 
     port = free_port()
+    log = tmp_path / "serve.log"
     server = subprocess.Popen([str(BIN / "prodlens"), "serve", "--index", str(index), "--port", str(port)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              stdout=open(log, "wb"), stderr=subprocess.STDOUT)
     try:
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
+        wait_until_serving(f"http://127.0.0.1:{port}/health", server, log)
         r = httpx.post(f"http://127.0.0.1:{port}/search", files={"file": ("b.jpg", banana.read_bytes(), "image/jpeg")},
                        data={"k": "3"}, timeout=60)
         assert r.status_code == 200, r.text

@@ -31,16 +31,30 @@ def test_asking_more_frames_than_the_clip_has(tmp_path):
     assert len(sample_frames(path, 8)) == 3
 
 
-def test_truncated_video_keeps_decodable_frames_or_fails_clearly(tmp_path):
-    path = write_video(tmp_path / "v.mp4", RAINBOW * 3, size=(128, 128))
+def _cut(path, share: float):
+    cut = path.with_name("cut.mp4")
     data = path.read_bytes()
-    cut = tmp_path / "cut.mp4"
-    cut.write_bytes(data[: int(len(data) * 0.6)])
-    try:
-        frames = sample_frames(cut, 4, record="video/p/cut")
-        assert 1 <= len(frames) <= 4
-    except MediaError as e:  # moov atom at the end: nothing is decodable, and the error says which record
-        assert e.record == "video/p/cut"
+    cut.write_bytes(data[: int(len(data) * share)])
+    return cut
+
+
+def test_truncated_faststart_video_keeps_its_decodable_frames(tmp_path):
+    colours = RAINBOW * 3  # 30 frames; the first 80% of this file holds the first ~20 whole
+    path = write_video(tmp_path / "v.mp4", colours, size=(128, 128), faststart=True)
+    data = path.read_bytes()
+    assert data[4:8] == b"ftyp" and data.find(b"moov") < data.find(b"mdat")
+    frames = sample_frames(_cut(path, 0.8), 4, record="video/p/cut")  # wanted: frames 3, 11, 18, 26
+    assert len(frames) == 3  # the frames before the cut come back; frame 26, after it, cannot
+    for frame, idx in zip(frames, [3, 11, 18]):
+        got, want = _dominant(frame), colours[idx]
+        assert max(abs(a - b) for a, b in zip(got, want)) < 40, (idx, got, want)
+
+
+def test_truncated_video_without_its_index_fails_naming_the_record(tmp_path):
+    path = write_video(tmp_path / "v.mp4", RAINBOW * 3, size=(128, 128))  # moov at the end: cut away
+    with pytest.raises(MediaError) as info:
+        sample_frames(_cut(path, 0.6), 4, record="video/p/cut")
+    assert info.value.record == "video/p/cut"
 
 
 @pytest.mark.parametrize("content, words", [(b"", "empty"), (b"\x00garbage" * 100, "not a readable video")])

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from prodlens.embed import FeatureCache
+from prodlens.errors import ProdlensError
 from prodlens.rec import RecConfig, evaluate_recommender, load_rec_data
 
 BIN = Path(sys.executable).parent
@@ -72,6 +73,14 @@ def test_training_resumes_where_it_stopped(dataset, tmp_path):
     assert resumed["metrics"] == full["metrics"]
     lines = (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(x)["epoch"] for x in lines] == [1, 2, 3, 4]
+    # another learning rate is another run: resuming would report the old one as if it were the new
+    other = RecConfig(**{**cfg.to_dict(), "lr": 3e-3})
+    with pytest.raises(ProdlensError, match=r"another configuration \(config.lr: 0.001 → 0.003\)"):
+        evaluate_recommender(*dataset, other, out_dir=tmp_path / "part", progress=False, cold_start=False,
+                             resume=True)
+    # a fresh run in the same directory starts its log anew
+    evaluate_recommender(*dataset, short, out_dir=tmp_path / "part", progress=False, cold_start=False)
+    assert len((tmp_path / "part" / "metrics.jsonl").read_text().splitlines()) == 2
 
 
 def test_exact_command_form_and_recommend(dataset, tmp_path):

@@ -14,28 +14,21 @@ import pytest
 from prodlens.embed import FeatureCache
 from prodlens.errors import RecordError
 from prodlens.text import HTTPChatBackend, Summarizer
-from tests.conftest import free_port
+from tests.conftest import free_port, importable, require, wait_until_serving
 from tests.text.test_summarizer import PITCH
 
 
 @pytest.mark.slow
 def test_real_model_behind_llm_serve(tmp_path):
     port = free_port()
+    log = tmp_path / "server.log"  # a file, not a pipe: a pipe nobody reads fills up and blocks the server
     server = subprocess.Popen([str(Path(sys.executable).parent / "prodlens"), "llm-serve", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={"HF_HUB_OFFLINE": "1",
-                                                                                      "PATH": "/usr/bin:/bin"})
+                              stdout=subprocess.DEVNULL, stderr=open(log, "wb"),
+                              env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
     try:
-        deadline = time.time() + 300
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2) as r:
-                    model = json.loads(r.read())["data"][0]["id"]
-                break
-            except OSError:
-                assert server.poll() is None, server.stderr.read().decode()[-2000:]
-                time.sleep(1)
-        else:
-            pytest.fail("llm-serve did not come up")
+        wait_until_serving(f"http://127.0.0.1:{port}/v1/models", server, log)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=30) as r:
+            model = json.loads(r.read())["data"][0]["id"]
         s = Summarizer(f"http://127.0.0.1:{port}/v1::{model}", FeatureCache(tmp_path / "c"))
         items = [("a", PITCH, ""), ("b", "so this one is the bean bros dark roast coffee one kilo bag", "")]
         results, bad = s.summarize_many(items, concurrency=2, progress=False)
@@ -51,7 +44,7 @@ def test_real_model_behind_llm_serve(tmp_path):
 def test_llama_cpp_python_openai_server(tmp_path):
     """llama-cpp-python's own OpenAI-compatible server with the Gemma GGUF: it refuses OpenAI's json_schema
     response format, so the backend falls back to its json_object + schema dialect and gets valid facts."""
-    pytest.importorskip("llama_cpp.server.app", reason="llama-cpp-python[server] not installed (make setup does)")
+    require(importable("llama_cpp.server.app"), "llama-cpp-python[server]", "`make test` installs it")
     from prodlens.text.backends import gemma3_270m_path
 
     port = free_port()
@@ -60,14 +53,7 @@ def test_llama_cpp_python_openai_server(tmp_path):
                                "--port", str(port), "--n_ctx", "4096", "--model_alias", "gemma"],
                               stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2).close()
-                break
-            except OSError:
-                assert server.poll() is None and time.time() < deadline, log.read_text()[-2000:]
-                time.sleep(0.5)
+        wait_until_serving(f"http://127.0.0.1:{port}/v1/models", server, log)
         s = Summarizer(f"http://127.0.0.1:{port}/v1::gemma", FeatureCache(tmp_path / "c"))
         results, bad = s.summarize_many([("a", PITCH, ""), ("b", PITCH + " it comes in a green bottle", "")],
                                         concurrency=2, progress=False)
@@ -109,6 +95,62 @@ def _handler(reply: bytes, delay: float = 0.0, status: int = 200):
 
 def _chat(text: str) -> bytes:
     return json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}]}).encode()
+
+
+def _answering(answer):
+    """A chat endpoint whose reply is answer(request body); it keeps every request it was sent."""
+    class H(BaseHTTPRequestHandler):
+        requests: list[dict] = []
+
+        def log_message(self, *a):
+            pass
+
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            H.requests.append(body)
+            reply = _chat(answer(body))
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+    return H
+
+
+FACTS = {"product_name": "organic shampoo", "brand": "lumo", "category": "", "attributes": ["green apple"],
+         "summary": "Lumo organic shampoo."}
+
+
+def test_a_retry_says_what_was_wrong_and_is_not_the_same_request(tmp_path):
+    """The model adds a key the schema forbids until it is told so. Re-sending the first request to a greedy
+    decoder would return the same invalid answer, so the retry must carry the reason and sample."""
+    def answer(body):
+        told = "price: Extra inputs are not permitted" in body["messages"][-1]["content"]
+        return json.dumps(FACTS if told else {**FACTS, "price": "9.99"})
+
+    handler = _answering(answer)
+    server = _Server(handler)
+    try:
+        result = Summarizer(f"{server.url}::m", FeatureCache(tmp_path / "c"), retries=2).summarize(PITCH)
+    finally:
+        server.close()
+    first, second = handler.requests
+    assert result.attempts == 2 and result.facts.brand == "lumo"
+    assert first["temperature"] == 0 and second["temperature"] > 0 and first["messages"] != second["messages"]
+
+
+def test_values_the_speaker_never_said_are_dropped(tmp_path):
+    """A model (here a stub) that answers with an attacker's product: nothing of it was said, so nothing is kept."""
+    payload = {"product_name": "rolex gold watch", "brand": "rolex", "category": "watches",
+               "attributes": ["bitcoin", "green apple"], "summary": "Buy a Rolex gold watch with bitcoin."}
+    server = _Server(_answering(lambda body: json.dumps(payload)))
+    try:
+        result = Summarizer(f"{server.url}::m", FeatureCache(tmp_path / "c")).summarize(PITCH)
+    finally:
+        server.close()
+    facts = result.facts
+    assert (facts.product_name, facts.brand, facts.category, facts.summary) == ("", "", "", "")
+    assert facts.attributes == ["green apple"]  # the one value that was said
+    assert "product_name='rolex gold watch'" in result.dropped and "brand='rolex'" in result.dropped
 
 
 def test_endpoint_down_is_retried_then_reported():

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from prodlens.embed import FeatureCache
 from prodlens.errors import RecordError
 from prodlens.text import (ProductFacts, Summarizer, ground_facts, parse_json_object, sanitise_transcript)
+from tests.conftest import importable, require
 
 PITCH = ("hi guys welcome back to the live so this is the lumo organic shampoo five hundred ml it smells like "
          "green apple and it is great for dry hair. please follow and like. only nine ninety nine today")
@@ -89,7 +90,7 @@ def test_summarize_command_prints_facts(tmp_path):
 @pytest.fixture(scope="module", params=["gemma3-270m:llama", "gemma3-270m:transformers"])
 def gemma(request):
     if request.param.endswith(":llama"):
-        pytest.importorskip("llama_cpp", reason="llama-cpp-python not installed (make setup installs it)")
+        require(importable("llama_cpp"), "llama-cpp-python", "`make test` builds it once")
     return Summarizer(request.param, FeatureCache(None))
 
 
@@ -100,6 +101,3 @@ def test_gemma_extracts_grounded_facts_and_ignores_injected_instructions(gemma):
     attacked = gemma.summarize(PITCH + INJECTION)
     out = json.dumps(attacked.facts.model_dump()).lower()
     assert "iphone" not in attacked.facts.product_name.lower() and "hacked" not in out
-    # whatever the model wrote, only what the transcript supports is kept
-    regrounded, dropped = ground_facts(attacked.facts, PITCH + INJECTION)
-    assert regrounded == attacked.facts and not dropped

@@ -7,13 +7,15 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from prodlens import api
 from prodlens.catalog import load_folder
 from prodlens.demo import generate_demo_catalog
-from prodlens.embed import FeatureCache
+from prodlens.embed import FeatureCache, ProductEmbedder
+from prodlens.errors import ProdlensError
 from prodlens.model import load_run_config
 from prodlens.train import Trainer
 from tests.catalog.test_loaders import make_grocery
@@ -88,6 +90,10 @@ def test_resume_continues_exactly(demo, tmp_path):
     second = part.fit(cat, resume=True)
     assert second["step"] == second["total_steps"]
     assert _max_diff(_weights(tmp_path / "full"), _weights(tmp_path / "part")) < 1e-6
+    # resuming under another configuration would continue the old run and report it as the new one
+    other = load_run_config(None, {**EXACT, "train": {**EXACT["train"], "lr": 1e-2}})
+    with pytest.raises(ProdlensError, match=r"another configuration \(config.train.lr: 0.001 → 0.01\)"):
+        Trainer(other, tmp_path / "part", FeatureCache(cache_dir), progress=False).fit(cat, resume=True)
 
 
 def test_killed_training_resumes(demo, tmp_path):
@@ -97,8 +103,8 @@ def test_killed_training_resumes(demo, tmp_path):
     args = [str(BIN / "prodlens"), "train", "folder", "--root", str(root), "--split", "all", "--val-split", "",
             "--out", str(tmp_path / "run"), "--config", str(config)]
     proc = subprocess.Popen(args, env=_env(cache_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not (tmp_path / "run" / "last.pt").exists() and time.time() < deadline and proc.poll() is None:
+    while not (tmp_path / "run" / "last.pt").exists():  # however long the first checkpoint takes here
+        assert proc.poll() is None, "training exited before its first checkpoint"
         time.sleep(0.2)
     time.sleep(1.0)
     proc.send_signal(signal.SIGKILL)
@@ -137,15 +143,30 @@ def test_finetuned_backbone_is_saved_and_used_to_embed(demo, tmp_path):
     overrides = {"train": {"backbone": "finetune", "epochs": 1, "batch_products": 4, "samples_per_product": 1}}
     cat = load_folder(root).select(domains=["page", "live"])
     run = load_run_config("tiny", overrides)
-    Trainer(run, tmp_path / "ft", FeatureCache(cache_dir), progress=False).fit(cat, max_steps=1)
+    Trainer(run, tmp_path / "ft", FeatureCache(cache_dir), progress=False).fit(cat, max_steps=2)
     state = _weights(tmp_path / "ft")
-    assert "backbone" in state
+    from prodlens.encoders.image import EfficientNetLite0
     from prodlens.train import CheckpointEmbedder
+    from prodlens.train.checkpoint import table_embeddings
+    from prodlens.train.data import build_feature_table
+
+    pretrained = EfficientNetLite0().model.state_dict()
+    trained = state["backbone"]
+    changed = [k for k, v in trained.items() if v.is_floating_point() and not torch.equal(v, pretrained[k])]
+    assert len(changed) > 10, changed  # the trunk itself was trained, not only saved
 
     embedder = CheckpointEmbedder(tmp_path / "ft", FeatureCache(cache_dir))
     assert embedder.features.image_model_key.startswith("finetuned:")
+    used = embedder.features.image_encoder.model.state_dict()
+    assert all(torch.equal(used[k], trained[k]) for k in trained)  # embedding runs the trained trunk
     emb = embedder.embed_catalog(cat, progress=False)
     assert len(emb) == len(cat.samples) and emb.dim == 32
+    # the same head over pretrained features gives other embeddings: the fine-tuned trunk is what embeds
+    frozen = ProductEmbedder(embedder.feature_config, FeatureCache(cache_dir))
+    table = build_feature_table(cat, frozen, embedder.run_config.model.visual.max_frames, views=1, progress=False)
+    baseline = table_embeddings(embedder.model, table, {"model": "pretrained trunk"})
+    order = [baseline.sample_ids.index(s) for s in emb.sample_ids]
+    assert np.abs(emb.vectors - baseline.vectors[order]).max() > 1e-4
 
 
 def test_train_then_eval_with_checkpoint_exact_forms(tmp_path):

@@ -19,9 +19,14 @@ import torch.nn.functional as F
 from .. import atomic
 from ..errors import ProdlensError
 from ..progress import progress_bar
+from ..runs import check_resume, config_digest
 from .data import RecData, Split
 from .evaluate import metrics_from_ranks, target_ranks
 from .models import RecConfig, build_model, pad_left
+
+
+# The learning rate is constant, so a resumed run may be given more (or fewer) epochs; nothing else may change.
+RESUMABLE_CHANGES = ("config.epochs", "config.patience", "config.full_softmax_epochs")
 
 
 def _batches(sequences: list[list[int]], cfg: RecConfig, rng: np.random.Generator):
@@ -97,10 +102,16 @@ class RecTrainer:
         start_epoch, best, history, stale = 0, {"R@10": -1.0}, [], 0
         if resume and (self.out / "last.pt").exists():
             state = torch.load(self.out / "last.pt", map_location="cpu", weights_only=False)
+            check_resume(self.out / "last.pt",
+                         {"config": state.get("config"), "item catalogue": config_digest(state.get("item_ids"))},
+                         {"config": cfg.to_dict(), "item catalogue": config_digest(self.data.item_ids)},
+                         ignore=RESUMABLE_CHANGES)
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             start_epoch, best, history, stale = state["epoch"], state["best"], state["history"], state["stale"]
             torch.set_rng_state(state["torch_rng"])
+        else:
+            (self.out / "metrics.jsonl").unlink(missing_ok=True)  # a fresh run does not append to an old log
         total = cfg.epochs + (cfg.full_softmax_epochs if cfg.model == "learn" else 0)
         samples, train_seconds = 0, 0.0
         started = time.time()

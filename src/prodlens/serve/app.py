@@ -14,7 +14,7 @@ import re
 import threading
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Callable, Optional
 
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
@@ -52,9 +52,11 @@ class RecommendRequest(BaseModel):
 class ServiceState:
     """Loads the service in the background so the server answers /health (503) while models load."""
 
-    def __init__(self, config: ServeConfig, service: SearchService | None = None):
+    def __init__(self, config: ServeConfig, service: SearchService | None = None,
+                 loader: Callable[[ServeConfig], SearchService] = SearchService):
         self.config = config
         self.service = service
+        self.loader = loader
         self.error: str | None = None
         self.ready = threading.Event()
         if service is not None:
@@ -62,7 +64,7 @@ class ServiceState:
 
     def load(self) -> None:
         try:
-            self.service = SearchService(self.config)
+            self.service = self.loader(self.config)
         except Exception as e:  # reported by /health; the process stays up so operators can see why
             self.error = f"{type(e).__name__}: {e}"
         finally:
@@ -74,8 +76,10 @@ class ServiceState:
         return self.service
 
 
-def create_app(config: ServeConfig, service: SearchService | None = None, extra_routes=None) -> FastAPI:
-    state = ServiceState(config, service)
+def create_app(config: ServeConfig, service: SearchService | None = None, extra_routes=None,
+               loader: Callable[[ServeConfig], SearchService] = SearchService) -> FastAPI:
+    """`service`: one already loaded; otherwise `loader(config)` builds it in the background after start-up."""
+    state = ServiceState(config, service, loader)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):

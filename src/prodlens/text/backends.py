@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from ..errors import ProdlensError
-from .prompt import chat_messages, completion_prompt, parse_json_object
+from .prompt import Retry, chat_messages, completion_prompt, parse_json_object
 
 
 class BackendError(ProdlensError):
@@ -42,11 +42,13 @@ class TransformersBackend:
         self.device, self.max_new_tokens = device, max_new_tokens
         self.name = name or f"hf:{name_or_path}" + (f"::{gguf_file}" if gguf_file else "")
 
-    def complete(self, title: str, transcript: str) -> str:
-        return self.generate(completion_prompt(title, transcript))
+    def complete(self, title: str, transcript: str, retry: Retry | None = None) -> str:
+        prompt = completion_prompt(title, transcript, retry)
+        return self.generate(prompt, retry.temperature, retry.seed) if retry else self.generate(prompt)
 
-    def generate(self, prompt: str) -> str:
-        """Greedy continuation of `prompt`, stopped once it holds a complete JSON object."""
+    def generate(self, prompt: str, temperature: float = 0.0, seed: int = 0) -> str:
+        """Continuation of `prompt` (greedy at temperature 0, else sampled with `seed`), stopped once it holds a
+        complete JSON object."""
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
 
@@ -65,8 +67,11 @@ class TransformersBackend:
                 except ValueError:
                     return False
 
+        sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+        if temperature > 0:
+            torch.manual_seed(seed)
         with torch.inference_mode():
-            out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False,
+            out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, **sampling,
                                       stopping_criteria=StoppingCriteriaList([JsonClosed()]),
                                       pad_token_id=tokenizer.eos_token_id)
         return tokenizer.decode(out[0, start:], skip_special_tokens=True)
@@ -94,13 +99,14 @@ class LlamaCppBackend:
         self.max_new_tokens = max_new_tokens
         self.name = name or f"llama:{Path(model_path).name}" + ("" if constrained else ":free")
 
-    def complete(self, title: str, transcript: str) -> str:
-        return self.generate(completion_prompt(title, transcript))
+    def complete(self, title: str, transcript: str, retry: Retry | None = None) -> str:
+        prompt = completion_prompt(title, transcript, retry)
+        return self.generate(prompt, retry.temperature, retry.seed) if retry else self.generate(prompt)
 
-    def generate(self, prompt: str) -> str:
+    def generate(self, prompt: str, temperature: float = 0.0, seed: int = 0) -> str:
         prompt = prompt + " " if self.grammar is not None and prompt.endswith(":") else prompt
-        out = self.llm(prompt, max_tokens=self.max_new_tokens, temperature=0.0, grammar=self.grammar,
-                       stop=None if self.grammar is not None else ["\n\n", "Title:"])
+        out = self.llm(prompt, max_tokens=self.max_new_tokens, temperature=temperature, seed=seed,
+                       grammar=self.grammar, stop=None if self.grammar is not None else ["\n\n", "Title:"])
         return out["choices"][0]["text"]
 
 
@@ -173,12 +179,13 @@ class HTTPChatBackend:
             return {"response_format": {"type": "json_object", "schema": FACTS_SCHEMA}}
         return {}
 
-    def complete(self, title: str, transcript: str) -> str:
-        messages = chat_messages(title, transcript)
+    def complete(self, title: str, transcript: str, retry: Retry | None = None) -> str:
+        messages = chat_messages(title, transcript, retry)
+        sampling = {"temperature": retry.temperature, "seed": retry.seed} if retry else {"temperature": 0}
         while True:
             tried = self.response_format
             try:
-                return self._post(messages, tried)
+                return self._post(messages, tried, sampling)
             except _Rejected as e:
                 with self._lock:  # concurrent requests learn the server's dialect once
                     if self.response_format == tried:
@@ -187,8 +194,8 @@ class HTTPChatBackend:
                             raise BackendError(str(e)) from None
                         self.response_format = later[0]
 
-    def _post(self, messages: list[dict], response_format: str) -> str:
-        body = json.dumps({"model": self.model, "messages": messages, "temperature": 0,
+    def _post(self, messages: list[dict], response_format: str, sampling: dict) -> str:
+        body = json.dumps({"model": self.model, "messages": messages, **sampling,
                            "max_tokens": self.max_tokens, **self._format(response_format)}).encode()
         headers = {"Content-Type": "application/json"}
         if self.api_key:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 
 PROMPT_VERSION = "facts-v1"
 MAX_TRANSCRIPT_CHARS = 3000
@@ -43,24 +44,53 @@ def sanitise_transcript(text: str, max_chars: int = MAX_TRANSCRIPT_CHARS) -> tup
     return text[:max_chars], len(text) > max_chars
 
 
+@dataclass(frozen=True)
+class Retry:
+    """A second (third, ...) request after an answer failed validation. Re-sending the same prompt to a greedy
+    decoder would return the same answer, so a retry tells the model what was wrong and is decoded by sampling."""
+    attempt: int  # 2 for the first retry
+    problem: str  # why the previous answer was rejected, e.g. "price: Extra inputs are not permitted"
+    temperature: float = 0.7
+
+    @property
+    def seed(self) -> int:
+        return self.attempt
+
+    def note(self) -> str:
+        problem = " ".join(self.problem.split())[:200]
+        return (f"Your previous answer for this transcript was rejected ({problem}). Answer again with one JSON "
+                "object with exactly the keys product_name, brand, category, attributes, summary.")
+
+
 def _block(title: str, transcript: str) -> str:
     return f'Title: "{title}"\nTranscript: "{transcript}"\nFacts:'
 
 
-def completion_prompt(title: str, transcript: str) -> str:
+def completion_prompt(title: str, transcript: str, retry: Retry | None = None) -> str:
     """The prompt for base / completion models; the model continues after 'Facts:' with the JSON object."""
     shots = "\n\n".join(_block(e["title"], e["transcript"]) + " " + json.dumps(e["facts"]) for e in EXAMPLES)
-    return f"{INSTRUCTIONS}\n\n{shots}\n\n{_block(title, transcript)}"
+    note = f"{retry.note()}\n" if retry else ""
+    return f"{INSTRUCTIONS}\n\n{shots}\n\n{note}{_block(title, transcript)}"
 
 
-def chat_messages(title: str, transcript: str) -> list[dict]:
+def chat_messages(title: str, transcript: str, retry: Retry | None = None) -> list[dict]:
     """The same prompt as chat messages for OpenAI-compatible endpoints."""
     messages = [{"role": "system", "content": INSTRUCTIONS}]
     for e in EXAMPLES:
         messages.append({"role": "user", "content": _block(e["title"], e["transcript"])})
         messages.append({"role": "assistant", "content": json.dumps(e["facts"])})
-    messages.append({"role": "user", "content": _block(title, transcript)})
+    note = f"{retry.note()}\n" if retry else ""
+    messages.append({"role": "user", "content": note + _block(title, transcript)})
     return messages
+
+
+def describe_problem(error: Exception) -> str:
+    """A short reason an answer was rejected, fit to show the model (no echo of the answer's own values)."""
+    errors = getattr(error, "errors", None)
+    if callable(errors):  # pydantic ValidationError
+        return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())) or 'answer'}: {e.get('msg', '')}"
+                         for e in errors()[:3])
+    return str(error).splitlines()[0][:200] if str(error) else type(error).__name__
 
 
 def parse_json_object(text: str) -> dict:

@@ -66,10 +66,11 @@ def make_server(backend, host: str = "127.0.0.1", port: int = 8088) -> Threading
             try:
                 request = json.loads(self.rfile.read(length))
                 prompt = render_chat(request["messages"])
+                temperature, seed = float(request.get("temperature") or 0.0), int(request.get("seed") or 0)
             except (ValueError, KeyError, TypeError) as e:
                 return self._send(400, {"error": {"message": f"bad request: {e}"}})
             with lock:
-                text = backend.generate(prompt)
+                text = backend.generate(prompt, temperature, seed)
             self._send(200, {"id": f"chatcmpl-{time.time_ns()}", "object": "chat.completion", "model": backend.name,
                              "choices": [{"index": 0, "finish_reason": "stop",
                                           "message": {"role": "assistant", "content": text}}]})

@@ -1,6 +1,7 @@
 """AMPere's ASR summariser: noisy transcript (+ title) → validated, grounded product facts.
 
-Output is parsed as JSON, validated with pydantic (invalid output is retried, then reported — never stored), and
+Output is parsed as JSON, validated with pydantic (invalid output is asked again with the reason it was rejected and
+sampled rather than greedy, then reported — never stored), and
 grounded (values not supported by the input are dropped). Results are cached in SQLite by backend + prompt version +
 input hash, so a rerun or a crash loses nothing already summarised.
 """
@@ -19,7 +20,7 @@ from .backends import BackendError, build_backend
 from .extractive import ExtractiveSummarizer
 from .facts import ProductFacts
 from .grounding import ground_facts
-from .prompt import PROMPT_VERSION, parse_json_object, sanitise_transcript
+from .prompt import PROMPT_VERSION, Retry, describe_problem, parse_json_object, sanitise_transcript
 
 MAX_INPUT_BYTES = 2 * 1024 * 1024
 
@@ -92,16 +93,18 @@ class Summarizer:
         return Summary(grounded, self.backend_name, attempts, dropped, truncated)
 
     def _ask_llm(self, transcript: str, title: str, record: str) -> tuple[ProductFacts, int]:
-        problems = []
+        problems, retry = [], None
         for attempt in range(1, self.retries + 2):
             try:
-                raw = self.backend.complete(title, transcript)
+                raw = self.backend.complete(title, transcript, retry)
             except BackendError as e:
                 raise RecordError(record, f"LLM backend failed: {e}") from None
             try:
                 return ProductFacts(**parse_json_object(raw)), attempt
             except (ValueError, ValidationError, TypeError) as e:
-                problems.append(f"attempt {attempt}: {str(e).splitlines()[0][:120]}")
+                problem = describe_problem(e)
+                problems.append(f"attempt {attempt}: {problem}")
+                retry = Retry(attempt + 1, problem)  # the next request says what was wrong and samples
         raise RecordError(record, "LLM output failed validation (" + "; ".join(problems) + ")")
 
     def summarize_many(self, items: list[tuple[str, str, str]], concurrency: int = 4,

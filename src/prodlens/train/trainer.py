@@ -26,6 +26,7 @@ from ..embed import EmbedConfig, FeatureCache, ProductEmbedder
 from ..evaluate import evaluate_embeddings
 from ..model import RunConfig, create_model
 from ..progress import console, progress_bar
+from ..runs import check_resume, config_digest
 from .backbone import FrameStore, TrainingNet, make_backbone
 from .checkpoint import load_checkpoint, save_checkpoint, table_embeddings
 from .data import Batch, FeatureTable, GroupBatcher, build_feature_table, collate
@@ -59,6 +60,10 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
         return (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
     return 0.5 * (1 + math.cos(math.pi * progress))
+
+
+# A resumed run may be given more or less time; everything else must be what the checkpoint was trained with.
+RESUMABLE_CHANGES = ("config.train.max_minutes",)
 
 
 def mean_r1(metrics: dict[str, dict[str, float]]) -> float:
@@ -145,6 +150,12 @@ class Trainer:
         step, history, best = 0, [], {"score": -1.0}
         if resume and (self.out / "last.pt").exists():
             state = load_checkpoint(self.out / "last.pt")
+            check_resume(self.out / "last.pt",
+                         {"config": state["config"], "features": state.get("features"),
+                          "products": config_digest(state.get("products"))},
+                         {"config": self.run.to_dict(), "features": asdict(self.features),
+                          "products": config_digest(products)},
+                         ignore=RESUMABLE_CHANGES)
             model.load_state_dict(state["model"])
             if backbone is not None and "backbone" in state:
                 backbone.load_state_dict(state["backbone"])
@@ -154,6 +165,8 @@ class Trainer:
             step, history, best = state["step"], state["history"], state["best"]
             if self.rank == 0:
                 console.print(f"resuming from {self.out / 'last.pt'} at step {step}/{total_steps}")
+        elif self.rank == 0:
+            (self.out / "metrics.jsonl").unlink(missing_ok=True)  # a fresh run does not append to an old log
         # adapters of domains this catalogue lacks get no gradient; DDP must be told to expect that
         ddp = (DistributedDataParallel(training_net, find_unused_parameters=len(domains) < 3)
                if self.world > 1 else None)

@@ -1,0 +1,58 @@
+"""Run directories shared by the trainers: a resumed run must be the run that wrote the checkpoint.
+
+A checkpoint stores the configuration it was trained with. Resuming under another configuration would silently
+report the old run (its weights, its learning rate in the optimizer state) as if it were the new one, so a resume
+compares the two and refuses any difference outside the few keys that only bound how long the run goes on.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+from .errors import ProdlensError
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"train": {"lr": 1}} → {"train.lr": 1}."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def config_changes(saved: dict[str, Any], current: dict[str, Any], ignore: Iterable[str] = ()) -> list[str]:
+    """Human-readable differences between two (nested) configurations, e.g. "train.lr: 0.001 → 0.003"."""
+    a, b, skip = flatten(saved), flatten(current), set(ignore)
+    missing = object()
+    changes = []
+    for key in sorted(set(a) | set(b)):
+        if key in skip:
+            continue
+        old, new = a.get(key, missing), b.get(key, missing)
+        # JSON round trips turn tuples into lists; compare what a config file would hold
+        if json.dumps(old, default=str, sort_keys=True) != json.dumps(new, default=str, sort_keys=True):
+            show = lambda v: "(absent)" if v is missing else repr(v)  # noqa: E731
+            changes.append(f"{key}: {show(old)} → {show(new)}")
+    return changes
+
+
+def check_resume(checkpoint: Path, saved: dict[str, Any], current: dict[str, Any],
+                 ignore: Iterable[str] = ()) -> None:
+    """Raise when `current` is not the configuration `checkpoint` was trained with."""
+    changes = config_changes(saved, current, ignore)
+    if changes:
+        raise ProdlensError(f"cannot resume {checkpoint}: it was trained with another configuration ("
+                            + "; ".join(changes[:8]) + ("; ..." if len(changes) > 8 else "")
+                            + "). Resume with the same settings, or start a new run directory.")
+
+
+def config_digest(config: dict[str, Any], length: int = 10) -> str:
+    """A short stable name for a configuration (run directories of benchmarks are keyed by it)."""
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
