@@ -58,3 +58,50 @@ class BadRecords:
 
     def as_dicts(self) -> list[dict]:
         return [{"record": b.record, "problem": b.problem, "stage": b.stage} for b in self.items]
+
+
+class BadRecordLog:
+    """Bad records of a job too large to keep them all in memory: every one goes to a JSON-lines file (written to
+    a temporary name and renamed on close, so a crash never leaves a half log under the real name), the first
+    `keep` stay in memory for the terminal and the report."""
+
+    def __init__(self, path, keep: int = 200):
+        import os
+        import tempfile
+        from pathlib import Path
+
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        self._tmp = Path(tmp)
+        self._file = os.fdopen(fd, "w", encoding="utf-8")
+        self.keep = keep
+        self.items: list[BadRecord] = []
+        self.count = 0
+
+    def add(self, record: str, problem: str, stage: str = "") -> None:
+        import json
+
+        self.count += 1
+        if len(self.items) < self.keep:
+            self.items.append(BadRecord(record, problem, stage))
+        self._file.write(json.dumps({"record": record, "problem": problem, "stage": stage}, ensure_ascii=False) + "\n")
+
+    def add_error(self, error: RecordError, stage: str = "") -> None:
+        self.add(error.record, error.problem, stage)
+
+    def head(self) -> list[dict]:
+        return [{"record": b.record, "problem": b.problem, "stage": b.stage} for b in self.items]
+
+    def close(self) -> None:
+        import os
+
+        if self._file.closed:
+            return
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self._tmp, self.path)
+
+    def __len__(self) -> int:
+        return self.count

@@ -2,7 +2,7 @@
 import pytest
 from PIL import Image
 
-from prodlens.catalog import load_catalog, load_folder, load_grocery, load_manifest, load_rope, save_manifest
+from prodlens.catalog import load_catalog, load_folder, load_grocery, load_manifest, save_manifest
 from prodlens.errors import ProdlensError
 from tests.conftest import RAINBOW, solid_image, write_video
 
@@ -76,47 +76,6 @@ def test_corrupt_manifest_is_a_clear_error(tmp_path):
     (tmp_path / "m" / "samples.parquet").write_bytes(b"not parquet")
     with pytest.raises(ProdlensError, match="cannot read .*samples.parquet"):
         load_manifest(tmp_path / "m")
-
-
-# -- ROPE layout -----------------------------------------------------------------------------------------------
-def make_rope(root):
-    media = root / "media"
-    media.mkdir(parents=True)
-    for name in ["pg1", "pg2", "f1", "f2", "f3", "l1", "l2"]:
-        solid_image().save(media / f"{name}.jpg")
-    url = "https://cdn.example.com/bs2/ad-material-video/{}.jpg"
-    files = {
-        "training_product_pages_pair.txt": "item1\tspu1\nitem2\tspu2\n",
-        "training_page_titles.txt": "item1\t红色 洗发水 500ml\nitem2\t空\n",
-        "training_page_images.txt": f"item1\t{url.format('pg1')}\nitem2\tmedia/pg2.jpg\n",
-        "training_product_videos_pair.txt": "photo1\tspu1\nphoto2\tspu2\n",
-        "training_video_asrs.txt": "photo1\t大家好 今天 给大家 推荐 这款 洗发水\n",
-        "training_video_frames.txt": f"photo1\t{url.format('f1')},{url.format('f2')}\nphoto1\t{url.format('f3')}\n",
-        "training_product_lives_pair.txt": "live1\tspu1\nbroken line without separator\n",
-        "training_live_asrs.txt": "live1\t空\n",
-        "training_live_clips.txt": f"live1\t{url.format('l1')}\nlive1\t{url.format('l2')}\n",
-    }
-    for name, text in files.items():
-        (root / name).write_text(text, encoding="utf-8")
-    (root / "test_product_pages_pair.txt").write_text("item9\tspu9\n")
-    (root / "test_page_images.txt").write_text("item9\tmedia/pg1.jpg\n")
-    return root
-
-
-def test_rope_layout(tmp_path):
-    cat = load_rope(make_rope(tmp_path))
-    ids = {s.sample_id: s for s in cat.samples}
-    assert ids["page/item1"].images == ("media/pg1.jpg",) and ids["page/item1"].title == "红色 洗发水 500ml"
-    assert ids["page/item2"].title == ""  # '空' is ROPE's "empty"
-    assert ids["video/photo1"].images == ("media/f1.jpg", "media/f2.jpg", "media/f3.jpg")
-    assert ids["video/photo1"].asr_text.startswith("大家好")
-    assert ids["live/live1"].asr_text is None and len(ids["live/live1"].images) == 2
-    assert ids["page/item9"].split == "test" and ids["page/item1"].split == "train"
-    assert cat.products["spu1"].title == "红色 洗发水 500ml"
-    problems = [str(b) for b in cat.bad]
-    assert any("video/photo2" in p and "no image/frame listed" in p for p in problems)
-    assert any("training_product_lives_pair.txt line 2" in p for p in problems)
-    assert [s.sample_id for s in load_catalog("rope", tmp_path, split="test").samples] == ["page/item9"]
 
 
 # -- Grocery Store layout --------------------------------------------------------------------------------------

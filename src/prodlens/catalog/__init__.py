@@ -6,16 +6,18 @@ from pathlib import Path
 from ..errors import ProdlensError
 from .folder import load_folder
 from .grocery import load_grocery
-from .manifest import is_manifest_dir, load_manifest, save_manifest
-from .rope import load_rope
+from .manifest import ManifestView, is_manifest_dir, load_manifest, open_manifest, save_manifest
+from .rope import ImportReport, import_rope, load_rope
 from .schema import DOMAINS, Catalog, Product, Sample
 from .validate import validate_catalog
 
 SOURCES = ("grocery", "rope", "folder", "manifest")
 
 
-def load_catalog(source: str, root: str | Path, split: str | None = None) -> Catalog:
-    """Load a catalogue from one of the supported layouts; `split` limits loading to that split where it can."""
+def load_catalog(source: str, root: str | Path, split: str | None = None, media_dir: str | Path | None = None) -> Catalog:
+    """Load a catalogue from one of the supported layouts; `split` limits loading to that split where it can.
+    `media_dir`: where ROPE's downloaded images are (default ROOT/media). For ROPE-sized catalogues import once
+    (`import_rope`) and stream the manifest (`open_manifest`) instead of loading everything."""
     root = Path(root)
     if not root.exists():
         raise ProdlensError(f"catalogue root {root} does not exist")
@@ -23,7 +25,7 @@ def load_catalog(source: str, root: str | Path, split: str | None = None) -> Cat
     if source == "grocery":
         catalog = load_grocery(root, splits)
     elif source == "rope":
-        catalog = load_rope(root, splits)
+        catalog = load_rope(root, splits, media_dir)
     elif source == "folder":
         catalog = load_folder(root)
     elif source == "manifest":
@@ -35,5 +37,6 @@ def load_catalog(source: str, root: str | Path, split: str | None = None) -> Cat
     return catalog.select(split) if split else catalog
 
 
-__all__ = ["DOMAINS", "SOURCES", "Catalog", "Product", "Sample", "load_catalog", "load_folder", "load_grocery",
-           "load_manifest", "load_rope", "save_manifest", "is_manifest_dir", "validate_catalog"]
+__all__ = ["DOMAINS", "SOURCES", "Catalog", "ImportReport", "ManifestView", "Product", "Sample", "import_rope",
+           "load_catalog", "load_folder", "load_grocery", "load_manifest", "load_rope", "open_manifest",
+           "save_manifest", "is_manifest_dir", "validate_catalog"]

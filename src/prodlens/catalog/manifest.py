@@ -1,21 +1,34 @@
-"""The catalogue on disk: `products.parquet` + `samples.parquet` + `catalog.json`, media paths relative to the root.
+"""The catalogue on disk: `products.parquet` + `samples.parquet` + `catalog.json` (+ `bad_records.jsonl`).
 
+Media paths are relative to the catalogue root that `catalog.json` names (relative to the manifest directory or
+absolute). `samples.parquet` is written in row groups of ROW_GROUP_ROWS samples; a row group is the unit of a
+distributed job's shard.
+
+Two ways to read it:
+- `open_manifest(dir)` → ManifestView: lazy and columnar. Selecting a split or domains is a filter; samples come in
+  batches read a row group at a time, so memory is bounded by the batch whatever the catalogue's size. Nothing
+  touches the filesystem per media path: paths are checked where they are decoded, and by `catalog validate`.
+- `load_manifest(dir)` → Catalog: everything in memory, for catalogues of evaluation size.
 Rows that cannot be read (missing ids, unknown domain, no media...) are reported as bad records, not fatal.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from .. import atomic
 from ..errors import BadRecords, ProdlensError, RecordError
-from .schema import Catalog, Product, Sample
+from .schema import DOMAINS, Catalog, Product, Sample
 from .text import clean_text
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
+ROW_GROUP_ROWS = 8192
 
 PRODUCT_SCHEMA = pa.schema([
     ("product_id", pa.string()), ("title", pa.string()), ("category", pa.string()), ("description", pa.string()),
@@ -40,7 +53,7 @@ def save_manifest(catalog: Catalog, out_dir: str | Path) -> Path:
         [{**s.__dict__, "images": list(s.images)} for s in catalog.samples], schema=SAMPLE_SCHEMA)
     for name, table in (("products.parquet", products), ("samples.parquet", samples)):
         with atomic.atomic_path(out_dir / name) as tmp:
-            pq.write_table(table, tmp)
+            pq.write_table(table, tmp, row_group_size=ROW_GROUP_ROWS)
     root = catalog.root.resolve()
     try:
         root_field = str(root.relative_to(out_dir.resolve()))
@@ -51,38 +64,145 @@ def save_manifest(catalog: Catalog, out_dir: str | Path) -> Path:
     return out_dir
 
 
-def load_manifest(manifest_dir: str | Path) -> Catalog:
-    manifest_dir = Path(manifest_dir)
+def _meta(manifest_dir: Path) -> tuple[dict, Path]:
     if not is_manifest_dir(manifest_dir):
         raise ProdlensError(f"{manifest_dir} is not a prodlens manifest (needs products.parquet and samples.parquet)")
     meta_path = manifest_dir / "catalog.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
     root = Path(meta.get("root", "."))
     if not root.is_absolute():
         root = manifest_dir / root
-    bad = BadRecords()
+    return meta, root
+
+
+class ManifestView:
+    """A manifest, lazily: a selection (split, domains) over `samples.parquet`, read in batches."""
+
+    def __init__(self, manifest_dir: str | Path, split: str | None = None, domains: Iterable[str] | None = None):
+        self.dir = Path(manifest_dir)
+        self.meta, self.root = _meta(self.dir)
+        self.name = self.meta.get("name", self.dir.name)
+        self.split = split
+        self.domains = tuple(domains) if domains else None
+        for d in self.domains or ():
+            if d not in DOMAINS:
+                raise ProdlensError(f"unknown domain {d!r} (expected one of {', '.join(DOMAINS)})")
+        try:
+            self._file = pq.ParquetFile(self.dir / "samples.parquet")  # reads the footer only
+        except Exception as e:  # pyarrow raises several types for damaged files
+            raise ProdlensError(f"cannot read {self.dir / 'samples.parquet'}: {e}") from e
+
+    def select(self, split: str | None = None, domains: Iterable[str] | None = None) -> "ManifestView":
+        return ManifestView(self.dir, split or self.split, domains or self.domains)
+
+    @property
+    def filter(self) -> pc.Expression | None:
+        parts = []
+        if self.split:  # split-less samples (e.g. a gallery's pages) belong to every split
+            parts.append((pc.field("split") == self.split) | pc.field("split").is_null())
+        if self.domains:
+            parts.append(pc.field("domain").isin(list(self.domains)))
+        expr = None
+        for part in parts:
+            expr = part if expr is None else expr & part
+        return expr
+
+    @property
+    def num_shards(self) -> int:
+        """Row groups of samples.parquet: the units a distributed job divides."""
+        return self._file.num_row_groups
+
+    def count(self) -> int:
+        if self.filter is None:
+            return self._file.metadata.num_rows
+        return ds.dataset(self.dir / "samples.parquet", format="parquet").count_rows(filter=self.filter)
+
+    def column_values(self, column: str) -> list:
+        """Distinct values of one column over the selection (read one column at a time)."""
+        values: set = set()
+        for table in self.iter_tables(columns=sorted({column, "split", "domain"})):
+            values.update(v for v in pc.unique(table.column(column)).to_pylist() if v is not None)
+        return sorted(values)
+
+    def iter_tables(self, batch_rows: int = ROW_GROUP_ROWS, shards: Iterable[int] | None = None,
+                    columns: list[str] | None = None) -> Iterator[pa.Table]:
+        """The selection as Arrow tables of `batch_rows` rows (the last may be shorter), read a row group at a time:
+        memory holds one row group and one batch."""
+        expr = self.filter
+        pending: list[pa.Table] = []
+        held = 0
+        for shard in (range(self.num_shards) if shards is None else shards):
+            table = self._file.read_row_group(shard, columns=columns)
+            if expr is not None:
+                table = table.filter(expr)
+            pending.append(table)
+            held += table.num_rows
+            while held >= batch_rows:
+                merged = pa.concat_tables(pending)
+                yield merged.slice(0, batch_rows)
+                rest = merged.slice(batch_rows)
+                pending, held = [rest], rest.num_rows
+        if held:
+            yield pa.concat_tables(pending)
+
+    def iter_samples(self, batch_rows: int = 1024, shards: Iterable[int] | None = None,
+                     bad: BadRecords | None = None) -> Iterator[list[Sample]]:
+        """Samples in batches; rows that cannot be samples go to `bad`."""
+        for table in self.iter_tables(batch_rows, shards):
+            yield samples_from_rows(table.to_pylist(), bad if bad is not None else BadRecords())
+
+    def products_for(self, product_ids: Iterable[str]) -> dict[str, Product]:
+        wanted = pa.array(sorted(set(product_ids)), pa.string())
+        table = ds.dataset(self.dir / "products.parquet", format="parquet").to_table(
+            filter=pc.field("product_id").isin(wanted))
+        return {p.product_id: p for p in products_from_rows(table.to_pylist(), BadRecords())}
+
+    def catalog_of(self, samples: list[Sample], bad: BadRecords | None = None) -> Catalog:
+        """A small in-memory catalogue of these samples and their products (one batch of a streaming job)."""
+        return Catalog.build(self.root, list(self.products_for(s.product_id for s in samples).values()), samples,
+                             bad, name=self.name)
+
+    def to_catalog(self) -> Catalog:
+        """The whole selection in memory."""
+        bad = BadRecords()
+        products = products_from_rows(pq.read_table(self.dir / "products.parquet").to_pylist(), bad)
+        samples = [s for batch in self.iter_samples(ROW_GROUP_ROWS, bad=bad) for s in batch]
+        return Catalog.build(self.root, products, samples, bad, name=self.name)
+
+
+def open_manifest(manifest_dir: str | Path, split: str | None = None,
+                  domains: Iterable[str] | None = None) -> ManifestView:
+    return ManifestView(manifest_dir, split, domains)
+
+
+def load_manifest(manifest_dir: str | Path) -> Catalog:
+    return ManifestView(manifest_dir).to_catalog()
+
+
+def products_from_rows(rows: list[dict], bad: BadRecords) -> list[Product]:
     products = []
-    for i, row in enumerate(_read_rows(manifest_dir / "products.parquet")):
+    for i, row in enumerate(rows):
         pid = row.get("product_id")
         if not isinstance(pid, str) or not pid:
             bad.add(f"products.parquet row {i}", "missing product_id", "manifest")
             continue
-        products.append(Product(pid, *(clean_text(row.get(k) or "", pid) for k in ("title", "category", "description"))))
+        try:
+            products.append(Product(pid, *(clean_text(row.get(k) or "", pid)
+                                           for k in ("title", "category", "description"))))
+        except RecordError as e:
+            bad.add_error(e, "manifest")
+    return products
+
+
+def samples_from_rows(rows: list[dict], bad: BadRecords) -> list[Sample]:
     samples = []
-    for i, row in enumerate(_read_rows(manifest_dir / "samples.parquet")):
+    for i, row in enumerate(rows):
         record = row.get("sample_id") or f"samples.parquet row {i}"
         try:
             samples.append(_sample_from_row(row, record))
         except RecordError as e:
             bad.add_error(e, "manifest")
-    return Catalog.build(root, products, samples, bad, name=meta.get("name", manifest_dir.name))
-
-
-def _read_rows(path: Path) -> list[dict]:
-    try:
-        return pq.read_table(path).to_pylist()
-    except Exception as e:  # pyarrow raises several types for damaged files
-        raise ProdlensError(f"cannot read {path}: {e}") from e
+    return samples
 
 
 def _sample_from_row(row: dict, record: str) -> Sample:

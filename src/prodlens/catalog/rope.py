@@ -1,117 +1,415 @@
-"""The ROPE dataset layout (COPE, ICCV 2023), as its public README describes it.
+"""The ROPE distribution format (COPE, ICCV 2023), as `shared/specs/rope-format.md` gives it from COPE's README.
 
-ROPE is distributed as text files of id pairs and media URLs, per split (`training_*` and `test_*`/`testing_*`):
+Nine comma-separated text files per split (`training_*` for train; `test_*` or `testing_*` for test), a space after
+every comma (two in the live ASR file):
 
-    <split>_product_pages_pair.txt   page_id  <TAB> product_id
-    <split>_product_videos_pair.txt  video_id <TAB> product_id
-    <split>_product_lives_pair.txt   live_id  <TAB> product_id
-    <split>_page_titles.txt          page_id  <TAB> title
-    <split>_video_asrs.txt           video_id <TAB> ASR text
-    <split>_live_asrs.txt            live_id  <TAB> ASR text
-    <split>_page_images.txt          page_id  <TAB> image URL or path
-    <split>_video_frames.txt         video_id <TAB> frame URL or path (one row per frame, or comma-separated)
-    <split>_live_clips.txt           live_id  <TAB> frame URL or path (same)
+    <p>product_pages_pair.txt    product id, page id
+    <p>product_videos_pair.txt   product id, video id
+    <p>product_lives_pair.txt    product id, live-clip id
+    <p>page_titles.txt           page id, title              (the text itself may contain commas)
+    <p>video_asrs.txt            video id, ASR text          (same)
+    <p>live_asrs.txt             live-clip id, ASR text      (same)
+    <p>page_images.txt           page id, image name
+    <p>video_frames.txt          video id, frame number, image name     (rows in any order)
+    <p>live_clips.txt            live-clip id, timestamp ms, image name (rows in any order)
 
-A line without a tab is split at its first comma. URLs are mapped to downloaded files by their file name under
-`media_dir` (the URL prefix is dropped, as the README explains); relative paths are taken from the root.
-Text equal to '空' ("empty", ROPE's placeholder) counts as no text.
+Image names are bare file names under a media folder the user names; a URL is mapped to its file name. `空` is
+empty text. Ids are integers, per file: a sample id carries its domain (`video/3179594`); samples and products of
+other splits than train carry the split too (`video/test-3179594`, product `test-26140`), as ids restart per split.
+
+The import never holds a whole file: every file is read in Arrow blocks and its rows are spilled into buckets by
+sample id (hash partitioning, an Arrow dataset on disk); each bucket is then assembled alone — frames ordered by
+number or timestamp, text and product attached, bad rows reported — and appended to `samples.parquet`. Memory is
+bounded by the bucket, not the dataset.
 """
 from __future__ import annotations
 
-from collections import defaultdict
+import math
+import shutil
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
-from ..errors import BadRecords, ProdlensError
-from .schema import Catalog, Product, Sample, posix
-from .text import clean_text
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from .. import atomic
+from ..errors import BadRecordLog, ProdlensError
+from ..progress import progress_bar
+from .manifest import MANIFEST_VERSION, PRODUCT_SCHEMA, ROW_GROUP_ROWS, SAMPLE_SCHEMA, load_manifest
+from .text import MAX_TEXT_CHARS
 
 SPLIT_PREFIXES = {"train": ("training_", "train_"), "test": ("test_", "testing_")}
-EMPTY_MARKERS = {"", "空", "null", "none"}
-DOMAIN_FILES = {
-    # domain: (pair file, text file, media file)
+DOMAIN_FILES = {  # domain: (pair file, text file, media file)
     "page": ("product_pages_pair", "page_titles", "page_images"),
     "video": ("product_videos_pair", "video_asrs", "video_frames"),
     "live": ("product_lives_pair", "live_asrs", "live_clips"),
 }
+EMPTY_TEXT = "空"
+DEFAULT_URL_PREFIX = "https://js-ad.a.yximgs.com/bs2/ad-material-video/"  # the COPE README's example
+BUCKET_BYTES = 96 << 20  # input bytes per bucket: a bucket's Arrow tables stay well under 200 MB
+READ_BLOCK = 16 << 20
+_SEPARATOR = "\x1f"  # never in ROPE text: each line arrives whole, and is split at its first commas by us
 
 
-def load_rope(root: str | Path, splits: tuple[str, ...] | None = None, media_dir: str = "media") -> Catalog:
-    root = Path(root)
-    bad = BadRecords()
-    products: dict[str, Product] = {}
-    samples: list[Sample] = []
-    found = False
-    for split in splits or tuple(SPLIT_PREFIXES):
-        prefix = _find_prefix(root, split)
-        if prefix is None:
-            if splits:
-                raise ProdlensError(f"ROPE split {split!r}: no {SPLIT_PREFIXES[split][0]}*_pair.txt files under {root}")
-            continue
-        found = True
-        for domain, (pair_name, text_name, media_name) in DOMAIN_FILES.items():
-            pair_path = root / f"{prefix}{pair_name}.txt"
-            if not pair_path.exists():
-                continue
-            pairs = _read_key_values(pair_path, bad)
-            texts = _read_key_values(root / f"{prefix}{text_name}.txt", bad)
-            media = _read_key_values(root / f"{prefix}{media_name}.txt", bad)
-            for sample_key, product_values in pairs.items():
-                product_id = product_values[0]
-                sample_id = f"{domain}/{sample_key}"
-                frames = [_local_path(u, media_dir) for v in media.get(sample_key, []) for u in v.split(",") if u.strip()]
-                if not frames:
-                    bad.add(sample_id, f"no image/frame listed in {prefix}{media_name}.txt", "rope")
-                    continue
-                text = " ".join(texts.get(sample_key, []))
-                text = "" if text.strip().lower() in EMPTY_MARKERS else clean_text(text, sample_id)
-                if product_id not in products:
-                    products[product_id] = Product(product_id)
-                if domain == "page":
-                    if text and not products[product_id].title:
-                        products[product_id] = Product(product_id, title=text)
-                    samples.append(Sample(sample_id, product_id, domain, images=(frames[0],), title=text, split=split))
-                else:
-                    samples.append(Sample(sample_id, product_id, domain, images=tuple(frames),
-                                          asr_text=text or None, split=split))
-    if not found:
-        raise ProdlensError(f"no ROPE files (training_*_pair.txt / test_*_pair.txt) under {root}")
-    return Catalog.build(root, list(products.values()), samples, bad, name="rope")
+@dataclass
+class ImportReport:
+    manifest: Path
+    samples: int
+    products: int
+    bad: int
+    by_domain: dict[str, int]
 
 
-def _find_prefix(root: Path, split: str) -> str | None:
+def split_files(root: Path, split: str) -> dict[str, Path] | None:
+    """The split's files by name (`product_pages_pair`, ...), or None when the split is not under `root`."""
     for prefix in SPLIT_PREFIXES[split]:
-        if any((root / f"{prefix}{names[0]}.txt").exists() for names in DOMAIN_FILES.values()):
-            return prefix
+        files = {name: root / f"{prefix}{name}.txt" for names in DOMAIN_FILES.values() for name in names}
+        if any(files[names[0]].exists() for names in DOMAIN_FILES.values()):
+            return files
     return None
 
 
-def _read_key_values(path: Path, bad: BadRecords) -> dict[str, list[str]]:
-    """`key<TAB>value` lines (or `key,value`), values of repeated keys kept in file order."""
-    out: dict[str, list[str]] = defaultdict(list)
-    if not path.exists():
-        return out
-    with open(path, "rb") as f:
-        for line_no, raw in enumerate(f, start=1):
-            record = f"{path.name} line {line_no}"
+def import_rope(root: str | Path, out_dir: str | Path, media_dir: str | Path | None = None,
+                splits: tuple[str, ...] | None = None, progress: bool = True) -> ImportReport:
+    """ROPE text files under `root` → a manifest directory (`samples.parquet`, `products.parquet`, `catalog.json`,
+    `bad_records.jsonl`). `media_dir`: where the downloaded images are (default `root/media`)."""
+    root, out_dir = Path(root), Path(out_dir)
+    media = Path(media_dir) if media_dir else root / "media"
+    found = {s: split_files(root, s) for s in (splits or tuple(SPLIT_PREFIXES))}
+    missing = [s for s, f in found.items() if f is None]
+    if splits and missing:
+        raise ProdlensError(f"ROPE split {missing[0]!r}: no {SPLIT_PREFIXES[missing[0]][0]}*_pair.txt files "
+                            f"under {root}")
+    found = {s: f for s, f in found.items() if f is not None}
+    if not found:
+        raise ProdlensError(f"no ROPE files (training_*_pair.txt / test_*_pair.txt) under {root}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    bad = BadRecordLog(out_dir / "bad_records.jsonl")
+    titles: dict[str, tuple[int, str]] = {}  # product → (page id, title) of its first titled page
+    products: set[str] = set()
+    counts = {d: 0 for d in DOMAIN_FILES}
+    with tempfile.TemporaryDirectory(prefix="rope-import-", dir=out_dir) as tmp, \
+            atomic.atomic_path(out_dir / "samples.parquet") as samples_tmp, \
+            pq.ParquetWriter(samples_tmp, SAMPLE_SCHEMA) as writer:
+        for split, files in found.items():
+            tag = "" if split == "train" else f"{split}-"
+            for domain, names in DOMAIN_FILES.items():
+                if not files[names[0]].exists():
+                    continue
+                spill = Path(tmp) / split / domain
+                n_buckets = _bucket_count([files[n] for n in names])
+                _spill(files, names, domain, spill, n_buckets, bad, progress)
+                label = f"assembling {split} {domain} ({n_buckets} bucket{'s' * (n_buckets > 1)})"
+                with progress_bar(n_buckets, label, enabled=progress) as advance:
+                    for bucket in range(n_buckets):
+                        table = _assemble(spill, bucket, files, names, domain, split, tag, bad, titles, products)
+                        if table.num_rows:
+                            writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+                            counts[domain] += table.num_rows
+                        advance(1)
+                shutil.rmtree(spill)
+    product_table = pa.table({"product_id": sorted(products), "title": [titles.get(p, (0, ""))[1] for p in sorted(products)],
+                              "category": [""] * len(products), "description": [""] * len(products)},
+                             schema=PRODUCT_SCHEMA)
+    with atomic.atomic_path(out_dir / "products.parquet") as tmp_path:
+        pq.write_table(product_table, tmp_path)
+    bad.close()
+    atomic.write_json(out_dir / "catalog.json", {
+        "version": MANIFEST_VERSION, "name": "rope", "root": _relative_or_absolute(media, out_dir),
+        "source": {"format": "rope", "root": str(root.resolve()), "splits": sorted(found)},
+        "counts": {"samples": sum(counts.values()), "products": len(products), **counts, "bad": bad.count},
+        "bad_records_at_import": bad.head()})
+    return ImportReport(out_dir, sum(counts.values()), len(products), bad.count, counts)
+
+
+def load_rope(root: str | Path, splits: tuple[str, ...] | None = None, media_dir: str | Path | None = None):
+    """A ROPE catalogue in memory (for test-split-sized data; import big ones with `import_rope` and stream)."""
+    with tempfile.TemporaryDirectory(prefix="rope-") as tmp:
+        import_rope(root, tmp, media_dir, splits, progress=False)
+        catalog = load_manifest(tmp)
+    return catalog
+
+
+# -- reading --------------------------------------------------------------------------------------------------------
+def read_fields(path: Path, n_fields: int, bad: BadRecordLog) -> Iterator[tuple[list[pa.Array], pa.Array]]:
+    """Stream a ROPE file as blocks of (fields, line numbers). Each line is split at its first n_fields - 1 commas
+    (so text fields keep their own commas); the space(s) after a comma are dropped. Bad lines are reported."""
+    reader = pacsv.open_csv(
+        path, read_options=pacsv.ReadOptions(column_names=["line"], block_size=READ_BLOCK),
+        parse_options=pacsv.ParseOptions(delimiter=_SEPARATOR, quote_char=False, escape_char=False,
+                                         ignore_empty_lines=False,
+                                         invalid_row_handler=lambda row: _skip_row(row, path, bad)),
+        convert_options=pacsv.ConvertOptions(column_types={"line": pa.binary()}, strings_can_be_null=False))
+    first_line = 1
+    for batch in reader:
+        raw = batch.column(0)
+        lines = pa.array(np.arange(first_line, first_line + len(raw), dtype=np.int64))
+        first_line += len(raw)
+        text, lines = _decode_utf8(raw, lines, path, bad)
+        if first_line - len(raw) == 1:
+            text = pc.replace_substring_regex(text, "^\ufeff", "")  # a byte-order mark
+        text = pc.utf8_rtrim_whitespace(text)
+        nonempty = pc.greater(pc.utf8_length(text), 0)
+        text, lines = pc.filter(text, nonempty), pc.filter(lines, nonempty)
+        parts = pc.split_pattern_regex(text, r",\s*", max_splits=n_fields - 1)
+        ok = pc.equal(pc.list_value_length(parts), n_fields)
+        _report(pc.invert(ok), text, lines, path, f"expected {n_fields} comma-separated fields", bad)
+        parts, lines = pc.filter(parts, ok), pc.filter(lines, ok)
+        yield [pc.utf8_trim_whitespace(pc.list_element(parts, i)) for i in range(n_fields)], lines
+
+
+def _decode_utf8(raw: pa.Array, lines: pa.Array, path: Path, bad: BadRecordLog) -> tuple[pa.Array, pa.Array]:
+    try:
+        return raw.cast(pa.string()), lines
+    except pa.ArrowInvalid:  # rare: find the rows that are not UTF-8 (a slow path for this block only)
+        keep = []
+        for i, value in enumerate(raw.to_pylist()):
             try:
-                line = raw.decode("utf-8").rstrip("\r\n")
+                value.decode("utf-8")
+                keep.append(True)
             except UnicodeDecodeError as e:
-                bad.add(record, f"not valid UTF-8 (byte {e.start})", "rope")
-                continue
-            if not line.strip():
-                continue
-            sep = "\t" if "\t" in line else ","
-            key, _, value = line.partition(sep)
-            if not key.strip() or not _:
-                bad.add(record, f"expected 'id<TAB>value', got {line[:80]!r}", "rope")
-                continue
-            out[key.strip()].append(value.strip())
-    return out
+                bad.add(f"{path.name} line {lines[i].as_py()}", f"not valid UTF-8 (byte {e.start})", "rope")
+                keep.append(False)
+        mask = pa.array(keep)
+        return pc.filter(raw, mask).cast(pa.string()), pc.filter(lines, mask)
 
 
-def _local_path(url_or_path: str, media_dir: str) -> str:
-    url_or_path = url_or_path.strip()
-    if "://" in url_or_path:
-        name = url_or_path.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
-        return posix(Path(media_dir) / name)
-    return posix(url_or_path)
+def _skip_row(row, path: Path, bad: BadRecordLog) -> str:
+    where = f"line {row.number}" if row.number is not None else "a line"
+    bad.add(f"{path.name} {where}", f"cannot be read as one line: {row.text[:80]!r}", "rope")
+    return "skip"
+
+
+def _report(mask: pa.Array, text: pa.Array, lines: pa.Array, path: Path, problem: str, bad: BadRecordLog) -> None:
+    if pc.any(mask).as_py():
+        for value, line in zip(pc.filter(text, mask).to_pylist(), pc.filter(lines, mask).to_pylist()):
+            bad.add(f"{path.name} line {line}", f"{problem}: {str(value)[:80]!r}", "rope")
+
+
+def _integers(values: pa.Array, lines: pa.Array, path: Path, what: str, bad: BadRecordLog) -> pa.Array:
+    """A mask of rows whose `values` are integers written as text; the others are reported."""
+    ok = pc.match_substring_regex(values, r"^[0-9]{1,18}$")
+    _report(pc.invert(ok), values, lines, path, f"{what} is not an integer", bad)
+    return ok
+
+
+def _file_name(values: pa.Array) -> pa.Array:
+    """A URL → its file name (the media folder holds downloads by name); a bare name or relative path stays."""
+    name = pc.struct_field(pc.extract_regex(values, r"^(?:.*/)?(?P<n>[^/?#]*)(?:[?#].*)?$"), "n")
+    return pc.if_else(pc.match_substring(values, "://"), name, values)
+
+
+# -- spilling into buckets --------------------------------------------------------------------------------------------
+def _bucket_count(paths: list[Path]) -> int:
+    size = sum(p.stat().st_size for p in paths if p.exists())
+    return max(1, math.ceil(size / BUCKET_BYTES))
+
+
+def _spill(files: dict[str, Path], names: tuple[str, str, str], domain: str, out: Path, n_buckets: int,
+           bad: BadRecordLog, progress: bool) -> None:
+    pair_name, text_name, media_name = names
+    total = sum(files[n].stat().st_size for n in names if files[n].exists())
+    with progress_bar(total, f"reading {domain} files", enabled=progress, unit="B") as advance:
+        for name, kind in ((pair_name, "pairs"), (text_name, "texts"), (media_name, "media")):
+            path = files[name]
+            if not path.exists():
+                continue
+            batches = _rows(path, kind, domain, n_buckets, bad)
+            schema = SPILL_SCHEMAS[kind if kind != "media" or domain == "page" else "frames"]
+            ds.write_dataset((b for b in batches), out / kind, schema=schema, format="arrow",
+                             partitioning=ds.partitioning(pa.schema([("bucket", pa.int32())])),
+                             existing_data_behavior="overwrite_or_ignore", max_open_files=1024,
+                             max_rows_per_group=1 << 20, use_threads=False)
+            advance(path.stat().st_size)
+
+
+SPILL_SCHEMAS = {
+    "pairs": pa.schema([("product", pa.string()), ("id", pa.int64()), ("line", pa.int64()), ("bucket", pa.int32())]),
+    "texts": pa.schema([("id", pa.int64()), ("text", pa.string()), ("line", pa.int64()), ("bucket", pa.int32())]),
+    "media": pa.schema([("id", pa.int64()), ("order", pa.int64()), ("name", pa.string()), ("line", pa.int64()),
+                        ("bucket", pa.int32())]),
+    "frames": pa.schema([("id", pa.int64()), ("order", pa.int64()), ("name", pa.string()), ("line", pa.int64()),
+                         ("bucket", pa.int32())]),
+}
+
+
+def _rows(path: Path, kind: str, domain: str, n_buckets: int, bad: BadRecordLog) -> Iterator[pa.RecordBatch]:
+    n_fields = 3 if kind == "media" and domain != "page" else 2
+    for fields, lines in read_fields(path, n_fields, bad):
+        if kind == "pairs":
+            product, sample = fields
+            ok = pc.and_(_integers(product, lines, path, "product id", bad),
+                         _integers(sample, lines, path, f"{domain} id", bad))
+            ids = pc.cast(pc.filter(sample, ok), pa.int64())
+            columns = {"product": pc.filter(product, ok), "id": ids}
+        elif kind == "texts":
+            sample, text = fields
+            ok = _integers(sample, lines, path, f"{domain} id", bad)
+            text = pc.filter(text, ok)
+            has_nul = pc.match_substring(text, "\x00")
+            _report(has_nul, text, pc.filter(lines, ok), path, "text contains NUL bytes", bad)
+            ok_text = pc.invert(has_nul)
+            ok = _and_within(ok, ok_text)
+            text = pc.filter(text, ok_text)
+            text = pc.replace_substring_regex(text, r"\s+", " ")
+            text = pc.utf8_slice_codeunits(text, 0, MAX_TEXT_CHARS)
+            text = pc.if_else(pc.equal(text, EMPTY_TEXT), pa.scalar("", pa.string()), text)
+            ids = pc.cast(pc.filter(sample, ok), pa.int64())
+            columns = {"id": ids, "text": text}
+        else:
+            sample, *order, name = fields
+            ok = _integers(sample, lines, path, f"{domain} id", bad)
+            if order:
+                what = "frame number" if domain == "video" else "timestamp"
+                ok = pc.and_(ok, _integers(order[0], lines, path, what, bad))
+            name = _file_name(name)
+            empty = pc.equal(pc.utf8_length(name), 0)
+            _report(pc.and_(ok, empty), fields[-1], lines, path, "no image name", bad)
+            ok = pc.and_(ok, pc.invert(empty))
+            ids = pc.cast(pc.filter(sample, ok), pa.int64())
+            orders = pc.cast(pc.filter(order[0], ok), pa.int64()) if order else pa.array(
+                np.zeros(len(ids), np.int64))
+            columns = {"id": ids, "order": orders, "name": pc.filter(name, ok)}
+        kept_lines = pc.filter(lines, ok)
+        bucket = pa.array((ids.to_numpy() % n_buckets).astype(np.int32))
+        schema = SPILL_SCHEMAS[kind if kind != "media" or domain == "page" else "frames"]
+        yield pa.RecordBatch.from_arrays([*columns.values(), kept_lines, bucket], schema=schema)
+
+
+def _and_within(mask: pa.Array, inner: pa.Array) -> pa.Array:
+    """`inner` is a mask over the rows `mask` kept: return the mask over all rows."""
+    full = np.asarray(mask.to_numpy(zero_copy_only=False), bool).copy()
+    full[full] = np.asarray(inner.to_numpy(zero_copy_only=False), bool)
+    return pa.array(full)
+
+
+# -- assembling one bucket ------------------------------------------------------------------------------------------
+def _read_bucket(spill: Path, kind: str, bucket: int) -> pa.Table | None:
+    part = spill / kind / str(bucket)
+    if not part.exists():
+        return None
+    return ds.dataset(part, format="arrow").to_table().combine_chunks()
+
+
+def _assemble(spill: Path, bucket: int, files: dict[str, Path], names: tuple[str, str, str], domain: str,
+              split: str, tag: str, bad: BadRecordLog, titles: dict[str, str], products: set[str]) -> pa.Table:
+    pair_file, text_file, media_file = (files[n].name for n in names)
+    pairs = _read_bucket(spill, "pairs", bucket)
+    media = _read_bucket(spill, "media", bucket)
+    texts = _read_bucket(spill, "texts", bucket)
+    if pairs is None:
+        pairs = pa.table({"product": pa.array([], pa.string()), "id": pa.array([], pa.int64()),
+                          "line": pa.array([], pa.int64())})
+
+    def record(sample_id: int) -> str:
+        return f"{domain}/{tag}{sample_id}"
+
+    # pairs: one product per sample; repeated rows are reported, the first (in file order) is kept
+    ids, product, line = (pairs.column(c).to_numpy(zero_copy_only=False) for c in ("id", "product", "line"))
+    order = np.lexsort((line, ids))
+    ids, product = ids[order], product[order]
+    first = np.r_[True, ids[1:] != ids[:-1]] if len(ids) else np.zeros(0, bool)
+    for i in np.flatnonzero(~first):
+        kept = product[np.searchsorted(ids, ids[i])]
+        problem = (f"listed twice in {pair_file}" if product[i] == kept
+                   else f"listed for two products in {pair_file} ({kept} and {product[i]}); kept {kept}")
+        bad.add(record(ids[i]), problem, "rope")
+    ids, product = ids[first], product[first]
+
+    # media: ordered by frame number / timestamp (then file order); repeated rows reported, first kept
+    if media is None or media.num_rows == 0:
+        media_ids, names_list = np.zeros(0, np.int64), pa.array([], pa.list_(pa.string()))
+    else:
+        m_id, m_order, m_line = (media.column(c).to_numpy() for c in ("id", "order", "line"))
+        m_name = media.column("name").chunk(0) if media.column("name").num_chunks else pa.array([], pa.string())
+        order = np.lexsort((m_line, m_order, m_id))
+        m_id, m_order = m_id[order], m_order[order]
+        m_name = m_name.take(pa.array(order))
+        repeat = np.r_[False, (m_id[1:] == m_id[:-1]) & (m_order[1:] == m_order[:-1])]
+        if domain == "page":  # pages have no frame number: only an identical row is a repeat
+            names_np = np.asarray(m_name.to_pylist(), object)
+            repeat = np.r_[False, (m_id[1:] == m_id[:-1]) & (names_np[1:] == names_np[:-1])]
+        what = {"page": "image", "video": "frame number", "live": "timestamp"}[domain]
+        for i in np.flatnonzero(repeat):
+            detail = f" {m_order[i]}" if domain != "page" else f" {m_name[i].as_py()}"
+            bad.add(record(m_id[i]), f"{what}{detail} listed twice in {media_file}", "rope")
+        keep = pa.array(~repeat)
+        m_id, m_name = m_id[~repeat], m_name.filter(keep)
+        unknown = ~np.isin(m_id, ids)
+        for sample_id in np.unique(m_id[unknown]):
+            bad.add(record(sample_id), f"listed in {media_file} but in no row of {pair_file}", "rope")
+        m_id, m_name = m_id[~unknown], m_name.filter(pa.array(~unknown))
+        starts = np.flatnonzero(np.r_[True, m_id[1:] != m_id[:-1]]) if len(m_id) else np.zeros(0, np.int64)
+        offsets = pa.array(np.r_[starts, len(m_id)].astype(np.int32))
+        media_ids = m_id[starts]
+        names_list = pa.ListArray.from_arrays(offsets, m_name)
+
+    has_media = np.isin(ids, media_ids)
+    for sample_id in ids[~has_media]:
+        bad.add(record(sample_id), f"no {'image' if domain == 'page' else 'frame'} listed in {media_file}", "rope")
+    ids, product = ids[has_media], product[has_media]
+    images = names_list.take(pa.array(np.searchsorted(media_ids, ids)))
+
+    # text: one per sample; repeats reported, text for unknown samples reported
+    text = pa.nulls(len(ids), pa.string())
+    if texts is not None and texts.num_rows:
+        t_id, t_line = texts.column("id").to_numpy(), texts.column("line").to_numpy()
+        order = np.lexsort((t_line, t_id))
+        t_id, t_text = t_id[order], texts.column("text").chunk(0).take(pa.array(order))
+        first_t = np.r_[True, t_id[1:] != t_id[:-1]]
+        for i in np.flatnonzero(~first_t):
+            bad.add(record(t_id[i]), f"has a second text row in {text_file} (the first is kept)", "rope")
+        t_id, t_text = t_id[first_t], t_text.filter(pa.array(first_t))
+        unknown = ~np.isin(t_id, ids)
+        for sample_id in t_id[unknown]:
+            bad.add(record(sample_id), f"listed in {text_file} but in no row of {pair_file}", "rope")
+        pos = np.searchsorted(t_id, ids)
+        found = (pos < len(t_id)) & (t_id[np.minimum(pos, max(len(t_id) - 1, 0))] == ids) if len(t_id) else \
+            np.zeros(len(ids), bool)
+        taken = t_text.take(pa.array(np.where(found, pos, 0)))
+        text = pc.if_else(pa.array(found), taken, text)
+        text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+
+    product_ids = pa.array(product, pa.string())
+    if tag:
+        product_ids = pc.binary_join_element_wise(pa.scalar(tag), product_ids, "")
+    products.update(pc.unique(product_ids).to_pylist())
+    n = len(ids)
+    sample_ids = pc.binary_join_element_wise(pa.scalar(f"{domain}/{tag}"), pa.array(ids).cast(pa.string()), "")
+    empty = pa.array([""] * n, pa.string())
+    if domain == "page":
+        title, asr = pc.fill_null(text, ""), pa.nulls(n, pa.string())
+        _first_titles(product_ids, ids, title, titles)
+    else:
+        title, asr = empty, text
+    return pa.table({"sample_id": sample_ids, "product_id": product_ids, "domain": pa.array([domain] * n),
+                     "images": images, "video": pa.nulls(n, pa.string()), "title": title, "text": empty,
+                     "asr_text": asr, "split": pa.array([split] * n)}, schema=SAMPLE_SCHEMA)
+
+
+def _first_titles(products: pa.Array, page_ids: np.ndarray, page_titles: pa.Array,
+                  titles: dict[str, tuple[int, str]]) -> None:
+    """A product's title: the title of its page with the smallest id that has one (the same whatever the buckets)."""
+    has = pc.greater(pc.utf8_length(page_titles), 0).to_numpy(zero_copy_only=False)
+    if not has.any():
+        return
+    prods = np.asarray(products.to_pylist(), object)[has]
+    pids, texts = page_ids[has], np.asarray(page_titles.to_pylist(), object)[has]
+    for p, pid, text in zip(prods, pids, texts):
+        best = titles.get(p)
+        if best is None or pid < best[0]:
+            titles[p] = (int(pid), text)
+
+
+def _relative_or_absolute(path: Path, base: Path) -> str:
+    """Relative to the manifest when the media folder is inside it (the pair moves together), else absolute."""
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path.resolve())

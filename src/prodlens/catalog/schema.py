@@ -6,6 +6,7 @@ with an optional title and optional ASR text. Media paths are stored relative to
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
@@ -55,6 +56,19 @@ class Sample:
             raise RecordError(self.sample_id, "a page sample takes images, not a video file")
 
 
+def check_media_path(root: str, rel: str, record: str) -> None:
+    """The checks a media path gets when a catalogue is built: lexical only (no filesystem call per path, which at
+    catalogue scale costs more than everything else). Symlinks that leave the root are caught by
+    `resolve_media_path` when the file is decoded. `root` is an absolute, normalised path."""
+    if not rel:
+        raise RecordError(record, "empty media path")
+    if "\x00" in rel:
+        raise RecordError(record, "media path contains a NUL byte")
+    full = os.path.normpath(os.path.join(root, rel))
+    if full != root and not full.startswith(root.rstrip(os.sep) + os.sep):
+        raise RecordError(record, f"media path {rel!r} escapes the catalogue root {root}")
+
+
 def resolve_media_path(root: Path, rel: str, record: str) -> Path:
     """The absolute path of a catalogue media path, refusing paths that escape the catalogue root."""
     if not rel:
@@ -94,6 +108,7 @@ class Catalog:
                 by_id[p.product_id] = p
         kept: list[Sample] = []
         seen: set[str] = set()
+        root_abs = os.path.normpath(str(Path(root).absolute()))
         for s in samples:
             try:
                 s.check_shape()
@@ -102,7 +117,7 @@ class Catalog:
                 if s.product_id not in by_id:
                     raise RecordError(s.sample_id, f"refers to unknown product {s.product_id!r}")
                 for rel in s.media_paths:
-                    resolve_media_path(Path(root), rel, s.sample_id)
+                    check_media_path(root_abs, rel, s.sample_id)
             except RecordError as e:
                 bad.add_error(e, "catalog")
                 continue
