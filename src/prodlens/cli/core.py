@@ -9,7 +9,9 @@ from typing import Optional
 import typer
 
 from .. import api
-from ..catalog import load_catalog, save_manifest, validate_catalog
+from ..catalog import import_rope, load_catalog, save_manifest, validate_catalog
+from ..catalog.download import count_rope_images, download_images, rope_image_names
+from ..catalog.rope import DEFAULT_URL_PREFIX
 from ..errors import ProdlensError
 from .common import (RootOpt, SourceArg, SplitOpt, _fail, _model_options, _print_bad, app, catalog_app, console,
                      err)
@@ -35,15 +37,59 @@ def catalog_validate(source: str = SourceArg, root: Path = RootOpt, split: Optio
 
 @catalog_app.command("import")
 def catalog_import(source: str = SourceArg, root: Path = RootOpt, out: Path = typer.Option(..., help="manifest dir"),
-                   split: Optional[str] = SplitOpt):
-    """Convert a catalogue to the Parquet manifest (products.parquet, samples.parquet, catalog.json)."""
+                   split: Optional[str] = SplitOpt,
+                   media_dir: Optional[Path] = typer.Option(None, help="rope: folder of the downloaded images "
+                                                                       "(default ROOT/media)")):
+    """Convert a catalogue to the Parquet manifest (products.parquet, samples.parquet, catalog.json). ROPE is
+    streamed (memory bounded by a bucket of rows, not the dataset); bad rows go to OUT/bad_records.jsonl."""
     try:
+        if source == "rope":
+            report = import_rope(root, out, media_dir, (split,) if split else None)
+            console.print(f"wrote manifest of {report.samples} samples ({report.by_domain['page']} pages, "
+                          f"{report.by_domain['video']} videos, {report.by_domain['live']} live clips) of "
+                          f"{report.products} products to {out}")
+            if report.bad:
+                err.print(f"[yellow]{report.bad} bad record(s) skipped[/yellow], listed in {out / 'bad_records.jsonl'}")
+            return
         catalog = load_catalog(source, root, split)
     except ProdlensError as e:
         _fail(str(e))
     save_manifest(catalog, out)
     console.print(f"wrote manifest of {len(catalog.samples)} samples to {out}")
     _print_bad(catalog.bad)
+
+
+@catalog_app.command("download")
+def catalog_download(source: str = typer.Argument(..., help="rope"), root: Path = RootOpt,
+                     media_dir: Path = typer.Option(..., help="folder the images are stored in"),
+                     url_prefix: str = typer.Option(DEFAULT_URL_PREFIX, help="prefix the image names are fetched from"),
+                     split: Optional[str] = SplitOpt,
+                     workers: int = typer.Option(16, min=1, help="concurrent downloads"),
+                     rate: Optional[float] = typer.Option(None, min=0.1, help="at most this many requests per second"),
+                     retries: int = typer.Option(3, min=0, help="retries per image (timeouts, 5xx, truncated)"),
+                     timeout: float = typer.Option(30.0, min=0.1, help="seconds per request")):
+    """Fetch every image named in the page-image and frame lists. A rerun skips complete files; failures (404,
+    timeout, not an image) are listed in MEDIA_DIR/download-failures.tsv and make the exit code 1."""
+    if source != "rope":
+        _fail(f"download knows the 'rope' layout, not {source!r}")
+    splits = (split,) if split else None
+    try:
+        total = count_rope_images(root, splits)
+        report = download_images(rope_image_names(root, splits), media_dir, url_prefix, workers=workers, rate=rate,
+                                 retries=retries, timeout=timeout, total=total)
+    except ProdlensError as e:
+        _fail(str(e))
+    console.print(f"downloaded {report.downloaded}, already there {report.skipped}, failed {report.failed} "
+                  f"({report.bytes / 2**20:.1f} MB in {report.seconds:.1f} s)")
+    if report.failed:
+        from ..errors import BadRecords
+
+        bad = BadRecords()
+        for name, reason in report.failures:
+            bad.add(name, reason, "download")
+        _print_bad(bad, limit=20)
+        err.print(f"all failures: {report.report_path}")
+        raise typer.Exit(1)
 
 
 @app.command("embed")
