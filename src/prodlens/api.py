@@ -29,7 +29,7 @@ def _embedder(config: EmbedConfig | None, cache: FeatureCache, checkpoint: str |
     """(what embeds the catalogue, the ProductEmbedder behind its features): the trained model of `checkpoint`,
     or the zero-shot encoders of `config`."""
     if checkpoint is not None:
-        from .train import CheckpointEmbedder
+        from .model import CheckpointEmbedder
 
         trained = CheckpointEmbedder(checkpoint, cache)
         return trained, trained.features

@@ -37,7 +37,8 @@ def test_batches_hold_distinct_products_and_cover_anchors():
 
 def test_collate_masks_and_dropouts(tmp_path):
     from prodlens.errors import BadRecords
-    from prodlens.train import FeatureTable, collate
+    from prodlens.model.features import FeatureTable
+    from prodlens.train import collate
 
     n = 4
     table = FeatureTable([f"s{i}" for i in range(n)], ["a", "a", "b", "b"], ["page", "live", "page", "live"],

@@ -146,9 +146,9 @@ def test_finetuned_backbone_is_saved_and_used_to_embed(demo, tmp_path):
     Trainer(run, tmp_path / "ft", FeatureCache(cache_dir), progress=False).fit(cat, max_steps=2)
     state = _weights(tmp_path / "ft")
     from prodlens.encoders.image import EfficientNetLite0
-    from prodlens.train import CheckpointEmbedder
-    from prodlens.train.checkpoint import table_embeddings
-    from prodlens.train.data import build_feature_table
+    from prodlens.model import CheckpointEmbedder
+    from prodlens.model.checkpoint import table_embeddings
+    from prodlens.model.features import build_feature_table
 
     pretrained = EfficientNetLite0().model.state_dict()
     trained = state["backbone"]

@@ -145,6 +145,36 @@ class ManifestView:
         if held:
             yield pa.concat_tables(pending)
 
+    @property
+    def total_rows(self) -> int:
+        """Rows of samples.parquet before any selection: the row positions shards are cut by."""
+        return self._file.metadata.num_rows
+
+    def iter_range(self, start: int, stop: int, batch_rows: int = 1024) -> Iterator[pa.Table]:
+        """The selected rows among rows [start, stop) of samples.parquet, in tables of `batch_rows` rows. Only the
+        row groups that overlap the range are read."""
+        expr = self.filter
+        pending: list[pa.Table] = []
+        held, first = 0, 0
+        for group in range(self._file.num_row_groups):
+            rows = self._file.metadata.row_group(group).num_rows
+            lo, hi = max(start, first), min(stop, first + rows)
+            if lo < hi:
+                table = self._file.read_row_group(group).slice(lo - first, hi - lo)
+                if expr is not None:
+                    table = table.filter(expr)
+                pending.append(table)
+                held += table.num_rows
+                while held >= batch_rows:
+                    merged = pa.concat_tables(pending)
+                    yield merged.slice(0, batch_rows)
+                    pending, held = [merged.slice(batch_rows)], held - batch_rows
+            first += rows
+            if first >= stop:
+                break
+        if held:
+            yield pa.concat_tables(pending)
+
     def iter_samples(self, batch_rows: int = 1024, shards: Iterable[int] | None = None,
                      bad: BadRecords | None = None) -> Iterator[list[Sample]]:
         """Samples in batches; rows that cannot be samples go to `bad`."""

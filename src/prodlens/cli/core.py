@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -12,6 +13,7 @@ from .. import api
 from ..catalog import import_rope, load_catalog, save_manifest, validate_catalog
 from ..catalog.download import count_rope_images, download_images, rope_image_names
 from ..catalog.rope import DEFAULT_URL_PREFIX
+from ..embed.shards import SHARD_ROWS
 from ..errors import ProdlensError
 from .common import (RootOpt, SourceArg, SplitOpt, _fail, _model_options, _print_bad, app, catalog_app, console,
                      err)
@@ -95,10 +97,16 @@ def catalog_download(source: str = typer.Argument(..., help="rope"), root: Path 
 @app.command("embed")
 @_model_options
 def embed_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str] = SplitOpt,
-              out: Path = typer.Option(..., help="output Parquet file of sample embeddings"),
+              out: Path = typer.Option(..., help="output: a Parquet file, or for 'manifest' a directory of shards"),
               checkpoint: Optional[Path] = typer.Option(None, help="trained run directory or .pt (default: zero-shot)"),
+              domains: Optional[str] = typer.Option(None, help="manifest: only these domains (comma-separated)"),
+              shard_rows: int = typer.Option(SHARD_ROWS, min=1, help="manifest: rows of samples.parquet per shard"),
               *, config, cache):
-    """Embed every sample of a catalogue (cached: a second run re-encodes nothing)."""
+    """Embed every sample of a catalogue (cached: a second run re-encodes nothing). A manifest is embedded in
+    shards, streamed batch by batch, and under `torchrun --nproc_per_node N -m prodlens embed manifest ...` each
+    process takes its share of the shards; a rerun resumes, skipping finished shards."""
+    if source == "manifest":
+        return _embed_manifest(root, split, domains, out, checkpoint, shard_rows, config, cache)
     try:
         catalog = load_catalog(source, root, split)
         emb = api.embed(catalog, config, cache, checkpoint=checkpoint)
@@ -108,6 +116,30 @@ def embed_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str
     console.print(f"wrote {len(emb)} embeddings of dim {emb.dim} to {out} (model {emb.meta['model']}; cache hits "
                   f"{cache.hits}, misses {cache.misses})", markup=False)
     _print_bad(emb.bad)
+
+
+def _embed_manifest(root, split, domains, out, checkpoint, shard_rows, config, cache) -> None:
+    from ..catalog import open_manifest
+    from ..distributed import local_device, setup_distributed
+    from ..embed.shards import embed_manifest
+    from ..model import load_encoder
+
+    rank, world = setup_distributed()
+    try:
+        view = open_manifest(root, split, domains.split(",") if domains else None)
+        if checkpoint is not None:
+            encoder = load_encoder(checkpoint, device=local_device(config.device))
+        else:
+            encoder = load_encoder(replace(config, device=local_device(config.device)))
+        run = embed_manifest(view, encoder, out, shard_rows=shard_rows, batch_rows=max(64, config.batch_size * 4),
+                             rank=rank, world=world, cache=cache.path != ":memory:", progress=rank == 0)
+    except ProdlensError as e:
+        _fail(str(e))
+    where = f"rank {rank} of {world}: " if world > 1 else ""
+    console.print(f"{where}embedded {len(run.done_here)} shard(s) ({run.samples_here} samples, {run.bad_here} bad "
+                  f"records), {run.skipped} already done; {run.shards} shards in the plan", markup=False)
+    if run.complete and rank == 0:
+        console.print(f"all shards written: {out / 'shards.json'}", markup=False)
 
 
 @app.command("eval")

@@ -25,6 +25,7 @@ from ..errors import BadRecords, MediaError, RecordError
 from ..media import load_image, sample_frames, uniform_positions
 from ..progress import progress_bar
 from .cache import FeatureCache, combine_digests, file_digest, text_digest
+from .encoder import ProductEncoder
 from .store import Embeddings
 
 INPUT_CHOICES = ("image", "text", "image+text")
@@ -75,8 +76,9 @@ class SampleFeatures:
     text: np.ndarray | None = None  # (T,) normalised text embedding, when the sample has text
 
 
-class ProductEmbedder:
-    """Turns catalogue samples into vectors; `embed_catalog` is the one entry point for batch work."""
+class ProductEmbedder(ProductEncoder):
+    """The zero-shot encoder: catalogue samples → vectors from pretrained encoders; `embed_catalog` for catalogues,
+    `encode` for ad-hoc inputs (see ProductEncoder)."""
 
     def __init__(self, config: EmbedConfig | None = None, cache: FeatureCache | None = None,
                  image_encoder=None, image_key: str | None = None):
@@ -99,6 +101,15 @@ class ProductEmbedder:
         if self._image_key:  # a fine-tuned backbone: its weights, not the spec, define the features
             sig["image_features"] = self._image_key
         return sig
+
+    @property
+    def frames(self) -> int:
+        return self.config.frames
+
+    def with_cache(self, cache: FeatureCache) -> "ProductEmbedder":
+        other = self.with_config()
+        other.cache = cache
+        return other
 
     def with_config(self, **changes) -> "ProductEmbedder":
         """Another embedder with some settings changed, sharing this one's cache and loaded encoders."""
@@ -361,16 +372,29 @@ class ProductEmbedder:
         return self.text_encoder.dim
 
     # -- query-time helpers (no cache: uploads are one-off) -----------------------------------------------------
-    def query_features(self, frames: list[Image.Image], text: str = "") -> SampleFeatures:
-        """Backbone features of an ad-hoc query: frames (an uploaded photo or sampled clip frames) and/or text."""
-        if not frames and not text.strip():
-            raise RecordError("query", "empty query: give an image, a clip or some text")
-        out_f, out_p = self._encode_frames(self.image_encoder, frames) if frames else (None, None)
-        return SampleFeatures(out_f, out_p, self.text_encoder.encode([text])[0] if text.strip() else None)
+    def query_features(self, frames: list[list[Image.Image]], texts: list[str]) -> list[SampleFeatures]:
+        """Backbone features of ad-hoc queries (each: frames of an uploaded photo or clip, and/or text), with one
+        batched pass of each encoder over all of them."""
+        for i, (f, t) in enumerate(zip(frames, texts)):
+            if not f and not t.strip():
+                raise RecordError("query" if len(frames) == 1 else f"query {i}",
+                                  "empty query: give an image, a clip or some text")
+        flat = [img for f in frames for img in f]
+        out_f, out_p = self._encode_frames(self.image_encoder, flat) if flat else (None, None)
+        wanted = [t for t in texts if t.strip()]
+        vectors = dict(zip(wanted, self.text_encoder.encode(wanted))) if wanted else {}
+        feats, start = [], 0
+        for f, t in zip(frames, texts):
+            end = start + len(f)
+            feats.append(SampleFeatures(out_f[start:end] if f else None,
+                                        out_p[start:end] if f and out_p is not None else None,
+                                        vectors.get(t) if t.strip() else None))
+            start = end
+        return feats
 
-    def embed_query(self, frames: list[Image.Image], text: str = "", domain: str = "live") -> np.ndarray:
-        """Embed an ad-hoc query like a catalogue sample of `domain`."""
-        return self.compose(self.query_features(frames, text), domain, "query")
+    def embed_queries(self, frames: list[list[Image.Image]], texts: list[str], domain: str) -> np.ndarray:
+        feats = self.query_features(frames, texts)
+        return np.stack([self.compose(f, domain, "query") for f in feats]).astype(np.float32)
 
 
 def augment_view(img: Image.Image, view: int) -> Image.Image:

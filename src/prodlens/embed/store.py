@@ -39,6 +39,18 @@ class Embeddings:
     def domain(self, name: str) -> "Embeddings":
         return self.where([d == name for d in self.domains])
 
+    @classmethod
+    def concat(cls, parts: list["Embeddings"], meta: dict | None = None) -> "Embeddings":
+        bad = BadRecords()
+        for p in parts:
+            bad.extend(p.bad)
+        dim = next((p.dim for p in parts if len(p)), 0)
+        vectors = np.concatenate([p.vectors for p in parts if len(p)]) if any(len(p) for p in parts) else \
+            np.zeros((0, dim), np.float32)
+        return cls([x for p in parts for x in p.sample_ids], [x for p in parts for x in p.product_ids],
+                   [x for p in parts for x in p.domains], [x for p in parts for x in p.splits], vectors,
+                   dict(meta if meta is not None else (parts[0].meta if parts else {})), bad)
+
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         table = pa.table({
@@ -57,6 +69,12 @@ class Embeddings:
 
     @classmethod
     def load(cls, path: str | Path) -> "Embeddings":
+        """One Parquet file, or a directory of shards written by a sharded (distributed) embedding job."""
+        path = Path(path)
+        if path.is_dir():
+            from .shards import load_shards
+
+            return load_shards(path)
         try:
             table = pq.read_table(path)
         except Exception as e:

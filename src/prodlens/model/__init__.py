@@ -1,7 +1,8 @@
-"""The trainable multi-branch product embedding model and its JSON configs."""
+"""The trainable multi-branch product embedding model, its JSON configs, and inference with trained checkpoints."""
+from .checkpoint import CheckpointEmbedder, load_checkpoint, load_encoder, resolve_checkpoint
 from .config import (FusionConfig, ModelConfig, RunConfig, TrainConfig, VisualConfig, load_run_config,
                      packaged_configs, run_config_from_dict)
 from .network import DOMAIN_INDEX, ProductEmbeddingModel, create_model
 
-__all__ = ["FusionConfig", "ModelConfig", "RunConfig", "TrainConfig", "VisualConfig", "load_run_config",
+__all__ = ["CheckpointEmbedder", "load_checkpoint", "load_encoder", "resolve_checkpoint", "FusionConfig", "ModelConfig", "RunConfig", "TrainConfig", "VisualConfig", "load_run_config",
            "packaged_configs", "run_config_from_dict", "DOMAIN_INDEX", "ProductEmbeddingModel", "create_model"]

@@ -25,21 +25,14 @@ from ..catalog import Catalog
 from ..embed import EmbedConfig, FeatureCache, ProductEmbedder
 from ..evaluate import evaluate_embeddings
 from ..model import RunConfig, create_model
+from ..distributed import setup_distributed
 from ..progress import console, progress_bar
 from ..runs import check_resume, config_digest
 from .backbone import FrameStore, TrainingNet, make_backbone
-from .checkpoint import load_checkpoint, save_checkpoint, table_embeddings
-from .data import Batch, FeatureTable, GroupBatcher, build_feature_table, collate
+from ..model.checkpoint import load_checkpoint, save_checkpoint, table_embeddings
+from ..model.features import FeatureTable, build_feature_table
+from .data import Batch, GroupBatcher, collate
 from .loss import ProductLoss
-
-
-def setup_distributed() -> tuple[int, int]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    if dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 def gather(t: torch.Tensor, world: int) -> torch.Tensor:

@@ -1,6 +1,8 @@
-"""Checkpoints (written atomically) and the embedder that serves a trained model."""
+"""Checkpoints (written atomically) and the encoder that serves a trained model: inference lives with the model,
+not with the training program."""
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict
 from pathlib import Path
 
@@ -11,9 +13,11 @@ from .. import atomic
 from ..catalog import Catalog
 from ..embed import EmbedConfig, Embeddings, FeatureCache, ProductEmbedder, model_id
 from ..embed.cache import file_digest
+from ..embed.encoder import ProductEncoder
 from ..errors import BadRecords, ProdlensError
-from ..model import ProductEmbeddingModel, RunConfig, create_model, run_config_from_dict
-from .data import FeatureTable, build_feature_table
+from .config import RunConfig, run_config_from_dict
+from .features import FeatureTable, build_feature_table
+from .network import DOMAIN_INDEX, ProductEmbeddingModel, create_model
 
 
 def _state_digest(state_dict: dict) -> str:
@@ -76,8 +80,8 @@ def table_embeddings(model: ProductEmbeddingModel, table: FeatureTable, meta: di
                       embed_table(model, table, device=device), meta, table.bad)
 
 
-class CheckpointEmbedder:
-    """Embeds catalogues with a trained model: cached backbone features → the network → compact embeddings."""
+class CheckpointEmbedder(ProductEncoder):
+    """The trained encoder: cached backbone features → the network → compact embeddings (see ProductEncoder)."""
 
     def __init__(self, checkpoint: str | Path, cache: FeatureCache | None = None, device: str = "cpu"):
         state = load_checkpoint(checkpoint)
@@ -105,28 +109,40 @@ class CheckpointEmbedder:
         """Identity of a trained model: its checkpoint's content (not its path: moving a run changes nothing)."""
         return {"kind": "trained", "checkpoint_sha256": self.sha256}
 
+    @property
+    def frames(self) -> int:
+        return self.feature_config.frames
+
+    def with_cache(self, cache: FeatureCache) -> "CheckpointEmbedder":
+        other = copy.copy(self)
+        other.features = self.features.with_cache(cache)
+        return other
+
     @torch.inference_mode()
-    def embed_query(self, frames, text: str = "", domain: str = "live") -> np.ndarray:
-        """Embed an ad-hoc query (uploaded photo or clip frames, and/or text) like a catalogue sample of `domain`."""
+    def embed_queries(self, frames: list[list], texts: list[str], domain: str) -> np.ndarray:
+        """Ad-hoc queries (uploaded photos or clip frames, and/or text) embedded like samples of `domain`, in one
+        forward pass."""
         from ..media import uniform_positions
-        from ..model import DOMAIN_INDEX
 
         max_frames = self.run_config.model.visual.max_frames
-        frames = [frames[i] for i in uniform_positions(len(frames), max_frames)] if frames else []
-        f = self.features.query_features(frames, text)
-        dv, dt = self.run_config.model.image_feature_dim, self.run_config.model.text_feature_dim
-        visual = torch.zeros((1, max_frames, dv))
-        mask = torch.zeros((1, max_frames), dtype=torch.bool)
-        if f.visual is not None:
-            visual[0, :len(f.visual)] = torch.from_numpy(np.asarray(f.visual, np.float32))
-            mask[0, :len(f.visual)] = True
-        text_vec = torch.zeros((1, dt))
-        if f.text is not None:
-            text_vec[0] = torch.from_numpy(np.asarray(f.text, np.float32))
+        frames = [[f[i] for i in uniform_positions(len(f), max_frames)] if f else [] for f in frames]
+        feats = self.features.query_features(frames, texts)
+        n, dv, dt = len(feats), self.run_config.model.image_feature_dim, self.run_config.model.text_feature_dim
+        visual = torch.zeros((n, max_frames, dv))
+        mask = torch.zeros((n, max_frames), dtype=torch.bool)
+        text_vec = torch.zeros((n, dt))
+        has_text = torch.zeros(n, dtype=torch.bool)
+        for i, f in enumerate(feats):
+            if f.visual is not None:
+                visual[i, :len(f.visual)] = torch.from_numpy(np.asarray(f.visual, np.float32))
+                mask[i, :len(f.visual)] = True
+            if f.text is not None:
+                text_vec[i] = torch.from_numpy(np.asarray(f.text, np.float32))
+                has_text[i] = True
+        domains = torch.full((n,), DOMAIN_INDEX[domain], dtype=torch.long)
         out = self.model(visual.to(self.device), mask.to(self.device), text_vec.to(self.device),
-                         torch.tensor([f.text is not None], device=self.device),
-                         torch.tensor([DOMAIN_INDEX[domain]], device=self.device))
-        return out["embedding"][0].float().cpu().numpy()
+                         has_text.to(self.device), domains.to(self.device))
+        return out["embedding"].float().cpu().numpy()
 
     def feature_table(self, catalog: Catalog, progress: bool = True) -> FeatureTable:
         return build_feature_table(catalog, self.features, self.run_config.model.visual.max_frames, views=1,
@@ -142,3 +158,28 @@ class CheckpointEmbedder:
                 "features": asdict(self.feature_config), "config": self.run_config.to_dict(),
                 "signature": self.signature(), "model_id": model_id(self.signature())}
         return table_embeddings(self.model, table, meta, self.device)
+
+
+def load_encoder(spec: str | Path | EmbedConfig | None = None, cache: FeatureCache | None = None,
+                 device: str = "cpu", **config) -> ProductEncoder:
+    """The one way to get an encoder. `spec`:
+    - None or "zero-shot": the offline default (EfficientNet-Lite0 + MiniLM), `config` overrides EmbedConfig fields;
+    - "IMAGE+TEXT" encoder specs, e.g. "hf:google/vit-base-patch16-224+minilm" (any spec `prodlens encoders` lists);
+    - an EmbedConfig;
+    - a trained run directory or checkpoint file (.pt)."""
+    cache = cache if cache is not None else FeatureCache(None)
+    if isinstance(spec, EmbedConfig):
+        return ProductEmbedder(spec, cache)
+    text = str(spec) if spec is not None else "zero-shot"
+    if isinstance(spec, Path) or text.endswith(".pt") or Path(text).is_dir():
+        return CheckpointEmbedder(spec, cache, device)
+    if text != "zero-shot":
+        image, sep, text_encoder = text.rpartition("+")
+        if not sep or not image:
+            raise ProdlensError(f"encoder spec {text!r}: expected 'zero-shot', 'IMAGE+TEXT' encoder specs, or a "
+                                "trained run directory / .pt checkpoint")
+        config = {"image_encoder": image, "text_encoder": text_encoder, **config}
+    try:
+        return ProductEmbedder(EmbedConfig(device=device, **config), cache)
+    except (TypeError, ValueError) as e:
+        raise ProdlensError(f"encoder settings: {e}") from None
