@@ -22,7 +22,6 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from PIL import Image
 from rich.console import Console
 from rich.table import Table
 

@@ -1,6 +1,5 @@
 """The three catalogue layouts, on tiny files written here, and the Grocery Store Dataset from ../shared."""
 import pytest
-from PIL import Image
 
 from prodlens.catalog import load_catalog, load_folder, load_grocery, load_manifest, save_manifest
 from prodlens.errors import ProdlensError

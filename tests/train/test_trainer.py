@@ -115,7 +115,7 @@ def test_killed_training_resumes(demo, tmp_path):
     done = subprocess.run(args + ["--resume", "--max-steps", str(killed_at + 10)], env=_env(cache_dir),
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    assert f"resuming from" in done.stderr + done.stdout
+    assert "resuming from" in done.stderr + done.stdout
     assert _weights(tmp_path / "run")["step"] == killed_at + 10
 
 

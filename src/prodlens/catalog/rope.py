@@ -52,8 +52,8 @@ DOMAIN_FILES = {  # domain: (pair file, text file, media file)
 }
 EMPTY_TEXT = "空"
 DEFAULT_URL_PREFIX = "https://js-ad.a.yximgs.com/bs2/ad-material-video/"  # the COPE README's example
-BUCKET_BYTES = 96 << 20  # input bytes per bucket: a bucket's Arrow tables stay well under 200 MB
-READ_BLOCK = 16 << 20
+BUCKET_BYTES = 16 << 20  # input bytes per bucket: what one bucket holds in memory, whatever the dataset size
+READ_BLOCK = 8 << 20
 _SEPARATOR = "\x1f"  # never in ROPE text: each line arrives whole, and is split at its first commas by us
 
 

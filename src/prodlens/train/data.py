@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..model.features import FeatureTable
+from ..model.network import DOMAIN_INDEX
 
 
 Group = dict  # domain -> row index in the FeatureTable

@@ -20,7 +20,6 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-from .. import atomic
 from ..catalog import Catalog
 from ..embed import EmbedConfig, FeatureCache, ProductEmbedder
 from ..evaluate import evaluate_embeddings
