@@ -198,3 +198,31 @@ def test_real_grocery_training_gains_over_zero_shot(grocery_root, tmp_path):
     # measured 2026-11-24 with these settings: trained ~0.66 R@1 vs zero-shot 0.378
     assert trained["R@1"] > zero["R@1"] + 0.2, (trained, zero)
     assert trained["mAP"] > zero["mAP"]
+
+
+def test_features_on_disk_and_pixels_from_loader_workers_train_like_memory(demo, tmp_path, monkeypatch):
+    """A table too large for memory is memory-mapped from the run directory; backbone modes decode frames in
+    DataLoader workers. Both train as the in-memory paths do, and a resumed recompute run matches a whole one."""
+    from prodlens.model import features
+
+    root, cache_dir = demo
+    cat = load_folder(root)
+    memory = Trainer(load_run_config(None, EXACT), tmp_path / "memory", FeatureCache(cache_dir), progress=False)
+    memory.fit(cat)
+    monkeypatch.setattr(features, "DISK_TABLE_BYTES", 0)
+    disk = Trainer(load_run_config(None, EXACT), tmp_path / "disk", FeatureCache(cache_dir), progress=False)
+    disk.fit(cat)
+    assert (tmp_path / "disk" / "features-rank0" / "frames.npy").exists()
+    assert not (tmp_path / "memory" / "features-rank0").exists()
+    assert _max_diff(_weights(tmp_path / "memory"), _weights(tmp_path / "disk")) < 5e-3  # float16 features on disk
+
+    recompute = {**EXACT, "train": {**EXACT["train"], "backbone": "recompute", "epochs": 1, "loader_workers": 1}}
+    whole = Trainer(load_run_config(None, recompute), tmp_path / "whole", FeatureCache(cache_dir), progress=False)
+    whole.fit(cat, max_steps=4)
+    part = Trainer(load_run_config(None, recompute), tmp_path / "part", FeatureCache(cache_dir), progress=False)
+    part.fit(cat, max_steps=2)
+    inline = {**recompute, "train": {**recompute["train"], "loader_workers": 0}}  # workers may change on resume
+    Trainer(load_run_config(None, inline), tmp_path / "part", FeatureCache(cache_dir), progress=False).fit(
+        cat, resume=True, max_steps=4)
+    assert _weights(tmp_path / "part")["step"] == 4
+    assert _max_diff(_weights(tmp_path / "whole"), _weights(tmp_path / "part")) < 1e-5

@@ -18,7 +18,7 @@ empty text. Ids are integers, per file: a sample id carries its domain (`video/3
 other splits than train carry the split too (`video/test-3179594`, product `test-26140`), as ids restart per split.
 
 The import never holds a whole file: every file is read in Arrow blocks and its rows are spilled into buckets by
-sample id (hash partitioning, an Arrow dataset on disk); each bucket is then assembled alone — frames ordered by
+sample id (hash partitioning, one Arrow stream file per bucket on disk); each bucket is then assembled alone — frames ordered by
 number or timestamp, text and product attached, bad rows reported — and appended to `samples.parquet`. Memory is
 bounded by the bucket, not the dataset.
 """
@@ -34,8 +34,7 @@ from typing import Iterator
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.dataset as ds
+import pyarrow.ipc  # noqa: F401  (pa.ipc)
 import pyarrow.parquet as pq
 
 from .. import atomic
@@ -54,7 +53,6 @@ EMPTY_TEXT = "空"
 DEFAULT_URL_PREFIX = "https://js-ad.a.yximgs.com/bs2/ad-material-video/"  # the COPE README's example
 BUCKET_BYTES = 16 << 20  # input bytes per bucket: what one bucket holds in memory, whatever the dataset size
 READ_BLOCK = 8 << 20
-_SEPARATOR = "\x1f"  # never in ROPE text: each line arrives whole, and is split at its first commas by us
 
 
 @dataclass
@@ -139,29 +137,29 @@ def load_rope(root: str | Path, splits: tuple[str, ...] | None = None, media_dir
 # -- reading --------------------------------------------------------------------------------------------------------
 def read_fields(path: Path, n_fields: int, bad: BadRecordLog) -> Iterator[tuple[list[pa.Array], pa.Array]]:
     """Stream a ROPE file as blocks of (fields, line numbers). Each line is split at its first n_fields - 1 commas
-    (so text fields keep their own commas); the space(s) after a comma are dropped. Bad lines are reported."""
-    reader = pacsv.open_csv(
-        path, read_options=pacsv.ReadOptions(column_names=["line"], block_size=READ_BLOCK),
-        parse_options=pacsv.ParseOptions(delimiter=_SEPARATOR, quote_char=False, escape_char=False,
-                                         ignore_empty_lines=False,
-                                         invalid_row_handler=lambda row: _skip_row(row, path, bad)),
-        convert_options=pacsv.ConvertOptions(column_types={"line": pa.binary()}, strings_can_be_null=False))
+    (so text fields keep their own commas); the space(s) after a comma are dropped. Bad lines are reported.
+    Lines are read in blocks of about READ_BLOCK bytes, so memory holds one block whatever the file's size."""
     first_line = 1
-    for batch in reader:
-        raw = batch.column(0)
-        lines = pa.array(np.arange(first_line, first_line + len(raw), dtype=np.int64))
-        first_line += len(raw)
-        text, lines = _decode_utf8(raw, lines, path, bad)
-        if first_line - len(raw) == 1:
-            text = pc.replace_substring_regex(text, "^\ufeff", "")  # a byte-order mark
-        text = pc.utf8_rtrim_whitespace(text)
-        nonempty = pc.greater(pc.utf8_length(text), 0)
-        text, lines = pc.filter(text, nonempty), pc.filter(lines, nonempty)
-        parts = pc.split_pattern_regex(text, r",\s*", max_splits=n_fields - 1)
-        ok = pc.equal(pc.list_value_length(parts), n_fields)
-        _report(pc.invert(ok), text, lines, path, f"expected {n_fields} comma-separated fields", bad)
-        parts, lines = pc.filter(parts, ok), pc.filter(lines, ok)
-        yield [pc.utf8_trim_whitespace(pc.list_element(parts, i)) for i in range(n_fields)], lines
+    with open(path, "rb") as f:
+        while True:
+            block = f.readlines(READ_BLOCK)
+            if not block:
+                break
+            raw = pa.array(block, pa.binary())
+            lines = pa.array(np.arange(first_line, first_line + len(block), dtype=np.int64))
+            if first_line == 1 and block[0].startswith(b"\xef\xbb\xbf"):  # a byte-order mark
+                raw = pa.array([block[0][3:]] + block[1:], pa.binary())
+            first_line += len(block)
+            del block
+            text, lines = _decode_utf8(raw, lines, path, bad)
+            text = pc.utf8_rtrim_whitespace(text)
+            nonempty = pc.greater(pc.utf8_length(text), 0)
+            text, lines = pc.filter(text, nonempty), pc.filter(lines, nonempty)
+            parts = pc.split_pattern_regex(text, r",\s*", max_splits=n_fields - 1)
+            ok = pc.equal(pc.list_value_length(parts), n_fields)
+            _report(pc.invert(ok), text, lines, path, f"expected {n_fields} comma-separated fields", bad)
+            parts, lines = pc.filter(parts, ok), pc.filter(lines, ok)
+            yield [pc.utf8_trim_whitespace(pc.list_element(parts, i)) for i in range(n_fields)], lines
 
 
 def _decode_utf8(raw: pa.Array, lines: pa.Array, path: Path, bad: BadRecordLog) -> tuple[pa.Array, pa.Array]:
@@ -178,12 +176,6 @@ def _decode_utf8(raw: pa.Array, lines: pa.Array, path: Path, bad: BadRecordLog) 
                 keep.append(False)
         mask = pa.array(keep)
         return pc.filter(raw, mask).cast(pa.string()), pc.filter(lines, mask)
-
-
-def _skip_row(row, path: Path, bad: BadRecordLog) -> str:
-    where = f"line {row.number}" if row.number is not None else "a line"
-    bad.add(f"{path.name} {where}", f"cannot be read as one line: {row.text[:80]!r}", "rope")
-    return "skip"
 
 
 def _report(mask: pa.Array, text: pa.Array, lines: pa.Array, path: Path, problem: str, bad: BadRecordLog) -> None:
@@ -213,19 +205,31 @@ def _bucket_count(paths: list[Path]) -> int:
 
 def _spill(files: dict[str, Path], names: tuple[str, str, str], domain: str, out: Path, n_buckets: int,
            bad: BadRecordLog, progress: bool) -> None:
-    pair_name, text_name, media_name = names
+    """Every row to the Arrow stream file of its bucket (`out/<kind>/<bucket>.arrow`). Writes are synchronous, block
+    by block: nothing queues up in memory, however large the file."""
     total = sum(files[n].stat().st_size for n in names if files[n].exists())
     with progress_bar(total, f"reading {domain} files", enabled=progress, unit="B") as advance:
-        for name, kind in ((pair_name, "pairs"), (text_name, "texts"), (media_name, "media")):
+        for name, kind in zip(names, ("pairs", "texts", "media")):
             path = files[name]
             if not path.exists():
                 continue
-            batches = _rows(path, kind, domain, n_buckets, bad)
-            schema = SPILL_SCHEMAS[kind if kind != "media" or domain == "page" else "frames"]
-            ds.write_dataset((b for b in batches), out / kind, schema=schema, format="arrow",
-                             partitioning=ds.partitioning(pa.schema([("bucket", pa.int32())])),
-                             existing_data_behavior="overwrite_or_ignore", max_open_files=1024,
-                             max_rows_per_group=1 << 20, use_threads=False)
+            (out / kind).mkdir(parents=True, exist_ok=True)
+            writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
+            try:
+                for batch in _rows(path, kind, domain, n_buckets, bad):
+                    bucket = batch.column("bucket").to_numpy()
+                    order = np.argsort(bucket, kind="stable")
+                    batch = batch.take(pa.array(order))
+                    bucket = bucket[order]
+                    cuts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1], True])
+                    for lo, hi in zip(cuts[:-1], cuts[1:]):
+                        b = int(bucket[lo])
+                        if b not in writers:
+                            writers[b] = pa.ipc.new_stream(str(out / kind / f"{b}.arrow"), batch.schema)
+                        writers[b].write_batch(batch.slice(lo, hi - lo))
+            finally:
+                for writer in writers.values():
+                    writer.close()
             advance(path.stat().st_size)
 
 
@@ -291,10 +295,11 @@ def _and_within(mask: pa.Array, inner: pa.Array) -> pa.Array:
 
 # -- assembling one bucket ------------------------------------------------------------------------------------------
 def _read_bucket(spill: Path, kind: str, bucket: int) -> pa.Table | None:
-    part = spill / kind / str(bucket)
+    part = spill / kind / f"{bucket}.arrow"
     if not part.exists():
         return None
-    return ds.dataset(part, format="arrow").to_table().combine_chunks()
+    with pa.ipc.open_stream(str(part)) as reader:
+        return reader.read_all().combine_chunks()
 
 
 def _assemble(spill: Path, bucket: int, files: dict[str, Path], names: tuple[str, str, str], domain: str,

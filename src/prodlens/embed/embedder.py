@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from ..catalog import Catalog, Sample
+from ..catalog.schema import resolve_media_path
 from ..encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER, build_image_encoder, build_text_encoder, l2_normalize
 from ..errors import BadRecords, MediaError, RecordError
 from ..media import load_image, sample_frames, uniform_positions
@@ -275,18 +276,7 @@ class ProductEmbedder(ProductEncoder):
 
     def load_frames(self, catalog: Catalog, s: Sample) -> list[Image.Image]:
         """The RGB frames that represent a sample: its page image(s), sampled video frames, or frame images."""
-        if s.video:
-            return sample_frames(catalog.path(s.video, s.sample_id), self.config.frames, s.sample_id)
-        picked = [s.images[i] for i in uniform_positions(len(s.images), self.config.frames)]
-        frames, errors = [], []
-        for rel in picked:
-            try:
-                frames.append(load_image(catalog.path(rel, s.sample_id), s.sample_id))
-            except MediaError as e:
-                errors.append(e.problem)  # a broken frame in a frame list is skipped, like a broken video frame
-        if not frames:
-            raise MediaError(s.sample_id, "; ".join(errors) or "no frames")
-        return frames
+        return load_sample_frames(catalog.root, s, self.config.frames)
 
     def speech_texts(self, samples: list[Sample], bad: BadRecords, progress: bool = False) -> dict[str, str]:
         """With speech = "summary": sample_id → the summarised product facts of its ASR text (cached).
@@ -395,6 +385,23 @@ class ProductEmbedder(ProductEncoder):
     def embed_queries(self, frames: list[list[Image.Image]], texts: list[str], domain: str) -> np.ndarray:
         feats = self.query_features(frames, texts)
         return np.stack([self.compose(f, domain, "query") for f in feats]).astype(np.float32)
+
+
+def load_sample_frames(root: Path, s: Sample, frames: int) -> list[Image.Image]:
+    """A sample's RGB frames: its page image(s), `frames` frames sampled from its video, or that many of its frame
+    images. A plain function of (root, sample), so DataLoader worker processes can call it."""
+    if s.video:
+        return sample_frames(resolve_media_path(root, s.video, s.sample_id), frames, s.sample_id)
+    picked = [s.images[i] for i in uniform_positions(len(s.images), frames)]
+    out, errors = [], []
+    for rel in picked:
+        try:
+            out.append(load_image(resolve_media_path(root, rel, s.sample_id), s.sample_id))
+        except MediaError as e:
+            errors.append(e.problem)  # a broken frame in a frame list is skipped, like a broken video frame
+    if not out:
+        raise MediaError(s.sample_id, "; ".join(errors) or "no frames")
+    return out
 
 
 def augment_view(img: Image.Image, view: int) -> Image.Image:

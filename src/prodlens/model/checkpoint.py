@@ -69,7 +69,8 @@ def embed_table(model: ProductEmbeddingModel, table: FeatureTable, batch_size: i
     domains = table.domain_ids()
     for start in range(0, len(table), batch_size):
         sl = slice(start, start + batch_size)
-        res = model(table.frames[sl, 0].to(device), table.frame_mask[sl].to(device), table.text[sl].to(device),
+        res = model(table.frames[sl, 0].float().to(device), table.frame_mask[sl].to(device),
+                    table.text[sl].float().to(device),
                     table.has_text[sl].to(device), domains[sl].to(device))
         out.append(res["embedding"].float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, model.cfg.embed_dim), np.float32)

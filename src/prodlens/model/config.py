@@ -71,6 +71,7 @@ class TrainConfig:
     backbone: str = "cached"  # "cached" (frozen, features cached), "recompute" (frozen, augmented pixels every
     #                           step), "finetune" (the image backbone is trained too: for GPUs)
     backbone_lr: float = 1e-4
+    loader_workers: int = 1  # DataLoader processes decoding frames ahead of the step (backbone modes; 0: inline)
     seed: int = 0
     mixed_precision: bool = True  # fp16 autocast on CUDA; ignored on CPU
     max_minutes: float | None = None  # stop (with a checkpoint) after this much time

@@ -1,58 +1,72 @@
 """Training with the image backbone in the loop: `recompute` (frozen, features recomputed every step from
 augmented pixels) and `finetune` (the backbone is trained too; meant for GPUs).
 
-Decoded frames are kept in memory as uint8 (`FrameStore`), so each step only crops, flips and runs the backbone.
+Pixels are never held for the catalogue: `FrameSource` decodes a sample's frames when a step asks for them, in
+DataLoader worker processes that run ahead of the step (`train.loader_workers`), and each crop / flip is drawn from
+a seed of (run seed, step, sample), so a resumed run sees the same pixels as an uninterrupted one.
 Only the EfficientNet-Lite0 backbone is supported here; other image encoders train on cached features.
 """
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..catalog import Catalog
-from ..embed import ProductEmbedder
+from ..embed.embedder import load_sample_frames
 from ..encoders.image import EfficientNetLite0, resize_center_crop
 from ..errors import ProdlensError, RecordError
-from ..progress import progress_bar
 
 
-class FrameStore:
-    """uint8 frames (N, F, 3, S, S) of the FeatureTable's samples, in the same row order; S = crop size × 8/7."""
+class FrameSource(torch.utils.data.Dataset):
+    """Frames of a FeatureTable's samples (row i = the table's row i), decoded on demand. An item is
+    (row, seed, train) → float pixels (max_frames, 3, crop, crop) in [-1, 1], zero where a sample has fewer frames:
+    a random crop of a crop × 8/7 resize and a random flip when training, the centre crop otherwise."""
 
-    def __init__(self, catalog: Catalog, sample_ids: list[str], embedder: ProductEmbedder, max_frames: int,
-                 crop: int = 224, progress: bool = True):
-        self.size = int(round(crop * 8 / 7))
-        self.crop = crop
+    def __init__(self, catalog: Catalog, sample_ids: list[str], frames: int, max_frames: int, crop: int = 224):
         by_id = {s.sample_id: s for s in catalog.samples}
-        self.pixels = torch.zeros((len(sample_ids), max_frames, 3, self.size, self.size), dtype=torch.uint8)
-        with progress_bar(len(sample_ids), "decoding frames for the backbone", enabled=progress) as advance:
-            for i, sid in enumerate(sample_ids):
-                try:
-                    frames = embedder.load_frames(catalog, by_id[sid])[:max_frames]
-                except RecordError:
-                    frames = []  # a sample with text only (or whose media broke since): no pixels
-                for j, img in enumerate(frames):
-                    arr = np.array(resize_center_crop(img, self.size), dtype=np.uint8)  # writable copy
-                    self.pixels[i, j] = torch.from_numpy(arr).permute(2, 0, 1)
-                advance(1)
+        self.samples = [by_id[sid] for sid in sample_ids]
+        self.root = Path(catalog.root)
+        self.frames, self.max_frames, self.crop = frames, max_frames, crop
+        self.size = int(round(crop * 8 / 7))
 
-    def batch(self, rows: torch.Tensor, train: bool, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Float pixels (n, F, 3, crop, crop) in [-1, 1]: random crop + flip when training, centre crop otherwise."""
-        px = self.pixels[rows]
-        n, f = px.shape[:2]
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, key: tuple[int, int, bool]) -> torch.Tensor:
+        row, seed, train = key
+        try:
+            images = load_sample_frames(self.root, self.samples[row], self.frames)[: self.max_frames]
+        except RecordError:
+            images = []  # a sample with text only (or whose media broke since): no pixels
+        rng = np.random.default_rng(seed)
         c, s = self.crop, self.size
-        if train:
-            ys = torch.randint(0, s - c + 1, (n,), generator=generator)
-            xs = torch.randint(0, s - c + 1, (n,), generator=generator)
-            flips = torch.rand(n, generator=generator) < 0.5
-            out = torch.stack([px[i, :, :, ys[i]:ys[i] + c, xs[i]:xs[i] + c] for i in range(n)]) if n else \
-                px[:, :, :, :c, :c]
-            out = torch.where(flips[:, None, None, None, None], out.flip(-1), out)
-        else:
-            o = (s - c) // 2
-            out = px[:, :, :, o:o + c, o:o + c]
-        return out.float() / 127.5 - 1.0
+        out = torch.zeros((self.max_frames, 3, c, c), dtype=torch.float32)
+        y, x = (rng.integers(0, s - c + 1, 2) if train else ((s - c) // 2,) * 2)
+        flip = train and rng.random() < 0.5
+        for j, img in enumerate(images):
+            arr = np.asarray(resize_center_crop(img, s), dtype=np.uint8)[y:y + c, x:x + c]
+            if flip:
+                arr = arr[:, ::-1]
+            out[j] = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float() / 127.5 - 1.0
+        return out
+
+
+def pixel_batches(source: FrameSource, steps: list[list[int]], seeds: list[int], train: bool,
+                  workers: int) -> Iterator[torch.Tensor]:
+    """Pixels (n, F, 3, crop, crop) of each step's rows, in step order, decoded by `workers` DataLoader processes
+    ahead of the step that needs them (0: in this process)."""
+    keys = [[(row, seed * 1_000_003 + i, train) for i, row in enumerate(rows)] for rows, seed in zip(steps, seeds)]
+    loader = torch.utils.data.DataLoader(source, batch_sampler=keys, num_workers=workers, collate_fn=_stack,
+                                         prefetch_factor=2 if workers else None)
+    yield from loader
+
+
+def _stack(items: list[torch.Tensor]) -> torch.Tensor:
+    return torch.stack(items) if items else torch.zeros(0)
 
 
 class ImageBackbone(nn.Module):

@@ -89,6 +89,15 @@ class Batch:
     rows: torch.Tensor  # (n,) FeatureTable row of each sample in the batch
 
 
+def batch_rows(groups: list[Group]) -> list[int]:
+    """The table rows a batch of groups holds, each once, in the order `collate` stacks them."""
+    seen: dict[int, None] = {}
+    for group in groups:
+        for row in group.values():
+            seen.setdefault(row, None)
+    return list(seen)
+
+
 def collate(table: FeatureTable, groups: list[Group], product_index: dict[str, int], domains: list[str],
             train: bool, generator: torch.Generator | None = None, frame_dropout: float = 0.0,
             text_dropout: float = 0.0) -> Batch:
@@ -109,7 +118,7 @@ def collate(table: FeatureTable, groups: list[Group], product_index: dict[str, i
         views = torch.randint(0, table.views, (n,), generator=generator)
     else:
         views = torch.zeros(n, dtype=torch.long)
-    frames = table.frames[idx, views] if n else table.frames[:0, 0]
+    frames = (table.frames[idx, views] if n else table.frames[:0, 0]).float()  # float16 when memory-mapped
     mask = table.frame_mask[idx].clone()
     has_text = table.has_text[idx].clone()
     if train and frame_dropout > 0 and n:
@@ -120,4 +129,4 @@ def collate(table: FeatureTable, groups: list[Group], product_index: dict[str, i
         can_drop = mask.any(dim=1)  # keep the text of samples that have nothing else
         has_text = has_text & ~((torch.rand(n, generator=generator) < text_dropout) & can_drop)
     domain_ids = torch.tensor([DOMAIN_INDEX[table.domains[r]] for r in rows], dtype=torch.long)
-    return Batch(frames, mask, table.text[idx], has_text, domain_ids, rows_by_domain, labels, idx)
+    return Batch(frames, mask, table.text[idx].float(), has_text, domain_ids, rows_by_domain, labels, idx)

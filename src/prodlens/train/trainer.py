@@ -27,10 +27,10 @@ from ..model import RunConfig, create_model
 from ..distributed import setup_distributed
 from ..progress import console, progress_bar
 from ..runs import check_resume, config_digest
-from .backbone import FrameStore, TrainingNet, make_backbone
+from .backbone import FrameSource, TrainingNet, make_backbone, pixel_batches
 from ..model.checkpoint import load_checkpoint, save_checkpoint, table_embeddings
 from ..model.features import FeatureTable, build_feature_table
-from .data import Batch, GroupBatcher, collate
+from .data import Batch, GroupBatcher, batch_rows, collate
 from .loss import ProductLoss
 
 
@@ -54,8 +54,9 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * progress))
 
 
-# A resumed run may be given more or less time; everything else must be what the checkpoint was trained with.
-RESUMABLE_CHANGES = ("config.train.max_minutes",)
+# A resumed run may be given more or less time, or other decoding workers (the pixels do not depend on them);
+# everything else must be what the checkpoint was trained with.
+RESUMABLE_CHANGES = ("config.train.max_minutes", "config.train.loader_workers")
 
 
 def mean_r1(metrics: dict[str, dict[str, float]]) -> float:
@@ -83,7 +84,7 @@ class Trainer:
         # Rank 0 fills the feature cache first; the other ranks then read it instead of encoding again.
         def build():
             t = build_feature_table(train, self.embedder, self.run.model.visual.max_frames, self.cfg.augment_views,
-                                    progress=self.progress)
+                                    progress=self.progress, disk_dir=self.out / f"features-rank{self.rank}")
             v = (build_feature_table(val, self.embedder, self.run.model.visual.max_frames, 1, progress=self.progress)
                  if val is not None else None)
             return t, v
@@ -115,17 +116,15 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         model = create_model(self.run.model).to(self.device)
         loss_fn = ProductLoss(cfg, self.run.model.embed_dim, len(products)).to(self.device)
-        backbone, store, val_store = None, None, None
+        backbone, source, val_source = None, None, None
         if cfg.backbone not in ("cached", "recompute", "finetune"):
             raise ValueError(f"train.backbone must be cached, recompute or finetune, not {cfg.backbone!r}")
         if cfg.backbone != "cached":
             backbone = make_backbone(self.run.model.image_encoder, self.device)
-            store = FrameStore(train, table.sample_ids, self.embedder, self.run.model.visual.max_frames,
-                               progress=self.progress)
+            max_frames = self.run.model.visual.max_frames
+            source = FrameSource(train, table.sample_ids, self.features.frames, max_frames)
             if cfg.backbone == "finetune" and val_table is not None and self.rank == 0:
-                val_store = FrameStore(val, val_table.sample_ids, self.embedder, self.run.model.visual.max_frames,
-                                       progress=self.progress)
-        self.store = store
+                val_source = FrameSource(val, val_table.sample_ids, self.features.frames, max_frames)
         training_net = TrainingNet(model, backbone, trainable_backbone=cfg.backbone == "finetune").to(self.device)
         params = [p for p in list(model.parameters()) + list(loss_fn.parameters()) if p.requires_grad]
         decay = [p for p in params if p.ndim >= 2]
@@ -189,9 +188,9 @@ class Trainer:
             if self.rank != 0 or val_table is None:
                 return
             eval_table = val_table
-            if val_store is not None:  # the backbone changed: recompute the validation features with it
-                eval_table = replace(val_table, frames=backbone_features(backbone, val_store, val_table,
-                                                                         self.device))
+            if val_source is not None:  # the backbone changed: recompute the validation features with it
+                eval_table = replace(val_table, frames=backbone_features(backbone, val_source, val_table,
+                                                                         self.device, cfg.loader_workers))
             emb = table_embeddings(model, eval_table, {"model": "trained"}, self.device)
             metrics = evaluate_embeddings(emb).metrics()
             score = mean_r1(metrics)
@@ -208,15 +207,21 @@ class Trainer:
         with progress_bar(total_steps - step, "training", enabled=self.progress) as advance:
             while step < total_steps:
                 epoch, offset = divmod(step, steps_per_epoch)
-                batches = batcher.epoch(epoch)
+                batches = batcher.epoch(epoch)[offset:]
                 training_net.train()
-                for groups in batches[offset:]:
+                pixels = None
+                if source is not None:  # decoded by DataLoader workers, ahead of the step that needs them
+                    plan = [batch_rows(self._local(groups)) if self._contrastive(groups) else [] for groups in batches]
+                    pixels = pixel_batches(source, plan, [cfg.seed * 7_919_993 + step + i for i in range(len(plan))],
+                                           train=True, workers=cfg.loader_workers)
+                for groups in batches:
                     if max_steps is not None and step >= max_steps:
                         stopped_early = True
                         break
                     t0 = time.perf_counter()
+                    step_pixels = next(pixels) if pixels is not None else None
                     parts = self._step(net, loss_fn, optimizer, scaler, use_amp, table, groups, product_index,
-                                       domains, step)
+                                       domains, step, step_pixels)
                     step_seconds += time.perf_counter() - t0
                     groups_seen += len(groups)
                     scheduler.step()
@@ -251,18 +256,28 @@ class Trainer:
                 "groups_per_second": groups_seen / step_seconds if step_seconds else 0.0,
                 "samples_per_second": groups_seen * len(domains) / step_seconds if step_seconds else 0.0}
 
-    def _step(self, net, loss_fn, optimizer, scaler, use_amp, table, groups, product_index, domains, step):
-        if len(groups) < max(2, self.world):
-            return None  # too small to contrast (or to give every rank a group); the same on every rank
+    def _contrastive(self, groups) -> bool:
+        """Enough groups to contrast, and to give every rank one; the same answer on every rank."""
+        return len(groups) >= max(2, self.world)
+
+    def _local(self, groups):
+        """This rank's share of a batch: every world-th group (as DistributedSampler interleaves), padded with empty
+        groups (masked) so every rank's tensors have the same shape for all_gather."""
         per_rank = -(-len(groups) // self.world)
         local = groups[self.rank::self.world]
-        local = local + [{}] * (per_rank - len(local))  # equal shapes for all_gather; empty groups are masked
+        return local + [{}] * (per_rank - len(local))
+
+    def _step(self, net, loss_fn, optimizer, scaler, use_amp, table, groups, product_index, domains, step,
+              pixels=None):
+        if not self._contrastive(groups):
+            return None
+        local = self._local(groups)
         gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step)
         torch.manual_seed(self.cfg.seed * 7919 + step * 31 + self.rank)  # dropout, reproducible across resumes
         batch: Batch = collate(table, local, product_index, domains, train=True, generator=gen,
                                frame_dropout=self.cfg.frame_dropout, text_dropout=self.cfg.text_dropout)
         dev = self.device
-        pixels = self.store.batch(batch.rows, train=True, generator=gen).to(dev) if self.store is not None else None
+        pixels = pixels.to(dev) if pixels is not None else None
         frames = F.dropout(batch.frames.to(dev), self.cfg.feature_dropout, training=True)
         with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
             out = net(frames, batch.frame_mask.to(dev), batch.text.to(dev), batch.has_text.to(dev),
@@ -292,15 +307,16 @@ class Trainer:
 
 
 @torch.inference_mode()
-def backbone_features(backbone, store: FrameStore, table: FeatureTable, device: str, batch: int = 64) -> torch.Tensor:
+def backbone_features(backbone, source: FrameSource, table: FeatureTable, device: str, workers: int = 0,
+                      batch: int = 64) -> torch.Tensor:
     """(N, 1, F, D) features of the table's samples computed by `backbone` from centre-cropped pixels."""
     backbone.eval()
     out = torch.zeros((len(table), 1) + tuple(table.frames.shape[2:]), dtype=torch.float32)
-    for start in range(0, len(table), batch):
-        rows = torch.arange(start, min(start + batch, len(table)))
-        px = store.batch(rows, train=False).to(device)
+    steps = [list(range(start, min(start + batch, len(table)))) for start in range(0, len(table), batch)]
+    for rows, px in zip(steps, pixel_batches(source, steps, [0] * len(steps), train=False, workers=workers)):
+        rows = torch.tensor(rows)
         mask = table.frame_mask[rows]
-        feats = backbone(px[mask.to(device)]).float().cpu()
+        feats = backbone(px.to(device)[mask.to(device)]).float().cpu()
         block = torch.zeros((len(rows),) + tuple(table.frames.shape[2:]))
         block[mask] = feats
         out[rows, 0] = block
