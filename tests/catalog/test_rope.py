@@ -168,3 +168,31 @@ def test_missing_split_and_catalog_source(tmp_path):
     (root / "test_product_pages_pair.txt").unlink()
     with pytest.raises(ProdlensError, match="ROPE split 'test'"):
         load_rope(root, ("test",))
+
+
+def test_import_and_validate_commands(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from PIL import Image
+
+    prodlens = str(Path(sys.executable).parent / "prodlens")
+    root = write_spec_fixture(tmp_path / "rope")
+    media = tmp_path / "downloads"
+    media.mkdir()
+    for _, _, _, name in PAGES:
+        Image.new("RGB", (32, 32), (10, 200, 30)).save(media / name)
+    env = {**os.environ, "COLUMNS": "200"}
+    imported = subprocess.run([prodlens, "catalog", "import", "rope", "--root", str(root), "--media-dir", str(media),
+                               "--out", str(tmp_path / "m")], capture_output=True, text=True, env=env, timeout=600)
+    assert imported.returncode == 0, imported.stderr
+    assert "wrote manifest of 8 samples (4 pages, 2 videos, 2 live clips) of 3 products" in imported.stdout
+    records = subprocess.run([prodlens, "catalog", "validate", "manifest", "--root", str(tmp_path / "m"),
+                              "--no-media"], capture_output=True, text=True, env=env, timeout=600)
+    assert records.returncode == 0, records.stderr
+    full = subprocess.run([prodlens, "catalog", "validate", "manifest", "--root", str(tmp_path / "m")],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert full.returncode == 1  # the clips' frames were never downloaded: each clip is named
+    assert "video/3179594" in full.stderr and "live/24" in full.stderr and "page/7 " not in full.stderr

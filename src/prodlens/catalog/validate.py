@@ -4,6 +4,7 @@ from __future__ import annotations
 from ..errors import BadRecords, MediaError, RecordError
 from ..media import load_image, sample_frames
 from ..progress import progress_bar
+from .manifest import ManifestView
 from .schema import Catalog
 
 
@@ -27,3 +28,16 @@ def validate_catalog(catalog: Catalog, check_media: bool = True, frames: int = 8
                 bad.add_error(e, "media")
             advance(1)
     return bad
+
+
+def validate_manifest(view: ManifestView, check_media: bool = True, frames: int = 8, batch_rows: int = 4096,
+                      progress: bool = True) -> tuple[BadRecords, int]:
+    """The same checks over a manifest, a batch at a time (memory bounded by the batch): (bad records, samples)."""
+    bad, count = BadRecords(), 0
+    with progress_bar(view.count(), "validating", enabled=progress) as advance:
+        for samples in view.iter_samples(batch_rows, bad=bad):
+            batch_bad = BadRecords()
+            bad.extend(validate_catalog(view.catalog_of(samples, batch_bad), check_media, frames, progress=False))
+            count += len(samples)
+            advance(len(samples))
+    return bad, count

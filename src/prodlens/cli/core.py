@@ -22,7 +22,22 @@ from .common import (RootOpt, SourceArg, SplitOpt, _fail, _model_options, _print
 def catalog_validate(source: str = SourceArg, root: Path = RootOpt, split: Optional[str] = SplitOpt,
                      no_media: bool = typer.Option(False, "--no-media", help="check records only, do not decode media"),
                      frames: int = typer.Option(8, help="frames decoded per video")):
-    """Check every record and decode every media file; list each bad record. Exit 1 if any is bad."""
+    """Check every record and decode every media file; list each bad record. Exit 1 if any is bad. A manifest is
+    checked a batch at a time."""
+    if source == "manifest":
+        from ..catalog import open_manifest
+        from ..catalog.validate import validate_manifest
+
+        try:
+            bad, count = validate_manifest(open_manifest(root, split), check_media=not no_media, frames=frames)
+        except ProdlensError as e:
+            _fail(str(e))
+        console.print(f"[bold]{root}[/bold]: {count} samples checked")
+        if len(bad):
+            _print_bad(bad, limit=10_000)
+            raise typer.Exit(1)
+        console.print("[green]all records valid[/green]")
+        return
     try:
         catalog = load_catalog(source, root, split)
     except ProdlensError as e:
