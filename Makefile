@@ -5,7 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 LLAMA_CPP := llama-cpp-python==0.3.36
-WHEELS ?= $(HOME)/.cache/prodlens/wheels
+# A portable build: -march=native picks up AMX on Sapphire Rapids Xeons, and ggml's AMX kernels segfault in the VMs
+# these machines are (seen: every decode crashed). AVX2/FMA/F16C run everywhere the project runs.
+LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AMX_TILE=OFF \
+	-DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+LLAMA_TAG := avx2
+WHEELS ?= $(HOME)/.cache/prodlens/wheels/llama-$(LLAMA_TAG)
 
 .PHONY: setup test-setup speech-tools browser llama demo test bench clean
 
@@ -29,11 +34,13 @@ browser:
 # on 2 cores) into a wheel kept in $(WHEELS), so later setups and fresh venvs install it in seconds. A failed build
 # fails the target: the tests of that engine must run, not pass as skips.
 llama: $(STAMP)
-	@$(BIN)/python -c "import llama_cpp" 2>/dev/null || { \
+	@test -f $(VENV)/.llama-$(LLAMA_TAG) && $(BIN)/python -c "import llama_cpp" 2>/dev/null || { \
 	  ls $(WHEELS)/llama_cpp_python-$(word 2,$(subst ==, ,$(LLAMA_CPP)))-*.whl >/dev/null 2>&1 || { \
-	    echo "building $(LLAMA_CPP) once (cached in $(WHEELS))"; \
-	    CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/python -m pip wheel --quiet --no-deps -w $(WHEELS) $(LLAMA_CPP); }; \
-	  $(BIN)/python -m pip install --quiet --no-deps --find-links $(WHEELS) $(LLAMA_CPP); }
+	    echo "building $(LLAMA_CPP) once ($(LLAMA_TAG); cached in $(WHEELS))"; \
+	    CMAKE_ARGS="$(LLAMA_CMAKE)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
+	      $(BIN)/python -m pip wheel --quiet --no-deps --no-cache-dir -w $(WHEELS) $(LLAMA_CPP); }; \
+	  $(BIN)/python -m pip install --quiet --no-deps --force-reinstall --find-links $(WHEELS) $(LLAMA_CPP) && \
+	  touch $(VENV)/.llama-$(LLAMA_TAG); }
 	@$(BIN)/python -c "import llama_cpp" || { echo "error: llama-cpp-python is not importable after the build"; exit 1; }
 
 # torch==2.13.0 is pinned in requirements.txt: on the reference machine pip takes the CPU wheel already on disk.
