@@ -128,22 +128,8 @@ class ManifestView:
                     columns: list[str] | None = None) -> Iterator[pa.Table]:
         """The selection as Arrow tables of `batch_rows` rows (the last may be shorter), read a row group at a time:
         memory holds one row group and one batch."""
-        expr = self.filter
-        pending: list[pa.Table] = []
-        held = 0
-        for shard in (range(self.num_shards) if shards is None else shards):
-            table = self._file.read_row_group(shard, columns=columns)
-            if expr is not None:
-                table = table.filter(expr)
-            pending.append(table)
-            held += table.num_rows
-            while held >= batch_rows:
-                merged = pa.concat_tables(pending)
-                yield merged.slice(0, batch_rows)
-                rest = merged.slice(batch_rows)
-                pending, held = [rest], rest.num_rows
-        if held:
-            yield pa.concat_tables(pending)
+        groups = range(self.num_shards) if shards is None else shards
+        return _rebatch((self._selected(self._file.read_row_group(g, columns=columns)) for g in groups), batch_rows)
 
     @property
     def total_rows(self) -> int:
@@ -153,27 +139,22 @@ class ManifestView:
     def iter_range(self, start: int, stop: int, batch_rows: int = 1024) -> Iterator[pa.Table]:
         """The selected rows among rows [start, stop) of samples.parquet, in tables of `batch_rows` rows. Only the
         row groups that overlap the range are read."""
+        def pieces() -> Iterator[pa.Table]:
+            first = 0
+            for group in range(self._file.num_row_groups):
+                rows = self._file.metadata.row_group(group).num_rows
+                lo, hi = max(start, first), min(stop, first + rows)
+                if lo < hi:
+                    yield self._selected(self._file.read_row_group(group).slice(lo - first, hi - lo))
+                first += rows
+                if first >= stop:
+                    break
+
+        return _rebatch(pieces(), batch_rows)
+
+    def _selected(self, table: pa.Table) -> pa.Table:
         expr = self.filter
-        pending: list[pa.Table] = []
-        held, first = 0, 0
-        for group in range(self._file.num_row_groups):
-            rows = self._file.metadata.row_group(group).num_rows
-            lo, hi = max(start, first), min(stop, first + rows)
-            if lo < hi:
-                table = self._file.read_row_group(group).slice(lo - first, hi - lo)
-                if expr is not None:
-                    table = table.filter(expr)
-                pending.append(table)
-                held += table.num_rows
-                while held >= batch_rows:
-                    merged = pa.concat_tables(pending)
-                    yield merged.slice(0, batch_rows)
-                    pending, held = [merged.slice(batch_rows)], held - batch_rows
-            first += rows
-            if first >= stop:
-                break
-        if held:
-            yield pa.concat_tables(pending)
+        return table if expr is None else table.filter(expr)
 
     def iter_samples(self, batch_rows: int = 1024, shards: Iterable[int] | None = None,
                      bad: BadRecords | None = None) -> Iterator[list[Sample]]:
@@ -198,6 +179,21 @@ class ManifestView:
         products = products_from_rows(pq.read_table(self.dir / "products.parquet").to_pylist(), bad)
         samples = [s for batch in self.iter_samples(ROW_GROUP_ROWS, bad=bad) for s in batch]
         return Catalog.build(self.root, products, samples, bad, name=self.name)
+
+
+def _rebatch(tables: Iterable[pa.Table], batch_rows: int) -> Iterator[pa.Table]:
+    """Tables of exactly `batch_rows` rows (the last may be shorter) out of tables of any size."""
+    pending: list[pa.Table] = []
+    held = 0
+    for table in tables:
+        pending.append(table)
+        held += table.num_rows
+        while held >= batch_rows:
+            merged = pa.concat_tables(pending)
+            yield merged.slice(0, batch_rows)
+            pending, held = [merged.slice(batch_rows)], held - batch_rows
+    if held:
+        yield pa.concat_tables(pending)
 
 
 def open_manifest(manifest_dir: str | Path, split: str | None = None,
