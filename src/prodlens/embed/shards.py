@@ -20,8 +20,13 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pyarrow.parquet as pq
+
 from .. import atomic
 from ..catalog import ManifestView
+from ..catalog.manifest import samples_from_rows
+from ..distributed import barrier
 from ..errors import BadRecords, ProdlensError
 from ..progress import progress_bar
 from ..runs import config_changes
@@ -69,8 +74,6 @@ def embed_manifest(view: ManifestView, encoder: ProductEncoder, out_dir: str | P
             samples_here += len(emb)
             bad_here += len(emb.bad)
             advance(1)
-    from ..distributed import barrier
-
     barrier()
     complete = all((out / shard_name(i)).exists() for i in range(n_shards))
     if rank == 0 and complete:
@@ -83,8 +86,6 @@ def _embed_shard(view: ManifestView, encoder: ProductEncoder, index: int, shard_
     start = index * shard_rows
     parts = []
     for table in view.iter_range(start, start + shard_rows, batch_rows):
-        from ..catalog.manifest import samples_from_rows
-
         bad = BadRecords()
         samples = samples_from_rows(table.to_pylist(), bad)
         catalog = view.catalog_of(samples, bad)
@@ -95,8 +96,6 @@ def _embed_shard(view: ManifestView, encoder: ProductEncoder, index: int, shard_
 
 
 def _empty():
-    import numpy as np
-
     return np.zeros((0, 0), np.float32)
 
 
@@ -111,7 +110,7 @@ def _pin_run(out: Path, run: dict, rank: int) -> None:
     path = out / "run.json"
     if path.exists():
         saved = json.loads(path.read_text(encoding="utf-8"))
-        changes = config_changes(saved, run)
+        changes = config_changes(saved, run, ignore=("model",))  # a display name; model_id is the identity
         if changes:
             raise ProdlensError(f"{out} holds shards of another embedding run (" + "; ".join(changes[:6]) +
                                 "): use another --out, or the same model and selection to resume")
@@ -122,8 +121,6 @@ def _pin_run(out: Path, run: dict, rank: int) -> None:
 def _write_shard_manifest(out: Path, n_shards: int) -> None:
     shards, rows, bad = [], 0, 0
     for i in range(n_shards):
-        import pyarrow.parquet as pq
-
         meta = pq.ParquetFile(out / shard_name(i)).metadata
         info = json.loads((meta.metadata or {}).get(b"prodlens", b"{}"))
         n_bad = len(info.get("bad_records", []))
