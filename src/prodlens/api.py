@@ -53,13 +53,23 @@ def train_catalog(source: str, root: str | Path, out_dir: str | Path, split: str
     from .train import Trainer, write_training_report
 
     run = load_run_config(config, overrides)
-    full = catalog or load_catalog(source, root)
     split = None if split in (None, "", "all") else split
-    if split and split not in full.splits:
-        raise ProdlensError(f"split {split!r} not in this catalogue (it has: {', '.join(full.splits) or 'no splits'}); "
+    if catalog is None and source == "manifest":
+        # a manifest is streamed into the feature table: the training split is never held as Python objects
+        from .catalog import open_manifest
+
+        full = open_manifest(root)
+        splits = full.column_values("split")
+    else:
+        full = catalog or load_catalog(source, root)
+        splits = full.splits
+    if split and split not in splits:
+        raise ProdlensError(f"split {split!r} not in this catalogue (it has: {', '.join(splits) or 'no splits'}); "
                             "use --split all to train on everything")
     train = full.select(split) if split else full
-    val = full.select(val_split) if val_split and val_split in full.splits else None
+    val = full.select(val_split) if val_split and val_split in splits else None
+    if val is not None and not isinstance(val, Catalog):
+        val = val.to_catalog()  # validation splits are evaluation-sized
     trainer = Trainer(run, out_dir, cache or open_cache(), features=features, progress=progress)
     result = trainer.fit(train, val, resume=resume, max_steps=max_steps)
     if trainer.rank == 0:

@@ -226,3 +226,28 @@ def test_features_on_disk_and_pixels_from_loader_workers_train_like_memory(demo,
         cat, resume=True, max_steps=4)
     assert _weights(tmp_path / "part")["step"] == 4
     assert _max_diff(_weights(tmp_path / "whole"), _weights(tmp_path / "part")) < 1e-5
+
+
+def test_training_streams_a_manifest_like_a_catalogue(demo, tmp_path, monkeypatch):
+    """A manifest is streamed into the feature table (no Python object per sample for the whole split): the run is
+    the same as from the catalogue in memory; in backbone modes the rows' media come from the table's Arrow file."""
+    from prodlens.catalog import open_manifest, save_manifest
+    from prodlens.model import features
+
+    root, cache_dir = demo
+    save_manifest(load_folder(root), tmp_path / "m")
+    view = open_manifest(tmp_path / "m")
+    Trainer(load_run_config(None, EXACT), tmp_path / "mem", FeatureCache(cache_dir), progress=False).fit(
+        view.to_catalog())
+    Trainer(load_run_config(None, EXACT), tmp_path / "stream", FeatureCache(cache_dir), progress=False).fit(view)
+    assert _max_diff(_weights(tmp_path / "mem"), _weights(tmp_path / "stream")) < 1e-6
+
+    result = api.train_catalog("manifest", tmp_path / "m", tmp_path / "api", split="train", val_split="val",
+                               overrides=EXACT, cache=FeatureCache(cache_dir), progress=False)
+    assert result["best"]["metrics"] and result["zero_shot"]
+
+    monkeypatch.setattr(features, "DISK_TABLE_BYTES", 0)
+    recompute = {**EXACT, "train": {**EXACT["train"], "backbone": "recompute", "epochs": 1, "loader_workers": 1}}
+    run = Trainer(load_run_config(None, recompute), tmp_path / "px", FeatureCache(cache_dir), progress=False)
+    assert run.fit(view.select(split="train"), max_steps=2)["step"] == 2
+    assert (tmp_path / "px" / "features-rank0" / "media.arrow").exists()

@@ -5,20 +5,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import Iterator
+
 import numpy as np
+import pyarrow as pa
+import pyarrow.ipc  # noqa: F401  (pa.ipc)
 import torch
 
-from ..catalog import Catalog
+from ..catalog import Catalog, ManifestView, Sample
 from ..embed import ProductEmbedder
 from ..errors import BadRecords
 from ..progress import progress_bar
 from .network import DOMAIN_INDEX
 
 
+MEDIA_SCHEMA = pa.schema([("sample_id", pa.string()), ("video", pa.string()), ("images", pa.list_(pa.string()))])
+
+
 @dataclass
 class FeatureTable:
     """Backbone features of every usable sample: `frames[i, view]` is (max_frames, D) padded. In memory (float32),
-    or memory-mapped from disk (float16) for tables too large for it (see build_feature_table)."""
+    or memory-mapped from disk (float16) for tables too large for it (see build_feature_table). `media` says where
+    row i's pixels are (for the backbone-in-the-loop modes): a table in memory, or the path of an Arrow file."""
 
     sample_ids: list[str]
     product_ids: list[str]
@@ -29,6 +37,8 @@ class FeatureTable:
     text: torch.Tensor  # (N, Dt) float32, or float16 on disk
     has_text: torch.Tensor  # (N,) bool
     bad: BadRecords
+    media: pa.Table | Path | None = None  # MEDIA_SCHEMA rows aligned with the table's rows
+    root: Path | None = None  # the catalogue root media paths are relative to
 
     def __len__(self) -> int:
         return len(self.sample_ids)
@@ -44,22 +54,26 @@ class FeatureTable:
 DISK_TABLE_BYTES = 2 << 30  # a table larger than this lives in memory-mapped files, not in the process's memory
 
 
-def build_feature_table(catalog: Catalog, embedder: ProductEmbedder, max_frames: int, views: int = 1,
+def build_feature_table(source: Catalog | ManifestView, embedder: ProductEmbedder, max_frames: int, views: int = 1,
                         progress: bool = True, disk_dir: Path | None = None, chunk: int = 1024,
                         disk_over_bytes: int | None = None) -> FeatureTable:
     """Backbone features for `views` looks at every sample (view 0 = plain), from the feature cache when possible.
 
-    Built `chunk` samples at a time. A table whose frame features would take more than `disk_over_bytes` is written
-    to memory-mapped float16 files in `disk_dir` instead of memory: batches then read their rows from there, and
-    the operating system's page cache, not the process, holds what is hot."""
-    samples = list(catalog.samples)
+    Built `chunk` samples at a time, from a catalogue in memory or streamed from a manifest (ManifestView). A table
+    whose frame features would take more than `disk_over_bytes` is written to memory-mapped float16 files in
+    `disk_dir` (with its rows' media paths in an Arrow file beside them) instead of memory: batches then read their
+    rows from there, and the operating system's page cache, not the process, holds what is hot."""
+    streamed = isinstance(source, ManifestView)
+    total = source.count() if streamed else len(source.samples)
     bad = BadRecords()
     frames = mask = text = has_text = None
-    kept: list = []
-    with progress_bar(len(samples), "feature table", enabled=progress and len(samples) > chunk) as advance:
-        for start in range(0, len(samples), chunk):
-            part = samples[start:start + chunk]
-            feats, part_bad = embedder.sample_features(catalog, part, progress=progress and len(samples) <= chunk)
+    on_disk = False
+    kept_ids, kept_products, kept_domains, kept_splits = [], [], [], []
+    media_rows: list[dict] = []
+    media_writer = None
+    with progress_bar(total, "feature table", enabled=progress and total > chunk) as advance:
+        for catalog, part in _chunks(source, chunk, bad):
+            feats, part_bad = embedder.sample_features(catalog, part, progress=progress and total <= chunk)
             bad.extend(part_bad)
             extra = []
             for v in range(1, views):
@@ -73,11 +87,13 @@ def build_feature_table(catalog: Catalog, embedder: ProductEmbedder, max_frames:
                 dt = next((feats[s.sample_id].text.shape[0] for s in usable if feats[s.sample_id].text is not None),
                           0) or embedder.text_encoder.dim
                 limit = DISK_TABLE_BYTES if disk_over_bytes is None else disk_over_bytes
-                on_disk = disk_dir is not None and len(samples) * views * max_frames * dv * 4 > limit
-                frames, mask, text, has_text = _allocate(len(samples), views, max_frames, dv, dt,
+                on_disk = disk_dir is not None and total * views * max_frames * dv * 4 > limit
+                frames, mask, text, has_text = _allocate(total, views, max_frames, dv, dt,
                                                          disk_dir if on_disk else None)
+                if on_disk:
+                    media_writer = pa.ipc.new_file(str(Path(disk_dir) / "media.arrow"), MEDIA_SCHEMA)
             for s in usable:
-                i = len(kept)
+                i = len(kept_ids)
                 f = feats[s.sample_id]
                 if f.visual is not None:
                     k = min(len(f.visual), max_frames)
@@ -91,14 +107,37 @@ def build_feature_table(catalog: Catalog, embedder: ProductEmbedder, max_frames:
                 if f.text is not None:
                     text[i] = torch.from_numpy(np.asarray(f.text, dtype=np.float32))
                     has_text[i] = True
-                kept.append(s)
+                kept_ids.append(s.sample_id)
+                kept_products.append(s.product_id)
+                kept_domains.append(s.domain)
+                kept_splits.append(s.split)
+            rows = [{"sample_id": s.sample_id, "video": s.video, "images": list(s.images)} for s in usable]
+            if media_writer is not None:
+                media_writer.write_table(pa.Table.from_pylist(rows, schema=MEDIA_SCHEMA))
+            else:
+                media_rows += rows
             advance(len(part))
+    if media_writer is not None:
+        media_writer.close()
     if frames is None:
         dv, dt = embedder.image_encoder.dim, embedder.text_encoder.dim
         frames, mask, text, has_text = _allocate(0, views, max_frames, dv, dt, None)
-    n = len(kept)
-    return FeatureTable([s.sample_id for s in kept], [s.product_id for s in kept], [s.domain for s in kept],
-                        [s.split for s in kept], frames[:n], mask[:n], text[:n], has_text[:n], bad)
+    n = len(kept_ids)
+    media = Path(disk_dir) / "media.arrow" if media_writer is not None else \
+        pa.Table.from_pylist(media_rows, schema=MEDIA_SCHEMA)
+    return FeatureTable(kept_ids, kept_products, kept_domains, kept_splits, frames[:n], mask[:n], text[:n],
+                        has_text[:n], bad, media, Path(source.root))
+
+
+def _chunks(source: Catalog | ManifestView, chunk: int, bad: BadRecords) -> Iterator[tuple[Catalog, list[Sample]]]:
+    """(catalogue, its samples) a chunk at a time: slices of a catalogue in memory, or batches of a manifest."""
+    if isinstance(source, ManifestView):
+        for samples in source.iter_samples(chunk, bad=bad):
+            catalog = source.catalog_of(samples, bad)
+            yield catalog, catalog.samples
+    else:
+        for start in range(0, len(source.samples), chunk):
+            yield source, source.samples[start:start + chunk]
 
 
 def _allocate(n: int, views: int, max_frames: int, dv: int, dt: int, disk_dir: Path | None):

@@ -12,34 +12,53 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.ipc  # noqa: F401  (pa.ipc)
 import torch
 from torch import nn
 
-from ..catalog import Catalog
+from ..catalog import Sample
 from ..embed.embedder import load_sample_frames
 from ..encoders.image import EfficientNetLite0, resize_center_crop
 from ..errors import ProdlensError, RecordError
+from ..model.features import FeatureTable
 
 
 class FrameSource(torch.utils.data.Dataset):
-    """Frames of a FeatureTable's samples (row i = the table's row i), decoded on demand. An item is
+    """Frames of a FeatureTable's rows, decoded on demand from the media its `media` table names. An item is
     (row, seed, train) → float pixels (max_frames, 3, crop, crop) in [-1, 1], zero where a sample has fewer frames:
-    a random crop of a crop × 8/7 resize and a random flip when training, the centre crop otherwise."""
+    a random crop of a crop × 8/7 resize and a random flip when training, the centre crop otherwise. A media table
+    on disk is memory-mapped by each worker process when it first needs it (never copied into the workers)."""
 
-    def __init__(self, catalog: Catalog, sample_ids: list[str], frames: int, max_frames: int, crop: int = 224):
-        by_id = {s.sample_id: s for s in catalog.samples}
-        self.samples = [by_id[sid] for sid in sample_ids]
-        self.root = Path(catalog.root)
+    def __init__(self, table: FeatureTable, frames: int, max_frames: int, crop: int = 224):
+        self.root = Path(table.root)
+        self.media = table.media
+        self.count = len(table)
         self.frames, self.max_frames, self.crop = frames, max_frames, crop
         self.size = int(round(crop * 8 / 7))
+        self._mapped = None
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_mapped"] = None  # each process maps the file itself
+        return state
 
     def __len__(self) -> int:
-        return len(self.samples)
+        return self.count
+
+    def _sample(self, row: int) -> Sample:
+        media = self.media
+        if isinstance(media, Path):
+            if self._mapped is None:
+                self._mapped = pa.ipc.open_file(pa.memory_map(str(media))).read_all()
+            media = self._mapped
+        record = media.slice(row, 1).to_pylist()[0]
+        return Sample(record["sample_id"], "", "", images=tuple(record["images"] or ()), video=record["video"])
 
     def __getitem__(self, key: tuple[int, int, bool]) -> torch.Tensor:
         row, seed, train = key
         try:
-            images = load_sample_frames(self.root, self.samples[row], self.frames)[: self.max_frames]
+            images = load_sample_frames(self.root, self._sample(row), self.frames)[: self.max_frames]
         except RecordError:
             images = []  # a sample with text only (or whose media broke since): no pixels
         rng = np.random.default_rng(seed)

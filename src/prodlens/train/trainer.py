@@ -20,7 +20,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-from ..catalog import Catalog
+from ..catalog import Catalog, ManifestView
 from ..embed import EmbedConfig, FeatureCache, ProductEmbedder
 from ..evaluate import evaluate_embeddings
 from ..model import RunConfig, create_model
@@ -80,7 +80,7 @@ class Trainer:
         self.embedder = ProductEmbedder(self.features, cache or FeatureCache(None))
 
     # -- data ---------------------------------------------------------------------------------------------------
-    def _tables(self, train: Catalog, val: Catalog | None) -> tuple[FeatureTable, FeatureTable | None]:
+    def _tables(self, train: Catalog | ManifestView, val: Catalog | None) -> tuple[FeatureTable, FeatureTable | None]:
         # Rank 0 fills the feature cache first; the other ranks then read it instead of encoding again.
         def build():
             t = build_feature_table(train, self.embedder, self.run.model.visual.max_frames, self.cfg.augment_views,
@@ -99,7 +99,10 @@ class Trainer:
         return build()
 
     # -- main loop ----------------------------------------------------------------------------------------------
-    def fit(self, train: Catalog, val: Catalog | None = None, resume: bool = False, max_steps: int | None = None) -> dict:
+    def fit(self, train: Catalog | ManifestView, val: Catalog | None = None, resume: bool = False,
+            max_steps: int | None = None) -> dict:
+        """Train on `train` (a catalogue in memory, or a manifest streamed batch by batch into the feature table),
+        validate on `val`."""
         cfg = self.cfg
         self.out.mkdir(parents=True, exist_ok=True)
         table, val_table = self._tables(train, val)
@@ -122,9 +125,9 @@ class Trainer:
         if cfg.backbone != "cached":
             backbone = make_backbone(self.run.model.image_encoder, self.device)
             max_frames = self.run.model.visual.max_frames
-            source = FrameSource(train, table.sample_ids, self.features.frames, max_frames)
+            source = FrameSource(table, self.features.frames, max_frames)
             if cfg.backbone == "finetune" and val_table is not None and self.rank == 0:
-                val_source = FrameSource(val, val_table.sample_ids, self.features.frames, max_frames)
+                val_source = FrameSource(val_table, self.features.frames, max_frames)
         training_net = TrainingNet(model, backbone, trainable_backbone=cfg.backbone == "finetune").to(self.device)
         params = [p for p in list(model.parameters()) + list(loss_fn.parameters()) if p.requires_grad]
         decay = [p for p in params if p.ndim >= 2]
