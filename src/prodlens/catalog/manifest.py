@@ -1,8 +1,8 @@
 """The catalogue on disk: `products.parquet` + `samples.parquet` + `catalog.json` (+ `bad_records.jsonl`).
 
 Media paths are relative to the catalogue root that `catalog.json` names (relative to the manifest directory or
-absolute). `samples.parquet` is written in row groups of ROW_GROUP_ROWS samples; a row group is the unit of a
-distributed job's shard.
+absolute). `samples.parquet` is written in row groups of ROW_GROUP_ROWS samples, the unit of reading; distributed
+jobs cut shards by row ranges (`iter_range`).
 
 Two ways to read it:
 - `open_manifest(dir)` → ManifestView: lazy and columnar. Selecting a split or domains is a filter; samples come in
@@ -107,11 +107,6 @@ class ManifestView:
             expr = part if expr is None else expr & part
         return expr
 
-    @property
-    def num_shards(self) -> int:
-        """Row groups of samples.parquet: the units a distributed job divides."""
-        return self._file.num_row_groups
-
     def count(self) -> int:
         if self.filter is None:
             return self._file.metadata.num_rows
@@ -124,11 +119,10 @@ class ManifestView:
             values.update(v for v in pc.unique(table.column(column)).to_pylist() if v is not None)
         return sorted(values)
 
-    def iter_tables(self, batch_rows: int = ROW_GROUP_ROWS, shards: Iterable[int] | None = None,
-                    columns: list[str] | None = None) -> Iterator[pa.Table]:
+    def iter_tables(self, batch_rows: int = ROW_GROUP_ROWS, columns: list[str] | None = None) -> Iterator[pa.Table]:
         """The selection as Arrow tables of `batch_rows` rows (the last may be shorter), read a row group at a time:
         memory holds one row group and one batch."""
-        groups = range(self.num_shards) if shards is None else shards
+        groups = range(self._file.num_row_groups)
         return _rebatch((self._selected(self._file.read_row_group(g, columns=columns)) for g in groups), batch_rows)
 
     @property
@@ -156,10 +150,9 @@ class ManifestView:
         expr = self.filter
         return table if expr is None else table.filter(expr)
 
-    def iter_samples(self, batch_rows: int = 1024, shards: Iterable[int] | None = None,
-                     bad: BadRecords | None = None) -> Iterator[list[Sample]]:
+    def iter_samples(self, batch_rows: int = 1024, bad: BadRecords | None = None) -> Iterator[list[Sample]]:
         """Samples in batches; rows that cannot be samples go to `bad`."""
-        for table in self.iter_tables(batch_rows, shards):
+        for table in self.iter_tables(batch_rows):
             yield samples_from_rows(table.to_pylist(), bad if bad is not None else BadRecords())
 
     def products_for(self, product_ids: Iterable[str]) -> dict[str, Product]:
