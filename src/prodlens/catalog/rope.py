@@ -237,9 +237,7 @@ SPILL_SCHEMAS = {
     "pairs": pa.schema([("product", pa.string()), ("id", pa.int64()), ("line", pa.int64()), ("bucket", pa.int32())]),
     "texts": pa.schema([("id", pa.int64()), ("text", pa.string()), ("line", pa.int64()), ("bucket", pa.int32())]),
     "media": pa.schema([("id", pa.int64()), ("order", pa.int64()), ("name", pa.string()), ("line", pa.int64()),
-                        ("bucket", pa.int32())]),
-    "frames": pa.schema([("id", pa.int64()), ("order", pa.int64()), ("name", pa.string()), ("line", pa.int64()),
-                         ("bucket", pa.int32())]),
+                        ("bucket", pa.int32())]),  # pages have no frame number: order 0
 }
 
 
@@ -255,12 +253,10 @@ def _rows(path: Path, kind: str, domain: str, n_buckets: int, bad: BadRecordLog)
         elif kind == "texts":
             sample, text = fields
             ok = _integers(sample, lines, path, f"{domain} id", bad)
-            text = pc.filter(text, ok)
             has_nul = pc.match_substring(text, "\x00")
-            _report(has_nul, text, pc.filter(lines, ok), path, "text contains NUL bytes", bad)
-            ok_text = pc.invert(has_nul)
-            ok = _and_within(ok, ok_text)
-            text = pc.filter(text, ok_text)
+            _report(pc.and_(ok, has_nul), text, lines, path, "text contains NUL bytes", bad)
+            ok = pc.and_(ok, pc.invert(has_nul))
+            text = pc.filter(text, ok)
             text = pc.replace_substring_regex(text, r"\s+", " ")
             text = pc.utf8_slice_codeunits(text, 0, MAX_TEXT_CHARS)
             text = pc.if_else(pc.equal(text, EMPTY_TEXT), pa.scalar("", pa.string()), text)
@@ -282,15 +278,7 @@ def _rows(path: Path, kind: str, domain: str, n_buckets: int, bad: BadRecordLog)
             columns = {"id": ids, "order": orders, "name": pc.filter(name, ok)}
         kept_lines = pc.filter(lines, ok)
         bucket = pa.array((ids.to_numpy() % n_buckets).astype(np.int32))
-        schema = SPILL_SCHEMAS[kind if kind != "media" or domain == "page" else "frames"]
-        yield pa.RecordBatch.from_arrays([*columns.values(), kept_lines, bucket], schema=schema)
-
-
-def _and_within(mask: pa.Array, inner: pa.Array) -> pa.Array:
-    """`inner` is a mask over the rows `mask` kept: return the mask over all rows."""
-    full = np.asarray(mask.to_numpy(zero_copy_only=False), bool).copy()
-    full[full] = np.asarray(inner.to_numpy(zero_copy_only=False), bool)
-    return pa.array(full)
+        yield pa.RecordBatch.from_arrays([*columns.values(), kept_lines, bucket], schema=SPILL_SCHEMAS[kind])
 
 
 # -- assembling one bucket ------------------------------------------------------------------------------------------
@@ -303,7 +291,8 @@ def _read_bucket(spill: Path, kind: str, bucket: int) -> pa.Table | None:
 
 
 def _assemble(spill: Path, bucket: int, files: dict[str, Path], names: tuple[str, str, str], domain: str,
-              split: str, tag: str, bad: BadRecordLog, titles: dict[str, str], products: set[str]) -> pa.Table:
+              split: str, tag: str, bad: BadRecordLog, titles: dict[str, tuple[int, str]],
+              products: set[str]) -> pa.Table:
     pair_file, text_file, media_file = (files[n].name for n in names)
     pairs = _read_bucket(spill, "pairs", bucket)
     media = _read_bucket(spill, "media", bucket)
@@ -317,9 +306,8 @@ def _assemble(spill: Path, bucket: int, files: dict[str, Path], names: tuple[str
 
     # pairs: one product per sample; repeated rows are reported, the first (in file order) is kept
     ids, product, line = (pairs.column(c).to_numpy(zero_copy_only=False) for c in ("id", "product", "line"))
-    order = np.lexsort((line, ids))
+    order, first = _first_per_id(ids, line)
     ids, product = ids[order], product[order]
-    first = np.r_[True, ids[1:] != ids[:-1]] if len(ids) else np.zeros(0, bool)
     for i in np.flatnonzero(~first):
         kept = product[np.searchsorted(ids, ids[i])]
         problem = (f"listed twice in {pair_file}" if product[i] == kept
@@ -336,10 +324,9 @@ def _assemble(spill: Path, bucket: int, files: dict[str, Path], names: tuple[str
         order = np.lexsort((m_line, m_order, m_id))
         m_id, m_order = m_id[order], m_order[order]
         m_name = m_name.take(pa.array(order))
-        repeat = np.r_[False, (m_id[1:] == m_id[:-1]) & (m_order[1:] == m_order[:-1])]
-        if domain == "page":  # pages have no frame number: only an identical row is a repeat
-            names_np = np.asarray(m_name.to_pylist(), object)
-            repeat = np.r_[False, (m_id[1:] == m_id[:-1]) & (names_np[1:] == names_np[:-1])]
+        # pages have no frame number: there only an identical row (same image) is a repeat
+        key = np.asarray(m_name.to_pylist(), object) if domain == "page" else m_order
+        repeat = np.r_[False, (m_id[1:] == m_id[:-1]) & (key[1:] == key[:-1])]
         what = {"page": "image", "video": "frame number", "live": "timestamp"}[domain]
         for i in np.flatnonzero(repeat):
             detail = f" {m_order[i]}" if domain != "page" else f" {m_name[i].as_py()}"
@@ -365,18 +352,17 @@ def _assemble(spill: Path, bucket: int, files: dict[str, Path], names: tuple[str
     text = pa.nulls(len(ids), pa.string())
     if texts is not None and texts.num_rows:
         t_id, t_line = texts.column("id").to_numpy(), texts.column("line").to_numpy()
-        order = np.lexsort((t_line, t_id))
+        order, first_t = _first_per_id(t_id, t_line)
         t_id, t_text = t_id[order], texts.column("text").chunk(0).take(pa.array(order))
-        first_t = np.r_[True, t_id[1:] != t_id[:-1]]
         for i in np.flatnonzero(~first_t):
             bad.add(record(t_id[i]), f"has a second text row in {text_file} (the first is kept)", "rope")
         t_id, t_text = t_id[first_t], t_text.filter(pa.array(first_t))
         unknown = ~np.isin(t_id, ids)
         for sample_id in t_id[unknown]:
             bad.add(record(sample_id), f"listed in {text_file} but in no row of {pair_file}", "rope")
-        pos = np.searchsorted(t_id, ids)
-        found = (pos < len(t_id)) & (t_id[np.minimum(pos, max(len(t_id) - 1, 0))] == ids) if len(t_id) else \
-            np.zeros(len(ids), bool)
+        pos = np.searchsorted(t_id, ids)  # t_id is sorted and unique
+        found = pos < len(t_id)
+        found[found] = t_id[pos[found]] == ids[found]
         taken = t_text.take(pa.array(np.where(found, pos, 0)))
         text = pc.if_else(pa.array(found), taken, text)
         text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
@@ -396,6 +382,13 @@ def _assemble(spill: Path, bucket: int, files: dict[str, Path], names: tuple[str
     return pa.table({"sample_id": sample_ids, "product_id": product_ids, "domain": pa.array([domain] * n),
                      "images": images, "video": pa.nulls(n, pa.string()), "title": title, "text": empty,
                      "asr_text": asr, "split": pa.array([split] * n)}, schema=SAMPLE_SCHEMA)
+
+
+def _first_per_id(ids: np.ndarray, lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(order that sorts rows by id, then file line; mask over the sorted rows of each id's first row)."""
+    order = np.lexsort((lines, ids))
+    sorted_ids = ids[order]
+    return order, np.r_[True, sorted_ids[1:] != sorted_ids[:-1]] if len(ids) else np.zeros(0, bool)
 
 
 def _first_titles(products: pa.Array, page_ids: np.ndarray, page_titles: pa.Array,
