@@ -1,7 +1,11 @@
 """Errors that name the record at fault, and the list batch jobs keep of records they skipped."""
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 class ProdlensError(Exception):
@@ -66,10 +70,6 @@ class BadRecordLog:
     `keep` stay in memory for the terminal and the report."""
 
     def __init__(self, path, keep: int = 200):
-        import os
-        import tempfile
-        from pathlib import Path
-
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
@@ -80,8 +80,6 @@ class BadRecordLog:
         self.count = 0
 
     def add(self, record: str, problem: str, stage: str = "") -> None:
-        import json
-
         self.count += 1
         if len(self.items) < self.keep:
             self.items.append(BadRecord(record, problem, stage))
@@ -94,8 +92,6 @@ class BadRecordLog:
         return [{"record": b.record, "problem": b.problem, "stage": b.stage} for b in self.items]
 
     def close(self) -> None:
-        import os
-
         if self._file.closed:
             return
         self._file.flush()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import http.client
+import json
 import os
 import shutil
 import threading
@@ -25,9 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
+import pyarrow.compute as pc
+
 from .. import atomic
 from ..errors import BadRecordLog, ProdlensError
 from ..progress import progress_bar
+from .rope import DOMAIN_FILES, SPLIT_PREFIXES, image_file_name, read_fields, split_files
 
 FINAL_HTTP = {400, 401, 403, 404, 410, 451}
 PARTIAL_DIR = ".partial"
@@ -197,8 +201,6 @@ def _get(url: str, timeout: float, max_bytes: int) -> bytes:
 
 
 def _write_tsv(jsonl: Path, out: Path) -> None:
-    import json
-
     with atomic.atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write("name\treason\n")
         if jsonl.exists():
@@ -211,10 +213,6 @@ def _write_tsv(jsonl: Path, out: Path) -> None:
 def rope_image_names(root: str | Path, splits: tuple[str, ...] | None = None) -> Iterator[str]:
     """Every image name in a ROPE catalogue's page-image and frame lists (URLs reduced to their file names),
     streamed in file order. Unreadable rows are skipped here; `catalog import` reports them."""
-    import pyarrow.compute as pc
-
-    from .rope import DOMAIN_FILES, SPLIT_PREFIXES, _file_name, read_fields, split_files
-
     root = Path(root)
     found = False
     for split in splits or tuple(SPLIT_PREFIXES):
@@ -227,7 +225,7 @@ def rope_image_names(root: str | Path, splits: tuple[str, ...] | None = None) ->
             if not path.exists():
                 continue
             for fields, _ in read_fields(path, 2 if domain == "page" else 3, _IgnoreBadRows()):
-                yield from pc.unique(_file_name(fields[-1])).to_pylist()
+                yield from pc.unique(image_file_name(fields[-1])).to_pylist()
     if not found:
         raise ProdlensError(f"no ROPE files (training_*_pair.txt / test_*_pair.txt) under {root}")
 
@@ -240,8 +238,6 @@ class _IgnoreBadRows:
 def count_rope_images(root: str | Path, splits: tuple[str, ...] | None = None) -> int:
     """Rows of the image and frame lists (an upper bound of the names, for the progress bar): counted in bytes
     blocks, cheap next to downloading."""
-    from .rope import DOMAIN_FILES, SPLIT_PREFIXES, split_files
-
     total = 0
     for split in splits or tuple(SPLIT_PREFIXES):
         files = split_files(Path(root), split)

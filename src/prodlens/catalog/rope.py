@@ -191,7 +191,7 @@ def _integers(values: pa.Array, lines: pa.Array, path: Path, what: str, bad: Bad
     return ok
 
 
-def _file_name(values: pa.Array) -> pa.Array:
+def image_file_name(values: pa.Array) -> pa.Array:
     """A URL → its file name (the media folder holds downloads by name); a bare name or relative path stays."""
     name = pc.struct_field(pc.extract_regex(values, r"^(?:.*/)?(?P<n>[^/?#]*)(?:[?#].*)?$"), "n")
     return pc.if_else(pc.match_substring(values, "://"), name, values)
@@ -268,7 +268,7 @@ def _rows(path: Path, kind: str, domain: str, n_buckets: int, bad: BadRecordLog)
             if order:
                 what = "frame number" if domain == "video" else "timestamp"
                 ok = pc.and_(ok, _integers(order[0], lines, path, what, bad))
-            name = _file_name(name)
+            name = image_file_name(name)
             empty = pc.equal(pc.utf8_length(name), 0)
             _report(pc.and_(ok, empty), fields[-1], lines, path, "no image name", bad)
             ok = pc.and_(ok, pc.invert(empty))

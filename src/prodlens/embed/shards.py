@@ -31,6 +31,7 @@ from ..errors import BadRecords, ProdlensError
 from ..progress import progress_bar
 from ..runs import config_changes
 from .cache import FeatureCache
+from .embedder import model_id
 from .encoder import ProductEncoder
 from .store import Embeddings
 
@@ -100,8 +101,6 @@ def _empty():
 
 
 def _model_id(encoder: ProductEncoder) -> str:
-    from .embedder import model_id
-
     return model_id(encoder.signature())
 
 

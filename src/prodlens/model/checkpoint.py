@@ -15,6 +15,7 @@ from ..embed import EmbedConfig, Embeddings, FeatureCache, ProductEmbedder, mode
 from ..embed.cache import file_digest
 from ..embed.encoder import ProductEncoder
 from ..errors import BadRecords, ProdlensError
+from ..media import uniform_positions
 from .config import RunConfig, run_config_from_dict
 from .features import FeatureTable, build_feature_table
 from .network import DOMAIN_INDEX, ProductEmbeddingModel, create_model
@@ -123,8 +124,6 @@ class CheckpointEmbedder(ProductEncoder):
     def embed_queries(self, frames: list[list], texts: list[str], domain: str) -> np.ndarray:
         """Ad-hoc queries (uploaded photos or clip frames, and/or text) embedded like samples of `domain`, in one
         forward pass."""
-        from ..media import uniform_positions
-
         max_frames = self.run_config.model.visual.max_frames
         frames = [[f[i] for i in uniform_positions(len(f), max_frames)] if f else [] for f in frames]
         feats = self.features.query_features(frames, texts)

@@ -26,7 +26,19 @@ class BackendError(ProdlensError):
     """The backend could not produce an answer (down, timed out, refused)."""
 
 
-class TransformersBackend:
+class CompletionBackend:
+    """A model that continues a text prompt (`generate`); the summariser's request is the completion prompt, greedy
+    at first and sampled on a retry."""
+
+    def complete(self, title: str, transcript: str, retry: Retry | None = None) -> str:
+        prompt = completion_prompt(title, transcript, retry)
+        return self.generate(prompt, retry.temperature, retry.seed) if retry else self.generate(prompt)
+
+    def generate(self, prompt: str, temperature: float = 0.0, seed: int = 0) -> str:
+        raise NotImplementedError
+
+
+class TransformersBackend(CompletionBackend):
     def __init__(self, name_or_path: str, gguf_file: str | None = None, device: str = "cpu",
                  max_new_tokens: int = 160, name: str | None = None):
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -41,10 +53,6 @@ class TransformersBackend:
             raise ProdlensError(f"cannot load LLM {name_or_path!r}: {e}") from e
         self.device, self.max_new_tokens = device, max_new_tokens
         self.name = name or f"hf:{name_or_path}" + (f"::{gguf_file}" if gguf_file else "")
-
-    def complete(self, title: str, transcript: str, retry: Retry | None = None) -> str:
-        prompt = completion_prompt(title, transcript, retry)
-        return self.generate(prompt, retry.temperature, retry.seed) if retry else self.generate(prompt)
 
     def generate(self, prompt: str, temperature: float = 0.0, seed: int = 0) -> str:
         """Continuation of `prompt` (greedy at temperature 0, else sampled with `seed`), stopped once it holds a
@@ -77,7 +85,7 @@ class TransformersBackend:
         return tokenizer.decode(out[0, start:], skip_special_tokens=True)
 
 
-class LlamaCppBackend:
+class LlamaCppBackend(CompletionBackend):
     """A GGUF model in-process (llama-cpp-python). Decoding is constrained by a grammar built from the facts'
     JSON schema, so the output always parses; grounding and validation still judge its content."""
 
@@ -98,10 +106,6 @@ class LlamaCppBackend:
             if constrained else None
         self.max_new_tokens = max_new_tokens
         self.name = name or f"llama:{Path(model_path).name}" + ("" if constrained else ":free")
-
-    def complete(self, title: str, transcript: str, retry: Retry | None = None) -> str:
-        prompt = completion_prompt(title, transcript, retry)
-        return self.generate(prompt, retry.temperature, retry.seed) if retry else self.generate(prompt)
 
     def generate(self, prompt: str, temperature: float = 0.0, seed: int = 0) -> str:
         prompt = prompt + " " if self.grammar is not None and prompt.endswith(":") else prompt
