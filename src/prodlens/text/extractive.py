@@ -1,8 +1,15 @@
-"""The non-LLM fallback, named as such: pick the transcript sentences closest to the product vocabulary.
+"""The non-LLM fallback, named as such: pick the transcript clauses closest to the product vocabulary, and name
+the product from them.
 
-Sentences are scored with the text encoder against the title (when there is one) and against a few product-
-description prototypes, minus their similarity to stream chatter prototypes (greetings, follow requests, prices).
-The best ones, in their original order, are the summary; sizes and colours found in them become attributes.
+Speech is cut into clauses at discourse markers (ASR gives no punctuation; see `injection.split_clauses`). Clauses are
+scored with the text encoder against the title (when there is one) and a few product-description prototypes, minus
+their similarity to stream chatter prototypes (greetings, follow requests, prices). The best ones, in their original
+order, are the summary; sizes and colours found in them become attributes.
+
+The product is named from the best clause and the title: a mention is a run of words between function words
+("today i show you | lumoka organic shampoo | five hundred ml"); the most product-like run is the product name.
+Its brand is the phrase after "from"/"by" when the host says one, else the run's first word the text encoder's
+vocabulary does not know as a word (brands are made-up words: "oatly", "cerave"), else its first word.
 Every output string is copied from the input, so it is grounded by construction.
 """
 from __future__ import annotations
@@ -12,6 +19,7 @@ import re
 import numpy as np
 
 from .facts import ProductFacts
+from .injection import split_clauses
 
 PRODUCT_PROTOTYPES = [
     "this product is made of", "the brand of this product", "it comes in a bottle of 500 ml",
@@ -21,22 +29,78 @@ CHATTER_PROTOTYPES = [
     "hello everyone welcome back to my live stream", "please like and follow and subscribe",
     "the link is below, buy now", "thank you for watching, see you tomorrow", "what did you eat today",
 ]
+# What a product mention is close to (generic e-commerce goods), and what chatter words are close to.
+NAME_PROTOTYPES = ["shampoo", "face cream", "lipstick", "perfume", "coffee beans", "tea", "juice", "milk", "snack",
+                   "chocolate", "pasta", "rice", "sauce", "vitamins", "supplement", "blender", "vacuum cleaner",
+                   "headphones", "phone", "laptop", "sneakers", "dress", "jacket", "toy", "detergent", "dog food",
+                   "cookware", "lamp", "watch", "backpack"]
+CHATTER_WORDS = ["weather", "rain", "my cat", "lunch", "the game", "friends", "follow", "subscribe", "link", "price",
+                 "comments", "tomorrow", "traffic", "movie", "my mom", "kids", "neighbour", "evening"]
 SIZE = re.compile(r"\b\d+(?:[.,]\d+)?\s?(?:ml|millilitres?|milliliters?|l|litres?|liters?|g|grams?|kg|kilos?|oz|"
                   r"pack|pieces?|tablets?|capsules?)\b", re.IGNORECASE)
 COLOURS = {"red", "green", "blue", "yellow", "orange", "purple", "black", "white", "pink", "brown", "grey", "gray",
            "gold", "silver", "beige", "teal"}
 
 
+# Words that are never part of a product's name: pronouns, articles, presenter verbs, time words, fillers.
+FUNCTION_WORDS = set("""a an the and or of for to in on with at this that these those is are was were be been it its
+i you we they he she my your our their me us them so very really just like here there now today tonight guys everyone
+hello hi hey okay ok yes no not do does did have has had will would can could should about as if but also than then
+am im i'm must say said says think know want need make makes made got get gets show showing shows look looking check try trying using use uses used take takes taking love
+loves bought buy buying recommend recommending introducing present presenting new favourite favorite one ones
+big small little super pretty quite lol um uh oh well let lets let's start begin welcome back live stream video
+morning evening night dinner lunch breakfast every each all some more most best good great nice amazing thing stuff
+item product products brand called named number means what which who how
+""".split())
+BRAND_MARKERS = {"from", "by"}
+NUMBER_WORDS = set("""zero one two three four five six seven eight nine ten eleven twelve fifteen twenty thirty forty
+fifty hundred thousand half""".split())
+UNITS = set("""ml millilitre millilitres milliliter milliliters l litre litres liter liters g gram grams kg kilo kilos
+oz pack packs piece pieces tablet tablets capsule capsules bag bags bottle bottles box can jar""".split())
+ZH_FUNCTION = re.compile(r"今天|现在|给大家|大家|推荐|介绍|这款|这个|那个|一款|一个|我们|我|你们|你|就是|是|的|了|一下|"
+                         r"看看|来看|真的|非常|特别|很|超|用|吃|喝|买|家人们|宝宝们|姐妹们|朋友们|好")
+
+ZH_INTRODUCED = re.compile(r"(?:推荐|介绍|这款|这个|一款|用的是)((?:[\u4e00-\u9fff]){2,})")
+
+
+def _is_cjk(text: str) -> bool:
+    return re.search(r"[\u4e00-\u9fff]", text) is not None
+
+
 def split_sentences(text: str) -> list[str]:
-    parts = re.split(r"(?<=[.!?。！？])\s+|\s*\n+\s*", text)
+    """Clauses of the text, cut into ~20-word windows when a clause runs on."""
     out = []
-    for p in parts:
-        words = p.split()
-        # ASR often has no punctuation: cut long runs into ~20-word windows
+    for clause in split_clauses(text):
+        words = clause.split()
         for i in range(0, len(words), 20):
             chunk = " ".join(words[i:i + 20]).strip()
             if chunk:
                 out.append(chunk)
+    return out
+
+
+def mention_runs(clause: str) -> list[tuple[str, str]]:
+    """(run, brand said after it) for each run of name words in a clause: "shampoo from lumoka" → ("shampoo",
+    "lumoka"). Sizes are cut off the end of a run."""
+    if _is_cjk(clause):
+        return [(r, "") for r in ZH_FUNCTION.split(re.sub(r"\s+", "", clause)) if len(r) >= 2]
+    tokens = re.findall(r"[\w']+", clause.lower())
+    runs, current = [], []
+    for t in tokens + ["."]:
+        if t in FUNCTION_WORDS or t in BRAND_MARKERS or t == ".":
+            if current:
+                runs.append([current, t])
+            current = []
+        else:
+            current.append(t)
+    out = []
+    for i, (words, stop) in enumerate(runs):
+        while words and (words[-1] in NUMBER_WORDS or words[-1] in UNITS or words[-1].isdigit()):
+            words = words[:-1]
+        if not words:
+            continue
+        brand = " ".join(runs[i + 1][0][:2]) if stop in BRAND_MARKERS and i + 1 < len(runs) else ""
+        out.append((" ".join(words), brand))
     return out
 
 
@@ -47,24 +111,67 @@ class ExtractiveSummarizer:
         self.encoder = text_encoder
         self.max_sentences = max_sentences
         self._protos = None
+        self._vocab = None
 
     def _prototypes(self):
         if self._protos is None:
-            self._protos = (self.encoder.encode(PRODUCT_PROTOTYPES), self.encoder.encode(CHATTER_PROTOTYPES))
+            self._protos = (self.encoder.encode(PRODUCT_PROTOTYPES), self.encoder.encode(CHATTER_PROTOTYPES),
+                            self.encoder.encode(NAME_PROTOTYPES), self.encoder.encode(CHATTER_WORDS))
         return self._protos
 
     def summarize(self, transcript: str, title: str = "") -> ProductFacts:
         sentences = split_sentences(transcript)
         if not sentences:
-            return ProductFacts(product_name=title[:120])
-        product, chatter = self._prototypes()
+            name, brand = self.name_product([title] if title else [])
+            return ProductFacts(product_name=name, brand=brand)
+        product, chatter = self._prototypes()[:2]
         vecs = self.encoder.encode(sentences)
         score = (vecs @ product.T).max(axis=1) - (vecs @ chatter.T).max(axis=1)
         if title:
             score = score + vecs @ self.encoder.encode([title])[0]
-        keep = sorted(np.argsort(-score)[: self.max_sentences].tolist())
+        order = np.argsort(-score)
+        keep = sorted(order[: self.max_sentences].tolist())
         chosen = [sentences[i] for i in keep if score[i] > -0.05]
         text = " ".join(chosen)
         attributes = [m.group(0) for m in SIZE.finditer(text)]
         attributes += [w for w in re.findall(r"\w+", text.lower()) if w in COLOURS]
-        return ProductFacts(product_name=title[:120], attributes=attributes[:12], summary=text[:600])
+        name, brand = self.name_product(([title] if title else []) + [sentences[i] for i in order[:2]])
+        return ProductFacts(product_name=name[:120], brand=brand[:120], attributes=attributes[:12],
+                            summary=text[:600])
+
+    def name_product(self, texts: list[str]) -> tuple[str, str]:
+        """(product name, brand) from the most product-like mention in `texts` (title first, then clauses)."""
+        introduced = [m.group(1) for t in texts for m in ZH_INTRODUCED.finditer(re.sub(r"\s+", "", t))]
+        if introduced:  # Chinese hosts introduce the product after 推荐 / 这款 / 这个: the first such run
+            return ZH_FUNCTION.split(introduced[0])[0], ""
+        candidates = [(run, brand) for t in texts for c in split_clauses(t) for run, brand in mention_runs(c)]
+        if not candidates:
+            return "", ""
+        names, chatter = self._prototypes()[2:]
+        runs = [run for run, _ in candidates]
+        vecs = self.encoder.encode(runs)
+        vocab = self._vocabulary()
+        lengths = np.array([min(len(r) / 2 if _is_cjk(r) else len(r.split()), 4) for r in runs], np.float32)
+        brand_like = np.array([any(w not in vocab for w in r.split() if w.isalpha()) if vocab and not _is_cjk(r)
+                               else False for r in runs], np.float32)
+        score = (vecs @ names.T).max(axis=1) - (vecs @ chatter.T).max(axis=1) + 0.1 * lengths + 0.2 * brand_like
+        run, brand = candidates[int(np.argmax(score))]
+        return run, brand or self.brand_of(run)
+
+    def brand_of(self, run: str) -> str:
+        words = run.split()
+        if len(words) < 2 or _is_cjk(run):
+            return ""
+        vocab = self._vocabulary()
+        unknown = [w for w in words if vocab and w not in vocab and not w.isdigit()]
+        return unknown[0] if unknown else words[0]
+
+    def _vocabulary(self) -> set[str]:
+        """Whole words the text encoder's tokenizer knows (WordPiece/BPE); empty if it does not expose one."""
+        if self._vocab is None:
+            tokenizer = getattr(getattr(self.encoder, "model", None), "tokenizer", None)
+            try:
+                self._vocab = {w for w in tokenizer.get_vocab() if w.isalpha()} if tokenizer is not None else set()
+            except (AttributeError, TypeError):
+                self._vocab = set()
+        return self._vocab

@@ -1,9 +1,10 @@
-"""Grounding: every fact a summariser outputs must be supported by its input (the ASR text and the title).
+"""Grounding: every fact a summariser outputs must be supported by its input (the ASR text and the title, after
+`injection.strip_injections` took the spoken instructions and what they asserted out of it).
 
 A value is grounded when it occurs in the input (after normalisation), or when each of its content words matches an
-input word exactly or closely (ASR misspells product names, so near-matches count). Ungrounded values are dropped.
-Together with a prompt that presents the transcript strictly as quoted data, this is what keeps a speaker from
-steering the output: an instruction in the speech can at most pick facts that were actually said.
+input word exactly or closely (ASR misspells product names, so near-matches count). Chinese has no spaces: a CJK
+value is grounded when it is a substring of the input or most of its character pairs are. Values that read as
+instructions, or that contain a term an instruction asserted, are dropped whatever the input says.
 """
 from __future__ import annotations
 
@@ -11,19 +12,16 @@ import difflib
 import re
 
 from .facts import ProductFacts
+from .injection import is_instruction, mentions_blocked
 
 STOPWORDS = set("""a an the and or of for to in on with by at from this that these those is are was were be been it its
 i you we they he she my your our their me us them so very really just like here there now today guys everyone
 hello hi hey okay ok yes no not do does did have has had will would can could should about as if but also than then
 """.split())
 _WORD = re.compile(r"\w+", re.UNICODE)
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 CLOSE_MATCH = 0.8
-# Speech that addresses the model rather than the viewer. Even when said (so "grounded"), it is not a product fact.
-INSTRUCTION_LIKE = re.compile(
-    r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|above|previous|prior|rules|prompt)\b"
-    r"|\b(system prompt|you are now|act as|pretend (to be|you)|new instructions?|jailbreak)\b"
-    r"|\b(say|write|output|respond|reply|answer)\b.{0,20}\b(that|with)\b.{0,60}\b(free|bitcoin|scam)\b",
-    re.IGNORECASE)
+CJK_PAIR_SUPPORT = 0.8
 
 
 def normalise(text: str) -> str:
@@ -35,21 +33,33 @@ def content_words(text: str) -> list[str]:
 
 
 class Grounder:
-    def __init__(self, source: str):
+    def __init__(self, source: str, blocked: set[str] | frozenset[str] = frozenset()):
         self.source_norm = normalise(source)
         self.source_words = set(_WORD.findall(source.lower()))
+        self.source_cjk = "".join(_CJK_RUN.findall(source))
+        self.blocked = set(blocked)
 
     def word_ok(self, word: str) -> bool:
         if word in self.source_words:
             return True
+        if _CJK_RUN.search(word):
+            return self.cjk_ok(word)
         if len(word) < 4 or word.isdigit():
             return False
         return any(difflib.SequenceMatcher(None, word, s).ratio() >= CLOSE_MATCH for s in self.source_words
                    if abs(len(s) - len(word)) <= 3)
 
+    def cjk_ok(self, word: str) -> bool:
+        """A CJK run is supported when it occurs in the input, or most of its character pairs do."""
+        runs = _CJK_RUN.findall(word)
+        if all(r in self.source_cjk for r in runs):
+            return True
+        pairs = [r[i:i + 2] for r in runs for i in range(len(r) - 1)]
+        return bool(pairs) and sum(p in self.source_cjk for p in pairs) / len(pairs) >= CJK_PAIR_SUPPORT
+
     def grounded(self, value: str) -> bool:
         norm = normalise(value)
-        if not norm or INSTRUCTION_LIKE.search(value):
+        if not norm or is_instruction(value) or mentions_blocked(value, self.blocked):
             return False
         if f" {norm} " in f" {self.source_norm} ":
             return True
@@ -57,15 +67,17 @@ class Grounder:
         return bool(words) and all(self.word_ok(w) for w in words)
 
     def sentence_support(self, sentence: str) -> float:
-        if INSTRUCTION_LIKE.search(sentence):
+        if is_instruction(sentence) or mentions_blocked(sentence, self.blocked):
             return 0.0
         words = content_words(sentence)
         return sum(self.word_ok(w) for w in words) / len(words) if words else 0.0
 
 
-def ground_facts(facts: ProductFacts, source: str, summary_support: float = 0.75) -> tuple[ProductFacts, list[str]]:
-    """Drop every field value the source does not support; returns the grounded facts and what was dropped."""
-    g = Grounder(source)
+def ground_facts(facts: ProductFacts, source: str, summary_support: float = 0.75,
+                 blocked: set[str] | frozenset[str] = frozenset()) -> tuple[ProductFacts, list[str]]:
+    """Drop every field value the source does not support (or that names a `blocked` term); returns the grounded
+    facts and what was dropped."""
+    g = Grounder(source, blocked)
     dropped: list[str] = []
     fields = {}
     for key in ("product_name", "brand", "category"):
@@ -78,7 +90,7 @@ def ground_facts(facts: ProductFacts, source: str, summary_support: float = 0.75
     for a in facts.attributes:
         (fields["attributes"].append(a) if g.grounded(a) else dropped.append(f"attribute={a!r}"))
     kept_sentences = []
-    for sentence in re.split(r"(?<=[.!?。！？])\s+", facts.summary):
+    for sentence in re.split(r"(?<=[.!?])\s+|(?<=[。！？])", facts.summary):
         if sentence.strip():
             if g.sentence_support(sentence) >= summary_support:
                 kept_sentences.append(sentence.strip())

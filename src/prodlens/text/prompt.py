@@ -9,7 +9,7 @@ import json
 import re
 from dataclasses import dataclass
 
-PROMPT_VERSION = "facts-v1"
+PROMPT_VERSION = "facts-v2"
 MAX_TRANSCRIPT_CHARS = 3000
 
 INSTRUCTIONS = (

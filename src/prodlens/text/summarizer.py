@@ -1,6 +1,7 @@
 """AMPere's ASR summariser: noisy transcript (+ title) → validated, grounded product facts.
 
-Output is parsed as JSON, validated with pydantic (invalid output is asked again with the reason it was rejected and
+Spoken instructions to the model are cut out of the transcript (and a title holding one is dropped) before any
+model reads it, with what they asserted (see `injection`). Output is parsed as JSON, validated with pydantic (invalid output is asked again with the reason it was rejected and
 sampled rather than greedy, then reported — never stored), and
 grounded (values not supported by the input are dropped). Results are cached in SQLite by backend + prompt version +
 input hash, so a rerun or a crash loses nothing already summarised.
@@ -20,6 +21,7 @@ from .backends import BackendError, build_backend
 from .extractive import ExtractiveSummarizer
 from .facts import ProductFacts
 from .grounding import ground_facts
+from .injection import asserted_terms, is_instruction, strip_injections
 from .prompt import PROMPT_VERSION, Retry, describe_problem, parse_json_object, sanitise_transcript
 
 MAX_INPUT_BYTES = 2 * 1024 * 1024
@@ -31,12 +33,14 @@ class Summary:
     backend: str
     attempts: int = 1
     dropped: list[str] = field(default_factory=list)  # ungrounded values removed
+    removed: list[str] = field(default_factory=list)  # spoken instructions (and their payloads) cut before the model
     truncated: bool = False  # the transcript was longer than the prompt allows
     cached: bool = False
 
     def to_json(self) -> dict:
         return {**self.facts.model_dump(), "backend": self.backend, "prompt_version": PROMPT_VERSION,
-                "dropped_ungrounded": self.dropped, "transcript_truncated": self.truncated, "attempts": self.attempts}
+                "dropped_ungrounded": self.dropped, "removed_instructions": self.removed,
+                "transcript_truncated": self.truncated, "attempts": self.attempts}
 
 
 class Summarizer:
@@ -68,6 +72,11 @@ class Summarizer:
         return self._extractive
 
     def summarize(self, transcript: str, title: str = "", record: str = "text") -> Summary:
+        job = self._prepare(transcript, title, record)
+        return job if isinstance(job, Summary) else self._finish(job, *self._facts(job))
+
+    def _prepare(self, transcript: str, title: str, record: str) -> "Summary | _Job":
+        """Validate and clean the input: a cached Summary, or the job of summarising its cleaned text."""
         for name, value in (("transcript", transcript), ("title", title)):
             if not isinstance(value, str):
                 raise RecordError(record, f"{name} is not text")
@@ -78,25 +87,43 @@ class Summarizer:
         if not clean and not title_clean:
             raise RecordError(record, "empty text: nothing to summarise")
         key = hashlib.sha256(f"{title_clean}\x00{clean}".encode()).hexdigest()
-        model_key = f"{self.backend_name}|{PROMPT_VERSION}"
-        hit = self.cache.get_record(model_key, "summary", key)
+        hit = self.cache.get_record(self.model_key, "summary", key)
         if hit is not None:
             return Summary(ProductFacts(**hit["facts"]), self.backend_name, hit["attempts"], hit["dropped"],
-                           truncated, cached=True)
-        if self.backend_name == "extractive":
-            facts, attempts = self.extractive.summarize(clean, title_clean), 1
-        else:
-            facts, attempts = self._ask_llm(clean, title_clean, record)
-        grounded, dropped = ground_facts(facts, f"{title_clean} {clean}")
-        self.cache.put_record(model_key, "summary", key,
-                              {"facts": grounded.model_dump(), "attempts": attempts, "dropped": dropped})
-        return Summary(grounded, self.backend_name, attempts, dropped, truncated)
+                           hit.get("removed", []), truncated, cached=True)
+        removed, blocked = [], set()
+        if title_clean and is_instruction(title_clean):  # a title holding an instruction is the attacker's text
+            removed.append(f"title: {title_clean}")
+            blocked |= asserted_terms(title_clean, set())
+            title_clean = ""
+        speech = strip_injections(clean, title_clean)
+        return _Job(record, key, speech.text, title_clean, removed + speech.removed, blocked | speech.blocked,
+                    truncated)
 
-    def _ask_llm(self, transcript: str, title: str, record: str) -> tuple[ProductFacts, int]:
+    @property
+    def model_key(self) -> str:
+        return f"{self.backend_name}|{PROMPT_VERSION}"
+
+    def _facts(self, job: "_Job", first_answer: str | None = None) -> tuple[ProductFacts, int]:
+        if not job.text and not job.title:
+            return ProductFacts(), 0  # nothing but instructions was said
+        if self.backend_name == "extractive":
+            return self.extractive.summarize(job.text, job.title), 1
+        return self._ask_llm(job.text, job.title, job.record, first_answer)
+
+    def _finish(self, job: "_Job", facts: ProductFacts, attempts: int) -> Summary:
+        grounded, dropped = ground_facts(facts, f"{job.title} {job.text}", blocked=job.blocked)
+        self.cache.put_record(self.model_key, "summary", job.key, {
+            "facts": grounded.model_dump(), "attempts": attempts, "dropped": dropped, "removed": job.removed})
+        return Summary(grounded, self.backend_name, attempts, dropped, job.removed, job.truncated)
+
+    def _ask_llm(self, transcript: str, title: str, record: str,
+                 first_answer: str | None = None) -> tuple[ProductFacts, int]:
         problems, retry = [], None
         for attempt in range(1, self.retries + 2):
             try:
-                raw = self.backend.complete(title, transcript, retry)
+                raw = first_answer if attempt == 1 and first_answer is not None else \
+                    self.backend.complete(title, transcript, retry)
             except BackendError as e:
                 raise RecordError(record, f"LLM backend failed: {e}") from None
             try:
@@ -107,20 +134,59 @@ class Summarizer:
                 retry = Retry(attempt + 1, problem)  # the next request says what was wrong and samples
         raise RecordError(record, "LLM output failed validation (" + "; ".join(problems) + ")")
 
-    def summarize_many(self, items: list[tuple[str, str, str]], concurrency: int = 4,
+    def summarize_many(self, items: list[tuple[str, str, str]], concurrency: int = 8,
                        progress: bool = True) -> tuple[dict[str, Summary], BadRecords]:
-        """items: (record, transcript, title). HTTP backends run `concurrency` requests at once."""
+        """items: (record, transcript, title). An HTTP backend gets `concurrency` requests at once (a server with
+        parallel slots decodes them together); an engine with in-process batching (`complete_many`) decodes
+        `concurrency` first answers per batch; other engines run one at a time. Cached results are not asked again."""
         bad = BadRecords()
         out: dict[str, Summary] = {}
-        workers = concurrency if self.spec.startswith(("http://", "https://")) else 1
-        with progress_bar(len(items), "summarising", enabled=progress) as advance, \
-                cf.ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(self.summarize, t, title, rec): rec for rec, t, title in items}
-            for fut in cf.as_completed(futures):
-                rec = futures[fut]
+        with progress_bar(len(items), "summarising", enabled=progress) as advance:
+            jobs = []
+            for rec, transcript, title in items:
                 try:
-                    out[rec] = fut.result()
+                    job = self._prepare(transcript, title, rec)
                 except RecordError as e:
                     bad.add_error(e, "summarize")
-                advance(1)
+                    advance(1)
+                    continue
+                if isinstance(job, Summary):
+                    out[rec] = job
+                    advance(1)
+                else:
+                    jobs.append(job)
+            batched = hasattr(self.backend, "complete_many") and self.backend_name != "extractive"
+            workers = concurrency if self.spec.startswith(("http://", "https://")) else 1
+            for start in range(0, len(jobs), concurrency if batched else len(jobs) or 1):
+                chunk = jobs[start:start + concurrency] if batched else jobs
+                answers = self._first_answers(chunk) if batched else [None] * len(chunk)
+                with cf.ThreadPoolExecutor(max_workers=workers) as pool:
+                    futures = {pool.submit(self._facts, job, answer): job for job, answer in zip(chunk, answers)}
+                    for fut in cf.as_completed(futures):
+                        job = futures[fut]
+                        try:
+                            out[job.record] = self._finish(job, *fut.result())
+                        except RecordError as e:
+                            bad.add_error(e, "summarize")
+                        advance(1)
         return out, bad
+
+    def _first_answers(self, jobs: list["_Job"]) -> list[str | None]:
+        asked = [j for j in jobs if j.text or j.title]
+        try:
+            answers = iter(self.backend.complete_many([(j.title, j.text) for j in asked]))
+        except BackendError:
+            return [None] * len(jobs)  # each job asks again on its own and reports its own failure
+        return [next(answers) if (j.text or j.title) else None for j in jobs]
+
+
+@dataclass
+class _Job:
+    """One transcript to summarise, after validation and injection removal."""
+    record: str
+    key: str  # cache key of the raw (sanitised) input
+    text: str  # the transcript the model reads
+    title: str
+    removed: list[str]
+    blocked: set[str]
+    truncated: bool
