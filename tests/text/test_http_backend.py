@@ -190,3 +190,32 @@ def test_slow_or_failing_endpoints(tmp_path):
     finally:
         slow.close()
         broken.close()
+
+
+def test_a_catalogue_is_summarised_with_requests_in_flight_together(tmp_path):
+    """summarize_many keeps `concurrency` requests open at once (a server with parallel slots decodes them
+    together); the stub answers only once it holds 4 requests, so a one-at-a-time loop would never finish."""
+    gate, in_flight, most = threading.Barrier(4, timeout=60), [0], [0]
+    lock = threading.Lock()
+
+    def answer(body):
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        try:
+            gate.wait()
+        except threading.BrokenBarrierError:
+            pass
+        with lock:
+            in_flight[0] -= 1
+        return json.dumps(FACTS)
+
+    server = _Server(_answering(answer))
+    items = [(f"live/{i}", PITCH, "") for i in range(8)]
+    try:
+        out, bad = Summarizer(f"{server.url}::m", FeatureCache(tmp_path / "c")).summarize_many(
+            items, concurrency=4, progress=False)
+    finally:
+        server.close()
+    assert not len(bad) and len(out) == 8 and most[0] == 4
+    assert all(r.facts.product_name == "organic shampoo" for r in out.values())

@@ -287,14 +287,30 @@ SIGN_OFF = ["please follow and like", "the link is below, see you tomorrow", "th
             "don't forget to subscribe"]
 
 
-def host_chatter(spec: ProductSpec, other: ProductSpec, rng: random.Random) -> str:
-    """What a live host says: greeting, the product (brand, type, a detail), chatter, another product, sign-off."""
+FILLERS = ["um", "uh", "you know", "like", "so yeah", "okay"]
+PRICES = ["only {a} ninety nine today", "it was {a} dollars but now {b} dollars", "buy two get one free today",
+          "{a} percent off with the code in the comments"]
+COMMENTS = ["someone asks if it ships abroad, yes it does", "anna says she has it already", "hi mark, thanks for the gift",
+            "people ask about delivery, three days"]
+
+
+def host_chatter(spec: ProductSpec, other: ProductSpec, rng: random.Random, noisy: bool = False) -> str:
+    """What a live host says: greeting, the product (brand, type, a detail), chatter, another product, sign-off.
+    `noisy` adds what real streams add: fillers, prices and deals, comments read aloud, a second product named
+    with its brand, and more off-topic talk, so the product is a small part of the speech."""
     detail = rng.choice([f"it is {spec.variant.lower()}", f"{spec.size}", f"the {spec.colour} one"])
     pitch = rng.choice([f"this is the {spec.brand} {spec.product_type}, {detail}",
                         f"today I show you {spec.brand} {spec.product_type}, {detail}",
                         f"look at this {spec.product_type} from {spec.brand}, {detail}"])
-    return ". ".join([rng.choice(GREETINGS), pitch, rng.choice(OFF_TOPIC),
-                      f"tomorrow maybe the {other.product_type}", rng.choice(SIGN_OFF)]) + "."
+    if not noisy:
+        return ". ".join([rng.choice(GREETINGS), pitch, rng.choice(OFF_TOPIC),
+                          f"tomorrow maybe the {other.product_type}", rng.choice(SIGN_OFF)]) + "."
+    numbers = ["five", "nine", "twelve", "twenty", "thirty"]
+    price = rng.choice(PRICES).format(a=rng.choice(numbers), b=rng.choice(numbers))
+    parts = [rng.choice(GREETINGS), rng.choice(OFF_TOPIC), f"{rng.choice(FILLERS)} {pitch}", price,
+             rng.choice(COMMENTS), f"yesterday I tried the {other.brand} {other.product_type} too, {rng.choice(FILLERS)}",
+             rng.choice(OFF_TOPIC), rng.choice(SIGN_OFF)]
+    return ". ".join(parts) + "."
 
 
 def speak(text: str, voice_seed: int = 0) -> tuple[np.ndarray, int] | None:
@@ -322,11 +338,13 @@ VIDEO_TITLES = ["{brand} {ptype} review", "unboxing my new {ptype}", "{brand} ha
 
 def generate_demo_catalog(out_dir: str | Path, n_products: int = 36, videos_per_product: int = 2,
                           lives_per_product: int = 2, seed: int = 0, progress: bool = True,
-                          test_clip: int | None = None, speech: bool = False) -> Path:
+                          test_clip: int | None = None, speech: bool = False,
+                          speech_domains: tuple[str, ...] = ("live",), noisy_speech: bool = False) -> Path:
     """Write the demo catalogue (folder layout) under `out_dir`; returns it. Deterministic for a given seed.
     With `test_clip`, clip number `test_clip` of each product and domain goes to the "test" split (splits.csv)
-    and the other clips to "train"; product pages belong to both. With `speech` (and espeak-ng installed), live
-    clips get a host talking about the product among chatter, muxed into the MP4."""
+    and the other clips to "train"; product pages belong to both. With `speech` (and espeak-ng installed), the clips
+    of `speech_domains` get a host talking about the product among chatter (`noisy_speech`: much more chatter),
+    muxed into the MP4."""
     out = Path(out_dir)
     specs = make_products(n_products, seed)
     rng = random.Random(seed + 1)
@@ -349,7 +367,8 @@ def generate_demo_catalog(out_dir: str | Path, n_products: int = 36, videos_per_
                                          (1 if domain == "live" else 0))
                     clip_dir = out / domain / spec.product_id
                     clip_dir.mkdir(parents=True, exist_ok=True)
-                    voice = speak(host_chatter(spec, others[0], rng), k + j) if speech and domain == "live" else None
+                    voice = speak(host_chatter(spec, others[0], rng, noisy_speech), k + j) \
+                        if speech and domain in speech_domains else None
                     write_mp4(frames, clip_dir / f"{domain[0]}{j}.mp4",
                               audio=voice[0] if voice else None, audio_rate=voice[1] if voice else 22050)
                     if domain == "video" and rng.random() < 0.6:
