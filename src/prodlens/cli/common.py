@@ -59,7 +59,8 @@ def _model_options(func):
         inspect.Parameter("speech", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
             EmbedConfig.speech, help="speech text in video/live embeddings: raw (ASR), summary, or none")),
         inspect.Parameter("summarizer", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
-            EmbedConfig.summarizer, help="summariser for --speech summary: extractive, gemma3-270m, hf:..., http://...")),
+            EmbedConfig.summarizer,
+            help="summariser for --speech summary: extractive, llm, smollm2-135m, gemma3-270m, hf:..., http://...")),
         inspect.Parameter("device", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
             "cpu", help="torch device (cpu, cuda, cuda:1, mps)")),
         inspect.Parameter("cache_dir", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path], default=typer.Option(

@@ -222,8 +222,9 @@ def asr_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str] 
 @app.command("summarize")
 def summarize_cmd(text: str = typer.Option(..., "--text", help="the transcript (ASR text); '-' reads stdin"),
                   title: str = typer.Option("", "--title", help="the sample's title, if any"),
-                  backend: Optional[str] = typer.Option(None, help="extractive, gemma3-270m, hf:<name-or-path>"
-                                                        "[::file.gguf] or http://host:port/v1::<model> "
+                  backend: Optional[str] = typer.Option(None, help="extractive, llm (the offline LLM default), "
+                                                        "smollm2-135m, gemma3-270m, llama:<file.gguf>, "
+                                                        "hf:<name-or-path>[::file.gguf] or http://host:port/v1::<model> "
                                                         "(default: $PRODLENS_LLM, else extractive)"),
                   retries: int = typer.Option(2, min=0, help="re-asks when the output fails validation"),
                   cache_dir: Optional[Path] = typer.Option(None, help="cache directory (summaries are cached)")):

@@ -25,6 +25,20 @@ class ProductFacts(BaseModel):
             raise ValueError("must be text")
         return " ".join(v.split())
 
+    @field_validator("summary", mode="before")
+    @classmethod
+    def _collapse_repeats(cls, v):
+        """A small model caught in a loop ("one liter, one liter, one liter, ...") says each phrase once."""
+        if not isinstance(v, str):
+            return v
+        seen, out = set(), []
+        for phrase in v.split(", "):
+            key = phrase.strip(" .").lower()
+            if key and key not in seen:
+                seen.add(key)
+                out.append(phrase)
+        return ", ".join(out)
+
     @field_validator("attributes", mode="before")
     @classmethod
     def _clean_list(cls, v):
