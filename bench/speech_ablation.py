@@ -7,6 +7,9 @@ domain is held out. For each speech setting — none / raw ASR / extractive summ
 (and P2L, P2V) are measured zero-shot and after training *with that setting* (summaries are what the model trains on
 when summaries are the setting, as in AMPere).
 
+LLM summaries go through llama.cpp's server with parallel slots when it is built (`make llama-server`), else the
+in-process engine.
+
     python bench/speech_ablation.py [--products 40] [--llm smollm2-135m] [--epochs 30] [--out runs/speech-ablation]
 """
 from __future__ import annotations
@@ -26,6 +29,8 @@ from prodlens.asr import Transcriber, transcribe_catalog  # noqa: E402
 from prodlens.catalog import load_catalog  # noqa: E402
 from prodlens.demo.synth import generate_demo_catalog  # noqa: E402
 from prodlens.embed import EmbedConfig  # noqa: E402
+from prodlens.text.backends import OFFLINE_LLMS  # noqa: E402
+from summarizer_throughput import DEFAULT_SERVER, start_server  # noqa: E402
 
 DIRECTIONS = ("live2page", "video2page", "page2live", "page2video")
 SHORT = {"live2page": "L2P", "video2page": "V2P", "page2live": "P2L", "page2video": "P2V"}
@@ -54,9 +59,28 @@ def main() -> None:
         raise SystemExit("no speech was transcribed: is espeak-ng installed?")
     console.print(f"{spoken} clips with speech; e.g. [italic]{next(s.asr_text for s in catalog.samples if s.asr_text)}")
     test = catalog.select("test")
+    server = None
+    llm = args.llm
+    if DEFAULT_SERVER.is_file() and args.llm in OFFLINE_LLMS:
+        server, url = start_server(str(DEFAULT_SERVER), OFFLINE_LLMS[args.llm][0](), 8, os.cpu_count() or 2)
+        llm = f"{url}/v1::{args.llm}"
     settings = {"none": EmbedConfig(speech="none"), "raw ASR": EmbedConfig(speech="raw"),
                 "extractive summary": EmbedConfig(speech="summary", summarizer="extractive"),
-                f"LLM summary ({args.llm})": EmbedConfig(speech="summary", summarizer=args.llm)}
+                f"LLM summary ({args.llm})": EmbedConfig(speech="summary", summarizer=llm)}
+    try:
+        rows = run_settings(settings, catalog, catalog_dir, test, cache, args, console)
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+    print_table(rows, args, console)
+    atomic.write_json(args.out / "speech_ablation.json", {"products": args.products, "llm": args.llm,
+                                                          "epochs": args.epochs, "rows": rows,
+                                                          "minutes": (time.time() - start) / 60})
+    console.print(f"written {args.out / 'speech_ablation.json'} ({(time.time() - start) / 60:.1f} min)")
+
+
+def run_settings(settings, catalog, catalog_dir, test, cache, args, console) -> dict:
     rows = {}
     for name, config in settings.items():
         console.rule(f"speech = {name}")
@@ -70,6 +94,10 @@ def main() -> None:
                                        checkpoint=run_dir, progress=False).metrics()
         rows[name] = {"zero-shot": {SHORT[d]: zero[d]["R@1"] for d in DIRECTIONS if d in zero},
                       "trained": {SHORT[d]: trained[d]["R@1"] for d in DIRECTIONS if d in trained}}
+    return rows
+
+
+def print_table(rows: dict, args, console) -> None:
     table = Table(title=f"speech ablation, held-out clips of {args.products} products (R@1)", title_justify="left")
     table.add_column("speech")
     for stage in ("zero-shot", "trained"):
@@ -79,10 +107,6 @@ def main() -> None:
         table.add_row(name, *[f"{r[stage].get(d, float('nan')):.3f}" for stage in ("zero-shot", "trained")
                               for d in ("L2P", "V2P", "P2L", "P2V")])
     console.print(table)
-    atomic.write_json(args.out / "speech_ablation.json", {"products": args.products, "llm": args.llm,
-                                                          "epochs": args.epochs, "rows": rows,
-                                                          "minutes": (time.time() - start) / 60})
-    console.print(f"written {args.out / 'speech_ablation.json'} ({(time.time() - start) / 60:.1f} min)")
 
 
 if __name__ == "__main__":

@@ -50,7 +50,8 @@ am im i'm must say said says think know want need make makes made got get gets s
 loves bought buy buying recommend recommending introducing present presenting new favourite favorite one ones
 big small little super pretty quite lol um uh oh well let lets let's start begin welcome back live stream video
 morning evening night dinner lunch breakfast every each all some more most best good great nice amazing thing stuff
-item product products brand called named number means what which who how
+item product products brand called named number means what which who how thanks thank watching watch subscribe
+follow like likes share comment comments link below please forget don't dont see bye
 """.split())
 BRAND_MARKERS = {"from", "by"}
 NUMBER_WORDS = set("""zero one two three four five six seven eight nine ten eleven twelve fifteen twenty thirty forty
@@ -79,28 +80,41 @@ def split_sentences(text: str) -> list[str]:
     return out
 
 
-def mention_runs(clause: str) -> list[tuple[str, str]]:
-    """(run, brand said after it) for each run of name words in a clause: "shampoo from lumoka" → ("shampoo",
-    "lumoka"). Sizes are cut off the end of a run."""
+PRESENTED = re.compile(r"(?:this is|these are|here is|here are|it is|it's|show you|showing you|look at|check out|"
+                       r"got|have|introducing|presenting|using|use|take|recommend|love|bought|try|review|unboxing)"
+                       r"(?: (?:the|a|an|my|our|this|these|some|new))*$")
+ASIDE = {"tomorrow", "yesterday", "maybe", "may", "next", "another", "other", "also", "instead", "than", "last",
+         "later"}
+
+
+def mention_runs(clause: str) -> list[tuple[str, str, int]]:
+    """(run, brand said after it, cue) for each run of name words in a clause: "shampoo from lumoka" → ("shampoo",
+    "lumoka", ...). Sizes are cut off the end of a run. The cue is +1 when the host presents the run ("this is the
+    ...", "i show you ..."), -1 when it is an aside ("tomorrow maybe the ...": another product, strongly demoted),
+    else 0."""
     if _is_cjk(clause):
-        return [(r, "") for r in ZH_FUNCTION.split(re.sub(r"\s+", "", clause)) if len(r) >= 2]
+        return [(r, "", 0) for r in ZH_FUNCTION.split(re.sub(r"\s+", "", clause)) if len(r) >= 2]
     tokens = re.findall(r"[\w']+", clause.lower())
-    runs, current = [], []
-    for t in tokens + ["."]:
+    runs, current, start = [], [], 0
+    for i, t in enumerate(tokens + ["."]):
         if t in FUNCTION_WORDS or t in BRAND_MARKERS or t == ".":
             if current:
-                runs.append([current, t])
+                runs.append((current, t, start))
             current = []
         else:
+            if not current:
+                start = i
             current.append(t)
     out = []
-    for i, (words, stop) in enumerate(runs):
+    for i, (words, stop, start) in enumerate(runs):
         while words and (words[-1] in NUMBER_WORDS or words[-1] in UNITS or words[-1].isdigit()):
             words = words[:-1]
         if not words:
             continue
+        before = tokens[max(0, start - 4):start]
+        cue = -1 if ASIDE & set(before) else 1 if PRESENTED.search(" ".join(before)) else 0
         brand = " ".join(runs[i + 1][0][:2]) if stop in BRAND_MARKERS and i + 1 < len(runs) else ""
-        out.append((" ".join(words), brand))
+        out.append((" ".join(words), brand, cue))
     return out
 
 
@@ -135,7 +149,7 @@ class ExtractiveSummarizer:
         text = " ".join(chosen)
         attributes = [m.group(0) for m in SIZE.finditer(text)]
         attributes += [w for w in re.findall(r"\w+", text.lower()) if w in COLOURS]
-        name, brand = self.name_product(([title] if title else []) + [sentences[i] for i in order[:2]])
+        name, brand = self.name_product(([title] if title else []) + [transcript])
         return ProductFacts(product_name=name[:120], brand=brand[:120], attributes=attributes[:12],
                             summary=text[:600])
 
@@ -144,18 +158,20 @@ class ExtractiveSummarizer:
         introduced = [m.group(1) for t in texts for m in ZH_INTRODUCED.finditer(re.sub(r"\s+", "", t))]
         if introduced:  # Chinese hosts introduce the product after 推荐 / 这款 / 这个: the first such run
             return ZH_FUNCTION.split(introduced[0])[0], ""
-        candidates = [(run, brand) for t in texts for c in split_clauses(t) for run, brand in mention_runs(c)]
+        candidates = [m for t in texts for c in split_clauses(t) for m in mention_runs(c)]
         if not candidates:
             return "", ""
         names, chatter = self._prototypes()[2:]
-        runs = [run for run, _ in candidates]
+        runs = [run for run, _, _ in candidates]
+        cues = np.array([cue for _, _, cue in candidates], np.float32)
         vecs = self.encoder.encode(runs)
         vocab = self._vocabulary()
         lengths = np.array([min(len(r) / 2 if _is_cjk(r) else len(r.split()), 4) for r in runs], np.float32)
         brand_like = np.array([any(w not in vocab for w in r.split() if w.isalpha()) if vocab and not _is_cjk(r)
                                else False for r in runs], np.float32)
-        score = (vecs @ names.T).max(axis=1) - (vecs @ chatter.T).max(axis=1) + 0.1 * lengths + 0.2 * brand_like
-        run, brand = candidates[int(np.argmax(score))]
+        score = (vecs @ names.T).max(axis=1) - (vecs @ chatter.T).max(axis=1) + 0.1 * lengths + 0.2 * brand_like \
+            + np.where(cues > 0, 0.3, np.where(cues < 0, -0.6, 0.0))
+        run, brand, _ = candidates[int(np.argmax(score))]
         return run, brand or self.brand_of(run)
 
     def brand_of(self, run: str) -> str:

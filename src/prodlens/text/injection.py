@@ -187,8 +187,10 @@ def _merge_fragments(clauses: list[str]) -> list[str]:
             continue
         out.append(f"{carry} {c}".strip() if carry else c)
         carry = ""
-    if carry:
-        out.append(carry) if not out else out.__setitem__(-1, f"{out[-1]} {carry}")
+    if carry and out:
+        out[-1] = f"{out[-1]} {carry}"
+    elif carry:
+        out.append(carry)
     return out
 
 
