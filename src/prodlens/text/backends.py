@@ -203,8 +203,10 @@ def smollm2_135m_path() -> Path:
 # The offline LLMs: name → (GGUF locator, instruction-tuned?, display name)
 OFFLINE_LLMS = {"gemma3-270m": (gemma3_270m_path, False, "gemma3-270m-q4_k_m"),
                 "smollm2-135m": (smollm2_135m_path, True, "smollm2-135m-instruct-q4_1")}
-# The LLM default, chosen on the red-team suite and bench/summarizer_quality.py (README: "Summariser").
-DEFAULT_LLM = "smollm2-135m"
+# The LLM default, chosen on the red-team suite and bench/summarizer_quality.py (README, "Summariser under attack"):
+# both models are at 0% attack success behind the defence; Gemma-3-270M names the product more often (79% vs 57% of
+# clean pitches, 55% vs 20% of ASR transcripts), SmolLM2-135M-Instruct is 2.7-3.6x faster.
+DEFAULT_LLM = "gemma3-270m"
 
 
 def llama_cpp_available() -> bool:
@@ -228,13 +230,15 @@ def gemma3_270m(device: str = "cpu", engine: str = "auto"):
 
 class HTTPChatBackend:
     """OpenAI-compatible chat endpoint. The answer is asked for as JSON of the facts schema, in the first dialect the
-    server accepts: OpenAI's `json_schema` (OpenAI, vLLM, llama.cpp's server, Ollama), llama-cpp-python's
-    `json_object` + `schema`, then no constraint at all (validation and grounding still apply)."""
+    server accepts: `json_schema` with the length budgets of in-process decoding (llama.cpp's server, vLLM: a small
+    model cannot ramble inside a string), plain `json_schema` (OpenAI's strict mode refuses length keywords; Ollama),
+    llama-cpp-python's `json_object` + `schema`, then no constraint at all (validation and grounding still apply)."""
 
-    FORMATS = ("json_schema", "json_object", "none")
+    FORMATS = ("json_schema_budgets", "json_schema", "json_object", "none")
 
     def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout: float = 60.0,
-                 retries: int = 3, backoff: float = 1.0, max_tokens: int = 256, response_format: str = "json_schema"):
+                 retries: int = 3, backoff: float = 1.0, max_tokens: int = 256,
+                 response_format: str = "json_schema_budgets"):
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model, self.timeout, self.retries, self.backoff = model, timeout, retries, backoff
         self.api_key = api_key or os.environ.get("PRODLENS_LLM_API_KEY")
@@ -244,9 +248,10 @@ class HTTPChatBackend:
         self.name = f"http:{base_url}::{model}"
 
     def _format(self, kind: str) -> dict:
-        if kind == "json_schema":
+        if kind in ("json_schema", "json_schema_budgets"):
+            schema = FACTS_DECODE_SCHEMA if kind == "json_schema_budgets" else FACTS_SCHEMA
             return {"response_format": {"type": "json_schema", "json_schema": {
-                "name": "product_facts", "schema": FACTS_SCHEMA, "strict": True}}}
+                "name": "product_facts", "schema": schema, "strict": True}}}
         if kind == "json_object":
             return {"response_format": {"type": "json_object", "schema": FACTS_SCHEMA}}
         return {}
