@@ -10,7 +10,7 @@ when summaries are the setting, as in AMPere).
 LLM summaries go through llama.cpp's server with parallel slots when it is built (`make llama-server`), else the
 in-process engine.
 
-    python bench/speech_ablation.py [--products 40] [--llm smollm2-135m] [--epochs 30] [--out runs/speech-ablation]
+    python bench/speech_ablation.py [--products 36] [--llm gemma3-270m] [--epochs 30] [--out runs/speech-ablation]
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from prodlens.asr import Transcriber, transcribe_catalog  # noqa: E402
 from prodlens.catalog import load_catalog  # noqa: E402
 from prodlens.demo.synth import generate_demo_catalog  # noqa: E402
 from prodlens.embed import EmbedConfig  # noqa: E402
-from prodlens.text.backends import OFFLINE_LLMS  # noqa: E402
+from prodlens.text.backends import DEFAULT_LLM, OFFLINE_LLMS  # noqa: E402
 from summarizer_throughput import DEFAULT_SERVER, start_server  # noqa: E402
 
 DIRECTIONS = ("live2page", "video2page", "page2live", "page2video")
@@ -38,8 +38,8 @@ SHORT = {"live2page": "L2P", "video2page": "V2P", "page2live": "P2L", "page2vide
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--products", type=int, default=40)
-    ap.add_argument("--llm", default="smollm2-135m", help="the LLM summariser backend")
+    ap.add_argument("--products", type=int, default=36)
+    ap.add_argument("--llm", default=DEFAULT_LLM, help="the LLM summariser backend")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--out", type=Path, default=Path("runs/speech-ablation"))

@@ -101,3 +101,15 @@ def test_gemma_extracts_grounded_facts_and_ignores_injected_instructions(gemma):
     attacked = gemma.summarize(PITCH + INJECTION)
     out = json.dumps(attacked.facts.model_dump()).lower()
     assert "iphone" not in attacked.facts.product_name.lower() and "hacked" not in out
+
+
+@pytest.mark.slow
+def test_batched_decoding_gives_the_answers_of_one_at_a_time():
+    """transformers' in-process batching (left-padded, one pass for all sequences) must not change what a greedy
+    decoder answers for each transcript."""
+    from prodlens.text.backends import build_backend
+
+    backend = build_backend("gemma3-270m:transformers")
+    requests = [("", PITCH), ("", "so this one is the bean bros dark roast coffee one kilo bag")]
+    batched = backend.complete_many(requests)
+    assert [parse_json_object(a) for a in batched] == [parse_json_object(backend.complete(t, x)) for t, x in requests]
