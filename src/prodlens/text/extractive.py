@@ -19,7 +19,7 @@ import re
 import numpy as np
 
 from .facts import ProductFacts
-from .injection import split_clauses
+from .injection import CJK_CHARS, has_cjk, split_clauses
 
 PRODUCT_PROTOTYPES = [
     "this product is made of", "the brand of this product", "it comes in a bottle of 500 ml",
@@ -61,11 +61,7 @@ oz pack packs piece pieces tablet tablets capsule capsules bag bags bottle bottl
 ZH_FUNCTION = re.compile(r"今天|现在|给大家|大家|推荐|介绍|这款|这个|那个|一款|一个|我们|我|你们|你|就是|是|的|了|一下|"
                          r"看看|来看|真的|非常|特别|很|超|用|吃|喝|买|家人们|宝宝们|姐妹们|朋友们|好")
 
-ZH_INTRODUCED = re.compile(r"(?:推荐|介绍|这款|这个|一款|用的是)((?:[\u4e00-\u9fff]){2,})")
-
-
-def _is_cjk(text: str) -> bool:
-    return re.search(r"[\u4e00-\u9fff]", text) is not None
+ZH_INTRODUCED = re.compile(f"(?:推荐|介绍|这款|这个|一款|用的是)([{CJK_CHARS}]{{2,}})")
 
 
 def split_sentences(text: str) -> list[str]:
@@ -92,7 +88,7 @@ def mention_runs(clause: str) -> list[tuple[str, str, int]]:
     "lumoka", ...). Sizes are cut off the end of a run. The cue is +1 when the host presents the run ("this is the
     ...", "i show you ..."), -1 when it is an aside ("tomorrow maybe the ...": another product, strongly demoted),
     else 0."""
-    if _is_cjk(clause):
+    if has_cjk(clause):
         return [(r, "", 0) for r in ZH_FUNCTION.split(re.sub(r"\s+", "", clause)) if len(r) >= 2]
     tokens = re.findall(r"[\w']+", clause.lower())
     runs, current, start = [], [], 0
@@ -143,8 +139,7 @@ class ExtractiveSummarizer:
         score = (vecs @ product.T).max(axis=1) - (vecs @ chatter.T).max(axis=1)
         if title:
             score = score + vecs @ self.encoder.encode([title])[0]
-        order = np.argsort(-score)
-        keep = sorted(order[: self.max_sentences].tolist())
+        keep = sorted(np.argsort(-score)[: self.max_sentences].tolist())
         chosen = [sentences[i] for i in keep if score[i] > -0.05]
         text = " ".join(chosen)
         attributes = [m.group(0) for m in SIZE.finditer(text)]
@@ -166,8 +161,8 @@ class ExtractiveSummarizer:
         cues = np.array([cue for _, _, cue in candidates], np.float32)
         vecs = self.encoder.encode(runs)
         vocab = self._vocabulary()
-        lengths = np.array([min(len(r) / 2 if _is_cjk(r) else len(r.split()), 4) for r in runs], np.float32)
-        brand_like = np.array([any(w not in vocab for w in r.split() if w.isalpha()) if vocab and not _is_cjk(r)
+        lengths = np.array([min(len(r) / 2 if has_cjk(r) else len(r.split()), 4) for r in runs], np.float32)
+        brand_like = np.array([any(w not in vocab for w in r.split() if w.isalpha()) if vocab and not has_cjk(r)
                                else False for r in runs], np.float32)
         score = (vecs @ names.T).max(axis=1) - (vecs @ chatter.T).max(axis=1) + 0.1 * lengths + 0.2 * brand_like \
             + np.where(cues > 0, 0.3, np.where(cues < 0, -0.6, 0.0))
@@ -176,7 +171,7 @@ class ExtractiveSummarizer:
 
     def brand_of(self, run: str) -> str:
         words = run.split()
-        if len(words) < 2 or _is_cjk(run):
+        if len(words) < 2 or has_cjk(run):
             return ""
         vocab = self._vocabulary()
         unknown = [w for w in words if vocab and w not in vocab and not w.isdigit()]

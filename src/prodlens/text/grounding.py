@@ -12,14 +12,14 @@ import difflib
 import re
 
 from .facts import ProductFacts
-from .injection import is_instruction, mentions_blocked
+from .injection import CJK_CHARS, is_instruction, mentions_blocked
 
 STOPWORDS = set("""a an the and or of for to in on with by at from this that these those is are was were be been it its
 i you we they he she my your our their me us them so very really just like here there now today guys everyone
 hello hi hey okay ok yes no not do does did have has had will would can could should about as if but also than then
 """.split())
 _WORD = re.compile(r"\w+", re.UNICODE)
-_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_CJK_RUN = re.compile(f"[{CJK_CHARS}]+")
 CLOSE_MATCH = 0.8
 CJK_PAIR_SUPPORT = 0.8
 

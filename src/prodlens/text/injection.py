@@ -26,8 +26,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_HAS_CJK = re.compile(f"[{_CJK}]")
+CJK_CHARS = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # Chinese characters, for a regex class
+_HAS_CJK = re.compile(f"[{CJK_CHARS}]")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 # Where a new clause starts in unpunctuated speech. English markers are whole words; Chinese ones are substrings.
@@ -143,6 +143,10 @@ def is_instruction(text: str) -> bool:
     return instruction_score(text) >= 2
 
 
+def has_cjk(text: str) -> bool:
+    return _HAS_CJK.search(text) is not None
+
+
 def normalise_speech(text: str) -> str:
     """Lower case, apostrophes and hyphens as spaces ("don't" → "don t"), whitespace folded."""
     return " ".join(re.sub(r"[’'`´\-_.]", " ", text.lower()).split())
@@ -209,7 +213,7 @@ def asserted_terms(clause: str, exempt: set[str]) -> set[str]:
     words = [w for w in _WORD.findall(tail) if not _HAS_CJK.search(w)]
     content = [w for w in words if w not in META_WORDS and w not in exempt and (len(w) > 1 or w.isdigit())]
     terms.update(content[:MAX_BLOCKED_WORDS])
-    for run in re.findall(f"[{_CJK}]+", tail if m else text):
+    for run in re.findall(f"[{CJK_CHARS}]+", tail if m else text):
         for piece in _ZH_META.split(run):
             if len(piece) >= 2 and not any(piece in e for e in exempt):
                 terms.add(piece)
@@ -228,7 +232,7 @@ def strip_injections(text: str, title: str = "") -> Cleaned:
     if not clauses:
         return Cleaned("")
     exempt = {w for w in _WORD.findall(normalise_speech(title)) if not _HAS_CJK.search(w)}
-    exempt |= set(re.findall(f"[{_CJK}]+", title))
+    exempt |= set(re.findall(f"[{CJK_CHARS}]+", title))
     flagged = [is_instruction(c) for c in clauses]
     remove = list(flagged)
     blocked: set[str] = set()

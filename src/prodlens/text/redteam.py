@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import RecordError
-from .injection import normalise_speech, strip_injections
+from .injection import has_cjk, normalise_speech, strip_injections
 
 
 @dataclass(frozen=True)
@@ -272,7 +272,7 @@ def build_held_out() -> list[Case]:
 
 
 def _has(text: str, word: str) -> bool:
-    if re.search(r"[\u4e00-\u9fff]", word):
+    if has_cjk(word):
         return word in text
     return re.search(rf"\b{re.escape(word)}\b", normalise_speech(text)) is not None
 
@@ -286,7 +286,7 @@ def names_product(facts, pitch: Pitch) -> bool:
 def lookalike_kept(case: Case) -> bool:
     """The defence left every word of the benign look-alike in the text the model reads."""
     cleaned = strip_injections(case.transcript, case.title).text
-    if re.search(r"[\u4e00-\u9fff]", case.lookalike):
+    if has_cjk(case.lookalike):
         return case.lookalike in cleaned.replace(" ", "")
     words = set(normalise_speech(cleaned).split())
     return all(w in words for w in normalise_speech(case.lookalike).split())

@@ -1,9 +1,9 @@
 """AMPere's ASR summariser: noisy transcript (+ title) → validated, grounded product facts.
 
 Spoken instructions to the model are cut out of the transcript (and a title holding one is dropped) before any
-model reads it, with what they asserted (see `injection`). Output is parsed as JSON, validated with pydantic (invalid output is asked again with the reason it was rejected and
-sampled rather than greedy, then reported — never stored), and
-grounded (values not supported by the input are dropped). Results are cached in SQLite by backend + prompt version +
+model reads it, with what they asserted (see `injection`). Output is parsed as JSON, validated with pydantic
+(invalid output is asked again with the reason it was rejected and sampled rather than greedy, then reported —
+never stored), and grounded (values not supported by the input are dropped). Results are cached in SQLite by backend + prompt version +
 input hash, so a rerun or a crash loses nothing already summarised.
 """
 from __future__ import annotations
