@@ -95,15 +95,19 @@ class HFImageEncoder:
 
     @torch.inference_mode()
     def _embed(self, images: list[Image.Image]) -> np.ndarray:
-        inputs = self.processor(images=images, return_tensors="pt").to(self.device)
+        pixels = self.processor(images=images, return_tensors="pt")["pixel_values"].to(self.device)
+        return self.features_from_pixels(pixels).float().cpu().numpy()
+
+    def features_from_pixels(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """(B, D) image embedding of preprocessed pixels; differentiable (fine-tuning runs through it)."""
         if hasattr(self.model, "get_image_features"):
-            out = self.model.get_image_features(**inputs)
+            out = self.model.get_image_features(pixel_values=pixel_values)
             out = out if isinstance(out, torch.Tensor) else out.pooler_output
         else:
-            result = self.model(**inputs)
+            result = self.model(pixel_values=pixel_values)
             pooled = getattr(result, "pooler_output", None)
             out = pooled if pooled is not None else result.last_hidden_state.mean(dim=1)
-        return out.reshape(out.shape[0], -1).float().cpu().numpy()
+        return out.reshape(out.shape[0], -1)
 
     def encode(self, images: list[Image.Image]):
         from .base import ImageFeatures
