@@ -183,3 +183,23 @@ def test_a_zero_shot_index_refuses_a_trained_checkpoint(indexed, tmp_path):
 def test_recommend_without_a_recommender_is_404(client):
     r = client.get("/recommend", params={"user": "u1"})
     assert r.status_code == 404 and "--rec" in r.json()["detail"]
+
+
+def test_asr_on_an_uploaded_clip_works_offline_with_the_defaults(indexed, tmp_path):
+    """`serve --asr` with the configuration's own default ASR model (the offline Whisper tiny.en): the clip's speech
+    becomes part of the query, and the spoken product name pulls its page up."""
+    from tests.conftest import RAINBOW, speak, write_video
+
+    catalog, index_dir, cache_dir = indexed
+    product = catalog.products[sorted(catalog.products)[4]]
+    audio, rate = speak(f"hello everyone, today I am showing you the {product.title}. I really love it.",
+                        tmp_path / "pitch.wav")
+    clip = write_video(tmp_path / "clip.mp4", RAINBOW * 3, audio=audio, audio_rate=rate).read_bytes()
+    service = SearchService(ServeConfig(str(index_dir), cache_dir=str(cache_dir), asr=True))
+    with TestClient(create_app(service.config, service)) as c:
+        r = c.post("/search", files={"file": ("clip.mp4", clip, "video/mp4")}, data={"k": "3", "domain": "page"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    spoken = body["query"].get("speech", "")
+    assert product.title.split()[-1].lower() in spoken.lower(), body["query"]
+    assert body["results"][0]["product_id"] == product.product_id

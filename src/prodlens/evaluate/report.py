@@ -5,17 +5,15 @@ import datetime as dt
 from pathlib import Path
 from typing import Callable
 
-import matplotlib
+# the object API renders without pyplot: no global backend switch for the user's own plots
+from matplotlib.figure import Figure
+from PIL import Image
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from PIL import Image  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.markup import escape  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from .. import atomic  # noqa: E402
-from .runner import EvalResult  # noqa: E402
+from .. import atomic
+from .runner import EvalResult
 
 ZERO_SHOT_NOTE = (
     "Zero-shot embeddings come from separately pretrained encoders (an ImageNet CNN and a sentence encoder). "
@@ -66,7 +64,8 @@ def print_results(result: EvalResult, console: Console | None = None) -> None:
 
 
 def plot_recall_curves(result: EvalResult, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    fig = Figure(figsize=(6, 4), dpi=110)
+    ax = fig.subplots()
     for r in result.directions:
         ks = range(1, len(r.recall_curve) + 1)
         ax.plot(ks, r.recall_curve, marker="o", markersize=3, label=f"{r.short_name} ({r.name})")
@@ -79,7 +78,6 @@ def plot_recall_curves(result: EvalResult, path: Path) -> Path:
     fig.tight_layout()
     with atomic.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
-    plt.close(fig)
     return path
 
 
@@ -96,7 +94,8 @@ def plot_examples(result: EvalResult, direction_index: int, query_ids: list[str]
     chosen = (hits[: n_rows // 2] + misses[: n_rows - n_rows // 2])
     chosen += [i for i in hits[n_rows // 2:] + misses[n_rows - n_rows // 2:]][: n_rows - len(chosen)]
     cols = 1 + r.top_indices.shape[1]
-    fig, axes = plt.subplots(len(chosen), cols, figsize=(1.9 * cols, 2.0 * len(chosen)), dpi=90, squeeze=False)
+    fig = Figure(figsize=(1.9 * cols, 2.0 * len(chosen)), dpi=90)
+    axes = fig.subplots(len(chosen), cols, squeeze=False)
     for row, i in enumerate(chosen):
         q = r.query_rows[i]
         panels = [(query_ids[q], query_products[q], None)]
@@ -119,7 +118,6 @@ def plot_examples(result: EvalResult, direction_index: int, query_ids: list[str]
     fig.tight_layout()
     with atomic.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
-    plt.close(fig)
     return path
 
 

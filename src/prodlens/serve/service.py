@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..asr import DEFAULT_ASR_MODEL
 from ..errors import MediaError, ProdlensError, RecordError
 from ..index import Hit, ProductIndex
 
@@ -42,7 +43,7 @@ class ServeConfig:
     max_k: int = 100
     query_frames: int = 8  # frames sampled from an uploaded clip
     asr: bool = False  # transcribe uploaded clips' speech into the query (faster-whisper)
-    asr_model: str = "tiny.en"
+    asr_model: str = DEFAULT_ASR_MODEL
     summarizer: str | None = None  # None: the one recorded with the index's model (when it uses summaries)
     max_clip_seconds: float = 600.0
     device: str = "cpu"
@@ -179,12 +180,15 @@ class SearchService:
         """The clip's speech as query text: raw ASR, or its summary when the index's model embeds summaries."""
         from ..asr import Transcriber
 
-        if self._transcriber is None:
-            self._transcriber = Transcriber(self.config.asr_model, cache=self.cache)
         try:
+            if self._transcriber is None:
+                self._transcriber = Transcriber(self.config.asr_model, cache=self.cache)
             transcript = self._transcriber.transcribe_file(path, record).text
         except RecordError:
             return ""  # no audio track / no speech: search by the pictures alone
+        except ProdlensError as e:  # the ASR model cannot be loaded: the pictures still answer the query
+            log.warning("speech of %s not transcribed (%s); searching by its frames", record, e)
+            return ""
         speech_mode = self.features.config.speech
         if not transcript or speech_mode == "none":
             return ""

@@ -3,13 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+# the object API renders without pyplot: no global backend switch for the user's own plots
+from matplotlib.figure import Figure
+from rich.table import Table
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from .. import atomic  # noqa: E402
+from .. import atomic
 
 
 def comparison_rows(result: dict) -> list[tuple[str, dict, dict | None]]:
@@ -50,7 +48,8 @@ def write_training_report(result: dict, out_dir: str | Path, title: str = "prodl
         if last:
             parts += ["Last checkpoint on the same split (the best one was *selected* on it, so its score is "
                       "optimistic): " + ", ".join(f"{n} R@1 {m['R@1']:.3f}" for n, m in last.items()), ""]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), dpi=100)
+    fig = Figure(figsize=(10, 3.6), dpi=100)
+    axes = fig.subplots(1, 2)
     if train_rows:
         steps = [h["step"] for h in train_rows]
         axes[0].plot(steps, [h["total"] for h in train_rows], label="total")
@@ -74,7 +73,6 @@ def write_training_report(result: dict, out_dir: str | Path, title: str = "prodl
     fig.tight_layout()
     with atomic.atomic_path(out_dir / "training.png") as tmp:
         fig.savefig(tmp, format="png")
-    plt.close(fig)
     parts += ["![training curves](training.png)", "", "Metrics log: `metrics.jsonl`; checkpoints: `best.pt`, `last.pt`.", ""]
     report = out_dir / "report.md"
     atomic.write_text(report, "\n".join(parts))
