@@ -163,3 +163,33 @@ def speak(text: str, path: Path) -> tuple[np.ndarray, int]:
         rate = w.getframerate()
         data = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float32) / 32768
     return data, rate
+
+
+def tiny_hf_model(path, kind: str = "vit", layers: int = 3) -> str:
+    """A randomly initialised vision model of `kind`, saved like a hub checkpoint, with its image processor."""
+    from transformers import CLIPImageProcessor, ViTImageProcessor
+
+    if kind == "vit":
+        from transformers import ViTConfig, ViTModel
+
+        ViTModel(ViTConfig(hidden_size=32, num_hidden_layers=layers, num_attention_heads=2, intermediate_size=37,
+                           image_size=32, patch_size=8)).save_pretrained(path)
+    elif kind == "dinov2":
+        from transformers import Dinov2Config, Dinov2Model
+
+        Dinov2Model(Dinov2Config(hidden_size=32, num_hidden_layers=layers, num_attention_heads=2, mlp_ratio=2,
+                                 image_size=32, patch_size=8)).save_pretrained(path)
+    elif kind == "clip":
+        from transformers import CLIPConfig, CLIPModel
+
+        config = CLIPConfig(text_config={"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
+                                         "intermediate_size": 20, "vocab_size": 99},
+                            vision_config={"hidden_size": 32, "num_hidden_layers": layers, "num_attention_heads": 2,
+                                           "intermediate_size": 37, "image_size": 32, "patch_size": 8},
+                            projection_dim=24)
+        CLIPModel(config).save_pretrained(path)
+    processor = CLIPImageProcessor if kind == "clip" else ViTImageProcessor
+    size = {"shortest_edge": 32} if kind == "clip" else {"height": 32, "width": 32}
+    extra = {"crop_size": {"height": 32, "width": 32}} if kind == "clip" else {}
+    processor(size=size, **extra).save_pretrained(path)
+    return f"hf:{path}"

@@ -31,7 +31,7 @@ def _embedder(config: EmbedConfig | None, cache: FeatureCache, checkpoint: str |
     if checkpoint is not None:
         from .model import CheckpointEmbedder
 
-        trained = CheckpointEmbedder(checkpoint, cache)
+        trained = CheckpointEmbedder(checkpoint, cache, flip_tta=config.flip_tta if config is not None else None)
         return trained, trained.features
     embedder = ProductEmbedder(config, cache)
     return embedder, embedder
@@ -73,7 +73,7 @@ def train_catalog(source: str, root: str | Path, out_dir: str | Path, split: str
     trainer = Trainer(run, out_dir, cache or open_cache(), features=features, progress=progress)
     result = trainer.fit(train, val, resume=resume, max_steps=max_steps)
     if trainer.rank == 0:
-        atomic.write_json(Path(out_dir) / "config.json", run.to_dict())
+        atomic.write_json(Path(out_dir) / "config.json", trainer.run.to_dict())  # widths resolved
         atomic.write_json(Path(out_dir) / "summary.json", {k: v for k, v in result.items() if k != "history"})
         write_training_report(result, out_dir, title=f"prodlens training: {full.name} {split}")
     result["rank"] = trainer.rank
@@ -179,7 +179,7 @@ def query_model(record: dict, cache: FeatureCache | None = None, checkpoint: str
         if not path:
             raise ModelMismatch("this index was built by a trained model: pass its checkpoint")
         try:
-            model, features = _embedder(None, cache, path)
+            model, features = _embedder(EmbedConfig(flip_tta=sig.get("flip_tta", False)), cache, path)
         except ProdlensError as e:
             raise ModelMismatch(f"the checkpoint that built this index cannot be loaded ({e}); pass --checkpoint") from e
     from .embed import model_id

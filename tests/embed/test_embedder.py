@@ -88,3 +88,20 @@ def test_config_is_validated():
         EmbedConfig(page_inputs="smell")
     with pytest.raises(ValueError):
         EmbedConfig(visual_weight=1.5)
+
+
+def test_flip_tta_embeds_an_image_and_its_mirror_alike(embedder):
+    """Test-time flip averaging: a photo and its mirror image get the same features (they differ without it), and
+    the averaged features are cached under their own key."""
+    from PIL import Image, ImageDraw, ImageOps
+
+    img = Image.new("RGB", (112, 112), (240, 240, 230))  # square: centre crops mirror exactly
+    ImageDraw.Draw(img).rectangle((8, 20, 50, 100), fill=(200, 30, 30))  # left-heavy: the mirror differs
+    mirrored = ImageOps.mirror(img)
+    plain = embedder.with_config(flip_tta=False)
+    tta = embedder.with_config(flip_tta=True)
+    a, b = (plain.query_features([[x]], [""])[0].visual[0] for x in (img, mirrored))
+    assert np.abs(a - b).max() > 1e-3
+    a, b = (tta.query_features([[x]], [""])[0].visual[0] for x in (img, mirrored))
+    assert np.allclose(a, b, atol=1e-4)
+    assert tta.image_model_key == plain.image_model_key + "+flip"

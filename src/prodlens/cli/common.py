@@ -27,11 +27,13 @@ SplitOpt = typer.Option(None, "--split", help="only this split (samples without 
 
 
 def _config(image_encoder: str, text_encoder: str, frames: int, batch_size: int, page_inputs: str, clip_inputs: str,
-            visual_weight: float, device: str, speech: str = "raw", summarizer: str = "extractive") -> EmbedConfig:
+            visual_weight: float, device: str, speech: str = "raw", summarizer: str = "extractive",
+            flip_tta: bool = False) -> EmbedConfig:
     try:
         return EmbedConfig(image_encoder=image_encoder, text_encoder=text_encoder, frames=frames,
                            batch_size=batch_size, page_inputs=page_inputs, clip_inputs=clip_inputs,
-                           visual_weight=visual_weight, device=device, speech=speech, summarizer=summarizer)
+                           visual_weight=visual_weight, device=device, speech=speech, summarizer=summarizer,
+                           flip_tta=flip_tta)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
 
@@ -61,6 +63,9 @@ def _model_options(func):
         inspect.Parameter("summarizer", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
             EmbedConfig.summarizer,
             help="summariser for --speech summary: extractive, llm, smollm2-135m, gemma3-270m, hf:..., http://...")),
+        inspect.Parameter("flip_tta", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=typer.Option(
+            EmbedConfig.flip_tta, "--flip-tta", help="average each image's features with its mirror image's "
+                                                     "(test-time augmentation; also for --checkpoint)")),
         inspect.Parameter("device", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
             "cpu", help="torch device (cpu, cuda, cuda:1, mps)")),
         inspect.Parameter("cache_dir", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path], default=typer.Option(
@@ -75,7 +80,7 @@ def _model_options(func):
         opts = {n: kwargs.pop(n) for n in names}
         config = _config(opts["image_encoder"], opts["text_encoder"], opts["frames"], opts["batch_size"],
                          opts["page_inputs"], opts["clip_inputs"], opts["visual_weight"], opts["device"],
-                         opts["speech"], opts["summarizer"])
+                         opts["speech"], opts["summarizer"], opts["flip_tta"])
         cache = api.open_cache(opts["cache_dir"], opts["no_cache"])
         return func(*args, config=config, cache=cache, **kwargs)
 

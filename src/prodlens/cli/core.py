@@ -280,12 +280,19 @@ def train_cmd(source: str = SourceArg, root: Path = RootOpt,
               resume: bool = typer.Option(False, "--resume", help="continue from OUT/last.pt"),
               max_steps: Optional[int] = typer.Option(None, min=1, help="stop after this many steps (a checkpoint is kept)"),
               max_minutes: Optional[float] = typer.Option(None, help="stop after this many minutes"),
+              set_: list[str] = typer.Option([], "--set", help="override any config field: section.key=value, e.g. "
+                                             "train.trainable_blocks=8 or model.visual.layers=2 (JSON values)"),
               cache_dir: Optional[Path] = typer.Option(None, help="feature cache directory"),
               no_cache: bool = typer.Option(False, "--no-cache")):
-    """Train the unified product embedding (frozen backbones, cached features). Runs under torchrun too."""
+    """Train the unified product embedding (the image backbone's top blocks and the head). Runs under torchrun too."""
+    from ..model.config import parse_overrides
     from ..train import comparison_table
 
-    overrides: dict = {"train": {}}
+    try:
+        overrides = parse_overrides(set_)
+    except ProdlensError as e:
+        _fail(str(e))
+    overrides.setdefault("train", {})
     if epochs:
         overrides["train"]["epochs"] = epochs
     if max_minutes:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from ..catalog import Catalog, Sample
 from ..catalog.schema import resolve_media_path
@@ -48,6 +48,7 @@ class EmbedConfig:
     bridge_topk: int = 10  # ConSE: class names mixed into an image's text-space vector
     speech: str = "raw"  # what video/live embeddings take from speech: "raw" ASR text, its "summary", or "none"
     summarizer: str = "extractive"  # summariser backend when speech = "summary" (see prodlens.text)
+    flip_tta: bool = False  # test-time augmentation: each image's features averaged with its mirror image's
 
     def __post_init__(self):
         for key in ("page_inputs", "clip_inputs"):
@@ -141,7 +142,8 @@ class ProductEmbedder(ProductEncoder):
     # Cache keys name the model by its spec (not by the loaded object), so lookups before and after loading agree.
     @property
     def image_model_key(self) -> str:
-        return self._image_key or f"{self.config.image_encoder}@{self.config.image_size}"
+        key = self._image_key or f"{self.config.image_encoder}@{self.config.image_size}"
+        return key + "+flip" if self.config.flip_tta else key
 
     @property
     def text_model_key(self) -> str:
@@ -258,9 +260,14 @@ class ProductEmbedder(ProductEncoder):
         feats, probs = [], []
         for i in range(0, len(frames), self.config.batch_size):
             out = encoder.encode(frames[i:i + self.config.batch_size])
-            feats.append(out.features.astype(np.float32))
-            if out.logits is not None:
-                probs.append(_softmax(out.logits).astype(np.float16))  # probabilities need no float32 precision
+            features, logits = out.features.astype(np.float32), out.logits
+            if self.config.flip_tta:
+                mirrored = encoder.encode([ImageOps.mirror(f) for f in frames[i:i + self.config.batch_size]])
+                features = (features + mirrored.features) / 2
+                logits = None if logits is None else (logits + mirrored.logits) / 2
+            feats.append(features)
+            if logits is not None:
+                probs.append(_softmax(logits).astype(np.float16))  # probabilities need no float32 precision
         f = np.concatenate(feats) if feats else np.zeros((0, encoder.dim), np.float32)
         return f, (np.concatenate(probs) if probs else None)
 

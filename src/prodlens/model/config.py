@@ -1,7 +1,8 @@
 """Typed model and training configuration, read from small JSON files (open_clip style).
 
-A config file holds {"model": {...}, "train": {...}}; unknown keys are errors, missing keys take the defaults.
-Packaged configs live in `prodlens/model/configs/` and are named without `.json` (e.g. `default`).
+A config file holds {"model": {...}, "train": {...}}; unknown keys are errors, missing keys take the defaults
+below, which are the one source of every default (the packaged `default` config is empty). Packaged configs live
+in `prodlens/model/configs/` and are named without `.json` (e.g. `default`, `tiny`, `hf-finetune`).
 """
 from __future__ import annotations
 
@@ -33,8 +34,10 @@ class FusionConfig:
 class ModelConfig:
     image_encoder: str = "efficientnet-lite0"  # backbone spec (see prodlens.encoders)
     text_encoder: str = "minilm"
-    image_feature_dim: int = 1280
-    text_feature_dim: int = 384
+    image_size: int = 224  # input side of the image encoder (EfficientNet-Lite0; hf: models use their processor's)
+    flip_tta: bool = True  # inference (and validation): each image's features averaged with its mirror image's
+    image_feature_dim: int | None = None  # the image encoder's output width; None = read from the encoder
+    text_feature_dim: int | None = None  # the text encoder's output width; None = read from the encoder
     width: int = 256  # branch width
     embed_dim: int = 128  # the compact product embedding
     visual: VisualConfig = field(default_factory=VisualConfig)
@@ -46,7 +49,7 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 30
+    epochs: int = 15
     batch_products: int = 64  # products per batch (P)
     samples_per_product: int = 2  # anchors per product per batch (K)
     lr: float = 1e-3
@@ -66,11 +69,15 @@ class TrainConfig:
     feature_dropout: float = 0.1  # drops backbone feature dims (cheap augmentation on cached features)
     frame_dropout: float = 0.25  # drops whole frames of a clip during training
     text_dropout: float = 0.3  # drops the text of a sample (so the model copes with silent clips / no titles)
-    augment_views: int = 2  # cached augmented views per image (flip / crops); 1 = the plain view only
+    augment_views: int = 6  # looks per training image cached (view 0 plain, the others random crop / mirror /
+    #                         colour jitter): backbone activations (`partial`) or pooled features (`cached`)
     eval_every: int = 100  # steps between validation runs (0: once per epoch)
-    backbone: str = "cached"  # "cached" (frozen, features cached), "recompute" (frozen, augmented pixels every
-    #                           step), "finetune" (the image backbone is trained too: for GPUs)
-    backbone_lr: float = 1e-4
+    backbone: str = "partial"  # "partial" (the top `trainable_blocks` of the image backbone trained on cached
+    #                            lower activations of `augment_views` looks per image: the CPU default), "cached"
+    #                            (frozen, pooled features cached), "recompute" (frozen, augmented pixels every
+    #                            step), "finetune" (the whole image backbone trained from pixels: for GPUs)
+    trainable_blocks: int = 5  # top backbone blocks trained (EfficientNet MBConv blocks / transformer layers)
+    backbone_lr: float = 3e-4  # learning rate of the backbone's trained blocks (COPE fine-tunes at lr / 500)
     loader_workers: int = 1  # DataLoader processes decoding frames ahead of the step (backbone modes; 0: inline)
     seed: int = 0
     mixed_precision: bool = True  # fp16 autocast on CUDA; ignored on CPU
@@ -86,6 +93,19 @@ class RunConfig:
         return asdict(self)
 
 
+def with_encoder_widths(model: ModelConfig, image_dim: int, text_dim: int) -> ModelConfig:
+    """`model` with its input widths read from the encoders; a width a config sets explicitly must agree."""
+    from dataclasses import replace
+
+    for name, set_to, actual in (("image_feature_dim", model.image_feature_dim, image_dim),
+                                 ("text_feature_dim", model.text_feature_dim, text_dim)):
+        if set_to is not None and set_to != actual:
+            encoder = model.image_encoder if name.startswith("image") else model.text_encoder
+            raise ProdlensError(f"model.{name} = {set_to}, but the encoder {encoder!r} outputs {actual}-d features; "
+                                "leave it unset to take the encoder's width")
+    return replace(model, image_feature_dim=image_dim, text_feature_dim=text_dim)
+
+
 def _build(cls, data: dict[str, Any], where: str):
     if not isinstance(data, dict):
         raise ProdlensError(f"config section {where!r} must be an object")
@@ -99,6 +119,38 @@ def _build(cls, data: dict[str, Any], where: str):
         current = getattr(defaults, name)
         kwargs[name] = _build(type(current), value, f"{where}.{name}") if is_dataclass(current) else value
     return cls(**kwargs)
+
+
+def parse_overrides(assignments: list[str]) -> dict:
+    """["train.lr=3e-4", "model.visual.layers=2"] → {"train": {"lr": 0.0003}, "model": {"visual": {"layers": 2}}}.
+    Values are JSON (numbers, true/false, null, lists, objects), else plain strings; names are checked when the
+    config is built."""
+    out: dict = {}
+    for item in assignments:
+        key, sep, value = item.partition("=")
+        path = key.strip().split(".")
+        if not sep or len(path) < 2 or not all(path):
+            raise ProdlensError(f"--set {item!r}: expected section.key=value, e.g. train.lr=3e-4")
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ProdlensError(f"--set {item!r}: {part} was already set to a value")
+        node[path[-1]] = parsed
+    return out
+
+
+def _merge(base: dict, changes: dict) -> dict:
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
 
 
 def run_config_from_dict(data: dict) -> RunConfig:
@@ -127,6 +179,4 @@ def load_run_config(name_or_path: str | Path | None = None, overrides: dict | No
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise ProdlensError(f"config {name_or_path} is not valid JSON: {e}") from None
-    for section, values in (overrides or {}).items():
-        data.setdefault(section, {}).update(values)
-    return run_config_from_dict(data)
+    return run_config_from_dict(_merge(data, overrides or {}))

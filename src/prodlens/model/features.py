@@ -50,6 +50,33 @@ class FeatureTable:
     def domain_ids(self) -> torch.Tensor:
         return torch.tensor([DOMAIN_INDEX[d] for d in self.domains], dtype=torch.long)
 
+    def media_row(self, row: int) -> Sample:
+        """Where row `row`'s pixels are, as a Sample with its media fields only. A media table on disk is
+        memory-mapped on first use (by each process that reads it)."""
+        return media_sample(self._media_table(), row)
+
+    def _media_table(self) -> pa.Table:
+        if isinstance(self.media, Path):
+            if self.__dict__.get("_mapped_media") is None:
+                self.__dict__["_mapped_media"] = open_media(self.media)
+            return self.__dict__["_mapped_media"]
+        return self.media
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_mapped_media", None)  # each process maps the file itself, nothing is copied
+        return state
+
+
+def open_media(path: Path) -> pa.Table:
+    """A media table written to disk, memory-mapped (never read into the process)."""
+    return pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+
+
+def media_sample(media: pa.Table, row: int) -> Sample:
+    record = media.slice(row, 1).to_pylist()[0]
+    return Sample(record["sample_id"], "", "", images=tuple(record["images"] or ()), video=record["video"])
+
 
 DISK_TABLE_BYTES = 2 << 30  # a table larger than this lives in memory-mapped files, not in the process's memory
 

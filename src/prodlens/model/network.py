@@ -86,6 +86,9 @@ class ProductEmbeddingModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         w = cfg.width
+        if cfg.image_feature_dim is None or cfg.text_feature_dim is None:
+            raise ValueError("model.image_feature_dim / text_feature_dim are unset: resolve them from the encoders "
+                             "(prodlens.model.with_encoder_widths) before building the model")
         self.visual = VisualBranch(cfg.image_feature_dim, w, cfg.visual)
         self.text = TextBranch(cfg.text_feature_dim, w)
         self.fusion = Fusion(w, cfg.fusion)
