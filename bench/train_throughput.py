@@ -1,11 +1,13 @@
 """Training throughput (samples/s) in one run, against a named baseline: 1 process on cached backbone features.
 
-Compared: 1 vs 2 torchrun processes (gloo on CPU), and the cached-feature path vs recomputing the backbone features
-from augmented pixels every step (`train.backbone = recompute`). Every run trains the same config on the same
-generated catalogue for a fixed number of steps; samples/s comes from each run's summary.json (time inside training
-steps only, so start-up and feature caching are excluded).
+Compared: 1 vs 2 torchrun processes (gloo on CPU); the cached-feature path vs partial fine-tuning (the top 2 or 5
+blocks of EfficientNet-Lite0 trained on cached lower activations, `train.backbone = partial`), recomputing the
+frozen backbone's features from augmented pixels every step (`recompute`) and training the whole backbone
+(`finetune`). Every run trains the same config on the same generated catalogue for a fixed number of steps;
+samples/s comes from each run's summary.json (time inside training steps only, so start-up, feature caching and
+the partial mode's one-off activation pass are excluded).
 
-    python bench/train_throughput.py [--products 12] [--steps 40] [--recompute-steps 4]
+    python bench/train_throughput.py [--products 12] [--steps 40] [--partial-steps 10] [--recompute-steps 4]
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--products", type=int, default=12)
     ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--partial-steps", type=int, default=10)
     ap.add_argument("--recompute-steps", type=int, default=4)
     args = ap.parse_args()
     console = Console()
@@ -45,22 +48,30 @@ def main() -> None:
                                      lives_per_product=2, progress=False)
         config = tmp / "bench.json"
         config.write_text(json.dumps({"train": {"epochs": 1000, "batch_products": args.products,
-                                                "samples_per_product": 2, "eval_every": 0, "augment_views": 1}}))
+                                                "samples_per_product": 2, "eval_every": 0, "augment_views": 1,
+                                                "backbone": "cached"}}))
         base = [str(BIN / "prodlens"), "train", "folder", "--root", str(root), "--split", "all", "--val-split", "",
                 "--config", str(config)]
         console.print("filling the feature cache (not timed)...")
         run(base + ["--out", str(tmp / "warm"), "--max-steps", "1"], env)
         variants = [
-            ("cached features, 1 process (baseline)", [], args.steps, "cached"),
-            ("cached features, 2 processes (torchrun)", ["torchrun"], args.steps, "cached"),
-            ("recomputed backbone features, 1 process", [], args.recompute_steps, "recompute"),
-            ("recomputed backbone features, 2 processes (torchrun)", ["torchrun"], args.recompute_steps, "recompute"),
+            ("cached features, 1 process (baseline)", [], args.steps, "cached", {}),
+            ("cached features, 2 processes (torchrun)", ["torchrun"], args.steps, "cached", {}),
+            ("partial fine-tune, top 2 blocks, 1 process", [], args.partial_steps, "partial", {"trainable_blocks": 2}),
+            ("partial fine-tune, top 5 blocks (default), 1 process", [], args.partial_steps, "partial",
+             {"trainable_blocks": 5}),
+            ("partial fine-tune, top 5 blocks, 2 processes (torchrun)", ["torchrun"], args.partial_steps, "partial",
+             {"trainable_blocks": 5}),
+            ("recomputed backbone features, 1 process", [], args.recompute_steps, "recompute", {}),
+            ("recomputed backbone features, 2 processes (torchrun)", ["torchrun"], args.recompute_steps, "recompute",
+             {}),
+            ("full fine-tune from pixels, 1 process", [], args.recompute_steps, "finetune", {}),
         ]
         rows = []
-        for name, launcher, steps, backbone in variants:
+        for name, launcher, steps, backbone, extra in variants:
             cfg = json.loads(config.read_text())
-            cfg["train"]["backbone"] = backbone
-            cfg_path = tmp / f"{backbone}.json"
+            cfg["train"].update(backbone=backbone, **extra)
+            cfg_path = tmp / f"{backbone}-{len(rows)}.json"
             cfg_path.write_text(json.dumps(cfg))
             out = tmp / name.replace(" ", "_").replace(",", "").replace("(", "").replace(")", "")
             cmd = base[:]

@@ -25,7 +25,8 @@ EXACT = {  # no randomness that differs between runs or ranks: results must matc
     "model": {"width": 32, "embed_dim": 16, "visual": {"aggregator": "transformer", "heads": 2},
               "fusion": {"hidden": 64, "dropout": 0.0}},
     "train": {"epochs": 4, "batch_products": 8, "samples_per_product": 2, "eval_every": 0, "augment_views": 1,
-              "feature_dropout": 0.0, "frame_dropout": 0.0, "text_dropout": 0.0, "warmup_steps": 2},
+              "feature_dropout": 0.0, "frame_dropout": 0.0, "text_dropout": 0.0, "warmup_steps": 2,
+              "backbone": "cached"},
 }
 
 
@@ -152,8 +153,8 @@ def test_finetuned_backbone_is_saved_and_used_to_embed(demo, tmp_path):
 
     pretrained = EfficientNetLite0().model.state_dict()
     trained = state["backbone"]
-    changed = [k for k, v in trained.items() if v.is_floating_point() and not torch.equal(v, pretrained[k])]
-    assert len(changed) > 10, changed  # the trunk itself was trained, not only saved
+    changed = _changed(trained, pretrained)
+    assert len(changed) > 10 and any(k.startswith("_conv_stem") for k in changed)  # the whole trunk trained
 
     embedder = CheckpointEmbedder(tmp_path / "ft", FeatureCache(cache_dir))
     assert embedder.features.image_model_key.startswith("finetuned:")
@@ -167,6 +168,108 @@ def test_finetuned_backbone_is_saved_and_used_to_embed(demo, tmp_path):
     baseline = table_embeddings(embedder.model, table, {"model": "pretrained trunk"})
     order = [baseline.sample_ids.index(s) for s in emb.sample_ids]
     assert np.abs(emb.vectors - baseline.vectors[order]).max() > 1e-4
+
+
+def _changed(trained: dict, pretrained: dict) -> set[str]:
+    return {k for k, v in trained.items() if v.is_floating_point() and not torch.equal(v, pretrained[k])}
+
+
+def test_partial_finetune_trains_the_top_blocks_on_cached_activations(demo, tmp_path):
+    """`partial`: lower-backbone activations of every view cached once (a second run decodes nothing); only the top
+    blocks and the head conv change; the checkpoint embeds with its own backbone."""
+    from prodlens.encoders.image import EfficientNetLite0
+    from prodlens.model import CheckpointEmbedder
+
+    root, cache_dir = demo
+    cat = load_folder(root).select(domains=["page", "live"])
+    run = load_run_config("tiny", {"train": {"backbone": "partial", "trainable_blocks": 2, "augment_views": 2,
+                                             "epochs": 1, "batch_products": 4, "samples_per_product": 1}})
+    cache = FeatureCache(cache_dir)
+    Trainer(run, tmp_path / "p", cache, progress=False).fit(cat, max_steps=3)
+    stored = cache.count("efficientnet-lite0@224@lower14")
+    frames = sum(len(s.media_paths) if not s.video else 1 for s in cat.samples)
+    assert stored == 2 * len(cat.samples) > 0, (stored, frames)  # one entry per sample and view
+    acts = np.load(tmp_path / "p" / "activations-rank0" / "activations.npy", mmap_mode="r")
+    assert acts.shape[1:] == (2, 192, 7, 7) and acts.dtype == np.float16
+
+    trained = _weights(tmp_path / "p")["backbone"]
+    changed = _changed(trained, EfficientNetLite0().model.state_dict())
+    assert changed and all(k.startswith(("_blocks.14.", "_blocks.15.", "_conv_head", "_bn1")) for k in changed)
+    assert any(k.startswith("_blocks.14.") for k in changed)
+
+    again = Trainer(run, tmp_path / "again", cache, progress=False)
+    again.fit(cat, max_steps=1)
+    assert cache.count("efficientnet-lite0@224@lower14") == stored  # read back, not recomputed
+    embedder = CheckpointEmbedder(tmp_path / "p", FeatureCache(cache_dir))
+    assert embedder.features.image_model_key.startswith("finetuned:")
+    assert len(embedder.embed_catalog(cat, progress=False)) == len(cat.samples)
+
+
+def test_mirror_activations_are_the_mirror_images_and_validation_averages_them(demo, tmp_path):
+    """Validation embeds as inference does with `model.flip_tta`: view 1 of the validation activations is the
+    lower backbone of the mirror image, and the features are the mean of the top blocks over both looks."""
+    from PIL import ImageOps
+
+    from prodlens.embed.embedder import load_sample_frames
+    from prodlens.encoders.image import EfficientNetLite0
+    from prodlens.encoders.tunable import pixels_of, tunable_backbone
+    from prodlens.model.features import build_feature_table
+    from prodlens.train.activations import build_activation_table
+    from prodlens.train.trainer import activation_features
+
+    root, cache_dir = demo
+    cat = load_folder(root).select(domains=["page"])
+    embedder = ProductEmbedder(cache=FeatureCache(cache_dir))
+    table = build_feature_table(cat, embedder, 4, 1, progress=False)
+    backbone = tunable_backbone(EfficientNetLite0()).eval()
+    acts = build_activation_table(table, backbone, depth=2, views=2, frames=4, cache=FeatureCache(None),
+                                  out_dir=tmp_path / "acts", progress=False, mirror=True)
+    page = load_sample_frames(cat.root, cat.samples[0], 4)[0]
+    with torch.inference_mode():
+        mirrored = backbone.lower(backbone.normalize(pixels_of([ImageOps.mirror(page)], 224)), 2)
+        assert torch.allclose(acts.acts[0, 1].float(), mirrored[0].float(), atol=2e-2)
+        assert not torch.allclose(acts.acts[0, 0].float(), acts.acts[0, 1].float(), atol=2e-2)
+        plain, flipped = (backbone.upper(acts.acts[:1, v].float(), 2) for v in (0, 1))
+    averaged = activation_features(backbone, 2, acts, table, "cpu")
+    assert torch.allclose(averaged[0, 0, 0], ((plain + flipped) / 2)[0], atol=1e-4)
+
+
+def test_hf_vision_model_fine_tunes_end_to_end(demo, tmp_path):
+    """The `finetune` path for any transformers vision model, on a tiny local ViT: the whole backbone trains at its
+    own learning rate (COPE: 1/500 of the head's), the loss falls, and the checkpoint embeds and evaluates with its
+    trained backbone; `partial` trains its last layer on cached activations."""
+    from prodlens.encoders import build_image_encoder
+    from prodlens.model import CheckpointEmbedder
+    from tests.conftest import tiny_hf_model
+
+    root, cache_dir = demo
+    spec = tiny_hf_model(tmp_path / "vit", "vit", layers=2)
+    cat = load_folder(root).select(domains=["page", "live"])
+    run = load_run_config("tiny", {"model": {"image_encoder": spec},
+                                   "train": {"backbone": "finetune", "epochs": 12, "batch_products": 6,
+                                             "samples_per_product": 1, "lr": 2e-3, "backbone_lr": 2e-3 / 500,
+                                             "loader_workers": 0, "warmup_steps": 3}})
+    result = Trainer(run, tmp_path / "ft", FeatureCache(cache_dir), progress=False).fit(cat)
+    losses = [h["total"] for h in result["history"] if "total" in h]
+    assert len(losses) >= 3 and np.mean(losses[-2:]) < losses[0], losses
+    state = _weights(tmp_path / "ft")
+    assert state["config"]["model"]["image_feature_dim"] == 32  # the width came from the encoder
+    pretrained = build_image_encoder(spec).model.state_dict()
+    changed = _changed(state["backbone"], pretrained)
+    assert any("embeddings" in k for k in changed) and any("layers.0." in k for k in changed)
+    embedder = CheckpointEmbedder(tmp_path / "ft", FeatureCache(cache_dir))
+    assert embedder.features.image_model_key.startswith("finetuned:")
+    evaluated = api.evaluate_catalog("folder", root, checkpoint=tmp_path / "ft", cache=FeatureCache(cache_dir),
+                                     progress=False)
+    assert evaluated.metrics()["live2page"]["R@1"] > 0
+
+    partial = load_run_config("tiny", {"model": {"image_encoder": spec},
+                                       "train": {"backbone": "partial", "trainable_blocks": 1, "epochs": 1,
+                                                 "batch_products": 6, "samples_per_product": 1}})
+    Trainer(partial, tmp_path / "pt", FeatureCache(cache_dir), progress=False).fit(cat, max_steps=2)
+    changed = _changed(_weights(tmp_path / "pt")["backbone"], pretrained)
+    assert changed and not any("embeddings" in k or "layers.0." in k for k in changed)
+    assert any("layers.1." in k for k in changed)
 
 
 def test_train_then_eval_with_checkpoint_exact_forms(tmp_path):
@@ -190,13 +293,14 @@ def test_train_then_eval_with_checkpoint_exact_forms(tmp_path):
 
 @pytest.mark.slow
 def test_real_grocery_training_gains_over_zero_shot(grocery_root, tmp_path):
-    """Train on the real in-store photos (train split), validate on val: a clear gain over zero-shot."""
+    """The default (partial fine-tuning) on the real in-store photos (train split), briefly, validated on val: a
+    clear gain over zero-shot, and over what the head on frozen features reached (0.743 in 630 steps)."""
     result = api.train_catalog("grocery", grocery_root, tmp_path / "run", split="train", val_split="val",
-                               overrides={"train": {"epochs": 10, "augment_views": 1, "eval_every": 0}},
+                               overrides={"train": {"epochs": 5, "augment_views": 2, "eval_every": 0}},
                                cache=FeatureCache(tmp_path / "cache"), progress=False)
     trained, zero = result["best"]["metrics"]["live2page"], result["zero_shot"]["live2page"]
-    # measured 2026-11-24 with these settings: trained ~0.66 R@1 vs zero-shot 0.378
-    assert trained["R@1"] > zero["R@1"] + 0.2, (trained, zero)
+    # measured 2026-12-02 with these settings: trained 0.828 R@1 (4 min of training) vs zero-shot 0.378
+    assert trained["R@1"] > zero["R@1"] + 0.35, (trained, zero)
     assert trained["mAP"] > zero["mAP"]
 
 

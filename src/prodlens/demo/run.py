@@ -51,7 +51,9 @@ def run_demo(out: Path, n_products: int = 30, seed: int = 0, cache_dir: Path | N
     print_results(zero, console)
     console.rule("4/5 training the unified embedding on the training clips")
     result = api.train_catalog("folder", catalog_dir, out / "run", split="train", val_split=None, catalog=catalog,
-                               overrides={"train": {"epochs": epochs, "augment_views": 1, "batch_products": 32}},
+                               # the head on cached features: minutes on a laptop (`prodlens train` fine-tunes)
+                               overrides={"train": {"epochs": epochs, "augment_views": 1, "batch_products": 32,
+                                                    "backbone": "cached"}},
                                cache=cache)
     console.print(f"trained {result['step']} steps in {result['minutes']:.1f} min")
     console.rule("5/5 trained model on the held-out clips")

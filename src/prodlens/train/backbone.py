@@ -1,41 +1,42 @@
 """Training with the image backbone in the loop: `recompute` (frozen, features recomputed every step from
-augmented pixels) and `finetune` (the backbone is trained too; meant for GPUs).
+augmented pixels), `partial` (the top blocks are trained on cached lower-backbone activations, see
+`activations.py`) and `finetune` (the whole backbone is trained from pixels; meant for GPUs).
 
 Pixels are never held for the catalogue: `FrameSource` decodes a sample's frames when a step asks for them, in
-DataLoader worker processes that run ahead of the step (`train.loader_workers`), and each crop / flip is drawn from
-a seed of (run seed, step, sample), so a resumed run sees the same pixels as an uninterrupted one.
-Only the EfficientNet-Lite0 backbone is supported here; other image encoders train on cached features.
+DataLoader worker processes that run ahead of the step (`train.loader_workers`), and each random crop / flip /
+colour jitter is drawn from a seed of (run seed, step, sample), so a resumed run sees the same pixels as an
+uninterrupted one. Any image encoder `prodlens.encoders.tunable` can split works: EfficientNet-Lite0 and
+transformers vision models (ViT, DINOv2, CLIP / SigLIP vision towers).
 """
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.ipc  # noqa: F401  (pa.ipc)
 import torch
 from torch import nn
 
-from ..catalog import Sample
 from ..embed.embedder import load_sample_frames
-from ..encoders.image import EfficientNetLite0, resize_center_crop
-from ..errors import ProdlensError, RecordError
-from ..model.features import FeatureTable
+from ..encoders.image import resize_center_crop
+from ..encoders.tunable import TunableBackbone, tunable_backbone
+from ..errors import RecordError
+from ..media import random_view
+from ..model.features import FeatureTable, media_sample, open_media
 
 
 class FrameSource(torch.utils.data.Dataset):
     """Frames of a FeatureTable's rows, decoded on demand from the media its `media` table names. An item is
-    (row, seed, train) → float pixels (max_frames, 3, crop, crop) in [-1, 1], zero where a sample has fewer frames:
-    a random crop of a crop × 8/7 resize and a random flip when training, the centre crop otherwise. A media table
+    (row, seed, train) → uint8 pixels (max_frames, 3, size, size), zero where a sample has fewer frames: a random
+    view (crop of 64–100% of the area, flip, colour jitter) when training, the centre crop otherwise. A media table
     on disk is memory-mapped by each worker process when it first needs it (never copied into the workers)."""
 
-    def __init__(self, table: FeatureTable, frames: int, max_frames: int, crop: int = 224):
+    def __init__(self, table: FeatureTable, frames: int, max_frames: int, size: int = 224):
         self.root = Path(table.root)
         self.media = table.media
         self.count = len(table)
-        self.frames, self.max_frames, self.crop = frames, max_frames, crop
-        self.size = int(round(crop * 8 / 7))
+        self.frames, self.max_frames, self.size = frames, max_frames, size
         self._mapped = None
 
     def __getstate__(self):
@@ -46,31 +47,24 @@ class FrameSource(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.count
 
-    def _sample(self, row: int) -> Sample:
-        media = self.media
-        if isinstance(media, Path):
+    def _media(self):
+        if isinstance(self.media, Path):
             if self._mapped is None:
-                self._mapped = pa.ipc.open_file(pa.memory_map(str(media))).read_all()
-            media = self._mapped
-        record = media.slice(row, 1).to_pylist()[0]
-        return Sample(record["sample_id"], "", "", images=tuple(record["images"] or ()), video=record["video"])
+                self._mapped = open_media(self.media)
+            return self._mapped
+        return self.media
 
     def __getitem__(self, key: tuple[int, int, bool]) -> torch.Tensor:
         row, seed, train = key
         try:
-            images = load_sample_frames(self.root, self._sample(row), self.frames)[: self.max_frames]
+            images = load_sample_frames(self.root, media_sample(self._media(), row), self.frames)[: self.max_frames]
         except RecordError:
             images = []  # a sample with text only (or whose media broke since): no pixels
         rng = np.random.default_rng(seed)
-        c, s = self.crop, self.size
-        out = torch.zeros((self.max_frames, 3, c, c), dtype=torch.float32)
-        y, x = (rng.integers(0, s - c + 1, 2) if train else ((s - c) // 2,) * 2)
-        flip = train and rng.random() < 0.5
+        out = torch.zeros((self.max_frames, 3, self.size, self.size), dtype=torch.uint8)
         for j, img in enumerate(images):
-            arr = np.asarray(resize_center_crop(img, s), dtype=np.uint8)[y:y + c, x:x + c]
-            if flip:
-                arr = arr[:, ::-1]
-            out[j] = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float() / 127.5 - 1.0
+            look = resize_center_crop(random_view(img, rng) if train else img, self.size)
+            out[j] = torch.from_numpy(np.array(look, dtype=np.uint8)).permute(2, 0, 1)
         return out
 
 
@@ -88,47 +82,40 @@ def _stack(items: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack(items) if items else torch.zeros(0)
 
 
-class ImageBackbone(nn.Module):
-    """EfficientNet-Lite0 trunk → pooled 1280-d features. BatchNorm statistics stay frozen (small batches)."""
-
-    def __init__(self, encoder: EfficientNetLite0):
-        super().__init__()
-        self.net = encoder.model
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        for m in self.net.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.eval()
-        return self
-
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.net.extract_features(pixels).mean(dim=(2, 3))
-
-
 class TrainingNet(nn.Module):
-    """The embedding model, optionally fed by a backbone from pixels (so DDP sees one module)."""
+    """The embedding model, optionally fed by an image backbone (so DDP sees one module): from pixels (`recompute`:
+    frozen; `finetune`: depth = all blocks, trained) or from cached lower activations (`partial`: the top `depth`
+    blocks and the head, trained)."""
 
-    def __init__(self, model: nn.Module, backbone: ImageBackbone | None = None, trainable_backbone: bool = False):
+    def __init__(self, model: nn.Module, backbone: TunableBackbone | None = None, depth: int = 0,
+                 trainable: bool = False, feature_dropout: float = 0.0):
         super().__init__()
         self.model = model
         self.backbone = backbone
-        self.trainable_backbone = trainable_backbone
-        if backbone is not None and not trainable_backbone:
+        self.depth = depth
+        self.trainable = trainable
+        self.feature_dropout = feature_dropout
+        if backbone is not None:
+            trained = {id(p) for p in backbone.top_parameters(depth)} if trainable else set()
             for p in backbone.parameters():
-                p.requires_grad_(False)
+                p.requires_grad_(id(p) in trained)
 
-    def forward(self, frames, frame_mask, text, has_text, domain, pixels=None):
-        if pixels is not None and self.backbone is not None:
-            flat = pixels[frame_mask]  # (frames present, 3, H, W)
-            with torch.set_grad_enabled(self.trainable_backbone and torch.is_grad_enabled()):
-                feats = self.backbone(flat) if len(flat) else frames.new_zeros((0, frames.shape[-1]))
+    def forward(self, frames, frame_mask, text, has_text, domain, pixels=None, acts=None):
+        if self.backbone is not None and (pixels is not None or acts is not None):
+            with torch.set_grad_enabled(self.trainable and torch.is_grad_enabled()):
+                if acts is not None:  # activations of the present frames, row-major
+                    feats = self.backbone.upper(acts, self.depth) if len(acts) else None
+                else:
+                    flat = pixels[frame_mask]  # (frames present, 3, H, W)
+                    feats = self.backbone(flat, self.depth) if len(flat) else None
+            if feats is None:
+                feats = frames.new_zeros((0, frames.shape[-1]))
+            feats = nn.functional.dropout(feats, self.feature_dropout, training=self.training)
             frames = frames.new_zeros(frames.shape).masked_scatter(frame_mask[..., None], feats.to(frames.dtype))
         return self.model(frames, frame_mask, text, has_text, domain)
 
 
-def make_backbone(image_encoder: str, device: str) -> ImageBackbone:
-    if image_encoder != "efficientnet-lite0":
-        raise ProdlensError(f"backbone training supports efficientnet-lite0 only (got {image_encoder!r}); "
-                            "use train.backbone = 'cached' for other encoders")
-    return ImageBackbone(EfficientNetLite0(device=device)).to(device)
+def make_backbone(image_encoder, device: str) -> TunableBackbone:
+    """A trainable copy of an already loaded image encoder's network: training must not change the weights the
+    encoder (and its feature cache key) stands for."""
+    return tunable_backbone(copy.deepcopy(image_encoder)).to(device)

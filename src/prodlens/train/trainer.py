@@ -23,10 +23,11 @@ from torch.nn.parallel import DistributedDataParallel
 from ..catalog import Catalog, ManifestView
 from ..embed import EmbedConfig, FeatureCache, ProductEmbedder
 from ..evaluate import evaluate_embeddings
-from ..model import RunConfig, create_model
+from ..model import RunConfig, create_model, with_encoder_widths
 from ..distributed import setup_distributed
 from ..progress import console, progress_bar
 from ..runs import check_resume, config_digest
+from .activations import ActivationTable, build_activation_table
 from .backbone import FrameSource, TrainingNet, make_backbone, pixel_batches
 from ..model.checkpoint import load_checkpoint, save_checkpoint, table_embeddings
 from ..model.features import FeatureTable, build_feature_table
@@ -59,6 +60,9 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
 RESUMABLE_CHANGES = ("config.train.max_minutes", "config.train.loader_workers")
 
 
+BACKBONE_MODES = ("partial", "cached", "recompute", "finetune")
+
+
 def mean_r1(metrics: dict[str, dict[str, float]]) -> float:
     return float(np.mean([m["R@1"] for m in metrics.values()])) if metrics else 0.0
 
@@ -76,27 +80,54 @@ class Trainer:
         self.progress = progress and self.rank == 0
         self.features = features or EmbedConfig(image_encoder=run.model.image_encoder,
                                                 text_encoder=run.model.text_encoder,
+                                                image_size=run.model.image_size,
                                                 frames=min(8, run.model.visual.max_frames))
         self.embedder = ProductEmbedder(self.features, cache or FeatureCache(None))
+        if self.cfg.backbone not in BACKBONE_MODES:
+            raise ValueError(f"train.backbone must be one of {', '.join(BACKBONE_MODES)}, not {self.cfg.backbone!r}")
+        # the network's input widths are the encoders' output widths (saved resolved, with the checkpoint)
+        self.run = replace(run, model=with_encoder_widths(run.model, self.embedder.image_encoder.dim,
+                                                          self.embedder.text_encoder.dim))
 
     # -- data ---------------------------------------------------------------------------------------------------
     def _tables(self, train: Catalog | ManifestView, val: Catalog | None) -> tuple[FeatureTable, FeatureTable | None]:
-        # Rank 0 fills the feature cache first; the other ranks then read it instead of encoding again.
+        # pooled features of augmented views only feed the `cached` mode; the others augment the backbone's input
+        views = self.cfg.augment_views if self.cfg.backbone == "cached" else 1
+
         def build():
-            t = build_feature_table(train, self.embedder, self.run.model.visual.max_frames, self.cfg.augment_views,
+            t = build_feature_table(train, self.embedder, self.run.model.visual.max_frames, views,
                                     progress=self.progress, disk_dir=self.out / f"features-rank{self.rank}")
-            v = (build_feature_table(val, self.embedder, self.run.model.visual.max_frames, 1, progress=self.progress)
+            val_embedder = self.embedder.with_config(flip_tta=self.run.model.flip_tta)  # as inference embeds
+            v = (build_feature_table(val, val_embedder, self.run.model.visual.max_frames, 1, progress=self.progress)
                  if val is not None else None)
             return t, v
 
-        if self.world > 1:
-            if self.rank == 0:
-                tables = build()
-            dist.barrier()
-            if self.rank != 0:
-                tables = build()
-            return tables
-        return build()
+        return self._rank0_first(build)
+
+    def _activations(self, table: FeatureTable, val_table: FeatureTable | None, backbone,
+                     depth: int) -> tuple[ActivationTable, ActivationTable | None]:
+        """Lower-backbone activations of the training rows in `augment_views` looks (and of the validation rows,
+        plain), for partial fine-tuning. Rank 0 fills the cache first, as for the features."""
+        def build():
+            common = dict(backbone=backbone, depth=depth, frames=self.features.frames, cache=self.embedder.cache,
+                          progress=self.progress)
+            t = build_activation_table(table, views=self.cfg.augment_views,
+                                       out_dir=self.out / f"activations-rank{self.rank}", **common)
+            flip = self.run.model.flip_tta  # validation embeds as inference will: plain + mirror image averaged
+            v = (build_activation_table(val_table, views=2 if flip else 1, mirror=flip,
+                                        out_dir=self.out / f"activations-rank{self.rank}-val", **common)
+                 if val_table is not None and self.rank == 0 else None)
+            return t, v
+
+        return self._rank0_first(build)
+
+    def _rank0_first(self, build):
+        """`build()` on rank 0 first, filling the cache; the other ranks then read it instead of computing again."""
+        if self.world == 1:
+            return build()
+        built = build() if self.rank == 0 else None
+        dist.barrier()
+        return built if self.rank == 0 else build()
 
     # -- main loop ----------------------------------------------------------------------------------------------
     def fit(self, train: Catalog | ManifestView, val: Catalog | None = None, resume: bool = False,
@@ -119,23 +150,30 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         model = create_model(self.run.model).to(self.device)
         loss_fn = ProductLoss(cfg, self.run.model.embed_dim, len(products)).to(self.device)
-        backbone, source, val_source = None, None, None
-        if cfg.backbone not in ("cached", "recompute", "finetune"):
-            raise ValueError(f"train.backbone must be cached, recompute or finetune, not {cfg.backbone!r}")
+        backbone, source, val_source, acts, val_acts, depth = None, None, None, None, None, 0
         if cfg.backbone != "cached":
-            backbone = make_backbone(self.run.model.image_encoder, self.device)
+            backbone = make_backbone(self.embedder.image_encoder, self.device)
+            depth = {"partial": cfg.trainable_blocks, "finetune": backbone.blocks}.get(cfg.backbone, 0)
+            backbone.check_depth(depth)
+        if cfg.backbone == "partial":
+            acts, val_acts = self._activations(table, val_table, backbone, depth)
+        elif backbone is not None:
             max_frames = self.run.model.visual.max_frames
-            source = FrameSource(table, self.features.frames, max_frames)
+            source = FrameSource(table, self.features.frames, max_frames, backbone.image_size)
             if cfg.backbone == "finetune" and val_table is not None and self.rank == 0:
-                val_source = FrameSource(val_table, self.features.frames, max_frames)
-        training_net = TrainingNet(model, backbone, trainable_backbone=cfg.backbone == "finetune").to(self.device)
+                val_source = FrameSource(val_table, self.features.frames, max_frames, backbone.image_size)
+        trains_backbone = cfg.backbone in ("partial", "finetune")
+        training_net = TrainingNet(model, backbone, depth, trainable=trains_backbone,
+                                   feature_dropout=cfg.feature_dropout).to(self.device)
         params = [p for p in list(model.parameters()) + list(loss_fn.parameters()) if p.requires_grad]
         decay = [p for p in params if p.ndim >= 2]
         no_decay = [p for p in params if p.ndim < 2]
         groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-        if cfg.backbone == "finetune":
-            groups.append({"params": list(backbone.parameters()), "weight_decay": cfg.weight_decay,
-                           "lr": cfg.backbone_lr})
+        if trains_backbone:  # its own (lower) learning rate, under the same warm-up + cosine schedule
+            top = backbone.top_parameters(depth)
+            groups += [{"params": [p for p in top if p.ndim >= 2], "weight_decay": cfg.weight_decay,
+                        "lr": cfg.backbone_lr},
+                       {"params": [p for p in top if p.ndim < 2], "weight_decay": 0.0, "lr": cfg.backbone_lr}]
         optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer,
                                                       lambda s: lr_factor(s, cfg.warmup_steps, total_steps))
@@ -152,7 +190,7 @@ class Trainer:
                          ignore=RESUMABLE_CHANGES)
             model.load_state_dict(state["model"])
             if backbone is not None and "backbone" in state:
-                backbone.load_state_dict(state["backbone"])
+                backbone.network().load_state_dict(state["backbone"])
             loss_fn.load_state_dict(state["loss"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
@@ -182,8 +220,8 @@ class Trainer:
                 "scheduler": scheduler.state_dict(), "step": step, "history": history, "best": best,
                 "config": self.run.to_dict(), "features": asdict(self.features), "products": products,
                 "total_steps": total_steps}
-            if cfg.backbone == "finetune":
-                state["backbone"] = backbone.net.state_dict()
+            if trains_backbone:
+                state["backbone"] = backbone.network().state_dict()
             save_checkpoint(self.out / name, state)
 
         def validate() -> None:
@@ -193,7 +231,11 @@ class Trainer:
             eval_table = val_table
             if val_source is not None:  # the backbone changed: recompute the validation features with it
                 eval_table = replace(val_table, frames=backbone_features(backbone, val_source, val_table,
-                                                                         self.device, cfg.loader_workers))
+                                                                         self.device, cfg.loader_workers,
+                                                                         flip=self.run.model.flip_tta))
+            elif val_acts is not None:
+                eval_table = replace(val_table, frames=activation_features(backbone, depth, val_acts, val_table,
+                                                                           self.device))
             emb = table_embeddings(model, eval_table, {"model": "trained"}, self.device)
             metrics = evaluate_embeddings(emb).metrics()
             score = mean_r1(metrics)
@@ -224,7 +266,7 @@ class Trainer:
                     t0 = time.perf_counter()
                     step_pixels = next(pixels) if pixels is not None else None
                     parts = self._step(net, loss_fn, optimizer, scaler, use_amp, table, groups, product_index,
-                                       domains, step, step_pixels)
+                                       domains, step, step_pixels, acts)
                     step_seconds += time.perf_counter() - t0
                     groups_seen += len(groups)
                     scheduler.step()
@@ -271,7 +313,7 @@ class Trainer:
         return local + [{}] * (per_rank - len(local))
 
     def _step(self, net, loss_fn, optimizer, scaler, use_amp, table, groups, product_index, domains, step,
-              pixels=None):
+              pixels=None, acts: ActivationTable | None = None):
         if not self._contrastive(groups):
             return None
         local = self._local(groups)
@@ -281,10 +323,14 @@ class Trainer:
                                frame_dropout=self.cfg.frame_dropout, text_dropout=self.cfg.text_dropout)
         dev = self.device
         pixels = pixels.to(dev) if pixels is not None else None
+        step_acts = None
+        if acts is not None:  # each sample in one of its cached looks
+            views = torch.randint(0, acts.views, (len(batch.rows),), generator=gen)
+            step_acts = acts.batch(batch.rows, batch.frame_mask, views).to(dev)
         frames = F.dropout(batch.frames.to(dev), self.cfg.feature_dropout, training=True)
         with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
             out = net(frames, batch.frame_mask.to(dev), batch.text.to(dev), batch.has_text.to(dev),
-                      batch.domain.to(dev), pixels)
+                      batch.domain.to(dev), pixels, step_acts)
         outputs = {}
         for d in domains:
             rows = batch.rows_by_domain[d].to(dev)
@@ -311,15 +357,40 @@ class Trainer:
 
 @torch.inference_mode()
 def backbone_features(backbone, source: FrameSource, table: FeatureTable, device: str, workers: int = 0,
-                      batch: int = 64) -> torch.Tensor:
-    """(N, 1, F, D) features of the table's samples computed by `backbone` from centre-cropped pixels."""
+                      batch: int = 64, flip: bool = False) -> torch.Tensor:
+    """(N, 1, F, D) features of the table's samples computed by `backbone` from centre-cropped pixels (with `flip`,
+    averaged with the mirrored pixels')."""
     backbone.eval()
     out = torch.zeros((len(table), 1) + tuple(table.frames.shape[2:]), dtype=torch.float32)
     steps = [list(range(start, min(start + batch, len(table)))) for start in range(0, len(table), batch)]
     for rows, px in zip(steps, pixel_batches(source, steps, [0] * len(steps), train=False, workers=workers)):
         rows = torch.tensor(rows)
         mask = table.frame_mask[rows]
-        feats = backbone(px.to(device)[mask.to(device)]).float().cpu()
+        px = px.to(device)[mask.to(device)]
+        feats = backbone(px).float().cpu()
+        if flip:
+            feats = (feats + backbone(px.flip(-1)).float().cpu()) / 2
+        block = torch.zeros((len(rows),) + tuple(table.frames.shape[2:]))
+        block[mask] = feats
+        out[rows, 0] = block
+    backbone.train()
+    return out
+
+
+@torch.inference_mode()
+def activation_features(backbone, depth: int, acts: ActivationTable, table: FeatureTable, device: str,
+                        batch: int = 128) -> torch.Tensor:
+    """(N, 1, F, D) features of the table's samples: the backbone's current top blocks over their cached
+    activations, averaged over the looks cached (the plain view, and its mirror image for flip averaging)."""
+    backbone.eval()
+    out = torch.zeros((len(table), 1) + tuple(table.frames.shape[2:]), dtype=torch.float32)
+    for start in range(0, len(table), batch):
+        rows = torch.arange(start, min(start + batch, len(table)))
+        mask = table.frame_mask[rows]
+        if not mask.any():
+            continue
+        feats = sum(backbone.upper(acts.batch(rows, mask, torch.full((len(rows),), v)).to(device), depth).float()
+                    for v in range(acts.views)).cpu() / acts.views
         block = torch.zeros((len(rows),) + tuple(table.frames.shape[2:]))
         block[mask] = feats
         out[rows, 0] = block
