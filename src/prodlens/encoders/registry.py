@@ -7,6 +7,7 @@ Further encoders can be added with `register_image_encoder` / `register_text_enc
 """
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Callable
 
@@ -46,10 +47,11 @@ def text_encoder_names() -> list[str]:
 def build_image_encoder(spec: str = DEFAULT_IMAGE_ENCODER, device: str = "cpu", image_size: int = 224) -> ImageEncoder:
     if spec in _IMAGE:
         factory = _IMAGE[spec]
-        try:
+        # a registered factory that takes no image size is called without one (a TypeError inside a factory that
+        # does take it is a real error, not a reason to drop the size)
+        if "image_size" in inspect.signature(factory).parameters:
             return factory(device=device, image_size=image_size)
-        except TypeError:
-            return factory(device=device)
+        return factory(device=device)
     if spec.startswith("hf:"):
         return HFImageEncoder(spec[3:], device=device)
     if Path(spec).exists():
