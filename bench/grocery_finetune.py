@@ -36,6 +36,9 @@ METHODS: dict[str, tuple[str, dict]] = {
                   {"train": {"backbone": "partial", "trainable_blocks": 5, "augment_views": 4, "epochs": 15}}),
     "partial-8": ("partial fine-tune, top 8 blocks, 4 views, 15 epochs",
                   {"train": {"backbone": "partial", "trainable_blocks": 8, "augment_views": 4, "epochs": 15}}),
+    "partial-5-288": ("partial fine-tune, top 5 blocks, 4 views, 15 epochs, 288 px",
+                      {"model": {"image_size": 288},
+                       "train": {"backbone": "partial", "trainable_blocks": 5, "augment_views": 4, "epochs": 15}}),
     "default": ("default configuration", {}),
 }
 

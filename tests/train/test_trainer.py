@@ -205,7 +205,7 @@ def test_partial_finetune_trains_the_top_blocks_on_cached_activations(demo, tmp_
     assert len(embedder.embed_catalog(cat, progress=False)) == len(cat.samples)
 
 
-def test_mirror_activations_are_the_mirror_images_and_validation_averages_them(demo, tmp_path):
+def test_mirror_activations_are_the_mirror_images_and_validation_averages_them(demo, tmp_path, monkeypatch):
     """Validation embeds as inference does with `model.flip_tta`: view 1 of the validation activations is the
     lower backbone of the mirror image, and the features are the mean of the top blocks over both looks."""
     from PIL import ImageOps
@@ -232,6 +232,14 @@ def test_mirror_activations_are_the_mirror_images_and_validation_averages_them(d
         plain, flipped = (backbone.upper(acts.acts[:1, v].float(), 2) for v in (0, 1))
     averaged = activation_features(backbone, 2, acts, table, "cpu")
     assert torch.allclose(averaged[0, 0, 0], ((plain + flipped) / 2)[0], atol=1e-4)
+
+    from prodlens.train import activations
+
+    full_disk = type("Usage", (), {"free": 10_000})()
+    monkeypatch.setattr(activations.shutil, "disk_usage", lambda path: full_disk)
+    with pytest.raises(ProdlensError, match=r"needs 0\.0 GB of float16 activations \(12 frames x 2 views"):
+        build_activation_table(table, backbone, depth=2, views=2, frames=4, cache=FeatureCache(None),
+                               out_dir=tmp_path / "full", progress=False, mirror=True)
 
 
 def test_hf_vision_model_fine_tunes_end_to_end(demo, tmp_path):

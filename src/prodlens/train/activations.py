@@ -10,6 +10,7 @@ memory stays bounded by the batch. Training then runs only the top blocks (`Tuna
 from __future__ import annotations
 
 import concurrent.futures as cf
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from ..embed import FeatureCache
 from ..embed.cache import combine_digests, file_digest
 from ..embed.embedder import load_sample_frames
 from ..encoders.tunable import TunableBackbone, pixels_of
-from ..errors import RecordError
+from ..errors import ProdlensError, RecordError
 from ..media import random_view
 from ..model.features import FeatureTable
 from ..progress import progress_bar
@@ -78,7 +79,18 @@ def build_activation_table(table: FeatureTable, backbone: TunableBackbone, depth
         frame_rows[i, : counts[i]] = starts[i] + torch.arange(int(counts[i]))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    acts = None
+    with torch.inference_mode():
+        probe = torch.zeros(1, 3, backbone.image_size, backbone.image_size, dtype=torch.uint8)
+        shape = tuple(backbone.lower(backbone.normalize(probe.to(next(backbone.parameters()).device)),
+                                     depth).shape[1:])
+    need = int(counts.sum()) * views * int(np.prod(shape)) * 2
+    free = shutil.disk_usage(out_dir).free
+    if need > free:  # refuse up front rather than fill the disk hours in
+        raise ProdlensError(
+            f"partial fine-tuning needs {need / 1e9:.1f} GB of float16 activations ({int(counts.sum())} frames x "
+            f"{views} views x {shape}) in {out_dir}, which has {free / 1e9:.1f} GB free (the feature cache keeps a "
+            "copy too); use fewer train.augment_views, train.backbone = finetune on GPUs, or train.backbone = cached")
+    acts = _allocate(out_dir / "activations.npy", int(counts.sum()), views, shape)
     todo = [i for i in range(n) if counts[i] > 0]
     chunks = [todo[s:s + batch] for s in range(0, len(todo), batch)]
     backbone.eval()
@@ -100,18 +112,12 @@ def build_activation_table(table: FeatureTable, backbone: TunableBackbone, depth
                         table.frame_mask[row] = False
                         frame_rows[row] = -1
                         continue
-                    if acts is None:
-                        acts = _allocate(out_dir / "activations.npy", int(counts.sum()), views, value.shape[1:])
                     k = min(len(value), int(counts[row]))
                     acts[frame_rows[row, :k].numpy(), view] = value[:k]
                     if k < counts[row]:
                         table.frame_mask[row, k:] = False
                         frame_rows[row, k:] = -1
                 advance(len(decoded))
-    if acts is None:
-        shape = tuple(backbone.lower(backbone.normalize(torch.zeros(1, 3, backbone.image_size, backbone.image_size)),
-                                     depth).shape[1:])
-        acts = _allocate(out_dir / "activations.npy", 0, views, shape)
     if isinstance(acts, np.memmap):
         acts.flush()
     return ActivationTable(torch.from_numpy(np.asarray(acts)), frame_rows)
