@@ -199,14 +199,7 @@ class ProductEmbedder(ProductEncoder):
         return feats, bad
 
     def _visual_key(self, catalog: Catalog, s: Sample, view: int = 0) -> str:
-        digests = []
-        for rel in s.media_paths:
-            path = catalog.path(rel, s.sample_id)
-            if not path.is_file():
-                raise MediaError(s.sample_id, f"media file not found: {rel}")
-            digests.append(file_digest(path))
-        extra = (f"view{view}",) if view else ()
-        return combine_digests(digests, "video" if s.video else "images", self.config.frames, *extra)
+        return media_key(catalog.root, s, self.config.frames, *((f"view{view}",) if view else ()))
 
     def _fill_visual(self, catalog, samples, keys, feats, bad, progress, view: int = 0) -> None:
         model = self.image_model_key
@@ -392,6 +385,18 @@ class ProductEmbedder(ProductEncoder):
     def embed_queries(self, frames: list[list[Image.Image]], texts: list[str], domain: str) -> np.ndarray:
         feats = self.query_features(frames, texts)
         return np.stack([self.compose(f, domain, "query") for f in feats]).astype(np.float32)
+
+
+def media_key(root: Path, s: Sample, frames: int, *extra: str) -> str:
+    """Cache key of what a sample's pixels are: the content of its media files, the frames taken, and `extra`
+    (the augmented view...). A media file that is not there is a MediaError naming the sample."""
+    digests = []
+    for rel in s.media_paths:
+        path = resolve_media_path(root, rel, s.sample_id)
+        if not path.is_file():
+            raise MediaError(s.sample_id, f"media file not found: {rel}")
+        digests.append(file_digest(path))
+    return combine_digests(digests, "video" if s.video else "images", frames, *extra)
 
 
 def load_sample_frames(root: Path, s: Sample, frames: int) -> list[Image.Image]:

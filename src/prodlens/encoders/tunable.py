@@ -73,15 +73,13 @@ class EfficientNetBackbone(TunableBackbone):
         self.image_size = encoder.image_size
         self.blocks = len(self.net._blocks)
         self.drop_connect = drop_connect
-        # depthwise convolutions run ~1.7x faster channels-last on CPU (measured: 29 → 49 images/s, 2 cores)
-        self.net.to(memory_format=torch.channels_last)
 
     def network(self) -> nn.Module:
         return self.net
 
     def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
         x = pixels.float() / 127.5 - 1.0  # EfficientNet-Lite expects inputs in [-1, 1]
-        return x.contiguous(memory_format=torch.channels_last)
+        return x.contiguous(memory_format=torch.channels_last)  # as EfficientNetLite0 holds its weights
 
     def lower(self, x: torch.Tensor, depth: int) -> torch.Tensor:
         net = self.net

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageEnhance, ImageOps, UnidentifiedImageError
 
 from ..errors import MediaError
 
@@ -70,10 +71,6 @@ def random_view(img: Image.Image, rng, scale: tuple[float, float] = (0.64, 1.0),
     (RandomResizedCrop's draw; COPE uses scale 0.64–1), mirrored half the time, and brightness, contrast and
     saturation each scaled by a factor in [1 - jitter, 1 + jitter]. `rng` is a numpy Generator, so a view is
     reproducible from its seed. The caller resizes to the network's input."""
-    import math
-
-    from PIL import ImageEnhance
-
     w, h = img.size
     for _ in range(10):
         area = w * h * rng.uniform(*scale)

@@ -7,7 +7,7 @@ in `prodlens/model/configs/` and are named without `.json` (e.g. `default`, `tin
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -95,8 +95,6 @@ class RunConfig:
 
 def with_encoder_widths(model: ModelConfig, image_dim: int, text_dim: int) -> ModelConfig:
     """`model` with its input widths read from the encoders; a width a config sets explicitly must agree."""
-    from dataclasses import replace
-
     for name, set_to, actual in (("image_feature_dim", model.image_feature_dim, image_dim),
                                  ("text_feature_dim", model.text_feature_dim, text_dim)):
         if set_to is not None and set_to != actual:

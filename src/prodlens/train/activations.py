@@ -19,10 +19,8 @@ import torch
 from PIL import ImageOps
 
 from ..catalog import Sample
-from ..catalog.schema import resolve_media_path
 from ..embed import FeatureCache
-from ..embed.cache import combine_digests, file_digest
-from ..embed.embedder import load_sample_frames
+from ..embed.embedder import load_sample_frames, media_key
 from ..encoders.tunable import TunableBackbone, pixels_of
 from ..errors import ProdlensError, RecordError
 from ..media import random_view
@@ -54,11 +52,9 @@ class ActivationTable:
         return self.acts[index.numpy(), per_frame_view.numpy()].float()
 
 
-def activation_key(table: FeatureTable, row: int, frames: int, view: int, mirror: bool = False) -> str:
-    media = table.media_row(row)
-    digests = [file_digest(resolve_media_path(table.root, rel, media.sample_id)) for rel in media.media_paths]
+def activation_key(root: Path, media: Sample, frames: int, view: int, mirror: bool = False) -> str:
     look = () if view == 0 else (MIRROR if mirror else AUGMENTATION,)  # view 0 is the plain look, whatever else
-    return combine_digests(digests, "video" if media.video else "images", frames, f"view{view}", *look)
+    return media_key(root, media, frames, f"view{view}", *look)
 
 
 def build_activation_table(table: FeatureTable, backbone: TunableBackbone, depth: int, views: int, frames: int,
@@ -127,15 +123,16 @@ def build_activation_table(table: FeatureTable, backbone: TunableBackbone, depth
 class _Decoded:
     key: str
     cached: np.ndarray | None = None
-    pixels: torch.Tensor | None = None  # (frames, 3, S, S) uint8 when not cached
+    pixels: list | None = None  # the decoded (augmented) frames, PIL images, when not cached
 
 
 def _decode(rows: list[int], table: FeatureTable, frames: int, view: int, model_key: str,
             cache: FeatureCache, mirror: bool = False) -> dict[int, _Decoded]:
-    keys = {}
+    keys, media = {}, {}
     for row in rows:
+        media[row] = table.media_row(row)
         try:
-            keys[row] = activation_key(table, row, frames, view, mirror)
+            keys[row] = activation_key(table.root, media[row], frames, view, mirror)
         except (RecordError, OSError):
             continue  # the media went missing since the table was built: no activations
     found = cache.get_many(model_key, "activations", list(set(keys.values())))
@@ -144,10 +141,8 @@ def _decode(rows: list[int], table: FeatureTable, frames: int, view: int, model_
         if key in found:
             out[row] = _Decoded(key, cached=found[key])
             continue
-        media = table.media_row(row)
         try:
-            images = load_sample_frames(table.root, Sample(media.sample_id, "", "", images=media.images,
-                                                           video=media.video), frames)
+            images = load_sample_frames(table.root, media[row], frames)
         except RecordError:
             continue
         if view and mirror:

@@ -19,8 +19,7 @@ import torch
 from torch import nn
 
 from ..embed.embedder import load_sample_frames
-from ..encoders.image import resize_center_crop
-from ..encoders.tunable import TunableBackbone, tunable_backbone
+from ..encoders.tunable import TunableBackbone, pixels_of, tunable_backbone
 from ..errors import RecordError
 from ..media import random_view
 from ..model.features import FeatureTable, media_sample, open_media
@@ -62,9 +61,8 @@ class FrameSource(torch.utils.data.Dataset):
             images = []  # a sample with text only (or whose media broke since): no pixels
         rng = np.random.default_rng(seed)
         out = torch.zeros((self.max_frames, 3, self.size, self.size), dtype=torch.uint8)
-        for j, img in enumerate(images):
-            look = resize_center_crop(random_view(img, rng) if train else img, self.size)
-            out[j] = torch.from_numpy(np.array(look, dtype=np.uint8)).permute(2, 0, 1)
+        if images:
+            out[: len(images)] = pixels_of([random_view(img, rng) if train else img for img in images], self.size)
         return out
 
 

@@ -97,7 +97,10 @@ class Trainer:
         def build():
             t = build_feature_table(train, self.embedder, self.run.model.visual.max_frames, views,
                                     progress=self.progress, disk_dir=self.out / f"features-rank{self.rank}")
-            val_embedder = self.embedder.with_config(flip_tta=self.run.model.flip_tta)  # as inference embeds
+            # validation embeds as inference will; partial / finetune recompute the val features from the backbone,
+            # so only the frozen-feature modes need the mirrored pooled features
+            flip = self.run.model.flip_tta and self.cfg.backbone in ("cached", "recompute")
+            val_embedder = self.embedder.with_config(flip_tta=flip)
             v = (build_feature_table(val, val_embedder, self.run.model.visual.max_frames, 1, progress=self.progress)
                  if val is not None else None)
             return t, v
