@@ -73,6 +73,7 @@ demo: setup
 	HF_HUB_OFFLINE=1 $(BIN)/prodlens demo --out prodlens-demo
 
 test: test-setup
+	$(BIN)/lint-imports --no-cache
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 bench: setup

@@ -79,9 +79,9 @@ def main() -> None:
                                    overrides=overrides, cache=cache, progress=True)
         minutes = (time.time() - start) / 60
         plain, flipped = (evaluate(args.root, args.out / name, cache, flip) for flip in (False, True))
-        rows.append((label, plain, flipped, minutes, result["best"]["step"]))
+        rows.append((label, plain, flipped, minutes, result.best["step"]))
         atomic.write_json(args.out / f"{name}.json", {"method": label, "overrides": overrides, "minutes": minutes,
-                                                     "best_step": result["best"]["step"], "steps": result["step"],
+                                                     "best_step": result.best["step"], "steps": result.step,
                                                      "live2page": plain, "live2page_flip_tta": flipped})
     baseline = next((r for r in rows if r[0] == METHODS["cached"][0]), None)
     table = Table(title="Grocery val, in-store photo → product page (baseline: head on frozen features)",

@@ -1,10 +1,14 @@
-"""Recommender training throughput and full-ranking evaluation time, in one run, against a named baseline: SASRec.
+"""Recommender speed against a named baseline, in one run.
 
-Trains LEARN (MiniLM content vectors, precomputed and cached) and SASRec for a fixed number of epochs on the same
-data, reports training samples/s (next-item predictions per second, inside the training loop) and the time to
-score all items for 10,000 users (test cases repeated when the dataset has fewer).
+1. Training and full-catalogue scoring, baseline SASRec: LEARN (default configuration, content vectors precomputed
+   and cached) and SASRec train for a fixed number of epochs on the same data; training samples/s (next-item
+   predictions per second inside the training loop) and the time to score every item for 10,000 users.
+2. Top-10 retrieval for served users, baseline brute force: a batch of user vectors against 100k and 1M item
+   vectors (and the real catalogue's); brute force = score every item and sort (numpy), against torch's top-k and
+   the exact FAISS inner-product index the recommender serves from (`prodlens.rec.serve.top_k_unseen`, seen items
+   filtered). Every method must return the brute-force top 10: the "exact" column counts the users where it does.
 
-    python bench/rec_train.py [--dataset scientific|beauty] [--epochs 2]
+    python bench/rec_train.py [--dataset scientific|beauty] [--epochs 2] [--users 1000] [--sizes 100000,1000000]
 """
 from __future__ import annotations
 
@@ -12,42 +16,122 @@ import argparse
 import tempfile
 import time
 
+import numpy as np
+import torch
 from rich.console import Console
 from rich.table import Table
 
 from prodlens.embed import FeatureCache, default_cache_dir
 from prodlens.rec import RecConfig, RecTrainer, content_vectors, leave_one_out, load_rec_data, target_ranks
+from prodlens.rec.models import pad_left
+from prodlens.rec.serve import item_index, top_k_unseen
 
 from shared_data import REC_DATASETS, rec_files
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", choices=sorted(REC_DATASETS), default="scientific")
-    ap.add_argument("--epochs", type=int, default=2)
-    args = ap.parse_args()
-    inter, items = rec_files(args.dataset)
-    data = load_rec_data(inter, items)
-    split = leave_one_out(data)
+def training_rows(data, split, epochs: int) -> list[tuple]:
     cases = (split.test * (10_000 // len(split.test) + 1))[:10_000]
-    content = content_vectors(data.item_ids, data.item_texts, "minilm", FeatureCache(default_cache_dir()))
-    rows = []
+    content = content_vectors(data.item_ids, data.item_texts, RecConfig.encoder, FeatureCache(default_cache_dir()))
+    rows, models = [], {}
     for model in ("sasrec", "learn"):
-        cfg = RecConfig(model=model, epochs=args.epochs, patience=args.epochs, eval_users=500)
+        cfg = RecConfig(model=model, epochs=epochs, patience=epochs, eval_users=500)
         with tempfile.TemporaryDirectory() as tmp:
             trainer = RecTrainer(cfg, data, split, tmp, content if model == "learn" else None, progress=False)
             summary = trainer.fit()
             start = time.perf_counter()
             target_ranks(trainer.model, cases, data.n_items, cfg.max_len)
             rows.append((model, summary["samples_per_s"], time.perf_counter() - start))
+            models[model] = trainer.model
+    return rows, models
+
+
+def brute_force(users: np.ndarray, items: np.ndarray, histories: list[list[int]], k: int) -> list[list[int]]:
+    scores = users @ items.T
+    for r, h in enumerate(histories):
+        scores[r, h] = -np.inf
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return [list(row) for row in order]
+
+
+def torch_topk(users: np.ndarray, items: np.ndarray, histories: list[list[int]], k: int) -> list[list[int]]:
+    scores = torch.from_numpy(users) @ torch.from_numpy(items).T
+    for r, h in enumerate(histories):
+        scores[r, h] = -torch.inf
+    return [list(row) for row in scores.topk(k, dim=1).indices.numpy()]
+
+
+def faiss_exact(index, users: np.ndarray, histories: list[list[int]], k: int) -> list[list[int]]:
+    return [[i for i, _ in row] for row in top_k_unseen(index, users, histories, k)]
+
+
+def retrieval_rows(name: str, users: np.ndarray, items: np.ndarray, histories: list[list[int]], k: int = 10):
+    start = time.perf_counter()
+    index = item_index(items)
+    build = time.perf_counter() - start
+    results, rows = {}, []
+    for method, run in (("brute force: score all, sort (baseline)", lambda: brute_force(users, items, histories, k)),
+                        ("torch matmul + top-k", lambda: torch_topk(users, items, histories, k)),
+                        ("FAISS exact inner product (served)", lambda: faiss_exact(index, users, histories, k))):
+        start = time.perf_counter()
+        results[method] = run()
+        rows.append([name, method, time.perf_counter() - start])
+    truth = next(iter(results.values()))
+    base = rows[0][2]
+    for row, hits in zip(rows, results.values()):
+        exact = sum(_same(a, b, users[i], items) for i, (a, b) in enumerate(zip(hits, truth)))
+        row += [len(users) / row[2], base / row[2], f"{exact}/{len(users)}"]
+    rows[2][1] += f" (index built in {build:.2f} s)"
+    return rows
+
+
+def _same(got: list[int], want: list[int], user: np.ndarray, items: np.ndarray) -> bool:
+    """The same top-k up to exact ties in score (float32 ties can swap places between methods)."""
+    if got == want:
+        return True
+    return np.allclose(np.sort(items[got] @ user), np.sort(items[want] @ user), rtol=0, atol=1e-5)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", choices=sorted(REC_DATASETS), default="scientific")
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--users", type=int, default=1000, help="users per retrieval batch")
+    ap.add_argument("--sizes", default="100000,1000000", help="synthetic catalogue sizes for retrieval")
+    args = ap.parse_args()
+    console = Console(width=140)
+    inter, items = rec_files(args.dataset)
+    data = load_rec_data(inter, items)
+    split = leave_one_out(data)
+    rows, models = training_rows(data, split, args.epochs)
     base_sps, base_eval = rows[0][1], rows[0][2]
-    table = Table(title=f"{args.dataset}: {data.n_items} items, {args.epochs} epochs (baseline: SASRec)",
-                  title_justify="left")
+    table = Table(title=f"{args.dataset}: {data.n_items} items, {args.epochs} epochs, default configuration "
+                        "(baseline: SASRec)", title_justify="left")
     for col in ("model", "train samples/s", "vs SASRec", "eval s per 10k users", "vs SASRec"):
         table.add_column(col, justify="left" if col == "model" else "right")
     for model, sps, ev in rows:
         table.add_row(model, f"{sps:,.0f}", f"{sps / base_sps:.2f}x", f"{ev:.2f}", f"{ev / base_eval:.2f}x")
-    Console(width=120).print(table)
+    console.print(table)
+
+    torch.set_grad_enabled(False)
+    learn = models["learn"].eval()
+    cases = split.test[: args.users]
+    histories = [h for _, h, _ in cases]
+    users = learn.states(pad_left(histories, learn.cfg.max_len, data.n_items))[:, -1].numpy()
+    real_items = (learn.item_vectors() * learn.logit_scale()).numpy()
+    retrieval = retrieval_rows(f"{data.n_items:,} ({args.dataset}, LEARN)", users, real_items, histories)
+    rng = np.random.default_rng(0)
+    for size in (int(s) for s in args.sizes.split(",") if s):
+        synthetic = rng.standard_normal((size, users.shape[1]), dtype=np.float32)
+        synthetic /= np.linalg.norm(synthetic, axis=1, keepdims=True)
+        fake_histories = [list(rng.integers(0, size, len(h))) for h in histories]
+        retrieval += retrieval_rows(f"{size:,} (random unit vectors)", users, synthetic, fake_histories)
+    table = Table(title=f"top-10 for {len(users)} users, seen items excluded, d={users.shape[1]} "
+                        "(baseline: brute force)", title_justify="left")
+    for col in ("items", "method", "seconds", "users/s", "vs brute force", "exact top-10"):
+        table.add_column(col, justify="left" if col in ("items", "method") else "right")
+    for name, method, sec, ups, ratio, exact in retrieval:
+        table.add_row(name, method, f"{sec:.3f}", f"{ups:,.0f}", f"{ratio:.1f}x", exact)
+    console.print(table)
 
 
 if __name__ == "__main__":

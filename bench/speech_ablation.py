@@ -29,7 +29,7 @@ from prodlens.asr import Transcriber, transcribe_catalog  # noqa: E402
 from prodlens.catalog import load_catalog  # noqa: E402
 from prodlens.demo.synth import generate_demo_catalog  # noqa: E402
 from prodlens.embed import EmbedConfig  # noqa: E402
-from prodlens.text.backends import DEFAULT_LLM, OFFLINE_LLMS  # noqa: E402
+from prodlens.text.llm import DEFAULT_LLM, OFFLINE_LLMS  # noqa: E402
 from summarizer_throughput import DEFAULT_SERVER, start_server  # noqa: E402
 
 DIRECTIONS = ("live2page", "video2page", "page2live", "page2video")

@@ -32,7 +32,7 @@ from prodlens.demo.synth import host_chatter, make_products  # noqa: E402
 from prodlens.embed import FeatureCache  # noqa: E402
 from prodlens.progress import progress_bar  # noqa: E402
 from prodlens.text import Summarizer  # noqa: E402
-from prodlens.text.backends import OFFLINE_LLMS  # noqa: E402
+from prodlens.text.llm import OFFLINE_LLMS  # noqa: E402
 
 DEFAULT_SERVER = Path.home() / ".cache" / "prodlens" / "bin" / "llama-server-avx2"
 

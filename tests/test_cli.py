@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.catalog.test_loaders import make_folder_catalog, make_grocery
+from tests.helpers import make_folder_catalog, make_grocery
 
 PRODLENS = [str(Path(sys.executable).parent / "prodlens")]
 

@@ -12,8 +12,11 @@ from PIL import Image
 from . import atomic
 from .catalog import Catalog, load_catalog
 from .errors import ProdlensError, RecordError
-from .embed import EmbedConfig, Embeddings, FeatureCache, ProductEmbedder, default_cache_dir
+from .cache import FeatureCache, open_cache
+from .embed import EmbedConfig, Embeddings, ProductEmbedder
 from .evaluate import ZERO_SHOT_NOTE, EvalResult, evaluate_embeddings, write_report
+from .index.query import query_model
+from .model import embedder_for
 
 PAGE_VARIANTS = {"page=image": {"page_inputs": "image"}, "page=text": {"page_inputs": "text"},
                  "page=image+text": {"page_inputs": "image+text"}}
@@ -21,33 +24,17 @@ SPEECH_VARIANTS = {"speech=none": {"speech": "none"}, "speech=raw": {"speech": "
                    "speech=summary": {"speech": "summary"}}
 
 
-def open_cache(cache_dir: str | Path | None = None, no_cache: bool = False) -> FeatureCache:
-    return FeatureCache(None) if no_cache else FeatureCache(cache_dir or default_cache_dir())
-
-
-def _embedder(config: EmbedConfig | None, cache: FeatureCache, checkpoint: str | Path | None):
-    """(what embeds the catalogue, the ProductEmbedder behind its features): the trained model of `checkpoint`,
-    or the zero-shot encoders of `config`."""
-    if checkpoint is not None:
-        from .model import CheckpointEmbedder
-
-        trained = CheckpointEmbedder(checkpoint, cache, flip_tta=config.flip_tta if config is not None else None)
-        return trained, trained.features
-    embedder = ProductEmbedder(config, cache)
-    return embedder, embedder
-
-
 def embed(catalog: Catalog, config: EmbedConfig | None = None, cache: FeatureCache | None = None,
           progress: bool = True, checkpoint: str | Path | None = None) -> Embeddings:
     """Embed every sample: with the trained model of `checkpoint` if given, else zero-shot from `config`."""
-    model, _ = _embedder(config, cache or open_cache(), checkpoint)
+    model, _ = embedder_for(config, cache or open_cache(), checkpoint)
     return model.embed_catalog(catalog, progress=progress)
 
 
 def train_catalog(source: str, root: str | Path, out_dir: str | Path, split: str = "train",
                   val_split: str | None = "val", config: str | Path | None = None, overrides: dict | None = None,
                   cache: FeatureCache | None = None, resume: bool = False, max_steps: int | None = None,
-                  progress: bool = True, catalog: Catalog | None = None, features: EmbedConfig | None = None) -> dict:
+                  progress: bool = True, catalog: Catalog | None = None, features: EmbedConfig | None = None):
     """Train the unified embedding on `split`, validate on `val_split` (if the catalogue has it), write the run."""
     from .model import load_run_config
     from .train import Trainer, write_training_report
@@ -74,9 +61,8 @@ def train_catalog(source: str, root: str | Path, out_dir: str | Path, split: str
     result = trainer.fit(train, val, resume=resume, max_steps=max_steps)
     if trainer.rank == 0:
         atomic.write_json(Path(out_dir) / "config.json", trainer.run.to_dict())  # widths resolved
-        atomic.write_json(Path(out_dir) / "summary.json", {k: v for k, v in result.items() if k != "history"})
+        atomic.write_json(Path(out_dir) / "summary.json", result.summary())
         write_training_report(result, out_dir, title=f"prodlens training: {full.name} {split}")
-    result["rank"] = trainer.rank
     return result
 
 
@@ -89,7 +75,7 @@ def evaluate_catalog(source: str, root: str | Path, split: str | None = None, co
     PAGE_VARIANTS or SPEECH_VARIANTS) on the same samples, and write a report and JSON.
     With `checkpoint` (a run directory or .pt file) the trained model embeds; otherwise the zero-shot encoders."""
     catalog = catalog or load_catalog(source, root, split)
-    model, embedder = _embedder(config, cache or open_cache(), checkpoint)
+    model, embedder = embedder_for(config, cache or open_cache(), checkpoint)
     embeddings = model.embed_catalog(catalog, progress=progress)
     result = evaluate_embeddings(embeddings, split=split)
     if checkpoint is None:  # variants are embedding settings of the zero-shot encoders
@@ -145,7 +131,7 @@ def index_catalog(catalog: Catalog, out_dir: str | Path, domains: tuple[str, ...
     if existing is not None and config is None and checkpoint is None:
         model, features = query_model(existing.record, cache)
     else:
-        model, features = _embedder(config, cache, checkpoint)
+        model, features = embedder_for(config, cache, checkpoint)
     subset = catalog.select(domains=list(domains))
     if not subset.samples:
         raise ProdlensError(f"the catalogue has no {'/'.join(domains)} samples to index")
@@ -160,31 +146,3 @@ def index_catalog(catalog: Catalog, out_dir: str | Path, domains: tuple[str, ...
         added, replaced = index.add(embeddings, info)
     index.save()
     return index, {"added": added, "replaced": replaced, "bad": embeddings.bad}
-
-
-def query_model(record: dict, cache: FeatureCache | None = None, checkpoint: str | Path | None = None,
-                device: str = "cpu"):
-    """(model, its ProductEmbedder) that embeds queries for an index: rebuilt from the index's record of the model
-    that made its vectors (zero-shot settings, or the trained checkpoint, whose content must still match)."""
-    from .index import ModelMismatch
-
-    cache = cache or open_cache()
-    sig = record["signature"]
-    if sig["kind"] == "zero-shot":
-        if checkpoint is not None:
-            raise ModelMismatch("this index was built by the zero-shot encoders, not a trained checkpoint")
-        model, features = _embedder(EmbedConfig(**sig["config"], device=device), cache, None)
-    else:
-        path = checkpoint or record.get("checkpoint")
-        if not path:
-            raise ModelMismatch("this index was built by a trained model: pass its checkpoint")
-        try:
-            model, features = _embedder(EmbedConfig(flip_tta=sig.get("flip_tta", False)), cache, path)
-        except ProdlensError as e:
-            raise ModelMismatch(f"the checkpoint that built this index cannot be loaded ({e}); pass --checkpoint") from e
-    from .embed import model_id
-
-    if model_id(model.signature()) != record["model_id"]:
-        raise ModelMismatch(f"{model.name} is not the model that built this index ({record.get('model')}): "
-                            "its weights differ")
-    return model, features

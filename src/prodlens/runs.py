@@ -1,4 +1,5 @@
-"""Run directories shared by the trainers: a resumed run must be the run that wrote the checkpoint.
+"""Run directories shared by the trainers (the embedding trainer and the recommender): checkpoints written
+atomically, the metrics log, and resuming — which must continue the run that wrote the checkpoint.
 
 A checkpoint stores the configuration it was trained with. Resuming under another configuration would silently
 report the old run (its weights, its learning rate in the optimizer state) as if it were the new one, so a resume
@@ -11,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
+from . import atomic
 from .errors import ProdlensError
 
 
@@ -56,3 +58,56 @@ def config_digest(config: dict[str, Any], length: int = 10) -> str:
     """A short stable name for a configuration (run directories of benchmarks are keyed by it)."""
     text = json.dumps(config, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+class RunDir:
+    """`best.pt` / `last.pt` checkpoints and `metrics.jsonl` in one directory.
+
+    `start(resume, identity, ignore)` opens the run: with `resume` and a `last.pt`, it checks that the checkpoint's
+    identity (its configuration, the catalogue it was trained on, ...) is the current one and returns its state;
+    otherwise the run starts fresh (an old metrics log is cleared, so a new run never appends to it)."""
+
+    METRICS = "metrics.jsonl"
+
+    def __init__(self, path: str | Path, writer: bool = True):
+        self.path = Path(path)
+        self.writer = writer  # only one process (rank 0) writes
+        if writer:
+            self.path.mkdir(parents=True, exist_ok=True)
+
+    def start(self, resume: bool, identity: dict[str, Any], ignore: Iterable[str] = ()) -> dict | None:
+        last = self.path / "last.pt"
+        if resume and last.exists():
+            state = self.load("last.pt")
+            check_resume(last, {k: state.get("identity", state).get(k) for k in identity}, identity, ignore)
+            return state
+        if self.writer:
+            (self.path / self.METRICS).unlink(missing_ok=True)
+        return None
+
+    def save(self, name: str, state: dict[str, Any], identity: dict[str, Any] | None = None) -> None:
+        import torch
+
+        if not self.writer:
+            return
+        if identity is not None:
+            state = {**state, "identity": identity}
+        with atomic.atomic_path(self.path / name) as tmp:
+            torch.save(state, tmp)
+
+    def load(self, name: str = "best.pt") -> dict[str, Any]:
+        import torch
+
+        path = self.path / name
+        try:
+            return torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as e:  # a torn or foreign file
+            raise ProdlensError(f"cannot read checkpoint {path}: {e}") from e
+
+    def has(self, name: str) -> bool:
+        return (self.path / name).exists()
+
+    def log(self, row: dict[str, Any]) -> None:
+        if self.writer:
+            with open(self.path / self.METRICS, "a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")

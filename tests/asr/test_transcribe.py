@@ -11,7 +11,7 @@ from prodlens.asr import Transcriber, transcribe_catalog
 from prodlens.catalog import load_folder, load_manifest
 from prodlens.embed import FeatureCache
 from prodlens.errors import RecordError
-from tests.conftest import RAINBOW, solid_image, speak, write_video
+from tests.helpers import RAINBOW, solid_image, speak, write_video
 
 PITCH = ("Hello everyone and welcome back. Today I am showing you a bottle of green apple shampoo. "
          "It costs nine dollars.")

@@ -11,7 +11,7 @@ from pathlib import Path
 from PIL import Image
 
 from prodlens.catalog.download import download_images, image_problem, rope_image_names
-from tests.catalog.test_rope import write_spec_fixture
+from tests.helpers import write_spec_fixture
 
 
 def jpeg(seed: int) -> bytes:

@@ -3,28 +3,7 @@ import pytest
 
 from prodlens.catalog import load_catalog, load_folder, load_grocery, load_manifest, save_manifest
 from prodlens.errors import ProdlensError
-from tests.conftest import RAINBOW, solid_image, write_video
-
-
-# -- folder layout ---------------------------------------------------------------------------------------------
-def make_folder_catalog(root):
-    (root / "page" / "p1").mkdir(parents=True)
-    (root / "page" / "p2").mkdir(parents=True)
-    solid_image().save(root / "page" / "p1" / "main.jpg")
-    (root / "page" / "p1" / "main.txt").write_text("Red Shampoo. A red bottle of shampoo.")
-    solid_image((0, 0, 255)).save(root / "page" / "p2" / "main.png")
-    (root / "page" / "p2" / "main.txt").write_bytes(b"caf\xe9 latte")  # latin-1, not UTF-8
-    (root / "video" / "p1").mkdir(parents=True)
-    write_video(root / "video" / "p1" / "v0.mp4", RAINBOW[:4])
-    (root / "video" / "p1" / "v0.asr.txt").write_text("hi everyone today the red shampoo")
-    frames = root / "live" / "p2" / "clip1"
-    frames.mkdir(parents=True)
-    for i in range(3):
-        solid_image(RAINBOW[i]).save(frames / f"{i:03d}.jpg")
-    (root / "live" / "p2" / "notes.xyz").write_text("?")
-    (root / "products.csv").write_text("product_id,title,category,description\np1,Red Shampoo,hair,\np2,Blue Tea,drinks,\n")
-    (root / "splits.csv").write_text("sample_id,split\nlive/p2/clip1,test\n")
-    return root
+from tests.helpers import make_folder_catalog, make_grocery
 
 
 def test_folder_layout(tmp_path):
@@ -75,33 +54,6 @@ def test_corrupt_manifest_is_a_clear_error(tmp_path):
     (tmp_path / "m" / "samples.parquet").write_bytes(b"not parquet")
     with pytest.raises(ProdlensError, match="cannot read .*samples.parquet"):
         load_manifest(tmp_path / "m")
-
-
-# -- Grocery Store layout --------------------------------------------------------------------------------------
-def make_grocery(root, with_bad_rows=True):
-    rows = ["Class Name (str),Class ID (int),Coarse Class Name (str),Coarse Class ID (int),Iconic Image Path (str),"
-            "Product Description Path (str)"]
-    for i, (name, coarse) in enumerate([("Granny-Smith", "Apple"), ("Banana", "Banana"), ("Oatly-Oat-Milk", "Oat-Milk")]):
-        d = root / "iconic-images-and-descriptions" / coarse / name
-        d.mkdir(parents=True)
-        solid_image(RAINBOW[i], (96, 96)).save(d / f"{name}_Iconic.jpg")
-        (d / f"{name}_Description.txt").write_text(f"The {name.replace('-', ' ')} is a product.")
-        rel = f"/iconic-images-and-descriptions/{coarse}/{name}"
-        rows.append(f"{name},{i},{coarse},{i},{rel}/{name}_Iconic.jpg,{rel}/{name}_Description.txt")
-        for split in ("train", "test"):
-            sd = root / split / coarse / name
-            sd.mkdir(parents=True)
-            for j in range(2):
-                solid_image(RAINBOW[i], (80, 60)).save(sd / f"{name}_{j:03d}.jpg")
-    (root / "classes.csv").write_text("\n".join(rows) + "\n")
-    for split in ("train", "test"):
-        lines = [f"{split}/{c}/{n}/{n}_{j:03d}.jpg, {i}, {i}" for i, (n, c) in
-                 enumerate([("Granny-Smith", "Apple"), ("Banana", "Banana"), ("Oatly-Oat-Milk", "Oat-Milk")])
-                 for j in range(2)]
-        if with_bad_rows and split == "test":
-            lines += ["test/Apple/x.jpg, 99, 0", "just-one-field"]
-        (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
-    return root
 
 
 def test_grocery_layout_on_tiny_files(tmp_path):

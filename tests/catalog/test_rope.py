@@ -1,6 +1,5 @@
 """The ROPE loader on files written exactly as shared/specs/rope-format.md shows ROPE's rows, in shuffled order."""
 import json
-import random
 
 import pyarrow.parquet as pq
 import pytest
@@ -8,57 +7,7 @@ import pytest
 from prodlens.catalog import import_rope, load_catalog, load_rope, open_manifest
 from prodlens.demo.rope_files import write_rope_files
 from prodlens.errors import ProdlensError
-
-URL = "https://js-ad.a.yximgs.com/bs2/ad-material-video/"
-
-# (product, page) ; page → title, image
-PAGES = [("99721", "7", "简约西装外套", "eae32f52-2a9a-11ee-a32e-507c6f3c3e56.jpg"),
-         ("99721", "1366457", "空", "dfc3f0ca-2a9a-11ee-afd0-507c6f3c3e56.jpg"),
-         ("26140", "728", "碧根果, 每日坚果 500g", "c71b1f2e-2a9a-11ee-a32e-507c6f3c3e56.jpg")]
-# (product, video) ; video → ASR, frames as (frame number, name), in time order
-VIDEOS = [("26140", "3179594", "不买亏大了,碧根果才1元,限时限量速抢",
-           [(0, "6c67b8b0-2c83-11ee-8e82-b8cef63cdeda.jpg"), (120, "6c67b8b1-2c83-11ee-8e82-b8cef63cdeda.jpg"),
-            (240, "6c67b8b2-2c83-11ee-8e82-b8cef63cdeda.jpg"), (1105, "6c67b8b3-2c83-11ee-8e82-b8cef63cdeda.jpg")]),
-          ("99721", "2830227", "空", [(30, "7a000001-2c83-11ee-8e82-b8cef63cdeda.jpg"),
-                                     (90, "7a000002-2c83-11ee-8e82-b8cef63cdeda.jpg")])]
-# (product, live clip) ; clip → ASR, frames as (timestamp ms, name)
-LIVES = [("99721", "2240805", "内里是加绒加棉加厚咱这个衣服, 宝宝们",
-          [(1668122889829, "08318640-2c84-11ee-87b6-043f72c2ce50.jpg"),
-           (1668122890829, "08318641-2c84-11ee-87b6-043f72c2ce50.jpg"),
-           (1668122899829, "08318642-2c84-11ee-87b6-043f72c2ce50.jpg")]),
-         ("26140", "24", "空", [(1668122000000, "09000001-2c84-11ee-87b6-043f72c2ce50.jpg"),
-                               (1668122005000, "09000002-2c84-11ee-87b6-043f72c2ce50.jpg")])]
-
-
-def _write(path, rows, rng):
-    rows = list(rows)
-    rng.shuffle(rows)  # ROPE's files are not in time (or any) order
-    path.write_text("".join(r + "\n" for r in rows), encoding="utf-8")
-
-
-def write_spec_fixture(root, extra=None, seed=0):
-    """The spec's rows: `product, sample` pairs; `id, text` with commas inside and 空; `id, number, name` frames;
-    two spaces after the comma in the live ASR file; a URL where a bare name is usual."""
-    rng = random.Random(seed)
-    root.mkdir(parents=True, exist_ok=True)
-    _write(root / "training_product_pages_pair.txt", [f"{p}, {s}" for p, s, _, _ in PAGES], rng)
-    _write(root / "training_page_titles.txt", [f"{s}, {t}" for _, s, t, _ in PAGES], rng)
-    _write(root / "training_page_images.txt",
-           [f"{s}, {URL + n if i == 0 else n}" for i, (_, s, _, n) in enumerate(PAGES)], rng)
-    _write(root / "training_product_videos_pair.txt", [f"{p}, {s}" for p, s, _, _ in VIDEOS], rng)
-    _write(root / "training_video_asrs.txt", [f"{s}, {t}" for _, s, t, _ in VIDEOS], rng)
-    _write(root / "training_video_frames.txt", [f"{s}, {k}, {n}" for _, s, _, fr in VIDEOS for k, n in fr], rng)
-    _write(root / "training_product_lives_pair.txt", [f"{p}, {s}" for p, s, _, _ in LIVES], rng)
-    _write(root / "training_live_asrs.txt", [f"{s},  {t}" for _, s, t, _ in LIVES], rng)
-    _write(root / "training_live_clips.txt", [f"{s}, {k}, {n}" for _, s, _, fr in LIVES for k, n in fr], rng)
-    # the test split: same file names with its own prefix; ids restart, so page 7 exists in both splits
-    _write(root / "test_product_pages_pair.txt", ["5, 7"], rng)
-    _write(root / "test_page_titles.txt", ["7, 测试商品"], rng)
-    _write(root / "test_page_images.txt", ["7, 0000aaaa-2a9a-11ee-a32e-507c6f3c3e56.jpg"], rng)
-    for name, rows in (extra or {}).items():
-        with open(root / name, "a", encoding="utf-8") as f:
-            f.write("".join(r + "\n" for r in rows))
-    return root
+from tests.helpers import LIVES, PAGES, VIDEOS, write_spec_fixture
 
 
 def test_every_sample_has_its_product_text_and_frames_in_time_order(tmp_path):

@@ -1,5 +1,5 @@
 from prodlens.catalog import load_folder, validate_catalog
-from tests.catalog.test_loaders import make_folder_catalog
+from tests.helpers import make_folder_catalog
 
 
 def test_validate_names_every_bad_media_file(tmp_path):

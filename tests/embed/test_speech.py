@@ -5,7 +5,7 @@ from prodlens import api
 from prodlens.asr import Transcriber, transcribe_catalog
 from prodlens.catalog import load_folder
 from prodlens.embed import EmbedConfig, FeatureCache
-from tests.conftest import RAINBOW, solid_image, speak, write_video
+from tests.helpers import RAINBOW, solid_image, speak, write_video
 
 PRODUCTS = {
     "shampoo": ("Lumo organic shampoo", "hi everyone welcome back. this is the lumo organic shampoo, it smells like "

@@ -15,3 +15,21 @@ def test_a_factory_error_is_not_taken_for_a_missing_image_size(monkeypatch):
     monkeypatch.setitem(registry._IMAGE, "broken", broken)
     with pytest.raises(TypeError, match="a bug inside the factory"):
         registry.build_image_encoder("broken", "cpu", 320)
+
+
+def test_encoders_load_once_per_process_and_are_shared(monkeypatch):
+    from prodlens.cache import FeatureCache
+    from prodlens.embed import EmbedConfig, ProductEmbedder
+
+    loads = []
+
+    def counted(device="cpu"):
+        loads.append(device)
+        return object()
+
+    monkeypatch.setitem(registry._TEXT, "counted", counted)
+    a = ProductEmbedder(EmbedConfig(text_encoder="counted"), FeatureCache(None))
+    b = ProductEmbedder(EmbedConfig(text_encoder="counted"), FeatureCache(None))
+    assert a.text_encoder is b.text_encoder and loads == ["cpu"]
+    # a fresh instance is still one call away (training fine-tunes copies, never the shared one)
+    assert registry.build_text_encoder("counted") is not a.text_encoder and len(loads) == 2

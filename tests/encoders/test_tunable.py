@@ -9,7 +9,7 @@ from PIL import Image
 from prodlens.encoders import build_image_encoder
 from prodlens.encoders.tunable import pixels_of, tunable_backbone
 from prodlens.errors import ProdlensError
-from tests.conftest import tiny_hf_model
+from tests.helpers import tiny_hf_model
 
 
 def photos(n: int = 3) -> list[Image.Image]:

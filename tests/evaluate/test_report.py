@@ -3,11 +3,11 @@ from PIL import Image
 
 from prodlens.evaluate import evaluate_embeddings, write_report
 from prodlens.errors import BadRecords
-from tests.evaluate.test_retrieval import _embeddings
+from tests.helpers import synthetic_embeddings
 
 
 def test_report_has_tables_plots_and_skipped_records(tmp_path):
-    emb = _embeddings(np.random.default_rng(0), n_products=6)
+    emb = synthetic_embeddings(np.random.default_rng(0), n_products=6)
     emb.bad = BadRecords()
     emb.bad.add("live/broken", "clip is corrupt", "decode")
     result = evaluate_embeddings(emb, split="val")

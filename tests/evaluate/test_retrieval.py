@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from prodlens.embed import Embeddings
 from prodlens.evaluate import all_directions, evaluate_embeddings, one_shot_accuracy, retrieval_metrics
+from tests.helpers import synthetic_embeddings
 
 
 def _unit(rows):
@@ -38,21 +38,8 @@ def test_directions_follow_rope_order():
     assert all_directions(["page", "live"]) == [("page", "live"), ("live", "page")]
 
 
-def _embeddings(rng, n_products=5, per_domain=3, noise=0.3):
-    centres = rng.normal(size=(n_products, 16))
-    ids, pids, doms, vecs = [], [], [], []
-    for d in ("page", "video", "live"):
-        for p in range(n_products):
-            for k in range(per_domain if d != "page" else 1):
-                ids.append(f"{d}/{p}/{k}")
-                pids.append(f"p{p}")
-                doms.append(d)
-                vecs.append(centres[p] + noise * rng.normal(size=16))
-    return Embeddings(ids, pids, doms, [None] * len(ids), _unit(vecs), {"model": "toy"})
-
-
 def test_full_evaluation_has_six_directions_and_one_shot():
-    result = evaluate_embeddings(_embeddings(np.random.default_rng(0)))
+    result = evaluate_embeddings(synthetic_embeddings(np.random.default_rng(0)))
     assert [r.short_name for r in result.directions] == ["P2V", "V2P", "P2L", "L2P", "V2L", "L2V"]
     assert all(r.metrics["R@10"] == 1.0 for r in result.directions)  # 5 products: everything is in the top 10
     assert set(result.one_shot) == {"video", "live"}  # one page per product: no page query
@@ -62,14 +49,14 @@ def test_full_evaluation_has_six_directions_and_one_shot():
 
 
 def test_metrics_drop_when_embeddings_are_noise():
-    good = evaluate_embeddings(_embeddings(np.random.default_rng(1), n_products=30, noise=0.2))
-    bad = evaluate_embeddings(_embeddings(np.random.default_rng(1), n_products=30, noise=20.0))
+    good = evaluate_embeddings(synthetic_embeddings(np.random.default_rng(1), n_products=30, noise=0.2))
+    bad = evaluate_embeddings(synthetic_embeddings(np.random.default_rng(1), n_products=30, noise=20.0))
     assert good.metrics()["live2page"]["R@1"] > 0.9
     assert bad.metrics()["live2page"]["R@1"] < 0.3
 
 
 def test_one_shot_accuracy_on_separable_data():
-    emb = _embeddings(np.random.default_rng(2), n_products=10, per_domain=4, noise=0.05)
+    emb = synthetic_embeddings(np.random.default_rng(2), n_products=10, per_domain=4, noise=0.05)
     acc = one_shot_accuracy(emb, "live", episodes=3)
     assert acc["accuracy"] == 1.0 and acc["n_classes"] == 10 and acc["n_queries"] == 30
     assert one_shot_accuracy(emb, "page") is None

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.catalog.test_loaders import make_grocery
-from tests.conftest import free_port, wait_until_serving
+from tests.helpers import make_grocery
+from tests.helpers import free_port, wait_until_serving
 
 BIN = Path(sys.executable).parent
 

@@ -3,7 +3,7 @@ import pytest
 
 from prodlens.errors import MediaError
 from prodlens.media import extract_audio, sample_frames, uniform_positions, video_info
-from tests.conftest import RAINBOW, write_audio_only, write_video
+from tests.helpers import RAINBOW, write_audio_only, write_video
 
 
 def test_uniform_positions_are_segment_centres():

@@ -42,9 +42,9 @@ def dataset(tmp_path_factory):
 def test_learn_beats_popularity_and_handles_cold_items(dataset, tmp_path):
     cache = FeatureCache(tmp_path / "cache")
     pop = evaluate_recommender(*dataset, RecConfig(model="pop"), progress=False)
-    learn = evaluate_recommender(*dataset, RecConfig(model="learn", epochs=25, patience=25, dim=32, out_dim=32),
+    learn = evaluate_recommender(*dataset, RecConfig(model="learn", epochs=25, patience=25, dim=32),
                                  out_dir=tmp_path / "learn", cache=cache, progress=False)
-    sasrec = evaluate_recommender(*dataset, RecConfig(model="sasrec", epochs=25, patience=25, dim=32, out_dim=32),
+    sasrec = evaluate_recommender(*dataset, RecConfig(model="sasrec", epochs=25, patience=25, dim=32),
                                   out_dir=tmp_path / "sasrec", progress=False)
     # random within a user's category (10 items) is R@10 ~ 1 after masking the history; across all 60 ~ 0.17
     assert pop["metrics"]["R@10"] < 0.35
@@ -64,9 +64,9 @@ def test_learn_beats_popularity_and_handles_cold_items(dataset, tmp_path):
 
 
 def test_training_resumes_where_it_stopped(dataset, tmp_path):
-    cfg = RecConfig(model="sasrec", epochs=4, patience=10, dim=16, out_dim=16)
+    cfg = RecConfig(model="sasrec", epochs=4, patience=10, dim=16)
     full = evaluate_recommender(*dataset, cfg, out_dir=tmp_path / "full", progress=False, cold_start=False)
-    short = RecConfig(model="sasrec", epochs=2, patience=10, dim=16, out_dim=16)
+    short = RecConfig(model="sasrec", epochs=2, patience=10, dim=16)
     evaluate_recommender(*dataset, short, out_dir=tmp_path / "part", progress=False, cold_start=False)
     resumed = evaluate_recommender(*dataset, cfg, out_dir=tmp_path / "part", progress=False, cold_start=False,
                                    resume=True)
@@ -115,7 +115,7 @@ def test_full_softmax_stage_fine_tunes_the_best_model(dataset, tmp_path):
     import torch
 
     cache = FeatureCache(tmp_path / "cache")
-    in_batch = RecConfig(model="learn", epochs=6, patience=10, dim=32, out_dim=32)
+    in_batch = RecConfig(model="learn", loss="sampled", epochs=6, patience=10, dim=32)
     evaluate_recommender(*dataset, in_batch, out_dir=tmp_path / "run", cache=cache, progress=False, cold_start=False)
     # spoil the last in-batch weights: the full-softmax stage must start from best.pt, not from these
     last = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
@@ -129,3 +129,52 @@ def test_full_softmax_stage_fine_tunes_the_best_model(dataset, tmp_path):
     assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5, 6, 7]
     assert abs(history[-1]["R@10"] - best["R@10"]) < 0.05  # one epoch on from the best weights, not from noise
     assert staged["metrics"]["R@10"] > 0.8
+
+
+def test_items_never_trained_on_are_scored_from_content_alone():
+    import numpy as np
+    import torch
+
+    from prodlens.rec.models import build_model
+
+    rng = np.random.default_rng(0)
+    content = rng.standard_normal((6, 8)).astype(np.float32)
+    trained = np.array([True, True, True, True, False, False])
+    model = build_model(RecConfig(model="learn", dim=16), 6, content, trained).eval()
+    before = model.item_vectors().detach().clone()
+    with torch.no_grad():
+        model.ids.weight.add_(torch.randn_like(model.ids.weight))
+    after = model.item_vectors().detach()
+    assert torch.allclose(before[4:], after[4:])  # cold items: content only, whatever their id rows hold
+    assert not torch.allclose(before[:4], after[:4])  # warm items: content + their id embedding
+    content_only = build_model(RecConfig(model="learn", dim=16, item_ids=False), 6, content)
+    assert not hasattr(content_only, "ids")
+
+
+def test_served_top_k_is_the_exact_ranking_without_seen_items():
+    import numpy as np
+
+    from prodlens.rec.serve import item_index, top_k_unseen
+
+    rng = np.random.default_rng(1)
+    items = rng.standard_normal((5000, 32)).astype(np.float32)
+    users = rng.standard_normal((50, 32)).astype(np.float32)
+    histories = [list(rng.integers(0, 5000, rng.integers(1, 40))) for _ in range(50)]
+    hits = top_k_unseen(item_index(items), users, histories, 10)
+    for user, history, row in zip(users, histories, hits):
+        scores = items @ user
+        scores[history] = -np.inf
+        assert [i for i, _ in row] == list(np.argsort(-scores)[:10])
+        assert np.allclose([s for _, s in row], np.sort(scores)[::-1][:10], atol=1e-4)
+
+
+def test_settings_change_config_fields_by_name():
+    cfg = RecConfig().with_settings(["dim=128", "loss=sampled", "encoder=e5-small"])
+    assert (cfg.dim, cfg.loss, cfg.encoder) == (128, "sampled", "e5-small")
+    with pytest.raises(ValueError, match="expected key=value"):
+        RecConfig().with_settings(["dimension=128"])
+    with pytest.raises(ValueError, match="loss must be one of"):
+        RecConfig().with_settings(["loss=hinge"])
+    # a checkpoint of the first format (SASRec's loss under its own name, LEARN without id embeddings) still loads
+    old = RecConfig.from_dict({"model": "learn", "sasrec_loss": "ce", "dim": 32})
+    assert (old.loss, old.item_ids) == ("sampled", False)

@@ -188,7 +188,7 @@ def test_recommend_without_a_recommender_is_404(client):
 def test_asr_on_an_uploaded_clip_works_offline_with_the_defaults(indexed, tmp_path):
     """`serve --asr` with the configuration's own default ASR model (the offline Whisper tiny.en): the clip's speech
     becomes part of the query, and the spoken product name pulls its page up."""
-    from tests.conftest import RAINBOW, speak, write_video
+    from tests.helpers import RAINBOW, speak, write_video
 
     catalog, index_dir, cache_dir = indexed
     product = catalog.products[sorted(catalog.products)[4]]

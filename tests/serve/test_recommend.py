@@ -41,7 +41,7 @@ def test_learn_on_product_embeddings_recommends_and_serves(shop):
     inter, items = base / "interactions.tsv", base / "items.tsv"
     pop = evaluate_recommender(inter, items, RecConfig(model="pop"), progress=False, cold_start=False)
     learn = evaluate_recommender(inter, items, RecConfig(model="learn", encoder=f"embeddings:{base / 'products.parquet'}",
-                                                         epochs=20, patience=20, dim=32, out_dim=32),
+                                                         epochs=20, patience=20, dim=32),
                                  out_dir=base / "run", progress=False, cold_start=False)
     assert learn["metrics"]["R@10"] > pop["metrics"]["R@10"]
 

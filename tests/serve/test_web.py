@@ -6,7 +6,7 @@ import time
 import pytest
 
 from prodlens.serve import create_app
-from tests.conftest import free_port, importable, require
+from tests.helpers import free_port, importable, require
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

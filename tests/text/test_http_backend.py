@@ -14,8 +14,8 @@ import pytest
 from prodlens.embed import FeatureCache
 from prodlens.errors import RecordError
 from prodlens.text import HTTPChatBackend, Summarizer
-from tests.conftest import free_port, importable, require, wait_until_serving
-from tests.text.test_summarizer import PITCH
+from tests.helpers import free_port, importable, require, wait_until_serving
+from tests.helpers import PITCH
 
 
 @pytest.mark.slow
@@ -45,7 +45,7 @@ def test_llama_cpp_python_openai_server(tmp_path):
     """llama-cpp-python's own OpenAI-compatible server with the Gemma GGUF: it refuses OpenAI's json_schema
     response format, so the backend falls back to its json_object + schema dialect and gets valid facts."""
     require(importable("llama_cpp.server.app"), "llama-cpp-python[server]", "`make test` installs it")
-    from prodlens.text.backends import gemma3_270m_path
+    from prodlens.text.llm import gemma3_270m_path
 
     port = free_port()
     log = tmp_path / "server.log"  # llama.cpp logs a lot: a pipe would fill up and block it

@@ -18,7 +18,7 @@ from prodlens.embed import FeatureCache, ProductEmbedder
 from prodlens.errors import ProdlensError
 from prodlens.model import load_run_config
 from prodlens.train import Trainer
-from tests.catalog.test_loaders import make_grocery
+from tests.helpers import make_grocery
 
 BIN = Path(sys.executable).parent
 EXACT = {  # no randomness that differs between runs or ranks: results must match exactly
@@ -64,8 +64,8 @@ def test_training_beats_zero_shot_and_writes_a_run(demo, tmp_path):
     run = tmp_path / "run"
     for name in ("best.pt", "last.pt", "metrics.jsonl", "report.md", "training.png", "config.json", "summary.json"):
         assert (run / name).exists(), name
-    trained = result["best"]["metrics"]
-    zero = result["zero_shot"]
+    trained = result.best["metrics"]
+    zero = result.zero_shot
     assert set(trained) == {"page2video", "video2page", "page2live", "live2page", "video2live", "live2video"}
     mean = lambda m: sum(v["R@1"] for v in m.values()) / len(m)  # noqa: E731
     assert mean(trained) > mean(zero) + 0.2, (trained, zero)  # measured: 0.86 vs 0.47
@@ -87,9 +87,9 @@ def test_resume_continues_exactly(demo, tmp_path):
     full.fit(cat)
     part = Trainer(load_run_config(None, EXACT), tmp_path / "part", FeatureCache(cache_dir), progress=False)
     first = part.fit(cat, max_steps=3)
-    assert first["stopped_early"] and first["step"] == 3
+    assert first.stopped_early and first.step == 3
     second = part.fit(cat, resume=True)
-    assert second["step"] == second["total_steps"]
+    assert second.step == second.total_steps
     assert _max_diff(_weights(tmp_path / "full"), _weights(tmp_path / "part")) < 1e-6
     # resuming under another configuration would continue the old run and report it as the new one
     other = load_run_config(None, {**EXACT, "train": {**EXACT["train"], "lr": 1e-2}})
@@ -248,7 +248,7 @@ def test_hf_vision_model_fine_tunes_end_to_end(demo, tmp_path):
     trained backbone; `partial` trains its last layer on cached activations."""
     from prodlens.encoders import build_image_encoder
     from prodlens.model import CheckpointEmbedder
-    from tests.conftest import tiny_hf_model
+    from tests.helpers import tiny_hf_model
 
     root, cache_dir = demo
     spec = tiny_hf_model(tmp_path / "vit", "vit", layers=2)
@@ -258,7 +258,7 @@ def test_hf_vision_model_fine_tunes_end_to_end(demo, tmp_path):
                                              "samples_per_product": 1, "lr": 2e-3, "backbone_lr": 2e-3 / 500,
                                              "loader_workers": 0, "warmup_steps": 3}})
     result = Trainer(run, tmp_path / "ft", FeatureCache(cache_dir), progress=False).fit(cat)
-    losses = [h["total"] for h in result["history"] if "total" in h]
+    losses = [h["total"] for h in result.history if "total" in h]
     assert len(losses) >= 3 and np.mean(losses[-2:]) < losses[0], losses
     state = _weights(tmp_path / "ft")
     assert state["config"]["model"]["image_feature_dim"] == 32  # the width came from the encoder
@@ -306,7 +306,7 @@ def test_real_grocery_training_gains_over_zero_shot(grocery_root, tmp_path):
     result = api.train_catalog("grocery", grocery_root, tmp_path / "run", split="train", val_split="val",
                                overrides={"train": {"epochs": 5, "augment_views": 2, "eval_every": 0}},
                                cache=FeatureCache(tmp_path / "cache"), progress=False)
-    trained, zero = result["best"]["metrics"]["live2page"], result["zero_shot"]["live2page"]
+    trained, zero = result.best["metrics"]["live2page"], result.zero_shot["live2page"]
     # measured 2026-12-02 with these settings: trained 0.828 R@1 (4 min of training) vs zero-shot 0.378
     assert trained["R@1"] > zero["R@1"] + 0.35, (trained, zero)
     assert trained["mAP"] > zero["mAP"]
@@ -356,10 +356,10 @@ def test_training_streams_a_manifest_like_a_catalogue(demo, tmp_path, monkeypatc
 
     result = api.train_catalog("manifest", tmp_path / "m", tmp_path / "api", split="train", val_split="val",
                                overrides=EXACT, cache=FeatureCache(cache_dir), progress=False)
-    assert result["best"]["metrics"] and result["zero_shot"]
+    assert result.best["metrics"] and result.zero_shot
 
     monkeypatch.setattr(features, "DISK_TABLE_BYTES", 0)
     recompute = {**EXACT, "train": {**EXACT["train"], "backbone": "recompute", "epochs": 1, "loader_workers": 1}}
     run = Trainer(load_run_config(None, recompute), tmp_path / "px", FeatureCache(cache_dir), progress=False)
-    assert run.fit(view.select(split="train"), max_steps=2)["step"] == 2
+    assert run.fit(view.select(split="train"), max_steps=2).step == 2
     assert (tmp_path / "px" / "features-rank0" / "media.arrow").exists()

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..catalog import Catalog, Sample
-from ..embed.cache import FeatureCache
+from ..cache import FeatureCache
 from ..errors import BadRecords, MediaError, ProdlensError, RecordError
 from ..media import extract_audio
 from ..progress import progress_bar

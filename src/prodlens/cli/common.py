@@ -1,6 +1,8 @@
 """Shared pieces of the command line: the app, consoles, option sets and error printing."""
 from __future__ import annotations
 
+import functools
+import inspect
 from pathlib import Path
 from typing import Optional
 
@@ -9,10 +11,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .. import api
+from ..cache import open_cache
 from ..catalog import SOURCES
 from ..embed import EmbedConfig
 from ..errors import BadRecords
+from .options import config_parameters
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Unified cross-domain product embeddings: product pages, short videos and live streams.")
@@ -24,50 +27,17 @@ err = Console(stderr=True)
 SourceArg = typer.Argument(..., help=f"catalogue layout: {', '.join(SOURCES)}")
 RootOpt = typer.Option(..., "--root", help="catalogue root directory (for 'manifest': the manifest directory)")
 SplitOpt = typer.Option(None, "--split", help="only this split (samples without a split, e.g. pages, are kept)")
-
-
-def _config(image_encoder: str, text_encoder: str, frames: int, batch_size: int, page_inputs: str, clip_inputs: str,
-            visual_weight: float, device: str, speech: str = "raw", summarizer: str = "extractive",
-            flip_tta: bool = False) -> EmbedConfig:
-    try:
-        return EmbedConfig(image_encoder=image_encoder, text_encoder=text_encoder, frames=frames,
-                           batch_size=batch_size, page_inputs=page_inputs, clip_inputs=clip_inputs,
-                           visual_weight=visual_weight, device=device, speech=speech, summarizer=summarizer,
-                           flip_tta=flip_tta)
-    except ValueError as e:
-        raise typer.BadParameter(str(e)) from None
+# help beyond the comments in EmbedConfig: the choices a user has
+EMBED_HELP = {"image_encoder": "image encoder: efficientnet-lite0, or hf:<name-or-path>",
+              "text_encoder": "text encoder: minilm, e5-small, st:<name-or-path>, hf:<name-or-path>",
+              "device": "torch device (cpu, cuda, cuda:1, mps)",
+              "summarizer": "summariser for --speech summary: extractive, llm, smollm2-135m, gemma3-270m, hf:..., "
+                            "http://host/v1::model"}
 
 
 def _model_options(func):
-    """Shared encoder options, declared once."""
-    import functools
-    import inspect
-
-    extra = [
-        inspect.Parameter("image_encoder", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
-            EmbedConfig.image_encoder, help="image encoder: efficientnet-lite0, or hf:<name-or-path>")),
-        inspect.Parameter("text_encoder", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
-            EmbedConfig.text_encoder, help="text encoder: minilm, e5-small, st:<name-or-path>, hf:<name-or-path>")),
-        inspect.Parameter("frames", inspect.Parameter.KEYWORD_ONLY, annotation=int, default=typer.Option(
-            EmbedConfig.frames, min=1, help="frames sampled per video / live sample")),
-        inspect.Parameter("batch_size", inspect.Parameter.KEYWORD_ONLY, annotation=int, default=typer.Option(
-            EmbedConfig.batch_size, min=1, help="images per forward pass")),
-        inspect.Parameter("page_inputs", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
-            EmbedConfig.page_inputs, help="page embedding from: image, text or image+text")),
-        inspect.Parameter("clip_inputs", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
-            EmbedConfig.clip_inputs, help="video/live embedding from: image, text or image+text")),
-        inspect.Parameter("visual_weight", inspect.Parameter.KEYWORD_ONLY, annotation=float, default=typer.Option(
-            EmbedConfig.visual_weight, min=0.0, max=1.0, help="share of the visual block in the similarity")),
-        inspect.Parameter("speech", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
-            EmbedConfig.speech, help="speech text in video/live embeddings: raw (ASR), summary, or none")),
-        inspect.Parameter("summarizer", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
-            EmbedConfig.summarizer,
-            help="summariser for --speech summary: extractive, llm, smollm2-135m, gemma3-270m, hf:..., http://...")),
-        inspect.Parameter("flip_tta", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=typer.Option(
-            EmbedConfig.flip_tta, "--flip-tta", help="average each image's features with its mirror image's "
-                                                     "(test-time augmentation; also for --checkpoint)")),
-        inspect.Parameter("device", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
-            "cpu", help="torch device (cpu, cuda, cuda:1, mps)")),
+    """The encoder options (every EmbedConfig field, see cli.options) and the cache options, declared once."""
+    extra = config_parameters(EmbedConfig, help=EMBED_HELP) + [
         inspect.Parameter("cache_dir", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path], default=typer.Option(
             None, help="feature cache directory (default: $PRODLENS_CACHE or ~/.cache/prodlens)")),
         inspect.Parameter("no_cache", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=typer.Option(
@@ -78,10 +48,11 @@ def _model_options(func):
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         opts = {n: kwargs.pop(n) for n in names}
-        config = _config(opts["image_encoder"], opts["text_encoder"], opts["frames"], opts["batch_size"],
-                         opts["page_inputs"], opts["clip_inputs"], opts["visual_weight"], opts["device"],
-                         opts["speech"], opts["summarizer"], opts["flip_tta"])
-        cache = api.open_cache(opts["cache_dir"], opts["no_cache"])
+        cache = open_cache(opts.pop("cache_dir"), opts.pop("no_cache"))
+        try:
+            config = EmbedConfig(**opts)
+        except ValueError as e:
+            raise typer.BadParameter(str(e)) from None
         return func(*args, config=config, cache=cache, **kwargs)
 
     sig = inspect.signature(func)

@@ -303,12 +303,12 @@ def train_cmd(source: str = SourceArg, root: Path = RootOpt,
                                    max_steps=max_steps)
     except (ProdlensError, ValueError) as e:
         _fail(str(e))
-    if result["rank"] != 0:
+    if result.rank != 0:
         return
-    if result["best"].get("metrics"):
+    if result.best.get("metrics"):
         console.print(comparison_table(result))
-    state = "stopped early" if result["stopped_early"] else "done"
-    console.print(f"{state}: step {result['step']}/{result['total_steps']} in {result['minutes']:.1f} min; "
+    state = "stopped early" if result.stopped_early else "done"
+    console.print(f"{state}: step {result.step}/{result.total_steps} in {result.minutes:.1f} min; "
                   f"checkpoints and report in {out}")
 
 

@@ -40,19 +40,18 @@ def _metrics_table(result: dict) -> Table:
 
 @rec_app.command("eval")
 def rec_eval(interactions: Path = InteractionsOpt, items: Path = ItemsOpt,
-             model: str = typer.Option("learn", help="learn, sasrec or pop"),
+             model: str = typer.Option(RecConfig.model, help="learn, sasrec or pop"),
              json_out: Optional[Path] = typer.Option(None, "--json", help="write the metrics here"),
              checkpoint: Optional[Path] = typer.Option(None, help="a trained run directory (default: train now)"),
              out: Optional[Path] = typer.Option(None, help="run directory for training (default: runs/rec-<model>)"),
-             encoder: str = typer.Option("minilm", help="LEARN content encoder: minilm, e5-small, llm:gemma3-270m, "
-                                                        "llm:<name-or-path>, st:/hf:<name>, embeddings:<file.parquet>"),
+             encoder: str = typer.Option(RecConfig.encoder, help="LEARN content encoder: minilm, e5-small, "
+                                                                 "llm:gemma3-270m, llm:<name-or-path>, st:/hf:<name>, "
+                                                                 "embeddings:<file.parquet>"),
              epochs: int = typer.Option(RecConfig.epochs, min=1,
                                         help="maximum epochs (early stopping on validation R@10)"),
-             full_softmax_epochs: int = typer.Option(RecConfig.full_softmax_epochs, min=0,
-                                                     help="LEARN: then fine-tune with a full-catalogue softmax"),
-             dim: int = typer.Option(RecConfig.dim, min=8), layers: int = typer.Option(RecConfig.layers, min=1),
-             lr: float = typer.Option(RecConfig.lr), batch_size: int = typer.Option(RecConfig.batch_size, min=2),
-             max_len: int = typer.Option(RecConfig.max_len, min=2), seed: int = typer.Option(RecConfig.seed),
+             settings: list[str] = typer.Option([], "--set", metavar="KEY=VALUE",
+                                                help="any other RecConfig field, e.g. --set dim=128 --set loss=sampled "
+                                                     f"({', '.join(RecConfig.__dataclass_fields__)})"),
              item_map: Optional[Path] = typer.Option(None, help="original item id → index map (default: an "
                                                                 "*.item2index file beside --items)"),
              no_cold_start: bool = typer.Option(False, "--no-cold-start", help="skip the cold-start protocol"),
@@ -62,9 +61,8 @@ def rec_eval(interactions: Path = InteractionsOpt, items: Path = ItemsOpt,
     from ..rec import evaluate_recommender
 
     try:
-        cfg = RecConfig(model=model, encoder=encoder, epochs=epochs, full_softmax_epochs=full_softmax_epochs, dim=dim,
-                        out_dim=dim, layers=layers, lr=lr, batch_size=batch_size, max_len=max_len, seed=seed)
-    except ValueError as e:
+        cfg = RecConfig(model=model, encoder=encoder, epochs=epochs).with_settings(settings)
+    except (ValueError, TypeError) as e:
         raise typer.BadParameter(str(e)) from None
     run_dir = out or (None if model == "pop" else Path("runs") / f"rec-{model}")
     try:

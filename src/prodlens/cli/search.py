@@ -1,6 +1,7 @@
 """Commands: the vector index (build / add / remove / info / search) and the search service."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -9,21 +10,23 @@ from rich.markup import escape
 from rich.table import Table
 
 from .. import api
-from ..catalog import load_catalog
+from ..catalog import DOMAINS, load_catalog
 from ..errors import ProdlensError
+from ..serve.service import ServeConfig
 from .common import RootOpt, SourceArg, SplitOpt, _fail, _model_options, _print_bad, app, console
+from .options import config_options
 
 index_app = typer.Typer(no_args_is_help=True, help="Build and edit the product vector index (FAISS).")
 app.add_typer(index_app, name="index")
 
-DomainsOpt = typer.Option("page", "--domains", help="domains to index, comma-separated (page, video, live)")
+DomainsOpt = typer.Option("page", "--domains", help=f"domains to index, comma-separated ({', '.join(DOMAINS)})")
 
 
 def _domains(value: str) -> tuple[str, ...]:
     out = tuple(d.strip() for d in value.split(",") if d.strip())
-    unknown = [d for d in out if d not in ("page", "video", "live")]
+    unknown = [d for d in out if d not in DOMAINS]
     if unknown or not out:
-        raise typer.BadParameter(f"domains must be page, video and/or live, got {value!r}")
+        raise typer.BadParameter(f"domains must be among {', '.join(DOMAINS)}, got {value!r}")
     return out
 
 
@@ -144,24 +147,14 @@ def index_search(index_dir: Path = typer.Argument(..., help="an index directory"
 
 
 @app.command("serve")
+@config_options(ServeConfig, exclude=("index_dir",), names={"rec_run": "rec"})
 def serve_cmd(index: Path = typer.Option(..., "--index", help="index directory (prodlens index build)"),
               port: int = typer.Option(8000, "--port"), host: str = typer.Option("127.0.0.1", "--host"),
-              checkpoint: Optional[Path] = typer.Option(None, help="where the index's trained model now lives"),
-              asr: bool = typer.Option(False, "--asr", help="transcribe uploaded clips' speech into the query"),
-              max_upload_mb: float = typer.Option(64.0, help="largest accepted upload"),
-              device: str = typer.Option("cpu"),
-              rec: Optional[Path] = typer.Option(None, "--rec", help="a recommender run (rec eval --out): /recommend"),
-              cache_dir: Optional[Path] = typer.Option(None, help="feature / transcript cache directory"),
-              reload_seconds: float = typer.Option(2.0, help="pick up index add/remove this often (0: every query, "
-                                                             "negative: never)")):
+              *, config: ServeConfig):
     """Serve search over HTTP: POST /search, GET /health, GET /stats, the web page at /, schema at /docs."""
     from ..serve.app import run
-    from ..serve import ServeConfig
 
     if not (index / "CURRENT").exists():
         _fail(f"{index} is not a prodlens index (build one with `prodlens index build`)")
     console.print(f"prodlens search: http://{host}:{port}/  (API docs at /docs)")
-    run(ServeConfig(str(index), str(checkpoint) if checkpoint else None, max_upload_mb=max_upload_mb, asr=asr,
-                    device=device, cache_dir=str(cache_dir) if cache_dir else None,
-                    rec_run=str(rec) if rec else None,
-                    reload_seconds=None if reload_seconds < 0 else reload_seconds), host, port)
+    run(replace(config, index_dir=str(index)), host, port)

@@ -55,7 +55,7 @@ def run_demo(out: Path, n_products: int = 30, seed: int = 0, cache_dir: Path | N
                                overrides={"train": {"epochs": epochs, "augment_views": 1, "batch_products": 32,
                                                     "backbone": "cached"}},
                                cache=cache)
-    console.print(f"trained {result['step']} steps in {result['minutes']:.1f} min")
+    console.print(f"trained {result.step} steps in {result.minutes:.1f} min")
     console.rule("5/5 trained model on the held-out clips")
     trained = api.evaluate_catalog("folder", catalog_dir, split="test", catalog=test, cache=cache,
                                    checkpoint=out / "run", report_dir=out / "report",

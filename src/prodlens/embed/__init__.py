@@ -1,5 +1,5 @@
 """Embedding: catalogue samples → L2-normalised vectors, cached by content hash and model."""
-from .cache import FeatureCache, default_cache_dir
+from ..cache import FeatureCache, default_cache_dir
 from .embedder import EmbedConfig, ProductEmbedder, SampleFeatures, embed_catalog, model_id
 from .store import Embeddings
 

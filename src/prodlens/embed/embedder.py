@@ -21,11 +21,11 @@ from PIL import Image, ImageOps
 
 from ..catalog import Catalog, Sample
 from ..catalog.schema import resolve_media_path
-from ..encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER, build_image_encoder, build_text_encoder, l2_normalize
+from ..encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER, l2_normalize, load_image_encoder, load_text_encoder
 from ..errors import BadRecords, MediaError, RecordError
 from ..media import load_image, sample_frames, uniform_positions
 from ..progress import progress_bar
-from .cache import FeatureCache, combine_digests, file_digest, text_digest
+from ..cache import FeatureCache, combine_digests, file_digest, text_digest
 from .encoder import ProductEncoder
 from .store import Embeddings
 
@@ -39,8 +39,8 @@ class EmbedConfig:
     image_encoder: str = DEFAULT_IMAGE_ENCODER
     text_encoder: str = DEFAULT_TEXT_ENCODER
     frames: int = 8  # frames sampled per video / live sample
-    image_size: int = 224
-    batch_size: int = 32
+    image_size: int = 224  # side of the square images the image encoder sees
+    batch_size: int = 32  # images per forward pass
     device: str = "cpu"
     page_inputs: str = "image+text"  # what a page embedding is made of
     clip_inputs: str = "image+text"  # what a video / live embedding is made of (text = title + ASR when present)
@@ -129,14 +129,14 @@ class ProductEmbedder(ProductEncoder):
     @property
     def image_encoder(self):
         if self._image_encoder is None:
-            self._image_encoder = build_image_encoder(self.config.image_encoder, self.config.device,
+            self._image_encoder = load_image_encoder(self.config.image_encoder, self.config.device,
                                                       self.config.image_size)
         return self._image_encoder
 
     @property
     def text_encoder(self):
         if self._text_encoder is None:
-            self._text_encoder = build_text_encoder(self.config.text_encoder, self.config.device)
+            self._text_encoder = load_text_encoder(self.config.text_encoder, self.config.device)
         return self._text_encoder
 
     # Cache keys name the model by its spec (not by the loaded object), so lookups before and after loading agree.
@@ -283,16 +283,30 @@ class ProductEmbedder(ProductEncoder):
         A transcript the summariser cannot handle falls back to its raw text, and is reported."""
         if self.config.speech != "summary":
             return {}
-        from ..text import Summarizer
-
-        if self._summarizer is None:
-            self._summarizer = Summarizer(self.config.summarizer, self.cache, text_encoder=self.config.text_encoder,
-                                          device=self.config.device)
         items = [(s.sample_id, s.asr_text, s.title) for s in samples if s.asr_text]
-        results, failed = self._summarizer.summarize_many(items, progress=progress)
+        results, failed = self.summarizer.summarize_many(items, progress=progress)
         for b in failed:
             bad.add(b.record, f"{b.problem} (raw ASR text used instead)", "summarize")
         return {sid: r.facts.as_text() for sid, r in results.items()}
+
+    def speech_text(self, transcript: str, title: str = "", record: str = "speech") -> str:
+        """What one transcript contributes to an embedding under this config's speech setting: nothing, the raw
+        transcript, or its summarised product facts (the raw transcript when the summariser cannot handle it)."""
+        if not transcript or self.config.speech == "none":
+            return ""
+        if self.config.speech != "summary":
+            return transcript
+        results, _ = self.summarizer.summarize_many([(record, transcript, title)], progress=False)
+        return results[record].facts.as_text() if record in results else transcript
+
+    @property
+    def summarizer(self):
+        if self._summarizer is None:
+            from ..text import Summarizer
+
+            self._summarizer = Summarizer(self.config.summarizer, self.cache, text_encoder=self.config.text_encoder,
+                                          device=self.config.device)
+        return self._summarizer
 
     # -- text ---------------------------------------------------------------------------------------------------
     def text_vectors(self, texts: list[str], progress: bool = False) -> dict[str, np.ndarray]:

@@ -30,7 +30,7 @@ from ..distributed import barrier
 from ..errors import BadRecords, ProdlensError
 from ..progress import progress_bar
 from ..runs import config_changes
-from .cache import FeatureCache
+from ..cache import FeatureCache
 from .embedder import model_id
 from .encoder import ProductEncoder
 from .store import Embeddings

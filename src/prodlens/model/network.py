@@ -11,9 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..catalog import DOMAINS
 from .config import FusionConfig, ModelConfig, VisualConfig
 
-DOMAIN_INDEX = {"page": 0, "video": 1, "live": 2}
+DOMAIN_INDEX = {domain: i for i, domain in enumerate(DOMAINS)}
 
 
 class VisualBranch(nn.Module):

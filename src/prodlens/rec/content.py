@@ -2,8 +2,9 @@
 
 Encoder specs:
 - `minilm`, `e5-small`, `st:<name-or-path>`, `hf:<name-or-path>`: sentence encoders (prodlens.encoders);
-- `llm:gemma3-270m` (Gemma-3-270M from the wheels, offline) or `llm:<name-or-path>[::file.gguf]`: a causal LM,
-  mean-pooled over the last hidden layer, as LEARN does with Baichuan2-7B;
+- `llm:gemma3-270m` / `llm:smollm2-135m` (GGUF models from the wheels, offline; llama.cpp when installed) or
+  `llm:<name-or-path>[::file.gguf]`: a causal LM, mean-pooled over the last hidden layer, as LEARN does with
+  Baichuan2-7B;
 - `embeddings:<file.parquet>`: prodlens product embeddings (`prodlens embed` output), averaged per product, so
   search and recommendation share one item space (item ids must be product ids).
 """
@@ -13,10 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..embed import FeatureCache
-from ..embed.cache import text_digest
+from ..cache import FeatureCache, text_digest
+from ..embed import Embeddings
+from ..encoders import load_text_encoder
 from ..errors import ProdlensError
 from ..progress import progress_bar
+from ..specs import parse_spec
+from ..text.llm import OFFLINE_LLMS, llama_cpp_available, load_causal_lm, offline_llm_path
 
 
 class CausalLMMeanPool:
@@ -25,20 +29,9 @@ class CausalLMMeanPool:
     def __init__(self, name_or_path: str, gguf_file: str | None = None, device: str = "cpu", max_tokens: int = 128,
                  batch_size: int = 16, name: str | None = None):
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-        from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
-        kwargs = {"gguf_file": gguf_file} if gguf_file else {}
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
-            self.model = AutoModelForCausalLM.from_pretrained(name_or_path, torch_dtype=torch.float32, **kwargs)
-        except (OSError, ValueError, ImportError) as e:
-            raise ProdlensError(f"cannot load LLM {name_or_path!r}: {e}") from e
-        self.model.eval().to(device)
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.tokenizer.padding_side = "right"
+        self.tokenizer, self.model = load_causal_lm(name_or_path, gguf_file, device, padding_side="right",
+                                                    dtype=torch.float32)
         self.device, self.max_tokens, self.batch_size = device, max_tokens, batch_size
         self.dim = int(self.model.config.get_text_config().hidden_size)
         self.name = name or f"llm:{name_or_path}" + (f"::{gguf_file}" if gguf_file else "")
@@ -81,26 +74,19 @@ class LlamaCppMeanPool:
 
 
 def build_content_encoder(spec: str, device: str = "cpu"):
-    if spec.startswith("llm:"):
-        target = spec[4:]
-        if target == "gemma3-270m":
-            from ..text.backends import gemma3_270m_path, llama_cpp_available
-
-            path = gemma3_270m_path()
-            if llama_cpp_available() and device == "cpu":
-                return LlamaCppMeanPool(str(path), name="llm:gemma3-270m")
-            return CausalLMMeanPool(str(path.parent), path.name, device, name="llm:gemma3-270m")
-        name, _, gguf = target.partition("::")
-        return CausalLMMeanPool(name, gguf or None, device)
-    from ..encoders import build_text_encoder
-
-    return build_text_encoder(spec, device)
+    scheme, target, gguf = parse_spec(spec)
+    if scheme != "llm":
+        return load_text_encoder(spec, device)
+    if target in OFFLINE_LLMS:
+        path = offline_llm_path(target)
+        if llama_cpp_available() and device == "cpu":
+            return LlamaCppMeanPool(str(path), name=spec)
+        return CausalLMMeanPool(str(path.parent), path.name, device, name=spec)
+    return CausalLMMeanPool(target, gguf or None, device)
 
 
 def product_vectors(path: str | Path) -> dict[str, np.ndarray]:
     """product id → mean of its samples' prodlens embeddings (L2-normalised)."""
-    from ..embed import Embeddings
-
     emb = Embeddings.load(path)
     sums: dict[str, np.ndarray] = {}
     counts: dict[str, int] = {}
@@ -113,7 +99,7 @@ def product_vectors(path: str | Path) -> dict[str, np.ndarray]:
 def content_vectors(item_ids: list[str], texts: list[str], spec: str = "minilm", cache: FeatureCache | None = None,
                     device: str = "cpu", progress: bool = True, batch: int = 256) -> np.ndarray:
     """(n_items, D) float32 content vectors, from the cache where possible (keyed by encoder spec + text hash)."""
-    if spec.startswith("embeddings:"):
+    if parse_spec(spec).scheme == "embeddings":
         vectors = product_vectors(spec.split(":", 1)[1])
         missing = [i for i in item_ids if i not in vectors]
         if missing:

@@ -2,7 +2,9 @@
 
 - LEARN (arXiv 2405.03988) preference comprehension: frozen content vectors → linear adapter → causal transformer
   over the history → user vector at the last position; the item tower is the same adapter + transformer applied to
-  the item alone (shared weights). Scores are cosines × scale. No item-id parameters: unseen items work.
+  the item alone (shared weights). Scores are cosines × scale. With `item_ids` (the default) the adapter also adds a
+  learned id embedding for every item seen in training (a content + id hybrid); items never trained on keep the
+  content alone, and `id_dropout` trains the content-only path on warm items too, so the two stay comparable.
 - SASRec (Kang & McAuley 2018): item-id embeddings + the same causal transformer; scores are dot products with the
   item embeddings.
 - Popularity: training frequency.
@@ -11,6 +13,7 @@ Histories are left-padded to `max_len`, so the most recent item is always at the
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -19,38 +22,78 @@ import torch.nn.functional as F
 from torch import nn
 
 MODELS = ("learn", "sasrec", "pop")
+LOSSES = ("softmax", "sampled", "bce")
 
 
 @dataclass
 class RecConfig:
     model: str = "learn"
     encoder: str = "minilm"  # LEARN content encoder (see prodlens.rec.content)
+    item_ids: bool = True  # LEARN: content + learned id embedding for items seen in training (cold: content only)
+    id_dropout: float = 0.2  # LEARN: share of training tokens whose id embedding is dropped (trains the cold path)
     dim: int = 64
-    out_dim: int = 64
+    out_dim: int | None = None  # LEARN: user/item vector size (default: dim)
     layers: int = 2
     heads: int = 2
-    dropout: float = 0.2
+    dropout: float = 0.5
     max_len: int = 50
     scale: float = 20.0  # LEARN: cosine logits × scale (LEARN uses 20)
-    extra_negatives: int = 1024  # LEARN: random catalogue items added to each batch's in-batch negatives
-    sasrec_loss: str = "ce"  # "ce": softmax over all items; "bce": one sampled negative per position (original)
+    # "softmax": every position against every item seen in training; "sampled" (LEARN's in-batch loss): against the
+    # batch's other next items plus `extra_negatives` random training items; "bce" (SASRec's original): one random
+    # negative per position
+    loss: str = "softmax"
+    extra_negatives: int = 1024
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.0
-    epochs: int = 60
-    full_softmax_epochs: int = 0  # LEARN: extra epochs with a softmax over the whole catalogue
-    patience: int = 5  # epochs without validation gain before stopping
-    eval_users: int = 5000  # validation cases scored per epoch (a fixed random subset)
+    epochs: int = 200
+    full_softmax_epochs: int = 0  # after a "sampled" stage: epochs with the full softmax, from the best model
+    patience: int = 10  # epochs without validation gain before stopping
+    eval_users: int = 30_000  # validation cases scored per epoch (a fixed random subset when there are more)
     seed: int = 0
 
     def __post_init__(self):
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
-        if self.sasrec_loss not in ("ce", "bce"):
-            raise ValueError("sasrec_loss must be ce or bce")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.loss == "bce" and self.model == "learn":
+            raise ValueError("loss bce is SASRec's; LEARN trains with softmax or sampled")
+        if not 0.0 <= self.id_dropout < 1.0:
+            raise ValueError(f"id_dropout must be in [0, 1), got {self.id_dropout}")
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RecConfig":
+        """A saved configuration, including the first checkpoint format's (`sasrec_loss`, no id embeddings)."""
+        data = dict(data)
+        if "sasrec_loss" in data:
+            old = data.pop("sasrec_loss")
+            data.setdefault("loss", ("bce" if old == "bce" else "softmax") if data.get("model") == "sasrec"
+                            else "sampled")
+            data.setdefault("item_ids", False)
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown recommender setting(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    def with_settings(self, assignments: list[str]) -> "RecConfig":
+        """["dropout=0.3", "loss=sampled"] → a copy with those fields changed (values are JSON, else strings)."""
+        changes = {}
+        for item in assignments:
+            key, sep, value = item.partition("=")
+            key = key.strip()
+            if not sep or key not in self.__dataclass_fields__:
+                raise ValueError(f"--set {item!r}: expected key=value with key one of "
+                                 f"{', '.join(self.__dataclass_fields__)}")
+            try:
+                changes[key] = json.loads(value)
+            except json.JSONDecodeError:
+                changes[key] = value
+        return type(self)(**{**self.to_dict(), **changes})
 
 
 class CausalEncoder(nn.Module):
@@ -78,26 +121,44 @@ class CausalEncoder(nn.Module):
 
 
 class LEARN(nn.Module):
-    def __init__(self, content: np.ndarray, cfg: RecConfig):
+    def __init__(self, content: np.ndarray, cfg: RecConfig, trained: np.ndarray | None = None):
         super().__init__()
         self.cfg = cfg
         c = torch.as_tensor(content, dtype=torch.float32)
+        n = c.shape[0]
         # Frozen content vectors, standardised per dimension (LLM hidden states are far from isotropic); the
         # extra zero row is the padding item.
         mean, std = c.mean(0, keepdim=True), c.std(0, keepdim=True).clamp(min=1e-6)
         self.register_buffer("content", torch.cat([(c - mean) / std, torch.zeros(1, c.shape[1])]), persistent=True)
-        self.adapter = nn.Sequential(nn.Linear(c.shape[1], cfg.dim), nn.LayerNorm(cfg.dim))
+        self.project = nn.Linear(c.shape[1], cfg.dim)
+        if cfg.item_ids:
+            # Only items seen in training get an id embedding; the others (and padding) stay content-only.
+            has_id = torch.zeros(n + 1, dtype=torch.bool)
+            has_id[:n] = True if trained is None else torch.as_tensor(trained, dtype=torch.bool)
+            self.register_buffer("has_id", has_id, persistent=True)
+            self.ids = nn.Embedding(n + 1, cfg.dim)
+            nn.init.normal_(self.ids.weight, std=0.1)
+        self.norm = nn.LayerNorm(cfg.dim)
         self.encoder = CausalEncoder(cfg.dim, cfg.layers, cfg.heads, cfg.dropout, cfg.max_len)
-        self.head = nn.Linear(cfg.dim, cfg.out_dim)
+        self.head = nn.Linear(cfg.dim, cfg.out_dim or cfg.dim)
 
     @property
     def n_items(self) -> int:
         return self.content.shape[0] - 1
 
+    def embed_items(self, seqs: torch.Tensor) -> torch.Tensor:
+        x = self.project(self.content[seqs])
+        if self.cfg.item_ids:
+            keep = self.has_id[seqs]
+            if self.training and self.cfg.id_dropout > 0:
+                keep = keep & (torch.rand(seqs.shape, device=seqs.device) >= self.cfg.id_dropout)
+            x = x + self.ids(seqs) * keep.unsqueeze(-1)
+        return self.norm(x)
+
     def states(self, seqs: torch.Tensor) -> torch.Tensor:
         """(B, L) item indices (n_items = padding) → (B, L, out_dim) normalised user states."""
         pad = seqs == self.n_items
-        h = self.encoder(self.adapter(self.content[seqs]), pad)
+        h = self.encoder(self.embed_items(seqs), pad)
         return F.normalize(self.head(h), dim=-1)
 
     def item_vectors(self, items: torch.Tensor | None = None) -> torch.Tensor:
@@ -137,11 +198,13 @@ class SASRec(nn.Module):
         return 1.0
 
 
-def build_model(cfg: RecConfig, n_items: int, content: np.ndarray | None = None) -> nn.Module:
+def build_model(cfg: RecConfig, n_items: int, content: np.ndarray | None = None,
+                trained: np.ndarray | None = None) -> nn.Module:
+    """`trained`: (n_items,) bool, the items seen in training (LEARN gives only those an id embedding)."""
     if cfg.model == "learn":
         if content is None:
             raise ValueError("LEARN needs content vectors")
-        return LEARN(content, cfg)
+        return LEARN(content, cfg, trained)
     if cfg.model == "sasrec":
         return SASRec(n_items, cfg)
     raise ValueError(f"{cfg.model!r} has no trainable model")

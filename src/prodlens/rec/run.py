@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import atomic
-from ..embed import FeatureCache
+from ..cache import FeatureCache
 from ..errors import ProdlensError
 from .content import content_vectors
 from .data import RecData, cold_start_split, item_frequencies, leave_one_out, load_rec_data, long_tail_items

@@ -1,4 +1,9 @@
-"""Serving recommendations: a trained run (model + the item catalogue and user histories it was trained with)."""
+"""Serving recommendations: a trained run (model + the item catalogue and user histories it was trained with).
+
+Top-k retrieval is an exact inner-product search over the item vectors (FAISS flat index): the same ranking as
+scoring every item, without sorting the whole catalogue per request; seen items are filtered from k + |history|
+hits, so the result stays exact.
+"""
 from __future__ import annotations
 
 import threading
@@ -11,6 +16,7 @@ import torch
 
 from .. import atomic
 from ..errors import ProdlensError
+from ..index import IndexConfig, VectorIndex
 from .data import RecData, load_rec_data
 from .models import pad_left
 from .train import load_rec_checkpoint
@@ -34,12 +40,13 @@ class Recommender:
         if trained_items != item_ids:
             raise ProdlensError(f"{checkpoint} was trained on another item catalogue than the one given")
         self.item_ids = item_ids
-        self.index = {item: i for i, item in enumerate(item_ids)}
+        self.index_of = {item: i for i, item in enumerate(item_ids)}
         self.titles = {item: text.split(". ")[0] for item, text in zip(item_ids, texts)}
         self.histories = histories
         self._lock = threading.Lock()
         with torch.inference_mode():
-            self.items = self.model.item_vectors() * self.model.logit_scale()
+            items = (self.model.item_vectors() * self.model.logit_scale()).numpy()
+        self.index = item_index(items)
 
     @classmethod
     def from_run(cls, run_dir: str | Path) -> "Recommender":
@@ -69,13 +76,34 @@ class Recommender:
 
     def recommend_history(self, history: list[str], k: int = 10) -> list[dict]:
         """Top-k items after `history` (item ids, oldest first); unknown ids are ignored, seen items excluded."""
-        known = [self.index[i] for i in history if i in self.index]
+        known = [self.index_of[i] for i in history if i in self.index_of]
         if not known:
             raise ProdlensError("none of the history's items is in the catalogue")
+        return self.recommend_many([known], k)[0]
+
+    def recommend_many(self, histories: list[list[int]], k: int = 10) -> list[list[dict]]:
+        """Top-k for a batch of histories given as item indices (non-empty, oldest first)."""
         with self._lock, torch.inference_mode():
-            user = self.model.states(pad_left([known], self.cfg.max_len, len(self.item_ids)))[0, -1]
-            scores = (self.items @ user).numpy().astype(np.float64)
-        scores[known] = -np.inf
-        top = np.argsort(-scores)[:k]
-        return [{"item_id": self.item_ids[i], "score": float(scores[i]), "title": self.titles[self.item_ids[i]]}
-                for i in top]
+            users = self.model.states(pad_left(histories, self.cfg.max_len, len(self.item_ids)))[:, -1].numpy()
+        hits = top_k_unseen(self.index, users, histories, k)
+        return [[{"item_id": self.item_ids[i], "score": score, "title": self.titles[self.item_ids[i]]}
+                 for i, score in row] for row in hits]
+
+
+def item_index(item_vectors: np.ndarray) -> VectorIndex:
+    """An exact inner-product index over (n_items, D) item vectors, ids = item indices."""
+    index = VectorIndex.create(item_vectors.shape[1], IndexConfig(kind="flat"))
+    index.add(item_vectors, np.arange(len(item_vectors)))
+    return index
+
+
+def top_k_unseen(index: VectorIndex, users: np.ndarray, histories: list[list[int]], k: int) -> list[list[tuple]]:
+    """Per user, the k best (item index, score) pairs among the items not in its history: one search for
+    k + the longest history's distinct items, then the seen ones are dropped."""
+    depth = min(len(index), k + max((len(set(h)) for h in histories), default=0))
+    scores, ids = index.search(users, depth)
+    out = []
+    for row_scores, row_ids, history in zip(scores, ids, histories):
+        seen = set(history)
+        out.append([(int(i), float(s)) for s, i in zip(row_scores, row_ids) if i >= 0 and i not in seen][:k])
+    return out

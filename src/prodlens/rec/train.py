@@ -1,13 +1,14 @@
 """Training LEARN or SASRec on leave-one-out training sequences, with validation, checkpoints and resume.
 
-LEARN's loss is the dense all-action in-batch softmax: at every history position the user state predicts the next
-item, against every other next item in the batch (deduplicated, so the same item is never its own negative) plus
-`extra_negatives` random catalogue items; logits are cosines × `scale`. An optional final stage uses a softmax over
-the whole catalogue. SASRec uses a softmax over all items ("ce") or the original one-negative BCE ("bce").
+Both train the dense all-action objective: at every history position the user state predicts the next item.
+`loss="softmax"` scores it against every item seen in training; `"sampled"` (LEARN's in-batch loss) against the
+batch's other next items (deduplicated, so an item is never its own negative) plus `extra_negatives` random training
+items, optionally followed by `full_softmax_epochs` of the full softmax; `"bce"` is SASRec's original one-negative
+loss. Items never seen in training (the cold-start protocol's hidden items) are never negatives either: they are
+hidden from training altogether. LEARN's logits are cosines × `scale`, SASRec's dot products.
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -16,10 +17,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import atomic
 from ..errors import ProdlensError
 from ..progress import progress_bar
-from ..runs import check_resume, config_digest
+from ..runs import RunDir, config_digest
 from .data import RecData, Split
 from .evaluate import metrics_from_ranks, target_ranks
 from .models import RecConfig, build_model, pad_left
@@ -27,54 +27,58 @@ from .models import RecConfig, build_model, pad_left
 
 # The learning rate is constant, so a resumed run may be given more (or fewer) epochs; nothing else may change.
 RESUMABLE_CHANGES = ("config.epochs", "config.patience", "config.full_softmax_epochs")
+CHECKPOINT_FORMAT = "prodlens-rec-2"
 
 
-def _batches(sequences: list[list[int]], cfg: RecConfig, rng: np.random.Generator):
-    """Shuffled batches of (input, target) windows: the last max_len + 1 items of each training sequence."""
-    usable = [s[-(cfg.max_len + 1):] for s in sequences if len(s) >= 2]
-    order = rng.permutation(len(usable))
+def _windows(sequences: list[list[int]], max_len: int) -> list[list[int]]:
+    """The training windows: the last max_len + 1 items of each training sequence with a next item to predict."""
+    return [s[-(max_len + 1):] for s in sequences if len(s) >= 2]
+
+
+def trained_items(sequences: list[list[int]], n_items: int, max_len: int) -> np.ndarray:
+    """(n_items,) bool: the items that occur in some training window."""
+    seen = np.zeros(n_items, bool)
+    for window in _windows(sequences, max_len):
+        seen[window] = True
+    return seen
+
+
+def _batches(windows: list[list[int]], batch_size: int, rng: np.random.Generator):
+    """Shuffled batches of windows."""
+    order = rng.permutation(len(windows))
     # Similar lengths share a batch (less padding to compute); batches are then shuffled.
-    pool = 32 * cfg.batch_size
+    pool = 32 * batch_size
     batches = []
     for start in range(0, len(order), pool):
-        chunk = sorted(order[start:start + pool], key=lambda i: len(usable[i]))
-        batches += [chunk[i:i + cfg.batch_size] for i in range(0, len(chunk), cfg.batch_size)]
+        chunk = sorted(order[start:start + pool], key=lambda i: len(windows[i]))
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
     for b in rng.permutation(len(batches)):
-        yield [usable[i] for i in batches[b]]
+        yield [windows[i] for i in batches[b]]
 
 
-def learn_loss(model, windows: list[list[int]], cfg: RecConfig, rng: np.random.Generator, full: bool) -> torch.Tensor:
+def next_item_loss(model, windows: list[list[int]], cfg: RecConfig, rng: np.random.Generator,
+                   candidates: torch.Tensor, full: bool) -> torch.Tensor:
+    """`candidates`: the sorted indices of the items seen in training (the only possible targets and negatives)."""
     n = model.n_items
     seqs = pad_left(windows, cfg.max_len + 1, n)
     inputs, targets = seqs[:, :-1], seqs[:, 1:]
     valid = (inputs != n) & (targets != n)
     users = model.states(inputs)[valid]  # (M, D)
     wanted = targets[valid]  # (M,)
+    if cfg.loss == "bce":
+        negatives = candidates[torch.from_numpy(rng.integers(0, len(candidates), len(wanted)))]
+        pos = (users * model.item_vectors(wanted)).sum(-1)
+        neg = (users * model.item_vectors(negatives)).sum(-1)
+        return F.binary_cross_entropy_with_logits(torch.cat([pos, neg]),
+                                                  torch.cat([torch.ones_like(pos), torch.zeros_like(neg)]))
     if full:
-        candidates = torch.arange(n)
-        labels = wanted
+        labels = torch.searchsorted(candidates, wanted)
     else:
-        extra = torch.from_numpy(rng.integers(0, n, cfg.extra_negatives)) if cfg.extra_negatives else wanted[:0]
+        extra = candidates[torch.from_numpy(rng.integers(0, len(candidates), cfg.extra_negatives))]
         candidates, inverse = torch.unique(torch.cat([wanted, extra]), return_inverse=True)
         labels = inverse[: len(wanted)]
-    logits = cfg.scale * users @ model.item_vectors(candidates).T
+    logits = model.logit_scale() * users @ model.item_vectors(candidates).T
     return F.cross_entropy(logits, labels)
-
-
-def sasrec_loss(model, windows: list[list[int]], cfg: RecConfig, rng: np.random.Generator) -> torch.Tensor:
-    n = model.n_items
-    seqs = pad_left(windows, cfg.max_len + 1, n)
-    inputs, targets = seqs[:, :-1], seqs[:, 1:]
-    valid = (inputs != n) & (targets != n)
-    states = model.states(inputs)[valid]
-    wanted = targets[valid]
-    if cfg.sasrec_loss == "ce":
-        return F.cross_entropy(states @ model.item_vectors().T, wanted)
-    negatives = torch.from_numpy(rng.integers(0, n, len(wanted)))
-    pos = (states * model.item_vectors(wanted)).sum(-1)
-    neg = (states * model.item_vectors(negatives)).sum(-1)
-    return F.binary_cross_entropy_with_logits(torch.cat([pos, neg]), torch.cat([torch.ones_like(pos),
-                                                                               torch.zeros_like(neg)]))
 
 
 class RecTrainer:
@@ -84,7 +88,12 @@ class RecTrainer:
         self.out = Path(out_dir)
         self.progress = progress
         torch.manual_seed(cfg.seed)
-        self.model = build_model(cfg, data.n_items, content)
+        self.windows = _windows(split.train, cfg.max_len)
+        trained = trained_items(split.train, data.n_items, cfg.max_len)
+        if not trained.any():
+            raise ProdlensError("no training sequence has two items: nothing to train on")
+        self.candidates = torch.from_numpy(np.flatnonzero(trained))
+        self.model = build_model(cfg, data.n_items, content, trained)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         rng = np.random.default_rng(cfg.seed + 1)
         cases = split.valid
@@ -96,23 +105,21 @@ class RecTrainer:
         ranks = target_ranks(self.model, self.valid_cases, self.data.n_items, self.cfg.max_len)
         return metrics_from_ranks(ranks)
 
+    def identity(self) -> dict:
+        """What a resumed run must share with the checkpoint it continues."""
+        return {"config": self.cfg.to_dict(), "item catalogue": config_digest(self.data.item_ids)}
+
     def fit(self, resume: bool = False) -> dict:
         cfg = self.cfg
-        self.out.mkdir(parents=True, exist_ok=True)
+        run = RunDir(self.out)
         start_epoch, best, history, stale = 0, {"R@10": -1.0}, [], 0
-        if resume and (self.out / "last.pt").exists():
-            state = torch.load(self.out / "last.pt", map_location="cpu", weights_only=False)
-            check_resume(self.out / "last.pt",
-                         {"config": state.get("config"), "item catalogue": config_digest(state.get("item_ids"))},
-                         {"config": cfg.to_dict(), "item catalogue": config_digest(self.data.item_ids)},
-                         ignore=RESUMABLE_CHANGES)
+        state = run.start(resume, self.identity(), ignore=RESUMABLE_CHANGES)
+        if state is not None:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             start_epoch, best, history, stale = state["epoch"], state["best"], state["history"], state["stale"]
             torch.set_rng_state(state["torch_rng"])
-        else:
-            (self.out / "metrics.jsonl").unlink(missing_ok=True)  # a fresh run does not append to an old log
-        total = cfg.epochs + (cfg.full_softmax_epochs if cfg.model == "learn" else 0)
+        total = cfg.epochs + (cfg.full_softmax_epochs if cfg.loss == "sampled" else 0)
         samples, train_seconds = 0, 0.0
         started = time.time()
         with progress_bar(total - start_epoch, f"training {cfg.model}", enabled=self.progress) as advance:
@@ -120,53 +127,51 @@ class RecTrainer:
                 if stale >= cfg.patience and epoch < cfg.epochs:
                     advance(1)
                     continue  # early-stopped: skip to the optional full-softmax stage
-                if epoch == cfg.epochs and epoch > 0 and (self.out / "best.pt").exists():
-                    # the full-softmax stage fine-tunes the best in-batch model, not the last (stale) one
-                    best_state = torch.load(self.out / "best.pt", map_location="cpu", weights_only=False)
-                    self.model.load_state_dict(best_state["model"])
-                rng = np.random.default_rng(cfg.seed * 1000 + epoch)
-                self.model.train()
-                losses = []
-                t0 = time.perf_counter()
-                for windows in _batches(self.split.train, cfg, rng):
-                    if cfg.model == "learn":
-                        loss = learn_loss(self.model, windows, cfg, rng, full=epoch >= cfg.epochs)
-                    else:
-                        loss = sasrec_loss(self.model, windows, cfg, rng)
-                    self.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
-                    self.optimizer.step()
-                    losses.append(loss.item())
-                    samples += sum(len(w) - 1 for w in windows)
-                train_seconds += time.perf_counter() - t0
-                if not math.isfinite(np.mean(losses)):
-                    raise ProdlensError(f"training diverged at epoch {epoch + 1} (loss {np.mean(losses)}); lower the lr")
+                if epoch == cfg.epochs and epoch > 0 and run.has("best.pt"):
+                    # the full-softmax stage fine-tunes the best sampled-softmax model, not the last (stale) one
+                    self.model.load_state_dict(run.load("best.pt")["model"])
+                loss, seconds, positions = self._epoch(epoch)
+                samples, train_seconds = samples + positions, train_seconds + seconds
                 metrics = self.validate()
-                history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), **metrics})
-                improved = metrics["R@10"] > best["R@10"]
-                if improved:
-                    best = {"epoch": epoch + 1, **metrics}
-                    stale = 0
-                    self._save("best.pt", epoch + 1, best, history, stale)
+                history.append({"epoch": epoch + 1, "loss": loss, **metrics})
+                if metrics["R@10"] > best["R@10"]:
+                    best, stale = {"epoch": epoch + 1, **metrics}, 0
+                    self._save(run, "best.pt", epoch + 1, best, history, stale)
                 else:
                     stale += 1
-                self._save("last.pt", epoch + 1, best, history, stale)
-                with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
-                    f.write(json.dumps(history[-1]) + "\n")
+                self._save(run, "last.pt", epoch + 1, best, history, stale)
+                run.log(history[-1])
                 advance(1)
-        summary = {"best": best, "epochs_run": len(history), "samples_per_s": samples / max(train_seconds, 1e-9),
-                   "minutes": (time.time() - started) / 60, "history": history}
-        best_state = torch.load(self.out / "best.pt", map_location="cpu", weights_only=False)
-        self.model.load_state_dict(best_state["model"])
-        return summary
+        self.model.load_state_dict(run.load("best.pt")["model"])
+        return {"best": best, "epochs_run": len(history), "samples_per_s": samples / max(train_seconds, 1e-9),
+                "minutes": (time.time() - started) / 60, "history": history}
 
-    def _save(self, name: str, epoch: int, best: dict, history: list, stale: int) -> None:
-        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "epoch": epoch,
-                 "best": best, "history": history, "stale": stale, "config": self.cfg.to_dict(),
-                 "item_ids": self.data.item_ids, "torch_rng": torch.get_rng_state(), "format": "prodlens-rec-1"}
-        with atomic.atomic_path(self.out / name) as tmp:
-            torch.save(state, tmp)
+    def _epoch(self, epoch: int) -> tuple[float, float, int]:
+        """One pass over the training windows: (mean loss, seconds, next-item predictions made)."""
+        cfg = self.cfg
+        rng = np.random.default_rng(cfg.seed * 1000 + epoch)
+        full = cfg.loss == "softmax" or epoch >= cfg.epochs
+        self.model.train()
+        losses, positions = [], 0
+        t0 = time.perf_counter()
+        for windows in _batches(self.windows, cfg.batch_size, rng):
+            loss = next_item_loss(self.model, windows, cfg, rng, self.candidates, full)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+            self.optimizer.step()
+            losses.append(loss.item())
+            positions += sum(len(w) - 1 for w in windows)
+        mean = float(np.mean(losses))
+        if not math.isfinite(mean):
+            raise ProdlensError(f"training diverged at epoch {epoch + 1} (loss {mean}); lower the lr")
+        return mean, time.perf_counter() - t0, positions
+
+    def _save(self, run: RunDir, name: str, epoch: int, best: dict, history: list, stale: int) -> None:
+        run.save(name, {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "epoch": epoch,
+                        "best": best, "history": history, "stale": stale, "config": self.cfg.to_dict(),
+                        "item_ids": self.data.item_ids, "torch_rng": torch.get_rng_state(),
+                        "format": CHECKPOINT_FORMAT}, identity=self.identity())
 
 
 def load_rec_checkpoint(path: str | Path):
@@ -180,12 +185,15 @@ def load_rec_checkpoint(path: str | Path):
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:
         raise ProdlensError(f"cannot read {path}: {e}") from e
-    if state.get("format") != "prodlens-rec-1":
+    if state.get("format") not in ("prodlens-rec-1", CHECKPOINT_FORMAT):
         raise ProdlensError(f"{path} is not a prodlens recommender checkpoint")
-    cfg = RecConfig(**state["config"])
+    cfg = RecConfig.from_dict(state["config"])
+    weights = state["model"]
+    if state["format"] == "prodlens-rec-1":  # LEARN's adapter was one Sequential(Linear, LayerNorm)
+        weights = {k.replace("adapter.0.", "project.").replace("adapter.1.", "norm."): v for k, v in weights.items()}
     n_items = len(state["item_ids"])
-    content = state["model"]["content"][:-1].numpy() if cfg.model == "learn" else None
+    content = weights["content"][:-1].numpy() if cfg.model == "learn" else None
     model = build_model(cfg, n_items, content)
-    model.load_state_dict(state["model"])
+    model.load_state_dict(weights)
     model.eval()
     return model, cfg, state["item_ids"]

@@ -19,10 +19,12 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..asr import DEFAULT_ASR_MODEL
+from ..cache import open_cache
+from ..catalog import DOMAINS
 from ..errors import MediaError, ProdlensError, RecordError
 from ..index import Hit, ProductIndex
+from ..index.query import query_model
 
-QUERY_DOMAINS = ("page", "video", "live")
 log = logging.getLogger(__name__)
 
 
@@ -37,19 +39,23 @@ class BadQuery(ProdlensError):
 @dataclass
 class ServeConfig:
     index_dir: str = ""
-    checkpoint: str | None = None  # override the checkpoint path recorded in the index (same weights required)
-    max_upload_mb: float = 64.0
-    max_text_chars: int = 2000
-    max_k: int = 100
+    checkpoint: str | None = None  # where the index's trained model now lives (the same weights are required)
+    max_upload_mb: float = 64.0  # largest accepted upload
+    max_text_chars: int = 2000  # longest accepted query text
+    max_k: int = 100  # most results one query may ask for
     query_frames: int = 8  # frames sampled from an uploaded clip
     asr: bool = False  # transcribe uploaded clips' speech into the query (faster-whisper)
-    asr_model: str = DEFAULT_ASR_MODEL
-    summarizer: str | None = None  # None: the one recorded with the index's model (when it uses summaries)
-    max_clip_seconds: float = 600.0
-    device: str = "cpu"
-    cache_dir: str | None = None
+    asr_model: str = DEFAULT_ASR_MODEL  # faster-whisper model for --asr: a size name or a local CTranslate2 directory
+    summarizer: str | None = None  # speech summariser (default: the one the index's model was built with)
+    max_clip_seconds: float = 600.0  # longest accepted uploaded clip
+    device: str = "cpu"  # torch device for the query encoders
+    cache_dir: str | None = None  # feature / transcript cache directory
     rec_run: str | None = None  # a trained recommender run (prodlens rec eval --out): enables /recommend
-    reload_seconds: float | None = 2.0  # look for a newer index version (index add/remove) this often; None: never
+    reload_seconds: float | None = 2.0  # look for a newer index version (index add/remove) this often; <0: never
+
+    def __post_init__(self):
+        if self.reload_seconds is not None and self.reload_seconds < 0:
+            self.reload_seconds = None
 
 
 @dataclass
@@ -64,8 +70,6 @@ class QueryResult:
 
 class SearchService:
     def __init__(self, config: ServeConfig, index: ProductIndex | None = None):
-        from ..api import open_cache, query_model
-
         self.config = config
         self.index = index or ProductIndex.open(config.index_dir)
         self.cache = open_cache(config.cache_dir)
@@ -75,7 +79,7 @@ class SearchService:
         self.queries = 0
         self.started = time.time()
         self._transcriber = None
-        self._summarizer = None
+        self._speech_features = None
         self.model.embed_query([Image.new("RGB", (64, 64))], "warm up", "page")  # load encoders before "ready"
         self.recommender = None
         if config.rec_run:
@@ -189,20 +193,10 @@ class SearchService:
         except ProdlensError as e:  # the ASR model cannot be loaded: the pictures still answer the query
             log.warning("speech of %s not transcribed (%s); searching by its frames", record, e)
             return ""
-        speech_mode = self.features.config.speech
-        if not transcript or speech_mode == "none":
-            return ""
-        if speech_mode == "summary":
-            from ..text import Summarizer
-
-            if self._summarizer is None:
-                self._summarizer = Summarizer(self.config.summarizer or self.features.config.summarizer, self.cache,
-                                              text_encoder=self.features.config.text_encoder)
-            try:
-                return self._summarizer.summarize(transcript, record=record).facts.as_text()
-            except RecordError:
-                return transcript
-        return transcript
+        if self._speech_features is None:  # the index's speech setting, with this server's summariser if it names one
+            self._speech_features = (self.features.with_config(summarizer=self.config.summarizer)
+                                     if self.config.summarizer else self.features)
+        return self._speech_features.speech_text(transcript, record=record)
 
     def embed_text(self, text: str, domain: str | None = None):
         text = (text or "").strip()
@@ -214,8 +208,8 @@ class SearchService:
         return self._embed([], text, domain), {"kind": "text", "domain": domain}
 
     def _embed(self, frames, text: str, domain: str) -> np.ndarray:
-        if domain not in QUERY_DOMAINS:
-            raise BadQuery(f"query domain must be one of {', '.join(QUERY_DOMAINS)}, got {domain!r}")
+        if domain not in DOMAINS:
+            raise BadQuery(f"query domain must be one of {', '.join(DOMAINS)}, got {domain!r}")
         with self._lock:
             return self.model.embed_query(frames, text, domain)
 
@@ -228,7 +222,7 @@ class SearchService:
         self.refresh_index()
         index = self.index  # this request's index, even if a reload swaps in a newer one meanwhile
         for d in domains or ():
-            if d not in QUERY_DOMAINS:
+            if d not in DOMAINS:
                 raise BadQuery(f"unknown domain filter {d!r} (page, video or live)", 422)
         exclude = None
         if data is not None:

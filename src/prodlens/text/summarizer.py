@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from ..embed.cache import FeatureCache
+from ..cache import FeatureCache
 from ..errors import BadRecords, RecordError
 from ..progress import progress_bar
 from .backends import BackendError, build_backend
@@ -66,9 +66,9 @@ class Summarizer:
     @property
     def extractive(self) -> ExtractiveSummarizer:
         if self._extractive is None:
-            from ..encoders import build_text_encoder
+            from ..encoders import load_text_encoder
 
-            self._extractive = ExtractiveSummarizer(build_text_encoder(self.text_encoder_spec, self.device))
+            self._extractive = ExtractiveSummarizer(load_text_encoder(self.text_encoder_spec, self.device))
         return self._extractive
 
     def summarize(self, transcript: str, title: str = "", record: str = "text") -> Summary:

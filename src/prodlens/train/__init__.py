@@ -2,7 +2,7 @@
 from .data import GroupBatcher, collate
 from .loss import MarginClassifier, ProductLoss, info_nce
 from .report import comparison_table, write_training_report
-from .trainer import Trainer
+from .trainer import TrainResult, Trainer
 
 __all__ = ["GroupBatcher", "collate", "MarginClassifier", "ProductLoss", "info_nce", "comparison_table",
-           "write_training_report", "Trainer"]
+           "write_training_report", "TrainResult", "Trainer"]

@@ -19,7 +19,7 @@ import torch
 from PIL import ImageOps
 
 from ..catalog import Sample
-from ..embed import FeatureCache
+from ..cache import FeatureCache
 from ..embed.embedder import load_sample_frames, media_key
 from ..encoders.tunable import TunableBackbone, pixels_of
 from ..errors import ProdlensError, RecordError

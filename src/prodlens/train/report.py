@@ -10,14 +10,15 @@ from rich.table import Table
 from .. import atomic
 
 
-def comparison_rows(result: dict) -> list[tuple[str, dict, dict | None]]:
-    trained = result["best"].get("metrics") or {}
-    zero = result.get("zero_shot") or {}
+def comparison_rows(result) -> list[tuple[str, dict, dict | None]]:
+    """(direction, best trained metrics, zero-shot metrics) of a TrainResult."""
+    trained = result.best.get("metrics") or {}
+    zero = result.zero_shot or {}
     return [(name, trained[name], zero.get(name)) for name in trained]
 
 
-def comparison_table(result: dict) -> Table:
-    table = Table(title=f"validation: trained (best, step {result['best'].get('step')}) vs zero-shot",
+def comparison_table(result) -> Table:
+    table = Table(title=f"validation: trained (best, step {result.best.get('step')}) vs zero-shot",
                   title_justify="left")
     for col in ("direction", "R@1", "R@5", "R@10", "mAP", "zero-shot R@1", "gain R@1"):
         table.add_column(col, justify="left" if col == "direction" else "right")
@@ -28,23 +29,23 @@ def comparison_table(result: dict) -> Table:
     return table
 
 
-def write_training_report(result: dict, out_dir: str | Path, title: str = "prodlens training") -> Path:
+def write_training_report(result, out_dir: str | Path, title: str = "prodlens training") -> Path:
     out_dir = Path(out_dir)
-    history = result["history"]
+    history = result.history
     train_rows = [h for h in history if "total" in h]
     eval_rows = [h for h in history if "eval" in h]
-    parts = [f"# {title}", "", f"- steps: {result['step']} of {result['total_steps']} "
-             f"({result['steps_per_epoch']} per epoch), {result['minutes']:.1f} min"
-             + (" — stopped early" if result.get("stopped_early") else ""), ""]
+    parts = [f"# {title}", "", f"- steps: {result.step} of {result.total_steps} "
+             f"({result.steps_per_epoch} per epoch), {result.minutes:.1f} min"
+             + (" — stopped early" if result.stopped_early else ""), ""]
     rows = comparison_rows(result)
     if rows:
-        parts += [f"## Validation: best checkpoint (step {result['best']['step']}) vs zero-shot", "",
+        parts += [f"## Validation: best checkpoint (step {result.best['step']}) vs zero-shot", "",
                   "| direction | R@1 | R@5 | R@10 | mAP | zero-shot R@1 | zero-shot mAP |", "|---|---|---|---|---|---|---|"]
         for name, m, z in rows:
             zs = f"{z['R@1']:.3f} | {z['mAP']:.3f}" if z else "- | -"
             parts.append(f"| {name} | {m['R@1']:.3f} | {m['R@5']:.3f} | {m['R@10']:.3f} | {m['mAP']:.3f} | {zs} |")
         parts.append("")
-        last = result.get("last_metrics") or {}
+        last = result.last_metrics or {}
         if last:
             parts += ["Last checkpoint on the same split (the best one was *selected* on it, so its score is "
                       "optimistic): " + ", ".join(f"{n} R@1 {m['R@1']:.3f}" for n, m in last.items()), ""]
@@ -63,7 +64,7 @@ def write_training_report(result: dict, out_dir: str | Path, title: str = "prodl
         for name in eval_rows[-1]["eval"]:
             axes[1].plot(steps, [h["eval"].get(name, {}).get("R@1", float("nan")) for h in eval_rows], marker="o",
                          markersize=3, label=f"{name} R@1")
-        zero = result.get("zero_shot") or {}
+        zero = result.zero_shot or {}
         for name, m in zero.items():
             axes[1].axhline(m["R@1"], linestyle="--", linewidth=1, color="grey")
         axes[1].set_ylim(0, 1)

@@ -7,11 +7,10 @@ the whole global batch on every rank, and DistributedDataParallel averages the g
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +25,10 @@ from ..evaluate import evaluate_embeddings
 from ..model import RunConfig, create_model, with_encoder_widths
 from ..distributed import setup_distributed
 from ..progress import console, progress_bar
-from ..runs import check_resume, config_digest
+from ..runs import RunDir, config_digest
 from .activations import ActivationTable, build_activation_table
 from .backbone import FrameSource, TrainingNet, make_backbone, pixel_batches
-from ..model.checkpoint import load_checkpoint, save_checkpoint, table_embeddings
+from ..model.checkpoint import table_embeddings
 from ..model.features import FeatureTable, build_feature_table
 from .data import Batch, GroupBatcher, batch_rows, collate
 from .loss import ProductLoss
@@ -61,6 +60,72 @@ RESUMABLE_CHANGES = ("config.train.max_minutes", "config.train.loader_workers")
 
 
 BACKBONE_MODES = ("partial", "cached", "recompute", "finetune")
+
+
+@dataclass
+class TrainState:
+    """Where a run is: what a checkpoint restores."""
+    step: int = 0
+    history: list[dict] = field(default_factory=list)
+    best: dict = field(default_factory=lambda: {"score": -1.0})
+
+
+@dataclass
+class TrainResult:
+    step: int
+    total_steps: int
+    best: dict  # {"score": mean R@1, "step", "metrics": per-direction metrics} of the best validation
+    zero_shot: dict | None  # validation metrics of the zero-shot encoders, before training
+    last_metrics: dict | None
+    history: list[dict]
+    stopped_early: bool
+    minutes: float
+    steps_per_epoch: int
+    world_size: int
+    backbone: str
+    groups_per_second: float
+    samples_per_second: float
+    rank: int = 0
+
+    def summary(self) -> dict:
+        """Everything but the history, as JSON-ready values."""
+        return {k: v for k, v in asdict(self).items() if k != "history"}
+
+
+@dataclass
+class _Session:
+    """What one fit trains with (built by Trainer._session)."""
+    table: FeatureTable
+    val_table: FeatureTable | None
+    products: list[str]
+    product_index: dict[str, int]
+    domains: list[str]
+    batcher: GroupBatcher
+    steps_per_epoch: int
+    total_steps: int
+    eval_every: int
+    model: torch.nn.Module
+    loss_fn: ProductLoss
+    backbone: object = None
+    depth: int = 0
+    source: FrameSource | None = None
+    val_source: FrameSource | None = None
+    acts: ActivationTable | None = None
+    val_acts: ActivationTable | None = None
+    trains_backbone: bool = False
+    training_net: TrainingNet | None = None
+    net: torch.nn.Module | None = None
+    optimizer: torch.optim.Optimizer | None = None
+    scheduler: object = None
+    scaler: object = None
+    use_amp: bool = False
+
+
+@dataclass
+class _Clock:
+    started: float = field(default_factory=time.time)
+    step_seconds: float = 0.0
+    groups: int = 0
 
 
 def mean_r1(metrics: dict[str, dict[str, float]]) -> float:
@@ -132,177 +197,177 @@ class Trainer:
         dist.barrier()
         return built if self.rank == 0 else build()
 
-    # -- main loop ----------------------------------------------------------------------------------------------
+    # -- one fit, in steps ----------------------------------------------------------------------------------------
     def fit(self, train: Catalog | ManifestView, val: Catalog | None = None, resume: bool = False,
-            max_steps: int | None = None) -> dict:
+            max_steps: int | None = None) -> TrainResult:
         """Train on `train` (a catalogue in memory, or a manifest streamed batch by batch into the feature table),
         validate on `val`."""
-        cfg = self.cfg
         self.out.mkdir(parents=True, exist_ok=True)
+        session = self._session(train, val)
+        run = RunDir(self.out, writer=self.rank == 0)
+        state = self._resume(session, run, resume)
+        if self.rank == 0 and val is not None and not any(h.get("zero_shot") for h in state.history):
+            zs = self.embedder.embed_catalog(val, progress=False)
+            state.history.append({"step": state.step, "zero_shot": evaluate_embeddings(zs).metrics(),
+                                  "model": zs.meta["model"]})
+        clock = _Clock()
+        stopped_early = self._train(session, state, run, clock, max_steps)
+        if state.step % session.eval_every != 0 and state.step != session.total_steps:
+            self._validate(session, state, run)
+        self._checkpoint(session, state, run, "last.pt")
+        if state.best["score"] < 0:  # no validation split: the last model is the best we know
+            state.best = {"score": 0.0, "step": state.step, "metrics": {}}
+            self._checkpoint(session, state, run, "best.pt")
+        if self.world > 1:
+            dist.barrier()
+        groups_per_second = clock.groups / clock.step_seconds if clock.step_seconds else 0.0
+        return TrainResult(
+            step=state.step, total_steps=session.total_steps, best=state.best, history=state.history,
+            zero_shot=next((h["zero_shot"] for h in state.history if h.get("zero_shot")), None),
+            last_metrics=next((h["eval"] for h in reversed(state.history) if "eval" in h), None),
+            stopped_early=stopped_early, minutes=(time.time() - clock.started) / 60,
+            steps_per_epoch=session.steps_per_epoch, world_size=self.world, backbone=self.cfg.backbone,
+            groups_per_second=groups_per_second, samples_per_second=groups_per_second * len(session.domains),
+            rank=self.rank)
+
+    def _session(self, train: Catalog | ManifestView, val: Catalog | None) -> _Session:
+        """Everything one fit trains with: feature tables, batches, the network, backbone, optimizer, schedule."""
+        cfg = self.cfg
         table, val_table = self._tables(train, val)
         products = sorted(set(table.product_ids))
-        product_index = {p: i for i, p in enumerate(products)}
         domains = sorted(set(table.domains))
         batcher = GroupBatcher(table.product_ids, table.domains, cfg.batch_products, cfg.samples_per_product, cfg.seed)
         if not batcher.anchors:
             raise ValueError("no product appears in two domains: nothing to train cross-domain")
         steps_per_epoch = len(batcher)
         total_steps = cfg.epochs * steps_per_epoch
-        eval_every = cfg.eval_every or steps_per_epoch
-
         torch.manual_seed(cfg.seed)
         model = create_model(self.run.model).to(self.device)
         loss_fn = ProductLoss(cfg, self.run.model.embed_dim, len(products)).to(self.device)
-        backbone, source, val_source, acts, val_acts, depth = None, None, None, None, None, 0
+        s = _Session(table=table, val_table=val_table, products=products,
+                     product_index={p: i for i, p in enumerate(products)}, domains=domains, batcher=batcher,
+                     steps_per_epoch=steps_per_epoch, total_steps=total_steps,
+                     eval_every=cfg.eval_every or steps_per_epoch, model=model, loss_fn=loss_fn)
         if cfg.backbone != "cached":
-            backbone = make_backbone(self.embedder.image_encoder, self.device)
-            depth = {"partial": cfg.trainable_blocks, "finetune": backbone.blocks}.get(cfg.backbone, 0)
-            backbone.check_depth(depth)
+            s.backbone = make_backbone(self.embedder.image_encoder, self.device)
+            s.depth = {"partial": cfg.trainable_blocks, "finetune": s.backbone.blocks}.get(cfg.backbone, 0)
+            s.backbone.check_depth(s.depth)
         if cfg.backbone == "partial":
-            acts, val_acts = self._activations(table, val_table, backbone, depth)
-        elif backbone is not None:
+            s.acts, s.val_acts = self._activations(table, val_table, s.backbone, s.depth)
+        elif s.backbone is not None:
             max_frames = self.run.model.visual.max_frames
-            source = FrameSource(table, self.features.frames, max_frames, backbone.image_size)
+            s.source = FrameSource(table, self.features.frames, max_frames, s.backbone.image_size)
             if cfg.backbone == "finetune" and val_table is not None and self.rank == 0:
-                val_source = FrameSource(val_table, self.features.frames, max_frames, backbone.image_size)
-        trains_backbone = cfg.backbone in ("partial", "finetune")
-        training_net = TrainingNet(model, backbone, depth, trainable=trains_backbone,
-                                   feature_dropout=cfg.feature_dropout).to(self.device)
-        params = [p for p in list(model.parameters()) + list(loss_fn.parameters()) if p.requires_grad]
-        decay = [p for p in params if p.ndim >= 2]
-        no_decay = [p for p in params if p.ndim < 2]
-        groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-        if trains_backbone:  # its own (lower) learning rate, under the same warm-up + cosine schedule
-            top = backbone.top_parameters(depth)
+                s.val_source = FrameSource(val_table, self.features.frames, max_frames, s.backbone.image_size)
+        s.trains_backbone = cfg.backbone in ("partial", "finetune")
+        s.training_net = TrainingNet(model, s.backbone, s.depth, trainable=s.trains_backbone,
+                                     feature_dropout=cfg.feature_dropout).to(self.device)
+        s.optimizer = torch.optim.AdamW(self._param_groups(s), lr=cfg.lr)
+        s.scheduler = torch.optim.lr_scheduler.LambdaLR(s.optimizer,
+                                                        lambda step: lr_factor(step, cfg.warmup_steps, total_steps))
+        s.use_amp = cfg.mixed_precision and self.device.startswith("cuda")
+        s.scaler = torch.amp.GradScaler("cuda", enabled=s.use_amp)
+        # adapters of domains this catalogue lacks get no gradient; DDP must be told to expect that
+        s.net = (DistributedDataParallel(s.training_net, find_unused_parameters=len(domains) < 3)
+                 if self.world > 1 else s.training_net)
+        return s
+
+    def _param_groups(self, s: _Session) -> list[dict]:
+        cfg = self.cfg
+        params = [p for p in list(s.model.parameters()) + list(s.loss_fn.parameters()) if p.requires_grad]
+        groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
+                  {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+        if s.trains_backbone:  # its own (lower) learning rate, under the same warm-up + cosine schedule
+            top = s.backbone.top_parameters(s.depth)
             groups += [{"params": [p for p in top if p.ndim >= 2], "weight_decay": cfg.weight_decay,
                         "lr": cfg.backbone_lr},
                        {"params": [p for p in top if p.ndim < 2], "weight_decay": 0.0, "lr": cfg.backbone_lr}]
-        optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer,
-                                                      lambda s: lr_factor(s, cfg.warmup_steps, total_steps))
-        use_amp = cfg.mixed_precision and self.device.startswith("cuda")
-        scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-        step, history, best = 0, [], {"score": -1.0}
-        if resume and (self.out / "last.pt").exists():
-            state = load_checkpoint(self.out / "last.pt")
-            check_resume(self.out / "last.pt",
-                         {"config": state["config"], "features": state.get("features"),
-                          "products": config_digest(state.get("products"))},
-                         {"config": self.run.to_dict(), "features": asdict(self.features),
-                          "products": config_digest(products)},
-                         ignore=RESUMABLE_CHANGES)
-            model.load_state_dict(state["model"])
-            if backbone is not None and "backbone" in state:
-                backbone.network().load_state_dict(state["backbone"])
-            loss_fn.load_state_dict(state["loss"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            step, history, best = state["step"], state["history"], state["best"]
-            if self.rank == 0:
-                console.print(f"resuming from {self.out / 'last.pt'} at step {step}/{total_steps}")
-        elif self.rank == 0:
-            (self.out / "metrics.jsonl").unlink(missing_ok=True)  # a fresh run does not append to an old log
-        # adapters of domains this catalogue lacks get no gradient; DDP must be told to expect that
-        ddp = (DistributedDataParallel(training_net, find_unused_parameters=len(domains) < 3)
-               if self.world > 1 else None)
-        net = ddp or training_net
+        return groups
 
-        baseline = None
-        if self.rank == 0 and val is not None and not any(h.get("zero_shot") for h in history):
-            zs = self.embedder.embed_catalog(val, progress=False)
-            baseline = evaluate_embeddings(zs).metrics()
-            history.append({"step": step, "zero_shot": baseline, "model": zs.meta["model"]})
-        start_time = time.time()
-        log_path = self.out / "metrics.jsonl"
+    def _identity(self, s: _Session) -> dict:
+        """What a resumed run must share with the checkpoint it continues."""
+        return {"config": self.run.to_dict(), "features": asdict(self.features), "products": config_digest(s.products)}
 
-        def checkpoint(name: str) -> None:
-            if self.rank != 0:
-                return
-            state = {
-                "model": model.state_dict(), "loss": loss_fn.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "step": step, "history": history, "best": best,
-                "config": self.run.to_dict(), "features": asdict(self.features), "products": products,
-                "total_steps": total_steps}
-            if trains_backbone:
-                state["backbone"] = backbone.network().state_dict()
-            save_checkpoint(self.out / name, state)
+    def _resume(self, s: _Session, run: RunDir, resume: bool) -> TrainState:
+        saved = run.start(resume, self._identity(s), ignore=RESUMABLE_CHANGES)
+        if saved is None:
+            return TrainState()
+        s.model.load_state_dict(saved["model"])
+        if s.backbone is not None and "backbone" in saved:
+            s.backbone.network().load_state_dict(saved["backbone"])
+        s.loss_fn.load_state_dict(saved["loss"])
+        s.optimizer.load_state_dict(saved["optimizer"])
+        s.scheduler.load_state_dict(saved["scheduler"])
+        if self.rank == 0:
+            console.print(f"resuming from {self.out / 'last.pt'} at step {saved['step']}/{s.total_steps}")
+        return TrainState(saved["step"], saved["history"], saved["best"])
 
-        def validate() -> None:
-            nonlocal best
-            if self.rank != 0 or val_table is None:
-                return
-            eval_table = val_table
-            if val_source is not None:  # the backbone changed: recompute the validation features with it
-                eval_table = replace(val_table, frames=backbone_features(backbone, val_source, val_table,
-                                                                         self.device, cfg.loader_workers,
-                                                                         flip=self.run.model.flip_tta))
-            elif val_acts is not None:
-                eval_table = replace(val_table, frames=activation_features(backbone, depth, val_acts, val_table,
-                                                                           self.device))
-            emb = table_embeddings(model, eval_table, {"model": "trained"}, self.device)
-            metrics = evaluate_embeddings(emb).metrics()
-            score = mean_r1(metrics)
-            row = {"step": step, "epoch": step / steps_per_epoch, "eval": metrics, "mean_R@1": score}
-            history.append(row)
-            _append_jsonl(log_path, row)
-            if score > best["score"]:
-                best = {"score": score, "step": step, "metrics": metrics}
-                checkpoint("best.pt")
-            model.train()
+    def _checkpoint(self, s: _Session, state: TrainState, run: RunDir, name: str) -> None:
+        checkpoint = {"model": s.model.state_dict(), "loss": s.loss_fn.state_dict(),
+                      "optimizer": s.optimizer.state_dict(), "scheduler": s.scheduler.state_dict(),
+                      "step": state.step, "history": state.history, "best": state.best, "config": self.run.to_dict(),
+                      "features": asdict(self.features), "products": s.products, "total_steps": s.total_steps}
+        if s.trains_backbone:
+            checkpoint["backbone"] = s.backbone.network().state_dict()
+        run.save(name, checkpoint, identity=self._identity(s))
 
-        stopped_early = False
-        step_seconds, groups_seen = 0.0, 0
-        with progress_bar(total_steps - step, "training", enabled=self.progress) as advance:
-            while step < total_steps:
-                epoch, offset = divmod(step, steps_per_epoch)
-                batches = batcher.epoch(epoch)[offset:]
-                training_net.train()
+    def _validate(self, s: _Session, state: TrainState, run: RunDir) -> None:
+        if self.rank != 0 or s.val_table is None:
+            return
+        eval_table = s.val_table
+        if s.val_source is not None:  # the backbone changed: recompute the validation features with it
+            eval_table = replace(s.val_table, frames=backbone_features(s.backbone, s.val_source, s.val_table,
+                                                                       self.device, self.cfg.loader_workers,
+                                                                       flip=self.run.model.flip_tta))
+        elif s.val_acts is not None:
+            eval_table = replace(s.val_table, frames=activation_features(s.backbone, s.depth, s.val_acts, s.val_table,
+                                                                         self.device))
+        metrics = evaluate_embeddings(table_embeddings(s.model, eval_table, {"model": "trained"}, self.device)).metrics()
+        score = mean_r1(metrics)
+        row = {"step": state.step, "epoch": state.step / s.steps_per_epoch, "eval": metrics, "mean_R@1": score}
+        state.history.append(row)
+        run.log(row)
+        if score > state.best["score"]:
+            state.best = {"score": score, "step": state.step, "metrics": metrics}
+            self._checkpoint(s, state, run, "best.pt")
+        s.model.train()
+
+    def _train(self, s: _Session, state: TrainState, run: RunDir, clock: "_Clock", max_steps: int | None) -> bool:
+        """Steps until the schedule ends; True when stopped early (max_steps, max_minutes)."""
+        cfg = self.cfg
+        with progress_bar(s.total_steps - state.step, "training", enabled=self.progress) as advance:
+            while state.step < s.total_steps:
+                epoch, offset = divmod(state.step, s.steps_per_epoch)
+                batches = s.batcher.epoch(epoch)[offset:]
+                s.training_net.train()
                 pixels = None
-                if source is not None:  # decoded by DataLoader workers, ahead of the step that needs them
+                if s.source is not None:  # decoded by DataLoader workers, ahead of the step that needs them
                     plan = [batch_rows(self._local(groups)) if self._contrastive(groups) else [] for groups in batches]
-                    pixels = pixel_batches(source, plan, [cfg.seed * 7_919_993 + step + i for i in range(len(plan))],
+                    pixels = pixel_batches(s.source, plan,
+                                           [cfg.seed * 7_919_993 + state.step + i for i in range(len(plan))],
                                            train=True, workers=cfg.loader_workers)
                 for groups in batches:
-                    if max_steps is not None and step >= max_steps:
-                        stopped_early = True
-                        break
+                    if max_steps is not None and state.step >= max_steps:
+                        return True
                     t0 = time.perf_counter()
-                    step_pixels = next(pixels) if pixels is not None else None
-                    parts = self._step(net, loss_fn, optimizer, scaler, use_amp, table, groups, product_index,
-                                       domains, step, step_pixels, acts)
-                    step_seconds += time.perf_counter() - t0
-                    groups_seen += len(groups)
-                    scheduler.step()
-                    step += 1
+                    parts = self._step(s, groups, state.step, next(pixels) if pixels is not None else None)
+                    clock.step_seconds += time.perf_counter() - t0
+                    clock.groups += len(groups)
+                    s.scheduler.step()
+                    state.step += 1
                     advance(1)
-                    if self.rank == 0 and parts is not None and (step % 10 == 0 or step == 1):
-                        row = {"step": step, "epoch": step / steps_per_epoch, "lr": scheduler.get_last_lr()[0],
-                               "temperature": float(1 / loss_fn.scale.detach()), **parts}
-                        history.append(row)
-                        _append_jsonl(log_path, row)
-                    if step % eval_every == 0 or step == total_steps:
-                        validate()
-                        checkpoint("last.pt")
-                    if cfg.max_minutes and (time.time() - start_time) / 60 > cfg.max_minutes:
-                        stopped_early = True
-                        break
-                if stopped_early:
-                    break
-        if step % eval_every != 0 and step != total_steps:
-            validate()
-        checkpoint("last.pt")
-        if best["score"] < 0:  # no validation split: the last model is the best we know
-            best = {"score": 0.0, "step": step, "metrics": {}}
-            checkpoint("best.pt")
-        if self.world > 1:
-            dist.barrier()
-        zero_shot = next((h["zero_shot"] for h in history if h.get("zero_shot")), None)
-        last_eval = next((h["eval"] for h in reversed(history) if "eval" in h), None)
-        return {"step": step, "last_metrics": last_eval, "total_steps": total_steps, "best": best, "zero_shot": zero_shot,
-                "history": history, "stopped_early": stopped_early, "minutes": (time.time() - start_time) / 60,
-                "steps_per_epoch": steps_per_epoch, "world_size": self.world, "backbone": cfg.backbone,
-                "groups_per_second": groups_seen / step_seconds if step_seconds else 0.0,
-                "samples_per_second": groups_seen * len(domains) / step_seconds if step_seconds else 0.0}
+                    if self.rank == 0 and parts is not None and (state.step % 10 == 0 or state.step == 1):
+                        row = {"step": state.step, "epoch": state.step / s.steps_per_epoch,
+                               "lr": s.scheduler.get_last_lr()[0],
+                               "temperature": float(1 / s.loss_fn.scale.detach()), **parts}
+                        state.history.append(row)
+                        run.log(row)
+                    if state.step % s.eval_every == 0 or state.step == s.total_steps:
+                        self._validate(s, state, run)
+                        self._checkpoint(s, state, run, "last.pt")
+                    if cfg.max_minutes and (time.time() - clock.started) / 60 > cfg.max_minutes:
+                        return True
+        return False
 
     def _contrastive(self, groups) -> bool:
         """Enough groups to contrast, and to give every rank one; the same answer on every rank."""
@@ -315,14 +380,15 @@ class Trainer:
         local = groups[self.rank::self.world]
         return local + [{}] * (per_rank - len(local))
 
-    def _step(self, net, loss_fn, optimizer, scaler, use_amp, table, groups, product_index, domains, step,
-              pixels=None, acts: ActivationTable | None = None):
+    def _step(self, s: _Session, groups: list[dict], step: int, pixels: torch.Tensor | None = None) -> dict | None:
+        """One optimizer step on a batch of product groups; the loss parts, or None for a batch too small."""
         if not self._contrastive(groups):
             return None
+        table, acts, domains, loss_fn, optimizer, scaler = s.table, s.acts, s.domains, s.loss_fn, s.optimizer, s.scaler
         local = self._local(groups)
         gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step)
         torch.manual_seed(self.cfg.seed * 7919 + step * 31 + self.rank)  # dropout, reproducible across resumes
-        batch: Batch = collate(table, local, product_index, domains, train=True, generator=gen,
+        batch: Batch = collate(table, local, s.product_index, domains, train=True, generator=gen,
                                frame_dropout=self.cfg.frame_dropout, text_dropout=self.cfg.text_dropout)
         dev = self.device
         pixels = pixels.to(dev) if pixels is not None else None
@@ -331,8 +397,8 @@ class Trainer:
             views = torch.randint(0, acts.views, (len(batch.rows),), generator=gen)
             step_acts = acts.batch(batch.rows, batch.frame_mask, views).to(dev)
         frames = F.dropout(batch.frames.to(dev), self.cfg.feature_dropout, training=True)
-        with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
-            out = net(frames, batch.frame_mask.to(dev), batch.text.to(dev), batch.has_text.to(dev),
+        with torch.autocast("cuda", dtype=torch.float16, enabled=s.use_amp):
+            out = s.net(frames, batch.frame_mask.to(dev), batch.text.to(dev), batch.has_text.to(dev),
                       batch.domain.to(dev), pixels, step_acts)
         outputs = {}
         for d in domains:
@@ -399,8 +465,3 @@ def activation_features(backbone, depth: int, acts: ActivationTable, table: Feat
         out[rows, 0] = block
     backbone.train()
     return out
-
-
-def _append_jsonl(path: Path, row: dict) -> None:
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(row) + "\n")

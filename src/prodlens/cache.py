@@ -141,3 +141,8 @@ def combine_digests(parts: list[str], *extra: object) -> str:
     for e in extra:
         h.update(repr(e).encode())
     return h.hexdigest()
+
+
+def open_cache(cache_dir: str | Path | None = None, no_cache: bool = False) -> FeatureCache:
+    """The feature cache at `cache_dir` (default: $PRODLENS_CACHE or ~/.cache/prodlens), or none at all."""
+    return FeatureCache(None) if no_cache else FeatureCache(cache_dir or default_cache_dir())

@@ -1,7 +1,7 @@
 import numpy as np
 
-from prodlens.embed import FeatureCache
-from prodlens.embed.cache import file_digest
+from prodlens.cache import FeatureCache
+from prodlens.cache import file_digest
 
 
 def test_cache_round_trip_and_persistence(tmp_path):
