@@ -14,7 +14,7 @@ WHEELS ?= $(HOME)/.cache/prodlens/wheels/llama-$(LLAMA_TAG)
 
 LLAMA_SERVER := $(HOME)/.cache/prodlens/bin/llama-server-$(LLAMA_TAG)
 
-.PHONY: setup test-setup speech-tools browser llama llama-server demo test bench clean
+.PHONY: setup test-setup speech-tools browser llama llama-server demo test test-slow bench clean
 
 # What the demo needs; the test suite also needs the browser and the in-process LLM engine.
 setup: $(STAMP) speech-tools
@@ -72,9 +72,14 @@ $(STAMP): requirements.txt pyproject.toml
 demo: setup
 	HF_HUB_OFFLINE=1 $(BIN)/prodlens demo --out prodlens-demo
 
+# Two tiers: `make test` (the layer contract, then every test not marked slow: under 10 minutes on 2 idle cores) and
+# `make test-slow` (multi-process, fine-tuning, browser and real-LLM tests). CI runs both.
 test: test-setup
 	$(BIN)/lint-imports --no-cache
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow"
+
+test-slow: test-setup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m slow
 
 bench: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/embed_throughput.py

@@ -8,7 +8,7 @@
    the exact FAISS inner-product index the recommender serves from (`prodlens.rec.serve.top_k_unseen`, seen items
    filtered). Every method must return the brute-force top 10: the "exact" column counts the users where it does.
 
-    python bench/rec_train.py [--dataset scientific|beauty] [--epochs 2] [--users 1000] [--sizes 100000,1000000]
+    python bench/rec_train.py [--dataset scientific|beauty] [--epochs 2] [--users 500] [--sizes 100000,1000000]
 """
 from __future__ import annotations
 
@@ -45,19 +45,27 @@ def training_rows(data, split, epochs: int) -> list[tuple]:
     return rows, models
 
 
-def brute_force(users: np.ndarray, items: np.ndarray, histories: list[list[int]], k: int) -> list[list[int]]:
-    scores = users @ items.T
-    for r, h in enumerate(histories):
-        scores[r, h] = -np.inf
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    return [list(row) for row in order]
+def brute_force(users: np.ndarray, items: np.ndarray, histories: list[list[int]], k: int,
+                chunk: int = 64) -> list[list[int]]:
+    """Score every item, mask the history, sort the whole row (what the recommender did before the index)."""
+    out = []
+    for start in range(0, len(users), chunk):  # chunks bound the score matrix's memory
+        scores = users[start:start + chunk] @ items.T
+        for r, h in enumerate(histories[start:start + chunk]):
+            scores[r, h] = -np.inf
+        out += [list(row[:k]) for row in np.argsort(-scores, axis=1, kind="stable")]
+    return out
 
 
-def torch_topk(users: np.ndarray, items: np.ndarray, histories: list[list[int]], k: int) -> list[list[int]]:
-    scores = torch.from_numpy(users) @ torch.from_numpy(items).T
-    for r, h in enumerate(histories):
-        scores[r, h] = -torch.inf
-    return [list(row) for row in scores.topk(k, dim=1).indices.numpy()]
+def torch_topk(users: np.ndarray, items: np.ndarray, histories: list[list[int]], k: int,
+               chunk: int = 64) -> list[list[int]]:
+    out, item_t = [], torch.from_numpy(items)
+    for start in range(0, len(users), chunk):
+        scores = torch.from_numpy(users[start:start + chunk]) @ item_t.T
+        for r, h in enumerate(histories[start:start + chunk]):
+            scores[r, h] = -torch.inf
+        out += [list(row) for row in scores.topk(k, dim=1).indices.numpy()]
+    return out
 
 
 def faiss_exact(index, users: np.ndarray, histories: list[list[int]], k: int) -> list[list[int]]:
@@ -95,7 +103,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", choices=sorted(REC_DATASETS), default="scientific")
     ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--users", type=int, default=1000, help="users per retrieval batch")
+    ap.add_argument("--users", type=int, default=500, help="users per retrieval batch")
     ap.add_argument("--sizes", default="100000,1000000", help="synthetic catalogue sizes for retrieval")
     args = ap.parse_args()
     console = Console(width=140)

@@ -65,6 +65,7 @@ def test_an_unfinished_run_is_not_loaded_as_complete(manifest, embedder, tmp_pat
         Embeddings.load(tmp_path / "out")
 
 
+@pytest.mark.slow
 def test_two_torchrun_processes_split_the_shards(manifest, embedder, tmp_path):
     env = {**os.environ, "PRODLENS_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
     common = ["embed", "manifest", "--root", str(manifest), "--shard-rows", "16", "--frames", "4",

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.helpers import make_grocery
-from tests.helpers import free_port, wait_until_serving
+from tests.helpers import free_port, make_grocery, wait_until_serving
 
 BIN = Path(sys.executable).parent
 
@@ -21,6 +21,7 @@ def run(args, env, check=True):
     return proc
 
 
+@pytest.mark.slow
 def test_build_search_serve_edit_with_a_trained_model(tmp_path):
     root = make_grocery(tmp_path / "grocery", with_bad_rows=False)
     env = {**os.environ, "PRODLENS_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}

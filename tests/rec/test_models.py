@@ -83,6 +83,7 @@ def test_training_resumes_where_it_stopped(dataset, tmp_path):
     assert len((tmp_path / "part" / "metrics.jsonl").read_text().splitlines()) == 2
 
 
+@pytest.mark.slow
 def test_exact_command_form_and_recommend(dataset, tmp_path):
     interactions, items = dataset
     env = {**os.environ, "PRODLENS_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
@@ -111,6 +112,7 @@ def test_exact_command_form_and_recommend(dataset, tmp_path):
     assert unknown.returncode != 0 and "unknown user" in unknown.stderr
 
 
+@pytest.mark.slow
 def test_full_softmax_stage_fine_tunes_the_best_model(dataset, tmp_path):
     import torch
 

@@ -42,6 +42,7 @@ def browser():
         b.close()
 
 
+@pytest.mark.slow
 def test_drop_a_photo_and_a_clip_see_products_then_more_like_this(server, browser, indexed, tmp_path):
     catalog, _, _ = indexed
     page = browser.new_page()

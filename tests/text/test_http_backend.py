@@ -14,8 +14,7 @@ import pytest
 from prodlens.embed import FeatureCache
 from prodlens.errors import RecordError
 from prodlens.text import HTTPChatBackend, Summarizer
-from tests.helpers import free_port, importable, require, wait_until_serving
-from tests.helpers import PITCH
+from tests.helpers import PITCH, free_port, importable, require, wait_until_serving
 
 
 @pytest.mark.slow

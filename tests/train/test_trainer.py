@@ -97,6 +97,7 @@ def test_resume_continues_exactly(demo, tmp_path):
         Trainer(other, tmp_path / "part", FeatureCache(cache_dir), progress=False).fit(cat, resume=True)
 
 
+@pytest.mark.slow
 def test_killed_training_resumes(demo, tmp_path):
     root, cache_dir = demo
     config = tmp_path / "slow.json"
@@ -120,6 +121,7 @@ def test_killed_training_resumes(demo, tmp_path):
     assert _weights(tmp_path / "run")["step"] == killed_at + 10
 
 
+@pytest.mark.slow
 def test_two_torchrun_processes_match_one(demo, tmp_path):
     root, cache_dir = demo
     config = tmp_path / "exact.json"
@@ -139,6 +141,7 @@ def test_two_torchrun_processes_match_one(demo, tmp_path):
     assert summary["world_size"] == 2
 
 
+@pytest.mark.slow
 def test_finetuned_backbone_is_saved_and_used_to_embed(demo, tmp_path):
     root, cache_dir = demo
     overrides = {"train": {"backbone": "finetune", "epochs": 1, "batch_products": 4, "samples_per_product": 1}}
@@ -174,6 +177,7 @@ def _changed(trained: dict, pretrained: dict) -> set[str]:
     return {k for k, v in trained.items() if v.is_floating_point() and not torch.equal(v, pretrained[k])}
 
 
+@pytest.mark.slow
 def test_partial_finetune_trains_the_top_blocks_on_cached_activations(demo, tmp_path):
     """`partial`: lower-backbone activations of every view cached once (a second run decodes nothing); only the top
     blocks and the head conv change; the checkpoint embeds with its own backbone."""
@@ -205,6 +209,7 @@ def test_partial_finetune_trains_the_top_blocks_on_cached_activations(demo, tmp_
     assert len(embedder.embed_catalog(cat, progress=False)) == len(cat.samples)
 
 
+@pytest.mark.slow
 def test_mirror_activations_are_the_mirror_images_and_validation_averages_them(demo, tmp_path, monkeypatch):
     """Validation embeds as inference does with `model.flip_tta`: view 1 of the validation activations is the
     lower backbone of the mirror image, and the features are the mean of the top blocks over both looks."""
@@ -242,6 +247,7 @@ def test_mirror_activations_are_the_mirror_images_and_validation_averages_them(d
                                out_dir=tmp_path / "full", progress=False, mirror=True)
 
 
+@pytest.mark.slow
 def test_hf_vision_model_fine_tunes_end_to_end(demo, tmp_path):
     """The `finetune` path for any transformers vision model, on a tiny local ViT: the whole backbone trains at its
     own learning rate (COPE: 1/500 of the head's), the loss falls, and the checkpoint embeds and evaluates with its
@@ -312,6 +318,7 @@ def test_real_grocery_training_gains_over_zero_shot(grocery_root, tmp_path):
     assert trained["mAP"] > zero["mAP"]
 
 
+@pytest.mark.slow
 def test_features_on_disk_and_pixels_from_loader_workers_train_like_memory(demo, tmp_path, monkeypatch):
     """A table too large for memory is memory-mapped from the run directory; backbone modes decode frames in
     DataLoader workers. Both train as the in-memory paths do, and a resumed recompute run matches a whole one."""
@@ -340,6 +347,7 @@ def test_features_on_disk_and_pixels_from_loader_workers_train_like_memory(demo,
     assert _max_diff(_weights(tmp_path / "whole"), _weights(tmp_path / "part")) < 1e-5
 
 
+@pytest.mark.slow
 def test_training_streams_a_manifest_like_a_catalogue(demo, tmp_path, monkeypatch):
     """A manifest is streamed into the feature table (no Python object per sample for the whole split): the run is
     the same as from the catalogue in memory; in backbone modes the rows' media come from the table's Arrow file."""

@@ -96,28 +96,70 @@ class RecConfig:
         return type(self)(**{**self.to_dict(), **changes})
 
 
+class SelfAttention(nn.Module):
+    """Multi-head self-attention on torch's fused scaled_dot_product_attention (parameter names as nn.MultiheadAttention's,
+    so checkpoints of either load)."""
+
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
+        self.out_proj = nn.Linear(dim, dim)
+        nn.init.xavier_uniform_(self.in_proj_weight)
+        nn.init.zeros_(self.out_proj.bias)
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor | None, dropout: float) -> torch.Tensor:
+        b, length, dim = x.shape
+        if length == 1:  # one token attends to itself alone: the attention output is its value
+            v = F.linear(x, self.in_proj_weight[2 * dim:], self.in_proj_bias[2 * dim:])
+            return self.out_proj(v)
+        q, k, v = F.linear(x, self.in_proj_weight, self.in_proj_bias).view(b, length, 3, self.heads, -1).unbind(2)
+        out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                                             attn_mask=allowed, dropout_p=dropout)
+        return self.out_proj(out.transpose(1, 2).reshape(b, length, dim))
+
+
+class Block(nn.Module):
+    """A pre-norm transformer layer (nn.TransformerEncoderLayer(norm_first=True, activation="gelu")'s computation)."""
+
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.self_attn = SelfAttention(dim, heads)
+        self.linear1, self.linear2 = nn.Linear(dim, 4 * dim), nn.Linear(4 * dim, dim)
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor | None, p: float) -> torch.Tensor:
+        x = x + F.dropout(self.self_attn(self.norm1(x), allowed, p), p, self.training)
+        hidden = F.dropout(F.gelu(self.linear1(self.norm2(x))), p, self.training)
+        return x + F.dropout(self.linear2(hidden), p, self.training)
+
+
 class CausalEncoder(nn.Module):
     """Positions + pre-norm transformer layers with a causal mask that also hides padding."""
 
     def __init__(self, dim: int, layers: int, heads: int, dropout: float, max_len: int):
         super().__init__()
-        self.heads = heads
         self.positions = nn.Embedding(max_len, dim)
-        layer = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=4 * dim, dropout=dropout, batch_first=True,
-                                           norm_first=True, activation="gelu")
-        self.layers = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.layers = nn.Module()  # named as nn.TransformerEncoder's, so earlier checkpoints load
+        self.layers.layers = nn.ModuleList([Block(dim, heads) for _ in range(layers)])
         self.norm = nn.LayerNorm(dim)
-        self.dropout = nn.Dropout(dropout)
+        self.p = dropout
 
-    def forward(self, x: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, pad: torch.Tensor, dropout: bool = True) -> torch.Tensor:
+        """`dropout=False`: no dropout even in training (LEARN's item tower, like SASRec's output embeddings)."""
         b, length, _ = x.shape
+        p = self.p if self.training and dropout else 0.0
         pos = torch.arange(self.positions.num_embeddings - length, self.positions.num_embeddings, device=x.device)
-        x = self.dropout(x + self.positions(pos))
-        causal = torch.ones(length, length, dtype=torch.bool, device=x.device).triu(1)
-        blocked = causal.unsqueeze(0) | pad.unsqueeze(1)  # (B, L, L): future keys and padding keys
-        blocked = blocked & ~torch.eye(length, dtype=torch.bool, device=x.device)  # a row never fully masked
-        mask = blocked.repeat_interleave(self.heads, dim=0)
-        return self.norm(self.layers(x, mask=mask))
+        x = F.dropout(x + self.positions(pos), p, self.training)
+        allowed = None
+        if length > 1:
+            causal = torch.ones(length, length, dtype=torch.bool, device=x.device).tril()
+            allowed = causal.unsqueeze(0) & ~pad.unsqueeze(1)  # (B, L, L): earlier, non-padding keys
+            allowed = (allowed | torch.eye(length, dtype=torch.bool, device=x.device)).unsqueeze(1)  # never empty
+        for layer in self.layers.layers:
+            x = layer(x, allowed, p)
+        return self.norm(x)
 
 
 class LEARN(nn.Module):
@@ -155,17 +197,19 @@ class LEARN(nn.Module):
             x = x + self.ids(seqs) * keep.unsqueeze(-1)
         return self.norm(x)
 
-    def states(self, seqs: torch.Tensor) -> torch.Tensor:
+    def states(self, seqs: torch.Tensor, dropout: bool = True) -> torch.Tensor:
         """(B, L) item indices (n_items = padding) → (B, L, out_dim) normalised user states."""
         pad = seqs == self.n_items
-        h = self.encoder(self.embed_items(seqs), pad)
+        h = self.encoder(self.embed_items(seqs), pad, dropout)
         return F.normalize(self.head(h), dim=-1)
 
     def item_vectors(self, items: torch.Tensor | None = None) -> torch.Tensor:
-        """The item tower: each item alone through the same adapter + transformer."""
+        """The item tower: each item alone through the same adapter + transformer. No dropout here (as SASRec's
+        output embeddings have none): it would only add noise to every negative, and on CPU it is most of the
+        tower's cost; the id dropout, which trains the content-only path, stays."""
         if items is None:
             items = torch.arange(self.n_items, device=self.content.device)
-        out = [self.states(items[i:i + 8192, None])[:, -1] for i in range(0, len(items), 8192)]
+        out = [self.states(items[i:i + 8192, None], dropout=False)[:, -1] for i in range(0, len(items), 8192)]
         return torch.cat(out)
 
     def logit_scale(self) -> float:
