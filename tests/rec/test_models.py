@@ -180,3 +180,30 @@ def test_settings_change_config_fields_by_name():
     # a checkpoint of the first format (SASRec's loss under its own name, LEARN without id embeddings) still loads
     old = RecConfig.from_dict({"model": "learn", "sasrec_loss": "ce", "dim": 32})
     assert (old.loss, old.item_ids) == ("sampled", False)
+
+
+def test_fused_attention_layers_compute_what_torch_transformer_layers_do():
+    import torch
+    from torch import nn
+
+    from prodlens.rec.models import CausalEncoder
+
+    torch.manual_seed(0)
+    dim, heads, length = 32, 2, 7
+    ours = CausalEncoder(dim, 2, heads, 0.0, 10).eval()
+    layer = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=4 * dim, dropout=0.0, batch_first=True,
+                                       norm_first=True, activation="gelu")
+    torch_layers = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False).eval()
+    torch_layers.load_state_dict(ours.layers.state_dict())  # same parameter names: earlier checkpoints load
+    x = torch.randn(3, length, dim)
+    pad = torch.zeros(3, length, dtype=torch.bool)
+    pad[0, :3] = True
+    blocked = torch.ones(length, length, dtype=torch.bool).triu(1).unsqueeze(0) | pad.unsqueeze(1)
+    blocked &= ~torch.eye(length, dtype=torch.bool)
+    with torch.no_grad():
+        positions = ours.positions(torch.arange(10 - length, 10))
+        want = ours.norm(torch_layers(x + positions, mask=blocked.repeat_interleave(heads, dim=0)))
+        assert torch.allclose(ours(x, pad), want, atol=1e-5)
+        single = torch.randn(4, 1, dim)  # one item alone: the item tower's shortcut
+        want = ours.norm(torch_layers(single + positions[-1:], mask=torch.zeros(4 * heads, 1, 1, dtype=torch.bool)))
+        assert torch.allclose(ours(single, torch.zeros(4, 1, dtype=torch.bool)), want, atol=1e-5)
