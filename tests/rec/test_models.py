@@ -156,13 +156,15 @@ def test_items_never_trained_on_are_scored_from_content_alone():
 def test_served_top_k_is_the_exact_ranking_without_seen_items():
     import numpy as np
 
-    from prodlens.rec.serve import item_index, top_k_unseen
+    import torch
+
+    from prodlens.rec.serve import top_k_unseen
 
     rng = np.random.default_rng(1)
     items = rng.standard_normal((5000, 32)).astype(np.float32)
     users = rng.standard_normal((50, 32)).astype(np.float32)
     histories = [list(rng.integers(0, 5000, rng.integers(1, 40))) for _ in range(50)]
-    hits = top_k_unseen(item_index(items), users, histories, 10)
+    hits = top_k_unseen(torch.from_numpy(items), torch.from_numpy(users), histories, 10, chunk=16)
     for user, history, row in zip(users, histories, hits):
         scores = items @ user
         scores[history] = -np.inf

@@ -1,22 +1,21 @@
 """Serving recommendations: a trained run (model + the item catalogue and user histories it was trained with).
 
-Top-k retrieval is an exact inner-product search over the item vectors (FAISS flat index): the same ranking as
-scoring every item, without sorting the whole catalogue per request; seen items are filtered from k + |history|
-hits, so the result stays exact.
+Top-k retrieval scores every item for a batch of users in one matrix product and selects the k best with
+torch.topk (partial selection, no sort of the whole catalogue), seen items masked first: exact by construction.
+bench/rec_train.py measures it against sorting every score and against FAISS's exact inner-product index at 100k
+and 1M items: on CPU the matrix product + top-k is the fastest of the three.
 """
 from __future__ import annotations
 
 import threading
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
 from .. import atomic
 from ..errors import ProdlensError
-from ..index import IndexConfig, VectorIndex
 from .data import RecData, load_rec_data
 from .models import pad_left
 from .train import load_rec_checkpoint
@@ -45,8 +44,7 @@ class Recommender:
         self.histories = histories
         self._lock = threading.Lock()
         with torch.inference_mode():
-            items = (self.model.item_vectors() * self.model.logit_scale()).numpy()
-        self.index = item_index(items)
+            self.items = self.model.item_vectors() * self.model.logit_scale()
 
     @classmethod
     def from_run(cls, run_dir: str | Path) -> "Recommender":
@@ -84,26 +82,25 @@ class Recommender:
     def recommend_many(self, histories: list[list[int]], k: int = 10) -> list[list[dict]]:
         """Top-k for a batch of histories given as item indices (non-empty, oldest first)."""
         with self._lock, torch.inference_mode():
-            users = self.model.states(pad_left(histories, self.cfg.max_len, len(self.item_ids)))[:, -1].numpy()
-        hits = top_k_unseen(self.index, users, histories, k)
+            users = self.model.states(pad_left(histories, self.cfg.max_len, len(self.item_ids)))[:, -1]
+            hits = top_k_unseen(self.items, users, histories, k)
         return [[{"item_id": self.item_ids[i], "score": score, "title": self.titles[self.item_ids[i]]}
                  for i, score in row] for row in hits]
 
 
-def item_index(item_vectors: np.ndarray) -> VectorIndex:
-    """An exact inner-product index over (n_items, D) item vectors, ids = item indices."""
-    index = VectorIndex.create(item_vectors.shape[1], IndexConfig(kind="flat"))
-    index.add(item_vectors, np.arange(len(item_vectors)))
-    return index
-
-
-def top_k_unseen(index: VectorIndex, users: np.ndarray, histories: list[list[int]], k: int) -> list[list[tuple]]:
-    """Per user, the k best (item index, score) pairs among the items not in its history: one search for
-    k + the longest history's distinct items, then the seen ones are dropped."""
-    depth = min(len(index), k + max((len(set(h)) for h in histories), default=0))
-    scores, ids = index.search(users, depth)
+def top_k_unseen(items: torch.Tensor, users: torch.Tensor, histories: list[list[int]], k: int,
+                 chunk: int = 256) -> list[list[tuple[int, float]]]:
+    """Per user, the k best (item index, score) pairs among the items not in its history (scores = users @ items.T),
+    `chunk` users at a time so the score matrix stays small for any catalogue size."""
     out = []
-    for row_scores, row_ids, history in zip(scores, ids, histories):
-        seen = set(history)
-        out.append([(int(i), float(s)) for s, i in zip(row_scores, row_ids) if i >= 0 and i not in seen][:k])
+    k = min(k, items.shape[0])
+    with torch.inference_mode():
+        for start in range(0, len(users), chunk):
+            scores = users[start:start + chunk] @ items.T
+            for r, history in enumerate(histories[start:start + chunk]):
+                if history:
+                    scores[r, torch.as_tensor(history)] = -torch.inf
+            top = scores.topk(k, dim=1)
+            for values, ids in zip(top.values.tolist(), top.indices.tolist()):
+                out.append([(i, v) for i, v in zip(ids, values) if v != -float("inf")])
     return out
