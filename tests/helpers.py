@@ -17,11 +17,13 @@ from prodlens.embed import Embeddings
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
+
 def shared_dataset(name: str) -> Path:
     path = SHARED / name
     if not path.exists():
         pytest.skip(f"shared reference data not found at {path} (clone prodlens beside ../shared to run this test)")
     return path
+
 
 def require(available: bool, what: str, install: str) -> None:
     """Skip a test whose engine or tool is missing on this machine, but fail it in CI: `make test` installs all of
@@ -33,6 +35,7 @@ def require(available: bool, what: str, install: str) -> None:
         pytest.fail(f"{message}; `make test` installs it, so in CI its absence is a setup failure")
     pytest.skip(message)
 
+
 def importable(module: str) -> bool:
     import importlib
 
@@ -41,6 +44,7 @@ def importable(module: str) -> bool:
         return True
     except ImportError:
         return False
+
 
 def wait_until_serving(url: str, process, log: Path | None = None) -> None:
     """Poll `url` until it answers 200; fail at once if `process` exits first. There is no wall-clock budget: on a
@@ -61,6 +65,7 @@ def wait_until_serving(url: str, process, log: Path | None = None) -> None:
             pytest.fail(f"the server exited with code {process.returncode} before {url} answered\n{tail}")
         time.sleep(0.3)
 
+
 def free_port() -> int:
     """A loopback port nothing listens on now, for servers the tests start."""
     import socket
@@ -69,8 +74,10 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
+
 def solid_image(colour=(200, 30, 30), size=(64, 48)) -> Image.Image:
     return Image.new("RGB", size, colour)
+
 
 def write_video(path: Path, colours: list[tuple[int, int, int]], size=(64, 64), fps: int = 10,
                 audio_seconds: float = 0.0, codec: str = "libx264", audio: np.ndarray | None = None,
@@ -112,6 +119,7 @@ def write_video(path: Path, colours: list[tuple[int, int, int]], size=(64, 64), 
                 container.mux(packet)
     return path
 
+
 def write_audio_only(path: Path, seconds: float = 1.0) -> Path:
     with av.open(str(path), mode="w", format="mp4") as container:
         audio = container.add_stream("aac", rate=16000)
@@ -128,8 +136,10 @@ def write_audio_only(path: Path, seconds: float = 1.0) -> Path:
             container.mux(packet)
     return path
 
+
 RAINBOW = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255), (128, 128, 128),
            (255, 128, 0), (0, 0, 0), (255, 255, 255)]
+
 
 def speak(text: str, path: Path) -> tuple[np.ndarray, int]:
     """Real synthetic speech from espeak-ng (Debian package), as float samples and their rate."""
@@ -143,6 +153,7 @@ def speak(text: str, path: Path) -> tuple[np.ndarray, int]:
         rate = w.getframerate()
         data = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float32) / 32768
     return data, rate
+
 
 def tiny_hf_model(path, kind: str = "vit", layers: int = 3) -> str:
     """A randomly initialised vision model of `kind`, saved like a hub checkpoint, with its image processor."""
@@ -174,6 +185,8 @@ def tiny_hf_model(path, kind: str = "vit", layers: int = 3) -> str:
     return f"hf:{path}"
 
 # -- folder layout ---------------------------------------------------------------------------------------------
+
+
 def make_folder_catalog(root):
     (root / "page" / "p1").mkdir(parents=True)
     (root / "page" / "p2").mkdir(parents=True)
@@ -194,6 +207,8 @@ def make_folder_catalog(root):
     return root
 
 # -- Grocery Store layout --------------------------------------------------------------------------------------
+
+
 def make_grocery(root, with_bad_rows=True):
     rows = ["Class Name (str),Class ID (int),Coarse Class Name (str),Coarse Class ID (int),Iconic Image Path (str),"
             "Product Description Path (str)"]
@@ -219,6 +234,7 @@ def make_grocery(root, with_bad_rows=True):
         (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
     return root
 
+
 URL = "https://js-ad.a.yximgs.com/bs2/ad-material-video/"
 
 # (product, page) ; page → title, image
@@ -241,10 +257,12 @@ LIVES = [("99721", "2240805", "内里是加绒加棉加厚咱这个衣服, 宝�
          ("26140", "24", "空", [(1668122000000, "09000001-2c84-11ee-87b6-043f72c2ce50.jpg"),
                                (1668122005000, "09000002-2c84-11ee-87b6-043f72c2ce50.jpg")])]
 
+
 def _write_shuffled(path, rows, rng):
     rows = list(rows)
     rng.shuffle(rows)  # ROPE's files are not in time (or any) order
     path.write_text("".join(r + "\n" for r in rows), encoding="utf-8")
+
 
 def write_spec_fixture(root, extra=None, seed=0):
     """The spec's rows: `product, sample` pairs; `id, text` with commas inside and 空; `id, number, name` frames;
@@ -270,6 +288,7 @@ def write_spec_fixture(root, extra=None, seed=0):
             f.write("".join(r + "\n" for r in rows))
     return root
 
+
 def _unit(rows):
     a = np.asarray(rows, dtype=np.float32)
     return a / np.linalg.norm(a, axis=1, keepdims=True)
@@ -286,6 +305,7 @@ def synthetic_embeddings(rng, n_products=5, per_domain=3, noise=0.3):
                 doms.append(d)
                 vecs.append(centres[p] + noise * rng.normal(size=16))
     return Embeddings(ids, pids, doms, [None] * len(ids), _unit(vecs), {"model": "toy"})
+
 
 PITCH = ("hi guys welcome back to the live so this is the lumo organic shampoo five hundred ml it smells like "
          "green apple and it is great for dry hair. please follow and like. only nine ninety nine today")
