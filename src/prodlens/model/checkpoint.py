@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import atomic
 from ..catalog import Catalog
 from ..embed import EmbedConfig, Embeddings, FeatureCache, ProductEmbedder, model_id
 from ..cache import file_digest
@@ -30,11 +29,6 @@ def _state_digest(state_dict: dict) -> str:
         h.update(name.encode())
         h.update(state_dict[name].detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
-
-
-def save_checkpoint(path: Path, state: dict) -> None:
-    with atomic.atomic_path(path) as tmp:
-        torch.save(state, tmp)
 
 
 def resolve_checkpoint(path: str | Path) -> Path:

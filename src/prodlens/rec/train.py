@@ -35,10 +35,10 @@ def _windows(sequences: list[list[int]], max_len: int) -> list[list[int]]:
     return [s[-(max_len + 1):] for s in sequences if len(s) >= 2]
 
 
-def trained_items(sequences: list[list[int]], n_items: int, max_len: int) -> np.ndarray:
+def trained_items(windows: list[list[int]], n_items: int) -> np.ndarray:
     """(n_items,) bool: the items that occur in some training window."""
     seen = np.zeros(n_items, bool)
-    for window in _windows(sequences, max_len):
+    for window in windows:
         seen[window] = True
     return seen
 
@@ -89,7 +89,7 @@ class RecTrainer:
         self.progress = progress
         torch.manual_seed(cfg.seed)
         self.windows = _windows(split.train, cfg.max_len)
-        trained = trained_items(split.train, data.n_items, cfg.max_len)
+        trained = trained_items(self.windows, data.n_items)
         if not trained.any():
             raise ProdlensError("no training sequence has two items: nothing to train on")
         self.candidates = torch.from_numpy(np.flatnonzero(trained))
