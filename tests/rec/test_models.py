@@ -209,3 +209,40 @@ def test_fused_attention_layers_compute_what_torch_transformer_layers_do():
         single = torch.randn(4, 1, dim)  # one item alone: the item tower's shortcut
         want = ours.norm(torch_layers(single + positions[-1:], mask=torch.zeros(4 * heads, 1, 1, dtype=torch.bool)))
         assert torch.allclose(ours(single, torch.zeros(4, 1, dtype=torch.bool)), want, atol=1e-5)
+
+
+def test_uniform_sampled_softmax_is_the_softmax_over_the_positive_and_its_draws():
+    import math
+
+    import numpy as np
+    import torch
+
+    from prodlens.rec.models import build_model
+    from prodlens.rec.train import uniform_sampled_softmax
+
+    torch.manual_seed(0)
+    model = build_model(RecConfig(model="sasrec", dim=8), 5, None)
+    candidates = torch.tensor([0, 2, 3])  # item 1 and 4 never trained on: never drawn
+    users, wanted = torch.randn(4, 8), torch.tensor([0, 2, 3, 2])
+    loss = uniform_sampled_softmax(model, users, wanted, candidates, 6, np.random.default_rng(7))
+    drawn = candidates[torch.from_numpy(np.random.default_rng(7).integers(0, 3, (4, 6)))]
+    table = model.item_vectors()
+    want = []
+    for user, target, row in zip(users, wanted, drawn):
+        negatives = [int(i) for i in row if i != target]  # the positive drawn again is no negative
+        logits = table[[int(target)] + negatives] @ user
+        want.append(-(logits[0] - torch.logsumexp(logits, 0)))
+    assert math.isclose(loss.item(), torch.stack(want).mean().item(), rel_tol=1e-5)
+
+
+def test_learn_trains_its_logit_scale_and_older_runs_keep_theirs(dataset, tmp_path):
+    from prodlens.rec.train import load_rec_checkpoint
+
+    evaluate_recommender(*dataset, RecConfig(model="learn", loss="uniform", negatives=16, epochs=6, patience=6,
+                                             dim=16), out_dir=tmp_path / "run", cache=FeatureCache(tmp_path / "c"),
+                         progress=False, cold_start=False)
+    model, cfg, _ = load_rec_checkpoint(tmp_path / "run")
+    scale = model.logit_scale().item()
+    assert cfg.learn_scale and abs(scale - cfg.scale) > 0.01 and scale <= 100
+    # runs saved before the scale was learned keep the fixed one
+    assert not RecConfig.from_dict({"model": "learn", "dim": 32}).learn_scale

@@ -14,6 +14,7 @@ Histories are left-padded to `max_len`, so the most recent item is always at the
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -22,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 MODELS = ("learn", "sasrec", "pop")
-LOSSES = ("softmax", "sampled", "bce")
+LOSSES = ("softmax", "uniform", "sampled", "bce")
 
 
 @dataclass
@@ -37,12 +38,15 @@ class RecConfig:
     heads: int = 2
     dropout: float = 0.5
     max_len: int = 50
-    scale: float = 20.0  # LEARN: cosine logits × scale (LEARN uses 20)
-    # "softmax": every position against every item seen in training; "sampled" (LEARN's in-batch loss): against the
-    # batch's other next items plus `extra_negatives` random training items; "bce" (SASRec's original): one random
-    # negative per position
+    scale: float = 20.0  # LEARN: cosine logits × scale (LEARN uses 20); the starting value when learn_scale
+    learn_scale: bool = True  # LEARN: the scale is a trained parameter (CLIP's temperature), capped at 100
+    # "softmax": every position against every item seen in training; "uniform": against `negatives` training items
+    # drawn uniformly for each position (RecTools' / eSASRec's sampled softmax); "sampled" (LEARN's in-batch loss):
+    # against the batch's other next items plus `extra_negatives` random training items; "bce" (SASRec's original):
+    # one random negative per position
     loss: str = "softmax"
-    extra_negatives: int = 1024
+    negatives: int = 256  # "uniform": negatives per position
+    extra_negatives: int = 1024  # "sampled": random negatives shared by the batch
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -74,6 +78,8 @@ class RecConfig:
             data.setdefault("loss", ("bce" if old == "bce" else "softmax") if data.get("model") == "sasrec"
                             else "sampled")
             data.setdefault("item_ids", False)
+        if data.get("model") == "learn":
+            data.setdefault("learn_scale", False)  # saved before the scale was learned
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(data) - known)
         if unknown:
@@ -178,11 +184,15 @@ class LEARN(nn.Module):
             has_id = torch.zeros(n + 1, dtype=torch.bool)
             has_id[:n] = True if trained is None else torch.as_tensor(trained, dtype=torch.bool)
             self.register_buffer("has_id", has_id, persistent=True)
+            # Ids start at zero: the model starts as content-only and an id learns a correction only as far as its
+            # item's interactions support one. A random start leaves rare items with noise they never unlearn.
             self.ids = nn.Embedding(n + 1, cfg.dim)
-            nn.init.normal_(self.ids.weight, std=0.1)
+            nn.init.zeros_(self.ids.weight)
         self.norm = nn.LayerNorm(cfg.dim)
         self.encoder = CausalEncoder(cfg.dim, cfg.layers, cfg.heads, cfg.dropout, cfg.max_len)
         self.head = nn.Linear(cfg.dim, cfg.out_dim or cfg.dim)
+        if cfg.learn_scale:
+            self.log_scale = nn.Parameter(torch.tensor(math.log(cfg.scale)))
 
     @property
     def n_items(self) -> int:
@@ -212,7 +222,9 @@ class LEARN(nn.Module):
         out = [self.states(items[i:i + 8192, None], dropout=False)[:, -1] for i in range(0, len(items), 8192)]
         return torch.cat(out)
 
-    def logit_scale(self) -> float:
+    def logit_scale(self) -> float | torch.Tensor:
+        if self.cfg.learn_scale:
+            return self.log_scale.clamp(max=math.log(100.0)).exp()
         return self.cfg.scale
 
 

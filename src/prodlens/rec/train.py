@@ -71,6 +71,8 @@ def next_item_loss(model, windows: list[list[int]], cfg: RecConfig, rng: np.rand
         neg = (users * model.item_vectors(negatives)).sum(-1)
         return F.binary_cross_entropy_with_logits(torch.cat([pos, neg]),
                                                   torch.cat([torch.ones_like(pos), torch.zeros_like(neg)]))
+    if cfg.loss == "uniform" and not full:
+        return uniform_sampled_softmax(model, users, wanted, candidates, cfg.negatives, rng)
     if full:
         labels = torch.searchsorted(candidates, wanted)
     else:
@@ -79,6 +81,21 @@ def next_item_loss(model, windows: list[list[int]], cfg: RecConfig, rng: np.rand
         labels = inverse[: len(wanted)]
     logits = model.logit_scale() * users @ model.item_vectors(candidates).T
     return F.cross_entropy(logits, labels)
+
+
+def uniform_sampled_softmax(model, users: torch.Tensor, wanted: torch.Tensor, candidates: torch.Tensor,
+                            negatives: int, rng: np.random.Generator) -> torch.Tensor:
+    """Each position's next item against its own `negatives` training items drawn uniformly. Without a correction
+    for how often an item is drawn, popular items are pushed down less than by the full softmax: a popularity prior
+    that suits next-purchase data (eSASRec, arXiv 2508.06450: it beats the full softmax on Amazon Beauty)."""
+    table = model.item_vectors(candidates)  # every training item once; a position's logits gather from it
+    positive = torch.searchsorted(candidates, wanted)
+    drawn = torch.from_numpy(rng.integers(0, len(candidates), (len(wanted), negatives)))
+    columns = torch.cat([positive[:, None], drawn], 1)
+    logits = model.logit_scale() * torch.einsum("md,mkd->mk", users, table[columns])
+    drawn_positive = torch.cat([torch.zeros(len(wanted), 1, dtype=torch.bool), drawn == positive[:, None]], 1)
+    logits = logits.masked_fill(drawn_positive, -torch.inf)  # the positive drawn as a negative is no negative
+    return F.cross_entropy(logits, torch.zeros(len(wanted), dtype=torch.long))
 
 
 class RecTrainer:
