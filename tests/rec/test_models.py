@@ -173,12 +173,18 @@ def test_served_top_k_is_the_exact_ranking_without_seen_items():
 
 
 def test_settings_change_config_fields_by_name():
+    from prodlens.rec.models import MODEL_DEFAULTS
+
     cfg = RecConfig().with_settings(["dim=128", "loss=sampled", "encoder=e5-small"])
     assert (cfg.dim, cfg.loss, cfg.encoder) == (128, "sampled", "e5-small")
     with pytest.raises(ValueError, match="expected key=value"):
         RecConfig().with_settings(["dimension=128"])
     with pytest.raises(ValueError, match="loss must be one of"):
         RecConfig().with_settings(["loss=hinge"])
+    # each model brings its own defaults for the fields left unset, also when a setting switches the model
+    assert (RecConfig(model="sasrec").loss, RecConfig(model="learn").loss) == ("softmax", "uniform")
+    switched = RecConfig(model="learn", dropout=0.3).with_settings(["model=sasrec", "layers=3"])
+    assert (switched.loss, switched.layers, switched.heads) == ("softmax", 3, MODEL_DEFAULTS["sasrec"]["heads"])
     # a checkpoint of the first format (SASRec's loss under its own name, LEARN without id embeddings) still loads
     old = RecConfig.from_dict({"model": "learn", "sasrec_loss": "ce", "dim": 32})
     assert (old.loss, old.item_ids) == ("sampled", False)

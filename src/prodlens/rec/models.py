@@ -24,6 +24,13 @@ from torch import nn
 
 MODELS = ("learn", "sasrec", "pop")
 LOSSES = ("softmax", "uniform", "sampled", "bce")
+# Each model's own defaults for the fields left unset (None) below; the same on every dataset. SASRec: the full
+# softmax with SASRec's dropout for sparse Amazon data. LEARN: chosen on Amazon Beauty validation (README).
+MODEL_DEFAULTS = {
+    "sasrec": {"loss": "softmax", "layers": 2, "heads": 2, "dropout": 0.5},
+    "learn": {"loss": "uniform", "layers": 1, "heads": 1, "dropout": 0.2},
+}
+PER_MODEL = tuple(MODEL_DEFAULTS["sasrec"])
 
 
 @dataclass
@@ -34,17 +41,17 @@ class RecConfig:
     id_dropout: float = 0.2  # LEARN: share of training tokens whose id embedding is dropped (trains the cold path)
     dim: int = 64
     out_dim: int | None = None  # LEARN: user/item vector size (default: dim)
-    layers: int = 2
-    heads: int = 2
-    dropout: float = 0.5
+    layers: int | None = None  # None: the model's default (MODEL_DEFAULTS)
+    heads: int | None = None
+    dropout: float | None = None
     max_len: int = 50
     scale: float = 20.0  # LEARN: cosine logits × scale (LEARN uses 20); the starting value when learn_scale
     learn_scale: bool = True  # LEARN: the scale is a trained parameter (CLIP's temperature), capped at 100
     # "softmax": every position against every item seen in training; "uniform": against `negatives` training items
     # drawn uniformly for each position (RecTools' / eSASRec's sampled softmax); "sampled" (LEARN's in-batch loss):
     # against the batch's other next items plus `extra_negatives` random training items; "bce" (SASRec's original):
-    # one random negative per position
-    loss: str = "softmax"
+    # one random negative per position. None: the model's default
+    loss: str | None = None
     negatives: int = 256  # "uniform": negatives per position
     extra_negatives: int = 1024  # "sampled": random negatives shared by the batch
     batch_size: int = 128
@@ -59,6 +66,9 @@ class RecConfig:
     def __post_init__(self):
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
+        for key in PER_MODEL:
+            if getattr(self, key) is None:
+                setattr(self, key, MODEL_DEFAULTS.get(self.model, MODEL_DEFAULTS["sasrec"])[key])
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if self.loss == "bce" and self.model == "learn":
@@ -99,7 +109,10 @@ class RecConfig:
                 changes[key] = json.loads(value)
             except json.JSONDecodeError:
                 changes[key] = value
-        return type(self)(**{**self.to_dict(), **changes})
+        current = self.to_dict()
+        if changes.get("model", self.model) != self.model:  # another model brings its own defaults
+            current.update({key: None for key in PER_MODEL})
+        return type(self)(**{**current, **changes})
 
 
 class SelfAttention(nn.Module):

@@ -1,11 +1,12 @@
 """Training LEARN or SASRec on leave-one-out training sequences, with validation, checkpoints and resume.
 
 Both train the dense all-action objective: at every history position the user state predicts the next item.
-`loss="softmax"` scores it against every item seen in training; `"sampled"` (LEARN's in-batch loss) against the
-batch's other next items (deduplicated, so an item is never its own negative) plus `extra_negatives` random training
-items, optionally followed by `full_softmax_epochs` of the full softmax; `"bce"` is SASRec's original one-negative
-loss. Items never seen in training (the cold-start protocol's hidden items) are never negatives either: they are
-hidden from training altogether. LEARN's logits are cosines × `scale`, SASRec's dot products.
+`loss="softmax"` scores it against every item seen in training; `"uniform"` against `negatives` training items drawn
+uniformly for each position; `"sampled"` (LEARN's in-batch loss) against the batch's other next items (deduplicated,
+so an item is never its own negative) plus `extra_negatives` random training items, optionally followed by
+`full_softmax_epochs` of the full softmax; `"bce"` is SASRec's original one-negative loss. Items never seen in
+training (the cold-start protocol's hidden items) are never negatives either: they are hidden from training
+altogether. LEARN's logits are cosines × a learned scale, SASRec's dot products.
 """
 from __future__ import annotations
 
