@@ -27,8 +27,8 @@ LOSSES = ("softmax", "uniform", "sampled", "bce")
 # Each model's own defaults for the fields left unset (None) below; the same on every dataset. SASRec: the full
 # softmax with SASRec's dropout for sparse Amazon data. LEARN: chosen on Amazon Beauty validation (README).
 MODEL_DEFAULTS = {
-    "sasrec": {"loss": "softmax", "layers": 2, "heads": 2, "dropout": 0.5},
-    "learn": {"loss": "uniform", "layers": 1, "heads": 1, "dropout": 0.2},
+    "sasrec": {"dim": 64, "loss": "softmax", "layers": 2, "heads": 2, "dropout": 0.5},
+    "learn": {"dim": 128, "loss": "uniform", "layers": 1, "heads": 1, "dropout": 0.2},
 }
 PER_MODEL = tuple(MODEL_DEFAULTS["sasrec"])
 
@@ -39,9 +39,9 @@ class RecConfig:
     encoder: str = "minilm"  # LEARN content encoder (see prodlens.rec.content)
     item_ids: bool = True  # LEARN: content + learned id embedding for items seen in training (cold: content only)
     id_dropout: float = 0.2  # LEARN: share of training tokens whose id embedding is dropped (trains the cold path)
-    dim: int = 64
+    dim: int | None = None  # None: the model's default (MODEL_DEFAULTS)
     out_dim: int | None = None  # LEARN: user/item vector size (default: dim)
-    layers: int | None = None  # None: the model's default (MODEL_DEFAULTS)
+    layers: int | None = None
     heads: int | None = None
     dropout: float | None = None
     max_len: int = 50
