@@ -72,7 +72,7 @@ class RecConfig:
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if self.loss == "bce" and self.model == "learn":
-            raise ValueError("loss bce is SASRec's; LEARN trains with softmax or sampled")
+            raise ValueError("loss bce is SASRec's; LEARN trains with uniform, softmax or sampled")
         if not 0.0 <= self.id_dropout < 1.0:
             raise ValueError(f"id_dropout must be in [0, 1), got {self.id_dropout}")
 

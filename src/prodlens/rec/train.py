@@ -87,8 +87,8 @@ def next_item_loss(model, windows: list[list[int]], cfg: RecConfig, rng: np.rand
 def uniform_sampled_softmax(model, users: torch.Tensor, wanted: torch.Tensor, candidates: torch.Tensor,
                             negatives: int, rng: np.random.Generator) -> torch.Tensor:
     """Each position's next item against its own `negatives` training items drawn uniformly. Without a correction
-    for how often an item is drawn, popular items are pushed down less than by the full softmax: a popularity prior
-    that suits next-purchase data (eSASRec, arXiv 2508.06450: it beats the full softmax on Amazon Beauty)."""
+    for how often an item is drawn, popular items are pushed down less than by the full softmax (RecTools' loss, as in
+    eSASRec, arXiv 2508.06450). On Amazon Beauty it lifts LEARN above the full softmax, not SASRec (README)."""
     table = model.item_vectors(candidates)  # every training item once; a position's logits gather from it
     positive = torch.searchsorted(candidates, wanted)
     drawn = torch.from_numpy(rng.integers(0, len(candidates), (len(wanted), negatives)))
