@@ -72,7 +72,7 @@ def next_item_loss(model, windows: list[list[int]], cfg: RecConfig, rng: np.rand
         neg = (users * model.item_vectors(negatives)).sum(-1)
         return F.binary_cross_entropy_with_logits(torch.cat([pos, neg]),
                                                   torch.cat([torch.ones_like(pos), torch.zeros_like(neg)]))
-    if cfg.loss == "uniform" and not full:
+    if cfg.loss == "uniform":
         return uniform_sampled_softmax(model, users, wanted, candidates, cfg.negatives, rng)
     if full:
         labels = torch.searchsorted(candidates, wanted)
