@@ -34,8 +34,8 @@ class CompletionBackend:
     """A model that continues a text prompt (`generate`); the summariser's request is the completion prompt, greedy
     at first and sampled on a retry."""
 
-    def complete(self, title: str, transcript: str, retry: Retry | None = None) -> str:
-        prompt = completion_prompt(title, transcript, retry)
+    def complete(self, title: str, transcript: str, retry: Retry | None = None, choices=None) -> str:
+        prompt = completion_prompt(title, transcript, retry, choices)
         return self.generate(prompt, retry.temperature, retry.seed) if retry else self.generate(prompt)
 
     def generate(self, prompt: str, temperature: float = 0.0, seed: int = 0) -> str:
@@ -54,19 +54,20 @@ class TransformersBackend(CompletionBackend):
         self.device, self.max_new_tokens, self.batch_size = device, max_new_tokens, batch_size
         self.name = name or f"hf:{name_or_path}" + (f"::{gguf_file}" if gguf_file else "")
 
-    def prompt_for(self, title: str, transcript: str, retry: Retry | None = None) -> str:
+    def prompt_for(self, title: str, transcript: str, retry: Retry | None = None, choices=None) -> str:
         if self.chat:
-            return self.tokenizer.apply_chat_template(chat_messages(title, transcript, retry), tokenize=False,
-                                                      add_generation_prompt=True)
-        return completion_prompt(title, transcript, retry)
+            return self.tokenizer.apply_chat_template(chat_messages(title, transcript, retry, choices),
+                                                      tokenize=False, add_generation_prompt=True)
+        return completion_prompt(title, transcript, retry, choices)
 
-    def complete(self, title: str, transcript: str, retry: Retry | None = None) -> str:
-        prompt = self.prompt_for(title, transcript, retry)
+    def complete(self, title: str, transcript: str, retry: Retry | None = None, choices=None) -> str:
+        prompt = self.prompt_for(title, transcript, retry, choices)
         return self.generate(prompt, retry.temperature, retry.seed) if retry else self.generate(prompt)
 
-    def complete_many(self, requests: list[tuple[str, str]]) -> list[str]:
-        """First (greedy) answers for (title, transcript) pairs, decoded `batch_size` at a time."""
-        prompts = [self.prompt_for(title, transcript) for title, transcript in requests]
+    def complete_many(self, requests: list[tuple]) -> list[str]:
+        """First (greedy) answers for (title, transcript[, choices]) requests, decoded `batch_size` at a time.
+        Decoding is not constrained here: the summariser settles the product name among the choices."""
+        prompts = [self.prompt_for(*request) for request in requests]
         out: list[str] = []
         for i in range(0, len(prompts), self.batch_size):
             out += self.generate_many(prompts[i:i + self.batch_size])
@@ -125,24 +126,39 @@ class LlamaCppBackend(CompletionBackend):
             self.llm = Llama(model_path, n_ctx=n_ctx, n_threads=n_threads or os.cpu_count(), verbose=False)
         except (ValueError, RuntimeError) as e:
             raise ProdlensError(f"llama.cpp cannot load {model_path}: {e}") from e
-        self.grammar = LlamaGrammar.from_json_schema(json.dumps(FACTS_DECODE_SCHEMA), verbose=False) \
-            if constrained else None
+        self._grammar_class = LlamaGrammar
+        self._grammars: dict[tuple, object] = {}
+        self.constrained = constrained
+        self.grammar = self.grammar_for(None)
         self.max_new_tokens = max_new_tokens
         self.chat = chat  # an instruction-tuned model: asked through its own chat template
         self.name = name or f"llama:{Path(model_path).name}" + ("" if constrained else ":free")
 
-    def complete(self, title: str, transcript: str, retry: Retry | None = None) -> str:
-        if not self.chat:
-            return super().complete(title, transcript, retry)
+    def grammar_for(self, choices):
+        """The facts schema's grammar; with choices, product_name and brand can only be one of them."""
+        if not self.constrained:
+            return None
+        key = tuple(choices or ())
+        if key not in self._grammars:
+            self._grammars[key] = self._grammar_class.from_json_schema(
+                json.dumps(facts_schema(FACTS_DECODE_SCHEMA, choices)), verbose=False)
+        return self._grammars[key]
+
+    def complete(self, title: str, transcript: str, retry: Retry | None = None, choices=None) -> str:
+        grammar = self.grammar_for(choices)
         sampling = {"temperature": retry.temperature, "seed": retry.seed} if retry else {"temperature": 0.0}
-        out = self.llm.create_chat_completion(messages=chat_messages(title, transcript, retry),
-                                              max_tokens=self.max_new_tokens, grammar=self.grammar, **sampling)
+        if not self.chat:
+            prompt = completion_prompt(title, transcript, retry, choices)
+            return self.generate(prompt, sampling["temperature"], sampling.get("seed", 0), grammar)
+        out = self.llm.create_chat_completion(messages=chat_messages(title, transcript, retry, choices),
+                                              max_tokens=self.max_new_tokens, grammar=grammar, **sampling)
         return out["choices"][0]["message"]["content"]
 
-    def generate(self, prompt: str, temperature: float = 0.0, seed: int = 0) -> str:
-        prompt = prompt + " " if self.grammar is not None and prompt.endswith(":") else prompt
+    def generate(self, prompt: str, temperature: float = 0.0, seed: int = 0, grammar=None) -> str:
+        grammar = grammar if grammar is not None else self.grammar
+        prompt = prompt + " " if grammar is not None and prompt.endswith(":") else prompt
         out = self.llm(prompt, max_tokens=self.max_new_tokens, temperature=temperature, seed=seed,
-                       grammar=self.grammar, stop=None if self.grammar is not None else ["\n\n", "Title:"])
+                       grammar=grammar, stop=None if grammar is not None else ["\n\n", "Title:"])
         return out["choices"][0]["text"]
 
 
@@ -163,6 +179,15 @@ FACTS_DECODE_SCHEMA = {**FACTS_SCHEMA, "properties": {
     "category": {"type": "string", "maxLength": 40},
     "attributes": {"type": "array", "items": {"type": "string", "maxLength": 40}, "maxItems": 8},
     "summary": {"type": "string", "maxLength": 240}}}
+
+
+def facts_schema(base: dict, choices=None) -> dict:
+    """`base` with product_name and brand restricted to the evidence's (name, brand) choices, when there are any."""
+    if not choices:
+        return base
+    properties = {**base["properties"], "product_name": {"enum": list(dict.fromkeys(n for n, _ in choices))},
+                  "brand": {"enum": list(dict.fromkeys([b for _, b in choices if b] + [""]))}}
+    return {**base, "properties": properties}
 
 
 def offline_llm(name: str, device: str = "cpu", engine: str = "auto"):
@@ -197,22 +222,22 @@ class HTTPChatBackend:
         self._lock = threading.Lock()
         self.name = f"http:{base_url}::{model}"
 
-    def _format(self, kind: str) -> dict:
+    def _format(self, kind: str, choices=None) -> dict:
         if kind in ("json_schema", "json_schema_budgets"):
-            schema = FACTS_DECODE_SCHEMA if kind == "json_schema_budgets" else FACTS_SCHEMA
+            schema = facts_schema(FACTS_DECODE_SCHEMA if kind == "json_schema_budgets" else FACTS_SCHEMA, choices)
             return {"response_format": {"type": "json_schema", "json_schema": {
                 "name": "product_facts", "schema": schema, "strict": True}}}
         if kind == "json_object":
-            return {"response_format": {"type": "json_object", "schema": FACTS_SCHEMA}}
+            return {"response_format": {"type": "json_object", "schema": facts_schema(FACTS_SCHEMA, choices)}}
         return {}
 
-    def complete(self, title: str, transcript: str, retry: Retry | None = None) -> str:
-        messages = chat_messages(title, transcript, retry)
+    def complete(self, title: str, transcript: str, retry: Retry | None = None, choices=None) -> str:
+        messages = chat_messages(title, transcript, retry, choices)
         sampling = {"temperature": retry.temperature, "seed": retry.seed} if retry else {"temperature": 0}
         while True:
             tried = self.response_format
             try:
-                return self._post(messages, tried, sampling)
+                return self._post(messages, tried, sampling, choices)
             except _Rejected as e:
                 with self._lock:  # concurrent requests learn the server's dialect once
                     if self.response_format == tried:
@@ -221,9 +246,9 @@ class HTTPChatBackend:
                             raise BackendError(str(e)) from None
                         self.response_format = later[0]
 
-    def _post(self, messages: list[dict], response_format: str, sampling: dict) -> str:
+    def _post(self, messages: list[dict], response_format: str, sampling: dict, choices=None) -> str:
         body = json.dumps({"model": self.model, "messages": messages, **sampling,
-                           "max_tokens": self.max_tokens, **self._format(response_format)}).encode()
+                           "max_tokens": self.max_tokens, **self._format(response_format, choices)}).encode()
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"

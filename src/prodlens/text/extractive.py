@@ -6,10 +6,8 @@ scored with the text encoder against the title (when there is one) and a few pro
 their similarity to stream chatter prototypes (greetings, follow requests, prices). The best ones, in their original
 order, are the summary; sizes and colours found in them become attributes.
 
-The product is named from the best clause and the title: a mention is a run of words between function words
-("today i show you | lumoka organic shampoo | five hundred ml"); the most product-like run is the product name.
-Its brand is the phrase after "from"/"by" when the host says one, else the run's first word the text encoder's
-vocabulary does not know as a word (brands are made-up words: "oatly", "cerave"), else its first word.
+Mentions of a product are runs of words between function words ("today i show you | lumoka organic shampoo |
+five hundred ml", `mention_runs`); which of them names the product is decided by `evidence` for every backend.
 Every output string is copied from the input, so it is grounded by construction.
 """
 from __future__ import annotations
@@ -93,7 +91,7 @@ def mention_runs(clause: str) -> list[tuple[str, str, int]]:
     tokens = re.findall(r"[\w']+", clause.lower())
     runs, current, start = [], [], 0
     for i, t in enumerate(tokens + ["."]):
-        if t in FUNCTION_WORDS or t in BRAND_MARKERS or t == ".":
+        if t in FUNCTION_WORDS or t in BRAND_MARKERS or t == "." or t in NUMBER_WORDS or t in UNITS or t.isdigit():
             if current:
                 runs.append((current, t, start))
             current = []
@@ -114,27 +112,30 @@ def mention_runs(clause: str) -> list[tuple[str, str, int]]:
     return out
 
 
+EXTRACTIVE_VERSION = "extractive-2"  # part of every summary cache key: a changed algorithm never serves old output
+
+
 class ExtractiveSummarizer:
+    """The summary and attributes from the kept clauses closest to product talk; the product's name and brand come
+    from `evidence.EvidenceScorer` (as for every backend)."""
     name = "extractive"
 
     def __init__(self, text_encoder, max_sentences: int = 2):
         self.encoder = text_encoder
         self.max_sentences = max_sentences
         self._protos = None
-        self._vocab = None
 
     def _prototypes(self):
         if self._protos is None:
-            self._protos = (self.encoder.encode(PRODUCT_PROTOTYPES), self.encoder.encode(CHATTER_PROTOTYPES),
-                            self.encoder.encode(NAME_PROTOTYPES), self.encoder.encode(CHATTER_WORDS))
+            self._protos = (self.encoder.encode(PRODUCT_PROTOTYPES), self.encoder.encode(CHATTER_PROTOTYPES))
         return self._protos
 
-    def summarize(self, transcript: str, title: str = "") -> ProductFacts:
-        sentences = split_sentences(transcript)
+    def summarize(self, clauses: list[str], title: str = "") -> ProductFacts:
+        """`clauses`: the kept clauses (instructions and clauses naming a rival product already left out)."""
+        sentences = [s for c in clauses for s in split_sentences(c)]
         if not sentences:
-            name, brand = self.name_product([title] if title else [])
-            return ProductFacts(product_name=name, brand=brand)
-        product, chatter = self._prototypes()[:2]
+            return ProductFacts()
+        product, chatter = self._prototypes()
         vecs = self.encoder.encode(sentences)
         score = (vecs @ product.T).max(axis=1) - (vecs @ chatter.T).max(axis=1)
         if title:
@@ -144,45 +145,4 @@ class ExtractiveSummarizer:
         text = " ".join(chosen)
         attributes = [m.group(0) for m in SIZE.finditer(text)]
         attributes += [w for w in re.findall(r"\w+", text.lower()) if w in COLOURS]
-        name, brand = self.name_product(([title] if title else []) + [transcript])
-        return ProductFacts(product_name=name[:120], brand=brand[:120], attributes=attributes[:12],
-                            summary=text[:600])
-
-    def name_product(self, texts: list[str]) -> tuple[str, str]:
-        """(product name, brand) from the most product-like mention in `texts` (title first, then clauses)."""
-        introduced = [m.group(1) for t in texts for m in ZH_INTRODUCED.finditer(re.sub(r"\s+", "", t))]
-        if introduced:  # Chinese hosts introduce the product after 推荐 / 这款 / 这个: the first such run
-            return ZH_FUNCTION.split(introduced[0])[0], ""
-        candidates = [m for t in texts for c in split_clauses(t) for m in mention_runs(c)]
-        if not candidates:
-            return "", ""
-        names, chatter = self._prototypes()[2:]
-        runs = [run for run, _, _ in candidates]
-        cues = np.array([cue for _, _, cue in candidates], np.float32)
-        vecs = self.encoder.encode(runs)
-        vocab = self._vocabulary()
-        lengths = np.array([min(len(r) / 2 if has_cjk(r) else len(r.split()), 4) for r in runs], np.float32)
-        brand_like = np.array([any(w not in vocab for w in r.split() if w.isalpha()) if vocab and not has_cjk(r)
-                               else False for r in runs], np.float32)
-        score = (vecs @ names.T).max(axis=1) - (vecs @ chatter.T).max(axis=1) + 0.1 * lengths + 0.2 * brand_like \
-            + np.where(cues > 0, 0.3, np.where(cues < 0, -0.6, 0.0))
-        run, brand, _ = candidates[int(np.argmax(score))]
-        return run, brand or self.brand_of(run)
-
-    def brand_of(self, run: str) -> str:
-        words = run.split()
-        if len(words) < 2 or has_cjk(run):
-            return ""
-        vocab = self._vocabulary()
-        unknown = [w for w in words if vocab and w not in vocab and not w.isdigit()]
-        return unknown[0] if unknown else words[0]
-
-    def _vocabulary(self) -> set[str]:
-        """Whole words the text encoder's tokenizer knows (WordPiece/BPE); empty if it does not expose one."""
-        if self._vocab is None:
-            tokenizer = getattr(getattr(self.encoder, "model", None), "tokenizer", None)
-            try:
-                self._vocab = {w for w in tokenizer.get_vocab() if w.isalpha()} if tokenizer is not None else set()
-            except (AttributeError, TypeError):
-                self._vocab = set()
-        return self._vocab
+        return ProductFacts(attributes=attributes[:12], summary=text[:600])

@@ -33,7 +33,8 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 # Where a new clause starts in unpunctuated speech. English markers are whole words; Chinese ones are substrings.
 _EN_MARKERS = re.compile(
     r"\b(?:okay|ok|alright|all right|anyway|anyways|so|and then|um+|uh+|uhm|erm|hmm+|well|guys|you guys|folks|"
-    r"everyone|everybody|by the way|also|plus|but|you know|i mean|oh|wow|yeah|next)\b")
+    r"everyone|everybody|by the way|also|plus|but|you know|i mean|oh|wow|yeah|next|if|whoever|whatever|unless|"
+    r"because)\b")
 _ZH_MARKERS = re.compile(r"然后|好的|好吧|那么|总之|反正|另外|还有|但是|所以|家人们|宝宝们|姐妹们|朋友们|大家好|嗯|呃|对吧")
 _PUNCT = re.compile(r"[.!?;,:。！？；，、：…]+")
 
@@ -126,6 +127,8 @@ class Cleaned:
     text: str
     removed: list[str] = field(default_factory=list)  # instruction clauses, with their payloads
     blocked: set[str] = field(default_factory=set)  # the words those clauses asserted, deleted everywhere
+    kept: list[str] = field(default_factory=list)  # the kept clauses, in order, blocked words deleted
+    addressed: list[float] = field(default_factory=list)  # per kept clause: the detector's p(addressed to a machine)
 
     @property
     def tainted(self) -> bool:
@@ -225,15 +228,18 @@ def _first_cue_end(text: str) -> int:
     return min(ends) if ends else 0
 
 
-def strip_injections(text: str, title: str = "") -> Cleaned:
+def strip_injections(text: str, title: str = "", detector=None) -> Cleaned:
     """Remove instruction clauses, their payloads and what they asserted from `text`. `title` (already cleaned
-    by the caller) names words that are never blocked."""
+    by the caller) names words that are never blocked. With a `detector` (`detector.InjectionDetector`), a clause
+    is an instruction when the learned detector flags it or the rules' cues add up (the rules are also among the
+    detector's features)."""
     clauses = split_clauses(text)
     if not clauses:
         return Cleaned("")
     exempt = {w for w in _WORD.findall(normalise_speech(title)) if not _HAS_CJK.search(w)}
     exempt |= set(re.findall(f"[{CJK_CHARS}]+", title))
-    flagged = [is_instruction(c) for c in clauses]
+    probs = [float(p) for p in detector.probabilities(clauses)] if detector is not None else [0.0] * len(clauses)
+    flagged = [is_instruction(c) or (detector is not None and p >= detector.threshold) for c, p in zip(clauses, probs)]
     remove = list(flagged)
     blocked: set[str] = set()
     for i, c in enumerate(clauses):
@@ -249,12 +255,11 @@ def strip_injections(text: str, title: str = "") -> Cleaned:
         for i, c in enumerate(clauses):  # the other half of a split attack: identity claims in a tainted transcript
             if not remove[i] and _IDENTITY_CLAIM.search(normalise_speech(c)):
                 remove[i] = True  # not blocked: a genuine host says "the brand is oatly" too
-    kept = [c for c, r in zip(clauses, remove) if not r]
+    kept = [remove_terms(c, blocked) if blocked else c for c, r in zip(clauses, remove) if not r]
+    addressed = [p for p, r in zip(probs, remove) if not r]
     removed = [c for c, r in zip(clauses, remove) if r]
-    cleaned = " ".join(kept)
-    if blocked:
-        cleaned = remove_terms(cleaned, blocked)
-    return Cleaned(cleaned, removed, blocked)
+    keep = [(c, p) for c, p in zip(kept, addressed) if c]
+    return Cleaned(" ".join(c for c, _ in keep), removed, blocked, [c for c, _ in keep], [p for _, p in keep])
 
 
 def remove_terms(text: str, terms: set[str]) -> str:

@@ -18,10 +18,12 @@ from ..cache import FeatureCache
 from ..errors import BadRecords, RecordError
 from ..progress import progress_bar
 from .backends import BackendError, build_backend
-from .extractive import ExtractiveSummarizer
+from .detector import shipped_detector
+from .evidence import EVIDENCE_VERSION, EvidenceScorer, Identity
+from .extractive import EXTRACTIVE_VERSION, ExtractiveSummarizer
 from .facts import ProductFacts
 from .grounding import ground_facts
-from .injection import asserted_terms, is_instruction, strip_injections
+from .injection import asserted_terms, is_instruction, remove_terms, strip_injections
 from .prompt import PROMPT_VERSION, Retry, describe_problem, parse_json_object, sanitise_transcript
 
 MAX_INPUT_BYTES = 2 * 1024 * 1024
@@ -45,13 +47,15 @@ class Summary:
 
 class Summarizer:
     def __init__(self, backend: str = "extractive", cache: FeatureCache | None = None, retries: int = 2,
-                 text_encoder: str = "minilm", device: str = "cpu"):
+                 text_encoder: str = "minilm", device: str = "cpu", detector=None):
         self.spec = backend or "extractive"
         self.cache = cache or FeatureCache(None)
         self.retries = retries
         self.text_encoder_spec, self.device = text_encoder, device
         self._backend = None
         self._extractive = None
+        self._evidence = None
+        self._detector = detector  # an InjectionDetector; the shipped one when None
 
     @property
     def backend_name(self) -> str:
@@ -71,11 +75,24 @@ class Summarizer:
             self._extractive = ExtractiveSummarizer(load_text_encoder(self.text_encoder_spec, self.device))
         return self._extractive
 
-    def summarize(self, transcript: str, title: str = "", record: str = "text") -> Summary:
-        job = self._prepare(transcript, title, record)
+    @property
+    def evidence(self) -> EvidenceScorer:
+        if self._evidence is None:
+            self._evidence = EvidenceScorer(self.extractive.encoder)
+        return self._evidence
+
+    @property
+    def detector(self):
+        if self._detector is None:
+            self._detector = shipped_detector()
+        return self._detector
+
+    def summarize(self, transcript: str, title: str = "", record: str = "text", visual=None) -> Summary:
+        """`visual`: the clip's frames as a vector in the text encoder's space (optional evidence of identity)."""
+        job = self._prepare(transcript, title, record, visual)
         return job if isinstance(job, Summary) else self._finish(job, *self._facts(job))
 
-    def _prepare(self, transcript: str, title: str, record: str) -> "Summary | _Job":
+    def _prepare(self, transcript: str, title: str, record: str, visual=None) -> "Summary | _Job":
         """Validate and clean the input: a cached Summary, or the job of summarising its cleaned text."""
         for name, value in (("transcript", transcript), ("title", title)):
             if not isinstance(value, str):
@@ -86,7 +103,12 @@ class Summarizer:
         title_clean, _ = sanitise_transcript(title, 300)
         if not clean and not title_clean:
             raise RecordError(record, "empty text: nothing to summarise")
-        key = hashlib.sha256(f"{title_clean}\x00{clean}".encode()).hexdigest()
+        digest = hashlib.sha256(f"{title_clean}\x00{clean}".encode())
+        if visual is not None:
+            import numpy as np
+
+            digest.update(np.asarray(visual, np.float32).round(4).tobytes())
+        key = digest.hexdigest()
         hit = self.cache.get_record(self.model_key, "summary", key)
         if hit is not None:
             return Summary(ProductFacts(**hit["facts"]), self.backend_name, hit["attempts"], hit["dropped"],
@@ -96,34 +118,42 @@ class Summarizer:
             removed.append(f"title: {title_clean}")
             blocked |= asserted_terms(title_clean, set())
             title_clean = ""
-        speech = strip_injections(clean, title_clean)
-        return _Job(record, key, speech.text, title_clean, removed + speech.removed, blocked | speech.blocked,
-                    truncated)
+        speech = strip_injections(clean, title_clean, self.detector)
+        identity = self.evidence.identify(speech.kept, title_clean, speech.addressed, visual, self.detector)
+        blocked |= speech.blocked | identity.blocked
+        kept = [c for c in (remove_terms(c, identity.blocked) for c in speech.kept) if c]  # rivals' words out
+        return _Job(record, key, " ".join(kept), title_clean, removed + speech.removed, blocked, truncated, kept,
+                    identity, speech.text)
 
     @property
     def model_key(self) -> str:
-        return f"{self.backend_name}|{PROMPT_VERSION}"
+        """Everything that decides a summary: backend, prompt, the defence's rules/detector, evidence, extractor."""
+        return (f"{self.backend_name}|{PROMPT_VERSION}|{EVIDENCE_VERSION}|{EXTRACTIVE_VERSION}|"
+                f"detector-{self.detector.version}")
 
     def _facts(self, job: "_Job", first_answer: str | None = None) -> tuple[ProductFacts, int]:
-        if not job.text and not job.title:
+        if not job.text and not job.title and job.identity.winner is None:
             return ProductFacts(), 0  # nothing but instructions was said
-        if self.backend_name == "extractive":
-            return self.extractive.summarize(job.text, job.title), 1
-        return self._ask_llm(job.text, job.title, job.record, first_answer)
+        if self.backend_name == "extractive" or not job.text:
+            facts = self.extractive.summarize(job.kept, job.title)
+            return facts.model_copy(update={"product_name": job.identity.product_name[:120],
+                                            "brand": job.identity.brand[:120]}), 1
+        facts, attempts = self._ask_llm(job.text, job.title, job.record, first_answer, job.choices)
+        return settle_identity(facts, job.identity), attempts
 
     def _finish(self, job: "_Job", facts: ProductFacts, attempts: int) -> Summary:
-        grounded, dropped = ground_facts(facts, f"{job.title} {job.text}", blocked=job.blocked)
+        grounded, dropped = ground_facts(facts, f"{job.title} {job.spoken}", blocked=job.blocked)
         self.cache.put_record(self.model_key, "summary", job.key, {
             "facts": grounded.model_dump(), "attempts": attempts, "dropped": dropped, "removed": job.removed})
         return Summary(grounded, self.backend_name, attempts, dropped, job.removed, job.truncated)
 
-    def _ask_llm(self, transcript: str, title: str, record: str,
-                 first_answer: str | None = None) -> tuple[ProductFacts, int]:
+    def _ask_llm(self, transcript: str, title: str, record: str, first_answer: str | None = None,
+                 choices: list[tuple[str, str]] | None = None) -> tuple[ProductFacts, int]:
         problems, retry = [], None
         for attempt in range(1, self.retries + 2):
             try:
                 raw = first_answer if attempt == 1 and first_answer is not None else \
-                    self.backend.complete(title, transcript, retry)
+                    self.backend.complete(title, transcript, retry, choices=choices)
             except BackendError as e:
                 raise RecordError(record, f"LLM backend failed: {e}") from None
             try:
@@ -134,18 +164,18 @@ class Summarizer:
                 retry = Retry(attempt + 1, problem)  # the next request says what was wrong and samples
         raise RecordError(record, "LLM output failed validation (" + "; ".join(problems) + ")")
 
-    def summarize_many(self, items: list[tuple[str, str, str]], concurrency: int = 8,
+    def summarize_many(self, items: list[tuple], concurrency: int = 8,
                        progress: bool = True) -> tuple[dict[str, Summary], BadRecords]:
-        """items: (record, transcript, title). An HTTP backend gets `concurrency` requests at once (a server with
+        """items: (record, transcript, title[, visual]). An HTTP backend gets `concurrency` requests at once (a server with
         parallel slots decodes them together); an engine with in-process batching (`complete_many`) decodes
         `concurrency` first answers per batch; other engines run one at a time. Cached results are not asked again."""
         bad = BadRecords()
         out: dict[str, Summary] = {}
         with progress_bar(len(items), "summarising", enabled=progress) as advance:
             jobs = []
-            for rec, transcript, title in items:
+            for rec, transcript, title, *visual in items:
                 try:
-                    job = self._prepare(transcript, title, rec)
+                    job = self._prepare(transcript, title, rec, visual[0] if visual else None)
                 except RecordError as e:
                     bad.add_error(e, "summarize")
                     advance(1)
@@ -174,7 +204,7 @@ class Summarizer:
     def _first_answers(self, jobs: list["_Job"]) -> list[str | None]:
         asked = [j for j in jobs if j.text or j.title]
         try:
-            answers = iter(self.backend.complete_many([(j.title, j.text) for j in asked]))
+            answers = iter(self.backend.complete_many([(j.title, j.text, j.choices) for j in asked]))
         except BackendError:
             return [None] * len(jobs)  # each job asks again on its own and reports its own failure
         return [next(answers) if (j.text or j.title) else None for j in jobs]
@@ -190,3 +220,28 @@ class _Job:
     removed: list[str]
     blocked: set[str]
     truncated: bool
+    kept: list[str]  # the clauses the summary may be built from (rival products' words deleted)
+    identity: Identity
+    spoken: str  # all kept speech: what names are grounded against
+
+    @property
+    def choices(self) -> list[tuple[str, str]]:
+        """(product name, brand) pairs an LLM may choose among."""
+        return [(c.name, c.brand) for c in self.identity.choices]
+
+
+def settle_identity(facts: ProductFacts, identity: Identity) -> ProductFacts:
+    """An LLM's product name and brand must be among the evidence's choices; anything else (an engine without
+    constrained decoding, a free-writing server) is replaced by the evidence's winner."""
+    names = {_norm(c.name): c for c in identity.choices}
+    chosen = names.get(_norm(facts.product_name))
+    if chosen is None:
+        return facts.model_copy(update={"product_name": identity.product_name[:120], "brand": identity.brand[:120]})
+    brands = {_norm(c.brand) for c in identity.choices if c.brand} | {_norm(identity.brand)}
+    brand = facts.brand if _norm(facts.brand) in brands else (chosen.brand or
+                                                               (identity.brand if chosen is identity.winner else ""))
+    return facts.model_copy(update={"product_name": chosen.name[:120], "brand": brand[:120]})
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())

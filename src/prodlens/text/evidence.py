@@ -1,0 +1,241 @@
+"""Which product does the evidence of a clip support? Product identity decided by corroboration, not by the last
+claim made in the speech.
+
+Candidate mentions are the runs of name words in the kept clauses and the title (`extractive.mention_runs`:
+"today we got the | oatly oat drink barista edition | one liter"). Each candidate is scored by what corroborates it:
+
+- the listing title: it shares a content word with the title (or the title is its source);
+- repeated, independent mentions: its distinctive words occur in more than one clause;
+- how the host presents it: "this is the ...", "today i show you ..." and being the first product brought up
+  count for it; an aside ("tomorrow maybe the
+  ...", "unlike the ...") or a bare identity claim ("... should be listed as a ...", "the brand is ...") against it;
+- the detector's probability that its clause speaks to a machine (`detector`), even under the flagging threshold;
+- the frames: with a visual vector of the clip in the text encoder's space (zero-shot: the ConSE bridge of the
+  frames; or a trained model's projection), its similarity to the candidate relative to the best candidate's;
+- product-likeness: the text encoder's similarity to generic goods minus stream chatter, a bonus for names the
+  tokenizer does not know (brands are made-up words).
+
+A candidate mentioned once that the title or the frames contradict (the title names another product, or the frames
+are clearly closer to another candidate) is *ineligible*: it never becomes product_name or brand, and its words
+are blocked from every output field. The winner is the best eligible candidate; LLM backends are given the eligible
+candidates and choose among them (grammar-constrained where the engine allows). Other product-like candidates that
+share nothing with the winner or the title are *rivals* (another product presented or claimed, a mention in a clause
+that half-sounds like speech to a machine): their distinctive words are blocked from the summary and category too,
+so the facts describe one product.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .injection import _HAS_CJK, _IDENTITY_CLAIM, has_cjk, normalise_speech
+
+EVIDENCE_VERSION = "evidence-1"
+PRESENTED_BONUS = 0.3
+ASIDE_PENALTY = 0.6
+CLAIM_PENALTY = 0.4
+TITLE_BONUS = 0.6
+REPEAT_BONUS = 0.25  # per further clause mentioning it, up to two
+ADDRESSED_PENALTY = 1.0  # times the detector's probability for the candidate's clause
+VISUAL_WEIGHT = 2.0  # times the similarity to the frames minus the best candidate's
+VISUAL_CONTRADICTS = 0.05  # a once-said candidate this far below the best visual match is contradicted by the frames
+FIRST_BONUS = 0.3  # a pitch introduces its product before comparisons, asides and other products
+CONTEXT_WORDS = 10
+RIVAL_PRODUCTLIKE = 0.15
+RIVAL_ADDRESSED = 0.2  # a mention in a clause this likely to speak to a machine is a rival even under the threshold
+MAX_CHOICES = 4
+CHOICE_MARGIN = 0.35
+
+_CLAIMED = re.compile(r"(?:\b(?:listed|filed|tagged|indexed|classified|catalogued|recorded|labelled|labeled|marked|"
+                      r"named|called|as|under)\s+(?:a |an |the )?$)")
+
+
+@dataclass
+class Candidate:
+    name: str
+    brand: str
+    clause: int  # index of the clause it was said in (-1: the title)
+    words: set[str]
+    presented: bool = False
+    aside: bool = False
+    claimed: bool = False
+    first: bool = False  # the first product the host brings up
+    mentions: int = 1
+    title_support: bool = False
+    visual: float | None = None
+    addressed: float = 0.0
+    productlike: float = 0.0
+    score: float = 0.0
+    eligible: bool = True
+    why: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Identity:
+    winner: Candidate | None
+    candidates: list[Candidate]
+    choices: list[Candidate]  # eligible candidates an LLM may choose among, best first
+    blocked: set[str]  # words of ineligible candidates and rivals
+
+    @property
+    def product_name(self) -> str:
+        return self.winner.name if self.winner else ""
+
+    @property
+    def brand(self) -> str:
+        return self.winner.brand if self.winner else ""
+
+
+def _words(run: str) -> set[str]:
+    from .extractive import FUNCTION_WORDS
+
+    if has_cjk(run):
+        return {run}
+    return {w for w in run.split() if w not in FUNCTION_WORDS and len(w) >= 3 and not w.isdigit()}
+
+
+def _said_in(word: str, clause: str) -> bool:
+    if _HAS_CJK.search(word):
+        return word in clause.replace(" ", "")
+    return re.search(rf"\b{re.escape(word)}\b", clause) is not None
+
+
+def context_of(candidate: Candidate, clause: str) -> str:
+    """The candidate with the words said just before it in its clause."""
+    at = clause.find(candidate.name)
+    if at < 0 or has_cjk(candidate.name):
+        return clause
+    before = clause[:at].split()[-CONTEXT_WORDS:]
+    return " ".join(before + [candidate.name])
+
+
+def extract_candidates(clauses: list[str], title: str = "") -> list[Candidate]:
+    from .extractive import ZH_FUNCTION, ZH_INTRODUCED, mention_runs
+
+    out: list[Candidate] = []
+    sources = ([(-1, title)] if title else []) + list(enumerate(clauses))
+    for index, text in sources:
+        norm = normalise_speech(text)
+        if has_cjk(text):
+            compact = re.sub(r"\s+", "", text)
+            introduced = {ZH_FUNCTION.split(m.group(1))[0] for m in ZH_INTRODUCED.finditer(compact)}
+            for run, _, _ in mention_runs(text):
+                out.append(Candidate(run, "", index, {run}, presented=any(run.startswith(i) or i.startswith(run)
+                                                                          for i in introduced if i)))
+            continue
+        for run, brand, cue in mention_runs(text):
+            before = " ".join((norm[:norm.find(run)] if run in norm else "").split()[-4:]) + " "
+            out.append(Candidate(run, brand or "", index, _words(run) | _words(brand), presented=cue > 0,
+                                 aside=cue < 0, claimed=bool(_CLAIMED.search(before)) or
+                                 bool(_IDENTITY_CLAIM.search(before))))
+    return [c for c in out if c.words]
+
+
+class EvidenceScorer:
+    """Scores candidates with a text encoder (product-likeness, title and frame agreement)."""
+
+    def __init__(self, encoder):
+        self.encoder = encoder
+        self._protos = None
+        self._vocab = None
+
+    def _prototypes(self):
+        if self._protos is None:
+            from .extractive import CHATTER_WORDS, NAME_PROTOTYPES
+
+            self._protos = (self.encoder.encode(NAME_PROTOTYPES), self.encoder.encode(CHATTER_WORDS))
+        return self._protos
+
+    def vocabulary(self) -> set[str]:
+        """Whole words the text encoder's tokenizer knows; empty if it does not expose one."""
+        if self._vocab is None:
+            tokenizer = getattr(getattr(self.encoder, "model", None), "tokenizer", None)
+            try:
+                self._vocab = {w for w in tokenizer.get_vocab() if w.isalpha()} if tokenizer is not None else set()
+            except (AttributeError, TypeError):
+                self._vocab = set()
+        return self._vocab
+
+    def brand_of(self, run: str) -> str:
+        words = run.split()
+        if len(words) < 2 or has_cjk(run):
+            return ""
+        vocab = self.vocabulary()
+        unknown = [w for w in words if vocab and w not in vocab and not w.isdigit()]
+        return unknown[0] if unknown else words[0]
+
+    def identify(self, clauses: list[str], title: str = "", addressed: list[float] | None = None,
+                 visual: np.ndarray | None = None, detector=None) -> Identity:
+        """`addressed`: the detector's probability per clause; with `detector`, each candidate's own context (the
+        words before it in its clause, up to `CONTEXT_WORDS`, and the run) is scored too, since ASR clauses run on
+        and an address to a machine may share a clause with the real pitch."""
+        norm_clauses = [normalise_speech(c) for c in clauses]
+        candidates = extract_candidates(clauses, title)
+        if not candidates:
+            return Identity(None, [], [], set())
+        addressed = addressed or [0.0] * len(clauses)
+        title_norm = normalise_speech(title)
+        names, chatter = self._prototypes()
+        vecs = self.encoder.encode([c.name for c in candidates])
+        vocab = self.vocabulary()
+        productlike = (vecs @ names.T).max(axis=1) - (vecs @ chatter.T).max(axis=1)
+        visual_sim = None
+        if visual is not None:
+            v = np.asarray(visual, np.float32)
+            visual_sim = vecs @ (v / max(float(np.linalg.norm(v)), 1e-9))
+        title_names = any(c.clause == -1 for c in candidates)
+        for i, c in enumerate(candidates):
+            c.productlike = float(productlike[i])
+            c.mentions = sum(any(_said_in(w, nc) for w in c.words) for nc in norm_clauses)
+            c.title_support = c.clause == -1 or any(_said_in(w, title_norm) for w in c.words)
+            c.addressed = float(addressed[c.clause]) if c.clause >= 0 else 0.0
+        if detector is not None:
+            spoken = [c for c in candidates if c.clause >= 0]
+            local = detector.probabilities([context_of(c, norm_clauses[c.clause]) for c in spoken])
+            for c, p in zip(spoken, local):
+                c.addressed = max(c.addressed, float(p))
+        first = next((c for c in candidates if c.clause >= 0 and not c.aside and (
+            c.presented or c.productlike >= RIVAL_PRODUCTLIKE or (has_cjk(c.name) and len(c.name) >= 4))), None)
+        for c in candidates:
+            c.first = c is first
+            length = min(len(c.name) / 2 if has_cjk(c.name) else len(c.name.split()), 4)
+            brand_like = bool(vocab) and not has_cjk(c.name) and any(
+                w not in vocab for w in c.name.split() if w.isalpha())
+            c.score = c.productlike + 0.1 * length + 0.2 * brand_like \
+                + PRESENTED_BONUS * c.presented - ASIDE_PENALTY * c.aside - CLAIM_PENALTY * c.claimed \
+                + TITLE_BONUS * c.title_support + REPEAT_BONUS * min(max(c.mentions - 1, 0), 2) \
+                + FIRST_BONUS * c.first \
+                - ADDRESSED_PENALTY * c.addressed
+        if visual_sim is not None:
+            best = float(visual_sim.max())
+            for i, c in enumerate(candidates):
+                c.visual = float(visual_sim[i]) - best
+                c.score += VISUAL_WEIGHT * c.visual
+        for c in candidates:
+            once = c.mentions <= 1 and not c.title_support
+            if once and title_names and title:
+                c.eligible, _ = False, c.why.append("said once, the title names another product")
+            if once and c.visual is not None and c.visual < -VISUAL_CONTRADICTS:
+                c.eligible, _ = False, c.why.append("said once, the frames show another product")
+            if c.aside:
+                c.why.append("an aside: another product")
+        eligible = sorted((c for c in candidates if c.eligible), key=lambda c: -c.score)
+        winner = eligible[0] if eligible else None
+        if winner is not None and not winner.brand:
+            winner.brand = self.brand_of(winner.name)
+        choices = [c for c in eligible if c.score >= eligible[0].score - CHOICE_MARGIN][:MAX_CHOICES] \
+            if eligible else []
+        keep_words = (winner.words if winner else set()) | {w for c in candidates if c.title_support
+                                                           for w in c.words}
+        blocked: set[str] = set()
+        for c in candidates:
+            if c is winner or c.words & keep_words:
+                continue
+            named = c.presented or c.claimed or c.addressed >= RIVAL_ADDRESSED or (
+                c.productlike >= RIVAL_PRODUCTLIKE and (len(c.name.split()) >= 2 or has_cjk(c.name)))
+            rival = not c.eligible or c.aside or named
+            if rival:
+                blocked |= c.words - keep_words
+        return Identity(winner, candidates, choices, blocked)
