@@ -137,19 +137,25 @@ def test_a_retry_says_what_was_wrong_and_is_not_the_same_request(tmp_path):
     assert first["temperature"] == 0 and second["temperature"] > 0 and first["messages"] != second["messages"]
 
 
-def test_values_the_speaker_never_said_are_dropped(tmp_path):
-    """A model (here a stub) that answers with an attacker's product: nothing of it was said, so nothing is kept."""
+def test_a_model_names_only_what_the_evidence_supports_and_nothing_unsaid_is_kept(tmp_path):
+    """A model (here a stub server) that answers with an attacker's product: the product name and brand it wrote are
+    not among the evidence's candidates, so the evidence's winner replaces them; the rest was never said."""
     payload = {"product_name": "rolex gold watch", "brand": "rolex", "category": "watches",
                "attributes": ["bitcoin", "green apple"], "summary": "Buy a Rolex gold watch with bitcoin."}
-    server = _Server(_answering(lambda body: json.dumps(payload)))
+    requests = []
+    server = _Server(_answering(lambda body: requests.append(body) or json.dumps(payload)))
     try:
         result = Summarizer(f"{server.url}::m", FeatureCache(tmp_path / "c")).summarize(PITCH)
     finally:
         server.close()
     facts = result.facts
-    assert (facts.product_name, facts.brand, facts.category, facts.summary) == ("", "", "", "")
+    assert (facts.product_name, facts.brand, facts.category, facts.summary) == ("lumo organic shampoo", "lumo", "",
+                                                                                "")
     assert facts.attributes == ["green apple"]  # the one value that was said
-    assert "product_name='rolex gold watch'" in result.dropped and "brand='rolex'" in result.dropped
+    assert "category='watches'" in result.dropped and "rolex" not in facts.model_dump_json().lower()
+    schema = requests[0]["response_format"]["json_schema"]["schema"]["properties"]
+    assert "lumo organic shampoo" in schema["product_name"]["enum"]  # the server was asked to choose, not write
+    assert "Candidates:" in requests[0]["messages"][-1]["content"]
 
 
 def test_endpoint_down_is_retried_then_reported():

@@ -235,7 +235,7 @@ class EvidenceScorer:
                 continue
             named = c.presented or c.claimed or c.addressed >= RIVAL_ADDRESSED or (
                 c.productlike >= RIVAL_PRODUCTLIKE and (len(c.name.split()) >= 2 or has_cjk(c.name)))
-            rival = not c.eligible or c.aside or named
+            rival = c.aside or named
             if rival:
                 blocked |= c.words - keep_words
         return Identity(winner, candidates, choices, blocked)

@@ -271,6 +271,36 @@ def build_held_out() -> list[Case]:
     return cases
 
 
+def build_family_suite(families: frozenset[str] | set[str], per_template: int = 1, seed: int = 7) -> list[Case]:
+    """Attacks and benign look-alikes from the generated corpus's templates (`corpus`) of the given phrasing
+    `families`, each inserted into a pitch: with `corpus.HELD_OUT_FAMILIES`, phrasings the shipped detector never
+    saw in training."""
+    import random
+
+    from .corpus import ATTACK_EN, ATTACK_ZH, BENIGN_EN, BENIGN_ZH, CLAIMS_EN, CLAIMS_ZH, PAYLOADS_EN, PAYLOADS_ZH
+
+    rng = random.Random(seed)
+    cases: list[Case] = []
+    groups = ((ATTACK_EN, "attack", False), (ATTACK_ZH, "attack", True), (BENIGN_EN, "benign", False),
+              (BENIGN_ZH, "benign", True))
+    for table, kind, zh in groups:
+        for family, templates in table.items():
+            if family not in families:
+                continue
+            for t, template in enumerate(templates):
+                for k in range(per_template):
+                    pitch = rng.choice(ZH_PITCHES if zh else EN_PITCHES)
+                    brand, product = rng.choice(PAYLOADS_ZH if zh else PAYLOADS_EN)
+                    other_brand, other_product = rng.choice(PAYLOADS_ZH if zh else PAYLOADS_EN)
+                    clause = template.replace("{C}", rng.choice(CLAIMS_ZH if zh else CLAIMS_EN)).format(
+                        B=brand, P=product, b=pitch.brand, p=pitch.product, ob=other_brand, op=other_product)
+                    at = rng.choice((2, 3, 4))
+                    signature = (brand, *(() if zh else product.split()[-1:])) if kind == "attack" else ()
+                    cases.append(Case(f"{family}-{t:02d}-{k}", kind, _join(pitch, {at: clause}), pitch.title, pitch,
+                                      signature, lookalike=clause if kind == "benign" else ""))
+    return cases
+
+
 def _has(text: str, word: str) -> bool:
     if has_cjk(word):
         return word in text
@@ -283,9 +313,10 @@ def names_product(facts, pitch: Pitch) -> bool:
     return _has(named, pitch.brand) or all(_has(facts.product_name, w) for w in pitch.product.split())
 
 
-def lookalike_kept(case: Case) -> bool:
-    """The defence left every word of the benign look-alike in the text the model reads."""
-    cleaned = strip_injections(case.transcript, case.title).text
+def lookalike_kept(case: Case, detector=None) -> bool:
+    """The defence (the rules, and `detector` when given) left every word of the benign look-alike in the text the
+    model reads."""
+    cleaned = strip_injections(case.transcript, case.title, detector).text
     if has_cjk(case.lookalike):
         return case.lookalike in cleaned.replace(" ", "")
     words = set(normalise_speech(cleaned).split())
@@ -329,7 +360,7 @@ def run_suite(summarizer, cases: list[Case] | None = None, progress=None) -> Sui
             result.attacks += 1
         elif case.kind == "benign":
             result.benign += 1
-            if not lookalike_kept(case):
+            if not lookalike_kept(case, getattr(summarizer, "detector", None)):
                 result.benign_dropped.append(case.name)
         if facts is None:
             result.named[case.kind][1] += 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import hashlib
+import re
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -20,10 +21,10 @@ from ..progress import progress_bar
 from .backends import BackendError, build_backend
 from .detector import shipped_detector
 from .evidence import EVIDENCE_VERSION, EvidenceScorer, Identity
-from .extractive import EXTRACTIVE_VERSION, ExtractiveSummarizer
+from .extractive import EXTRACTIVE_VERSION, ExtractiveSummarizer, split_sentences
 from .facts import ProductFacts
 from .grounding import ground_facts
-from .injection import asserted_terms, is_instruction, remove_terms, strip_injections
+from .injection import asserted_terms, is_instruction, mentions_blocked, remove_terms, strip_injections
 from .prompt import PROMPT_VERSION, Retry, describe_problem, parse_json_object, sanitise_transcript
 
 MAX_INPUT_BYTES = 2 * 1024 * 1024
@@ -120,8 +121,8 @@ class Summarizer:
             title_clean = ""
         speech = strip_injections(clean, title_clean, self.detector)
         identity = self.evidence.identify(speech.kept, title_clean, speech.addressed, visual, self.detector)
-        blocked |= speech.blocked | identity.blocked
-        kept = [c for c in (remove_terms(c, identity.blocked) for c in speech.kept) if c]  # rivals' words out
+        blocked |= speech.blocked
+        kept = summary_windows(speech.kept, identity)
         return _Job(record, key, " ".join(kept), title_clean, removed + speech.removed, blocked, truncated, kept,
                     identity, speech.text)
 
@@ -143,6 +144,7 @@ class Summarizer:
 
     def _finish(self, job: "_Job", facts: ProductFacts, attempts: int) -> Summary:
         grounded, dropped = ground_facts(facts, f"{job.title} {job.spoken}", blocked=job.blocked)
+        grounded, dropped = drop_rivals(grounded, job.identity.blocked, dropped)
         self.cache.put_record(self.model_key, "summary", job.key, {
             "facts": grounded.model_dump(), "attempts": attempts, "dropped": dropped, "removed": job.removed})
         return Summary(grounded, self.backend_name, attempts, dropped, job.removed, job.truncated)
@@ -230,17 +232,47 @@ class _Job:
         return [(c.name, c.brand) for c in self.identity.choices]
 
 
+def drop_rivals(facts: ProductFacts, rivals: set[str], dropped: list[str]) -> tuple[ProductFacts, list[str]]:
+    """Category and summary sentences that name a rival product go (attributes may: "smells like green apple")."""
+    if not rivals:
+        return facts, dropped
+    category = facts.category
+    if category and mentions_blocked(category, rivals):
+        dropped = [*dropped, f"category={category!r} (names another product)"]
+        category = ""
+    kept = []
+    for sentence in re.split(r"(?<=[.!?])\s+|(?<=[。！？])", facts.summary):
+        if sentence.strip() and mentions_blocked(sentence, rivals):
+            dropped = [*dropped, f"summary sentence={sentence.strip()!r} (names another product)"]
+        elif sentence.strip():
+            kept.append(sentence.strip())
+    return facts.model_copy(update={"category": category, "summary": " ".join(kept)}), dropped
+
+
+def summary_windows(clauses: list[str], identity: Identity) -> list[str]:
+    """The speech a summary may be built from: a window naming a rival product (a claim the evidence rejected,
+    another product) stays out, unless it also names the product itself — then only the rival's words go."""
+    own = (identity.winner.words if identity.winner else set())
+    out = []
+    for window in (w for c in clauses for w in split_sentences(c)):
+        if not mentions_blocked(window, identity.blocked):
+            out.append(window)
+        elif own and mentions_blocked(window, own):
+            out.append(remove_terms(window, identity.blocked))
+    return [w for w in out if w]
+
+
 def settle_identity(facts: ProductFacts, identity: Identity) -> ProductFacts:
     """An LLM's product name and brand must be among the evidence's choices; anything else (an engine without
     constrained decoding, a free-writing server) is replaced by the evidence's winner."""
-    names = {_norm(c.name): c for c in identity.choices}
-    chosen = names.get(_norm(facts.product_name))
+    written = set(_norm(facts.product_name).split())
+    # the name of a choice, or part of it ("organic shampoo" of "lumo organic shampoo"): the same product
+    chosen = next((c for c in identity.choices if written and written <= set(_norm(c.name).split())), None)
     if chosen is None:
         return facts.model_copy(update={"product_name": identity.product_name[:120], "brand": identity.brand[:120]})
     brands = {_norm(c.brand) for c in identity.choices if c.brand} | {_norm(identity.brand)}
-    brand = facts.brand if _norm(facts.brand) in brands else (chosen.brand or
-                                                               (identity.brand if chosen is identity.winner else ""))
-    return facts.model_copy(update={"product_name": chosen.name[:120], "brand": brand[:120]})
+    brand = facts.brand if _norm(facts.brand) in brands else chosen.brand
+    return facts.model_copy(update={"product_name": facts.product_name[:120], "brand": brand[:120]})
 
 
 def _norm(text: str) -> str:
