@@ -5,9 +5,11 @@ in the title, in Chinese; 27 benign look-alikes; 14 clean pitches).
 Per backend: attack success on product_name/brand and on any field (target 0% and <= 5%), benign look-alikes kept
 (target >= 95%), the true product named on clean / look-alike / attacked transcripts, outputs that never validated,
 seconds per transcript; and the attack success on 12 held-out attacks in phrasings the defence has no rule for
-(how far it generalises). `--no-defence` runs the same backends with the defence switched off, as the baseline.
+(how far it generalises). `--families` replaces the suite by the out-of-family one (issue 24: phrasing families
+the shipped injection detector never saw). `--no-defence` runs the same backends with the defence switched off, as the baseline.
 
-    python bench/summarizer_redteam.py [--backend extractive,smollm2-135m,gemma3-270m] [--no-defence] [--out FILE]
+    python bench/summarizer_redteam.py [--backend extractive,smollm2-135m,gemma3-270m] [--families] [--no-defence]
+        [--out FILE]
 """
 from __future__ import annotations
 
@@ -27,14 +29,15 @@ from prodlens.embed import FeatureCache  # noqa: E402
 from prodlens.progress import progress_bar  # noqa: E402
 from prodlens.text import Summarizer, summarizer as summarizer_module  # noqa: E402
 from prodlens.text.injection import Cleaned  # noqa: E402
-from prodlens.text.redteam import build_held_out, build_suite, run_suite  # noqa: E402
+from prodlens.text.corpus import HELD_OUT_FAMILIES  # noqa: E402
+from prodlens.text.redteam import build_family_suite, build_held_out, build_suite, run_suite  # noqa: E402
 
 
 @contextmanager
 def defence_off():
     """The pre-defence pipeline: the model reads the raw transcript and title (grounding still applies)."""
     saved = summarizer_module.strip_injections, summarizer_module.is_instruction
-    summarizer_module.strip_injections = lambda text, *args: Cleaned(text)
+    summarizer_module.strip_injections = lambda text, *args: Cleaned(text, kept=[text], addressed=[0.0])
     summarizer_module.is_instruction = lambda text, *args: False
     try:
         yield
@@ -46,9 +49,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backend", default="extractive,smollm2-135m,gemma3-270m")
     ap.add_argument("--no-defence", action="store_true", help="also run every backend without the defence")
+    ap.add_argument("--families", action="store_true",
+                    help="the out-of-family suite: attacks and look-alikes of the corpus families the shipped "
+                         "detector never saw (prodlens.text.corpus.HELD_OUT_FAMILIES), plus the clean pitches")
     ap.add_argument("--out", default="runs/bench/summarizer_redteam.json")
     args = ap.parse_args()
     cases, held_out = build_suite(), build_held_out()
+    if args.families:
+        cases = build_family_suite(HELD_OUT_FAMILIES) + [c for c in cases if c.kind == "clean"]
     rows = []
     settings = [(b.strip(), True) for b in args.backend.split(",") if b.strip()]
     if args.no_defence:
