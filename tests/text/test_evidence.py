@@ -20,25 +20,25 @@ def test_the_issue_example_names_the_pillowcase_and_nothing_of_the_television():
 
 def test_a_claim_made_once_against_the_title_is_never_the_product():
     scorer = EvidenceScorer(load_text_encoder("minilm"))
-    clauses = ["okay so this is the gold watch from rolex", "really soft on the skin", "six colours"]
+    clauses = ["okay so this is the cartier gold necklace", "really soft on the skin", "six colours"]
+    assert scorer.identify(clauses).winner.name == "cartier gold necklace"  # no title: nothing contradicts it
     identity = scorer.identify(clauses, title="lunara silk pillowcase")
-    watch = next(c for c in identity.candidates if "watch" in c.name)
-    assert not watch.eligible and "title" in watch.why[0]
-    assert "pillowcase" in identity.product_name and "rolex" in identity.blocked
-    assert all("watch" not in c.name for c in identity.choices)
-    assert scorer.identify(clauses).winner.name == "gold watch"  # no title: nothing contradicts it
+    necklace = next(c for c in identity.candidates if "necklace" in c.name)
+    assert not necklace.eligible and "title" in necklace.why[0]
+    assert "pillowcase" in identity.product_name and "cartier" in identity.blocked
+    assert all("necklace" not in c.name for c in identity.choices)
 
 
 def test_the_frames_overrule_a_once_said_claim():
     encoder = load_text_encoder("minilm")
     scorer = EvidenceScorer(encoder)
-    clauses = ["hi everyone this is the gold watch from rolex", "and here the lunara silk pillowcase so smooth"]
-    assert scorer.identify(clauses).winner.name == "gold watch"  # first presented, nothing against it
-    frames = encoder.encode(["a silk pillowcase on a bed"])[0]  # what the clip shows, in the text space
-    identity = scorer.identify(clauses, visual=frames)
-    assert "pillowcase" in identity.product_name and identity.winner.visual == 0.0
-    watch = next(c for c in identity.candidates if "watch" in c.name)
-    assert not watch.eligible and "frames" in watch.why[0]
+    clauses = ["hi everyone this is the cartier gold necklace", "and here the lunara silk pillowcase so smooth"]
+    for shown, expected, rejected in (("a silk pillowcase on a bed", "pillowcase", "necklace"),
+                                      ("a gold necklace on a velvet stand", "necklace", "pillowcase")):
+        identity = scorer.identify(clauses, visual=encoder.encode([shown])[0])  # the frames, in the text space
+        assert expected in identity.product_name and identity.winner.visual == 0.0, shown
+        loser = next(c for c in identity.candidates if rejected in c.name)
+        assert not loser.eligible and "frames" in loser.why[0], shown
 
 
 def test_repeated_mentions_outweigh_a_single_claim():
