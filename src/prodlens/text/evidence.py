@@ -215,12 +215,11 @@ class EvidenceScorer:
                 c.score += VISUAL_WEIGHT * c.visual
         for c in candidates:
             once = c.mentions <= 1 and not c.title_support
-            if once and title_names and title:
-                c.eligible, _ = False, c.why.append("said once, the title names another product")
+            if once and title_names:
+                c.why.append("said once, the title names another product")
             if once and c.visual is not None and c.visual < -VISUAL_CONTRADICTS:
-                c.eligible, _ = False, c.why.append("said once, the frames show another product")
-            if c.aside:
-                c.why.append("an aside: another product")
+                c.why.append("said once, the frames show another product")
+            c.eligible = not c.why
         eligible = sorted((c for c in candidates if c.eligible), key=lambda c: -c.score)
         winner = eligible[0] if eligible else None
         if winner is not None and not winner.brand:
