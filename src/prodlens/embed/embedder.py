@@ -30,7 +30,7 @@ from .encoder import ProductEncoder
 from .store import Embeddings
 
 INPUT_CHOICES = ("image", "text", "image+text")
-SPEECH_CHOICES = ("raw", "summary", "none")
+SPEECH_CHOICES = ("raw", "gated", "summary", "none")
 PROMPT_TEMPLATE = "a photo of a {}."
 
 
@@ -46,7 +46,9 @@ class EmbedConfig:
     clip_inputs: str = "image+text"  # what a video / live embedding is made of (text = title + ASR when present)
     visual_weight: float = 0.7  # w: share of the visual block in the cosine similarity (picked on Grocery train)
     bridge_topk: int = 10  # ConSE: class names mixed into an image's text-space vector
-    speech: str = "raw"  # what video/live embeddings take from speech: "raw" ASR text, its "summary", or "none"
+    # What video/live embeddings take from speech: the "raw" ASR text; "gated": the raw text less what the evidence
+    # (title, frames, repetition, the injection detector) rejects; its "summary"; or "none".
+    speech: str = "raw"
     summarizer: str = "extractive"  # summariser backend when speech = "summary" (see prodlens.text)
     flip_tta: bool = False  # test-time augmentation: each image's features averaged with its mirror image's
 
@@ -189,7 +191,7 @@ class ProductEmbedder(ProductEncoder):
                 feats.pop(s.sample_id)
         self._fill_visual(catalog, [s for s in samples if s.sample_id in visual_keys], visual_keys, feats, bad,
                           progress, view)
-        speech = self.speech_texts([s for s in samples if s.sample_id in feats], bad, progress)
+        speech = self.speech_texts([s for s in samples if s.sample_id in feats], bad, progress, feats)
         texts = {s.sample_id: catalog.sample_text(s, self.config.speech != "none", speech.get(s.sample_id))
                  for s in samples if s.sample_id in feats}
         vectors = self.text_vectors([t for t in texts.values() if t], progress=progress)
@@ -278,26 +280,52 @@ class ProductEmbedder(ProductEncoder):
         """The RGB frames that represent a sample: its page image(s), sampled video frames, or frame images."""
         return load_sample_frames(catalog.root, s, self.config.frames)
 
-    def speech_texts(self, samples: list[Sample], bad: BadRecords, progress: bool = False) -> dict[str, str]:
-        """With speech = "summary": sample_id → the summarised product facts of its ASR text (cached).
-        A transcript the summariser cannot handle falls back to its raw text, and is reported."""
-        if self.config.speech != "summary":
+    def speech_texts(self, samples: list[Sample], bad: BadRecords, progress: bool = False,
+                     feats: dict[str, SampleFeatures] | None = None) -> dict[str, str]:
+        """With speech = "gated" or "summary": sample_id → its gated ASR text or summarised product facts (cached),
+        with the frames (`feats`) as evidence of which product the clip shows. A transcript the summariser cannot
+        handle falls back to its raw text, and is reported."""
+        if self.config.speech not in ("gated", "summary"):
             return {}
-        items = [(s.sample_id, s.asr_text, s.title) for s in samples if s.asr_text]
+        feats = feats or {}
+        items = [(s.sample_id, s.asr_text, s.title, self.visual_evidence(feats.get(s.sample_id)))
+                 for s in samples if s.asr_text]
+        return self._speech(items, bad, progress)
+
+    def _speech(self, items: list[tuple], bad: BadRecords, progress: bool) -> dict[str, str]:
+        if self.config.speech == "gated":
+            gated, failed = self.summarizer.gate_many(items, progress=progress)
+            for b in failed:
+                bad.add(b.record, f"{b.problem} (raw ASR text used instead)", "gate")
+            return gated
         results, failed = self.summarizer.summarize_many(items, progress=progress)
         for b in failed:
             bad.add(b.record, f"{b.problem} (raw ASR text used instead)", "summarize")
         return {sid: r.facts.as_text() for sid, r in results.items()}
 
-    def speech_text(self, transcript: str, title: str = "", record: str = "speech") -> str:
+    def visual_evidence(self, f: SampleFeatures | None) -> np.ndarray | None:
+        """The frames as a vector in the text encoder's space (the ConSE bridge of their mean class probabilities):
+        what the speech gate and the summariser's evidence compare product mentions against. None without a
+        labelled image head."""
+        if f is None or f.probs is None:
+            return None
+        return self.bridge(np.asarray(f.probs, np.float32).mean(axis=0))
+
+    def speech_text(self, transcript: str, title: str = "", record: str = "speech",
+                    frames: list[Image.Image] | None = None) -> str:
         """What one transcript contributes to an embedding under this config's speech setting: nothing, the raw
-        transcript, or its summarised product facts (the raw transcript when the summariser cannot handle it)."""
+        transcript, its gated text or its summarised product facts (the raw transcript when the summariser cannot
+        handle it). `frames`: the clip's pictures, evidence for the gate and the summariser."""
         if not transcript or self.config.speech == "none":
             return ""
-        if self.config.speech != "summary":
+        if self.config.speech == "raw":
             return transcript
-        results, _ = self.summarizer.summarize_many([(record, transcript, title)], progress=False)
-        return results[record].facts.as_text() if record in results else transcript
+        visual = None
+        if frames:
+            _, probs = self._encode_frames(self.image_encoder, frames)
+            visual = self.visual_evidence(SampleFeatures(probs=probs))
+        out = self._speech([(record, transcript, title, visual)], BadRecords(), progress=False)
+        return out.get(record, transcript)
 
     @property
     def summarizer(self):

@@ -45,7 +45,8 @@ class ServeConfig:
     max_k: int = 100  # most results one query may ask for
     query_frames: int = 8  # frames sampled from an uploaded clip
     asr: bool = False  # transcribe uploaded clips' speech into the query (faster-whisper)
-    asr_model: str = DEFAULT_ASR_MODEL  # faster-whisper model for --asr: a size name or a local CTranslate2 directory
+    asr_model: str = DEFAULT_ASR_MODEL  # for --asr: "auto" (multilingual Whisper base, language per clip), an offline
+    # name, a faster-whisper size name or a local CTranslate2 directory
     summarizer: str | None = None  # speech summariser (default: the one the index's model was built with)
     max_clip_seconds: float = 600.0  # longest accepted uploaded clip
     device: str = "cpu"  # torch device for the query encoders
@@ -178,10 +179,11 @@ class SearchService:
                 frames = sample_frames(f.name, self.config.query_frames, filename)
             except MediaError as e:
                 raise BadQuery(str(e), 422) from None
-            return frames, self._speech(f.name, filename) if self.config.asr else ""
+            return frames, self._speech(f.name, filename, frames) if self.config.asr else ""
 
-    def _speech(self, path: str, record: str) -> str:
-        """The clip's speech as query text: raw ASR, or its summary when the index's model embeds summaries."""
+    def _speech(self, path: str, record: str, frames=None) -> str:
+        """The clip's speech as query text under the index's speech setting (raw, gated or summarised), with its frames
+        as evidence."""
         from ..asr import Transcriber
 
         try:
@@ -196,7 +198,7 @@ class SearchService:
         if self._speech_features is None:  # the index's speech setting, with this server's summariser if it names one
             self._speech_features = (self.features.with_config(summarizer=self.config.summarizer)
                                      if self.config.summarizer else self.features)
-        return self._speech_features.speech_text(transcript, record=record)
+        return self._speech_features.speech_text(transcript, record=record, frames=frames)
 
     def embed_text(self, text: str, domain: str | None = None):
         text = (text or "").strip()

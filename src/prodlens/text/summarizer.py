@@ -95,25 +95,15 @@ class Summarizer:
 
     def _prepare(self, transcript: str, title: str, record: str, visual=None) -> "Summary | _Job":
         """Validate and clean the input: a cached Summary, or the job of summarising its cleaned text."""
-        for name, value in (("transcript", transcript), ("title", title)):
-            if not isinstance(value, str):
-                raise RecordError(record, f"{name} is not text")
-            if len(value.encode("utf-8", "surrogatepass")) > MAX_INPUT_BYTES:
-                raise RecordError(record, f"{name} is over {MAX_INPUT_BYTES} bytes")
-        clean, truncated = sanitise_transcript(transcript)
-        title_clean, _ = sanitise_transcript(title, 300)
-        if not clean and not title_clean:
-            raise RecordError(record, "empty text: nothing to summarise")
-        digest = hashlib.sha256(f"{title_clean}\x00{clean}".encode())
-        if visual is not None:
-            import numpy as np
-
-            digest.update(np.asarray(visual, np.float32).round(4).tobytes())
-        key = digest.hexdigest()
+        clean, title_clean, truncated, key = _validated(transcript, title, record, visual)
         hit = self.cache.get_record(self.model_key, "summary", key)
         if hit is not None:
             return Summary(ProductFacts(**hit["facts"]), self.backend_name, hit["attempts"], hit["dropped"],
                            hit.get("removed", []), truncated, cached=True)
+        return self._weigh(record, key, clean, title_clean, truncated, visual)
+
+    def _weigh(self, record: str, key: str, clean: str, title_clean: str, truncated: bool, visual) -> "_Job":
+        """The defence and the evidence: flagged clauses out, the product identified, rival windows out."""
         removed, blocked = [], set()
         if title_clean and is_instruction(title_clean):  # a title holding an instruction is the attacker's text
             removed.append(f"title: {title_clean}")
@@ -125,6 +115,33 @@ class Summarizer:
         kept = summary_windows(speech.kept, identity)
         return _Job(record, key, " ".join(kept), title_clean, removed + speech.removed, blocked, truncated, kept,
                     identity, speech.text)
+
+    @property
+    def gate_key(self) -> str:
+        """What decides gated speech: the evidence and the detector (no backend, no prompt, no extractor)."""
+        return f"gate|{EVIDENCE_VERSION}|detector-{self.detector.version}"
+
+    def gate_many(self, items: list[tuple], progress: bool = False) -> tuple[dict[str, str], BadRecords]:
+        """items: (record, transcript, title[, visual]) → the speech as said, less what the evidence rejects: clauses
+        spoken to a machine, and windows naming a product that the title, the frames (`visual`, in the text
+        encoder's space) and the rest of the speech do not support. The speech gate of the clip embedding
+        (`EmbedConfig(speech="gated")`): a spoken lie or another product named moves a clip less. Cached."""
+        bad = BadRecords()
+        out: dict[str, str] = {}
+        with progress_bar(len(items), "gating speech", enabled=progress) as advance:
+            for rec, transcript, title, *visual in items:
+                try:
+                    vis = visual[0] if visual else None
+                    clean, title_clean, truncated, key = _validated(transcript, title, rec, vis)
+                    hit = self.cache.get_record(self.gate_key, "gated", key)
+                    if hit is None:
+                        hit = {"text": self._weigh(rec, key, clean, title_clean, truncated, vis).text}
+                        self.cache.put_record(self.gate_key, "gated", key, hit)
+                    out[rec] = hit["text"]
+                except RecordError as e:
+                    bad.add_error(e, "gate")
+                advance(1)
+        return out, bad
 
     @property
     def model_key(self) -> str:
@@ -210,6 +227,25 @@ class Summarizer:
         except BackendError:
             return [None] * len(jobs)  # each job asks again on its own and reports its own failure
         return [next(answers) if (j.text or j.title) else None for j in jobs]
+
+
+def _validated(transcript: str, title: str, record: str, visual=None) -> tuple[str, str, bool, str]:
+    """(transcript, title) sanitised, whether the transcript was cut, and the cache key of the input."""
+    for name, value in (("transcript", transcript), ("title", title)):
+        if not isinstance(value, str):
+            raise RecordError(record, f"{name} is not text")
+        if len(value.encode("utf-8", "surrogatepass")) > MAX_INPUT_BYTES:
+            raise RecordError(record, f"{name} is over {MAX_INPUT_BYTES} bytes")
+    clean, truncated = sanitise_transcript(transcript)
+    title_clean, _ = sanitise_transcript(title, 300)
+    if not clean and not title_clean:
+        raise RecordError(record, "empty text: nothing to summarise")
+    digest = hashlib.sha256(f"{title_clean}\x00{clean}".encode())
+    if visual is not None:
+        import numpy as np
+
+        digest.update(np.asarray(visual, np.float32).round(4).tobytes())
+    return clean, title_clean, truncated, digest.hexdigest()
 
 
 @dataclass
