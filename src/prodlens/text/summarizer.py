@@ -25,7 +25,7 @@ from .extractive import EXTRACTIVE_VERSION, ExtractiveSummarizer, split_sentence
 from .facts import ProductFacts
 from .grounding import ground_facts
 from .injection import asserted_terms, is_instruction, mentions_blocked, remove_terms, strip_injections
-from .prompt import PROMPT_VERSION, Retry, describe_problem, parse_json_object, sanitise_transcript
+from .prompt import JUDGE_VERSION, PROMPT_VERSION, Retry, describe_problem, parse_json_object, sanitise_transcript
 
 MAX_INPUT_BYTES = 2 * 1024 * 1024
 
@@ -63,9 +63,15 @@ class Summarizer:
         return "extractive" if self.spec in ("", "extractive", "none") else self.spec
 
     @property
+    def judge(self) -> bool:
+        """"judge:<llm>": the extractive facts, with the LLM choosing the product among the evidence's candidates
+        (it reads and ranks, it does not write)."""
+        return self.spec.startswith("judge:")
+
+    @property
     def backend(self):
         if self._backend is None and self.backend_name != "extractive":
-            self._backend = build_backend(self.spec, self.device)
+            self._backend = build_backend(self.spec.removeprefix("judge:") or "llm", self.device)
         return self._backend
 
     @property
@@ -146,16 +152,18 @@ class Summarizer:
     @property
     def model_key(self) -> str:
         """Everything that decides a summary: backend, prompt, the defence's rules/detector, evidence, extractor."""
-        return (f"{self.backend_name}|{PROMPT_VERSION}|{EVIDENCE_VERSION}|{EXTRACTIVE_VERSION}|"
+        prompt = JUDGE_VERSION if self.judge else PROMPT_VERSION
+        return (f"{self.backend_name}|{prompt}|{EVIDENCE_VERSION}|{EXTRACTIVE_VERSION}|"
                 f"detector-{self.detector.version}")
 
     def _facts(self, job: "_Job", first_answer: str | None = None) -> tuple[ProductFacts, int]:
         if not job.text and not job.title and job.identity.winner is None:
             return ProductFacts(), 0  # nothing but instructions was said
-        if self.backend_name == "extractive" or not job.text:
+        if self.backend_name == "extractive" or not job.text or self.judge:
             facts = self.extractive.summarize(job.kept, job.title)
-            return facts.model_copy(update={"product_name": job.identity.product_name[:120],
-                                            "brand": job.identity.brand[:120]}), 1
+            chosen = self._judged(job) if self.judge else job.identity.winner
+            return facts.model_copy(update={"product_name": (chosen.name if chosen else "")[:120],
+                                            "brand": (chosen.brand if chosen else "")[:120]}), 1
         facts, attempts = self._ask_llm(job.text, job.title, job.record, first_answer, job.choices)
         return settle_identity(facts, job.identity), attempts
 
@@ -165,6 +173,22 @@ class Summarizer:
         self.cache.put_record(self.model_key, "summary", job.key, {
             "facts": grounded.model_dump(), "attempts": attempts, "dropped": dropped, "removed": job.removed})
         return Summary(grounded, self.backend_name, attempts, dropped, job.removed, job.truncated)
+
+    def _judged(self, job: "_Job"):
+        """The candidate the LLM judges to be the product; the evidence's winner when there is nothing to choose
+        or the answer names no candidate."""
+        choices = job.identity.choices
+        if len(choices) < 2:
+            return job.identity.winner
+        try:
+            raw = self.backend.choose(job.title, job.text, [c.name for c in choices])
+        except BackendError as e:
+            raise RecordError(job.record, f"LLM backend failed: {e}") from None
+        try:
+            picked = str(parse_json_object(raw).get("product_name", ""))
+        except ValueError:
+            picked = raw.split('"')[0]  # a completion model continues inside the JSON string
+        return next((c for c in choices if _norm(c.name) == _norm(picked)), job.identity.winner)
 
     def _ask_llm(self, transcript: str, title: str, record: str, first_answer: str | None = None,
                  choices: list[tuple[str, str]] | None = None) -> tuple[ProductFacts, int]:
@@ -204,7 +228,7 @@ class Summarizer:
                     advance(1)
                 else:
                     jobs.append(job)
-            batched = hasattr(self.backend, "complete_many") and self.backend_name != "extractive"
+            batched = self.backend_name != "extractive" and not self.judge and hasattr(self.backend, "complete_many")
             workers = concurrency if self.spec.startswith(("http://", "https://")) else 1
             for start in range(0, len(jobs), concurrency if batched else len(jobs) or 1):
                 chunk = jobs[start:start + concurrency] if batched else jobs
