@@ -387,8 +387,8 @@ def generate_demo_catalog(out_dir: str | Path, n_products: int = 36, videos_per_
                     speaks = speech and domain in speech_domains
                     said = host_chatter(spec, others[0], rng, noisy_speech) if speaks else ""
                     if speaks and j == test_clip:
-                        held_out += 1
-                        if attack_every and held_out % attack_every == 0:
+                        held_out += 1  # counted per product and domain in turn, so attacks fall on both domains
+                        if attack_every and (k + held_out) % attack_every == 0:
                             target = attack_rng.choice([s for s in specs if s not in (spec, *others)])
                             parts = said.split(". ")
                             attack = spoken_attack(target, attack_rng)

@@ -50,6 +50,11 @@ class EmbedConfig:
     # (title, frames, repetition, the injection detector) rejects; its "summary"; or "none".
     speech: str = "raw"
     summarizer: str = "extractive"  # summariser backend when speech = "summary" (see prodlens.text)
+    # The frames as evidence of which product the speech is about (gated / summary speech). Off by default: the
+    # zero-shot frame vector (ConSE bridge) does not tell the product from other products mentioned — on the
+    # speech benchmark's 432 training clips its scores for the true product and for other mentions have the same
+    # quantiles, and as a veto it removed 85% of true product mentions (README, AMPere's speech ablation).
+    frame_evidence: bool = False
     flip_tta: bool = False  # test-time augmentation: each image's features averaged with its mirror image's
 
     def __post_init__(self):
@@ -283,12 +288,13 @@ class ProductEmbedder(ProductEncoder):
     def speech_texts(self, samples: list[Sample], bad: BadRecords, progress: bool = False,
                      feats: dict[str, SampleFeatures] | None = None) -> dict[str, str]:
         """With speech = "gated" or "summary": sample_id → its gated ASR text or summarised product facts (cached),
-        with the frames (`feats`) as evidence of which product the clip shows. A transcript the summariser cannot
-        handle falls back to its raw text, and is reported."""
+        with the frames (`feats`) as evidence of which product the clip shows when `frame_evidence` is on. A
+        transcript the summariser cannot handle falls back to its raw text, and is reported."""
         if self.config.speech not in ("gated", "summary"):
             return {}
         feats = feats or {}
         items = [(s.sample_id, s.asr_text, s.title, self.visual_evidence(feats.get(s.sample_id)))
+                 if self.config.frame_evidence else (s.sample_id, s.asr_text, s.title)
                  for s in samples if s.asr_text]
         return self._speech(items, bad, progress)
 
@@ -321,7 +327,7 @@ class ProductEmbedder(ProductEncoder):
         if self.config.speech == "raw":
             return transcript
         visual = None
-        if frames:
+        if frames and self.config.frame_evidence:
             _, probs = self._encode_frames(self.image_encoder, frames)
             visual = self.visual_evidence(SampleFeatures(probs=probs))
         out = self._speech([(record, transcript, title, visual)], BadRecords(), progress=False)
