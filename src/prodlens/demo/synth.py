@@ -359,7 +359,7 @@ def generate_demo_catalog(out_dir: str | Path, n_products: int = 36, videos_per_
     and the other clips to "train"; product pages belong to both. With `speech` (and espeak-ng installed), the clips
     of `speech_domains` get a host talking about the product among chatter (`noisy_speech`: much more chatter),
     muxed into the MP4. `attack_every` = n > 0: every n-th held-out clip's host also says, once, an attack naming
-    another product of the catalogue (`spoken_attack`); everything else is as without it, byte for byte."""
+    another product of the catalogue (`spoken_attack`); every other clip looks and sounds as without it."""
     out = Path(out_dir)
     specs = make_products(n_products, seed)
     rng = random.Random(seed + 1)
