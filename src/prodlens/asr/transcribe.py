@@ -9,6 +9,7 @@ ASR text already present in the catalogue is used as is.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 from dataclasses import asdict, dataclass, field, replace
@@ -80,7 +81,7 @@ class Transcriber:
         if self._model is None:
             from faster_whisper import WhisperModel
 
-            path = resolve_asr_model(MULTILINGUAL_MODEL if self.model_spec == "auto" else self.model_spec)
+            path = resolve_asr_model(self.resolved_model)
             try:
                 self._model = WhisperModel(path, device=self.device, compute_type=self.compute_type)
             except (OSError, ValueError, RuntimeError) as e:
@@ -88,18 +89,27 @@ class Transcriber:
         return self._model
 
     @property
+    def resolved_model(self) -> str:
+        """The model that transcribes: "auto" without a catalogue (a clip on its own) is the multilingual one."""
+        return MULTILINGUAL_MODEL if self.model_spec == "auto" else self.model_spec
+
+    @property
     def cache_model_key(self) -> str:
-        spec = MULTILINGUAL_MODEL if self.model_spec == "auto" else self.model_spec
-        return f"asr:{spec}:beam{self.beam_size}:vad{int(self.vad_filter)}:{self.language or 'auto'}"
+        return f"asr:{self.resolved_model}:beam{self.beam_size}:vad{int(self.vad_filter)}:{self.language or 'auto'}"
 
     def for_language(self, language: str) -> "Transcriber":
         """With the "auto" model: the transcriber for a catalogue in `language` (see `catalog_language`); any other
         model as it is."""
         if self.model_spec != "auto":
             return self
+        other = copy.copy(self)  # the same settings and cache; the model is loaded on first use
+        other._model = None
         if language == "en":
-            return replace_model(self, ENGLISH_MODEL, self.language)
-        return replace_model(self, MULTILINGUAL_MODEL, self.language or ("zh" if language == "zh" else None))
+            other.model_spec = ENGLISH_MODEL
+        else:
+            other.model_spec = MULTILINGUAL_MODEL
+            other.language = self.language or ("zh" if language == "zh" else None)
+        return other
 
     def transcribe_audio(self, audio: np.ndarray, record: str = "audio") -> Transcript:
         audio = np.asarray(audio, dtype=np.float32).reshape(-1)
@@ -123,10 +133,6 @@ class Transcriber:
         record = record or str(path)
         audio = extract_audio(path, SAMPLE_RATE, max_seconds=self.max_seconds + 1, record=record)
         return self.transcribe_audio(audio, record)
-
-
-def replace_model(t: Transcriber, model: str, language: str | None) -> Transcriber:
-    return Transcriber(model, t.device, t.compute_type, t.cache, t.max_seconds, t.beam_size, language, t.vad_filter)
 
 
 def transcribe_catalog(catalog: Catalog, transcriber: Transcriber, progress: bool = True, overwrite: bool = False,

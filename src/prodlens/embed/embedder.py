@@ -47,7 +47,7 @@ class EmbedConfig:
     visual_weight: float = 0.7  # w: share of the visual block in the cosine similarity (picked on Grocery train)
     bridge_topk: int = 10  # ConSE: class names mixed into an image's text-space vector
     # What video/live embeddings take from speech: the "raw" ASR text; "gated": the raw text less what the evidence
-    # (title, frames, repetition, the injection detector) rejects; its "summary"; or "none".
+    # (title, repetition, the injection detector; frames with frame_evidence) rejects; its "summary"; or "none".
     speech: str = "raw"
     summarizer: str = "extractive"  # summariser backend when speech = "summary" (see prodlens.text)
     # The frames as evidence of which product the speech is about (gated / summary speech). Off by default: the
@@ -292,9 +292,8 @@ class ProductEmbedder(ProductEncoder):
         transcript the summariser cannot handle falls back to its raw text, and is reported."""
         if self.config.speech not in ("gated", "summary"):
             return {}
-        feats = feats or {}
+        feats = feats if self.config.frame_evidence and feats else {}
         items = [(s.sample_id, s.asr_text, s.title, self.visual_evidence(feats.get(s.sample_id)))
-                 if self.config.frame_evidence else (s.sample_id, s.asr_text, s.title)
                  for s in samples if s.asr_text]
         return self._speech(items, bad, progress)
 
