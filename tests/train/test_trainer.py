@@ -302,7 +302,26 @@ def test_train_then_eval_with_checkpoint_exact_forms(tmp_path):
     assert ev.returncode == 0, ev.stderr
     data = json.loads(out.read_text())
     assert set(data["metrics"]) == {"live2page", "page2live"} and data["model"].startswith("trained[")
-    assert all(0 <= v <= 1 for m in data["metrics"].values() for v in m.values())
+    # the CLI embeds a trained run with the settings stored in it (flip TTA on by the run's config), exactly as
+    # the Python API does: the README's numbers and a user's `prodlens eval` are one computation
+    vectors = tmp_path / "cli.parquet"
+    emb = subprocess.run([str(BIN / "prodlens"), "embed", "grocery", "--root", str(root), "--split", "test",
+                          "--checkpoint", str(run), "--out", str(vectors)], env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert emb.returncode == 0, emb.stderr
+    from prodlens.catalog import load_catalog
+    from prodlens.embed import Embeddings
+    from prodlens.model import load_encoder
+
+    cli = Embeddings.load(vectors)
+    encoder = load_encoder(run, cache=FeatureCache(tmp_path / "cache"))
+    assert encoder.feature_config.flip_tta
+    python = encoder.embed_catalog(load_catalog("grocery", root, "test"), progress=False)
+    assert cli.sample_ids == python.sample_ids
+    assert float(np.abs(cli.vectors - python.vectors).max()) <= 1e-6
+    flipless = load_encoder(run, cache=FeatureCache(tmp_path / "cache"), flip_tta=False)
+    other = flipless.embed_catalog(load_catalog("grocery", root, "test"), progress=False)
+    assert float(np.abs(other.vectors - python.vectors).max()) > 1e-4  # the check can tell the two apart
 
 
 @pytest.mark.slow

@@ -162,11 +162,13 @@ class CheckpointEmbedder(ProductEncoder):
         return table_embeddings(self.model, table, meta, self.device)
 
 
-def embedder_for(config: EmbedConfig | None, cache: FeatureCache, checkpoint: str | Path | None):
+def embedder_for(config: EmbedConfig | None, cache: FeatureCache, checkpoint: str | Path | None,
+                 flip_tta: bool | None = None):
     """(what embeds a catalogue, the ProductEmbedder behind its features): the trained model of `checkpoint`, or
-    the zero-shot encoders of `config`."""
+    the zero-shot encoders of `config`. A trained model embeds with the settings stored with it — `config` is the
+    zero-shot settings and never applies to it; `flip_tta` overrides its test-time augmentation explicitly."""
     if checkpoint is not None:
-        trained = CheckpointEmbedder(checkpoint, cache, flip_tta=config.flip_tta if config is not None else None)
+        trained = CheckpointEmbedder(checkpoint, cache, flip_tta=flip_tta)
         return trained, trained.features
     embedder = ProductEmbedder(config, cache)
     return embedder, embedder

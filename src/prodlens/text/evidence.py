@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .injection import _HAS_CJK, _IDENTITY_CLAIM, has_cjk, normalise_speech
+from .zh import proper_nouns
 
-EVIDENCE_VERSION = "evidence-1"
+EVIDENCE_VERSION = "evidence-2"
 PRESENTED_BONUS = 0.3
 ASIDE_PENALTY = 0.6
 CLAIM_PENALTY = 0.4
@@ -44,6 +45,12 @@ VISUAL_CONTRADICTS = 0.05  # a once-said candidate this far below the best visua
 FIRST_BONUS = 0.3  # a pitch introduces its product before comparisons, asides and other products
 CONTEXT_WORDS = 10
 RIVAL_PRODUCTLIKE = 0.15
+RIVAL_PRODUCTLIKE_ZH = 0.0  # multilingual-e5's similarities are compressed: Chinese goods score > 0, chatter < 0
+CJK_ENCODER = "e5-small"  # English-only encoders embed Chinese as noise; product-likeness of Chinese needs this one
+ZH_NAME_PROTOTYPES = ["洗发水", "面霜", "口红", "香水", "咖啡", "茶叶", "果汁", "牛奶", "零食", "坚果", "巧克力", "手机",
+                      "电脑", "耳机", "运动鞋", "衣服", "电器", "洗衣液", "狗粮", "玩具"]
+ZH_CHATTER_WORDS = ["天气", "下雨", "我家猫", "午饭", "电影", "朋友", "关注", "点赞", "链接", "价格", "评论", "明天",
+                    "晚上", "购物车", "答案"]
 RIVAL_ADDRESSED = 0.2  # a mention in a clause this likely to speak to a machine is a rival even under the threshold
 MAX_CHOICES = 4
 CHOICE_MARGIN = 0.35
@@ -92,7 +99,9 @@ def _words(run: str) -> set[str]:
     from .extractive import FUNCTION_WORDS
 
     if has_cjk(run):
-        return {run}
+        from .zh import content_words
+
+        return content_words(run) or {run}
     return {w for w in run.split() if w not in FUNCTION_WORDS and len(w) >= 3 and not w.isdigit()}
 
 
@@ -122,7 +131,7 @@ def extract_candidates(clauses: list[str], title: str = "") -> list[Candidate]:
             compact = re.sub(r"\s+", "", text)
             introduced = {ZH_FUNCTION.split(m.group(1))[0] for m in ZH_INTRODUCED.finditer(compact)}
             for run, _, _ in mention_runs(text):
-                out.append(Candidate(run, "", index, {run}, presented=any(run.startswith(i) or i.startswith(run)
+                out.append(Candidate(run, "", index, _words(run), presented=any(run.startswith(i) or i.startswith(run)
                                                                           for i in introduced if i)))
             continue
         for run, brand, cue in mention_runs(text):
@@ -133,12 +142,18 @@ def extract_candidates(clauses: list[str], title: str = "") -> list[Candidate]:
     return [c for c in out if c.words]
 
 
+def _productlike(c: Candidate) -> bool:
+    return c.productlike >= (RIVAL_PRODUCTLIKE_ZH if has_cjk(c.name) else RIVAL_PRODUCTLIKE)
+
+
 class EvidenceScorer:
     """Scores candidates with a text encoder (product-likeness, title and frame agreement)."""
 
-    def __init__(self, encoder):
+    def __init__(self, encoder, cjk_encoder: str = CJK_ENCODER):
         self.encoder = encoder
+        self.cjk_encoder_spec = cjk_encoder
         self._protos = None
+        self._cjk = None
         self._vocab = None
 
     def _prototypes(self):
@@ -147,6 +162,21 @@ class EvidenceScorer:
 
             self._protos = (self.encoder.encode(NAME_PROTOTYPES), self.encoder.encode(CHATTER_WORDS))
         return self._protos
+
+    def cjk_productlike(self, names: list[str]) -> np.ndarray:
+        """Product-likeness of Chinese candidates, by the multilingual encoder against Chinese and English
+        prototypes of goods and of stream chatter."""
+        if self._cjk is None:
+            from ..encoders import load_text_encoder
+            from .extractive import CHATTER_WORDS, NAME_PROTOTYPES
+
+            encoder = self.encoder if self.cjk_encoder_spec in getattr(self.encoder, "name", "") else \
+                load_text_encoder(self.cjk_encoder_spec)
+            self._cjk = (encoder, encoder.encode(NAME_PROTOTYPES + ZH_NAME_PROTOTYPES),
+                         encoder.encode(CHATTER_WORDS + ZH_CHATTER_WORDS))
+        encoder, goods, chatter = self._cjk
+        vecs = encoder.encode(names)
+        return (vecs @ goods.T).max(axis=1) - (vecs @ chatter.T).max(axis=1)
 
     def vocabulary(self) -> set[str]:
         """Whole words the text encoder's tokenizer knows; empty if it does not expose one."""
@@ -181,6 +211,9 @@ class EvidenceScorer:
         vecs = self.encoder.encode([c.name for c in candidates])
         vocab = self.vocabulary()
         productlike = (vecs @ names.T).max(axis=1) - (vecs @ chatter.T).max(axis=1)
+        chinese = [i for i, c in enumerate(candidates) if has_cjk(c.name)]
+        if chinese:
+            productlike[chinese] = self.cjk_productlike([candidates[i].name for i in chinese])
         visual_sim = None
         if visual is not None:
             v = np.asarray(visual, np.float32)
@@ -197,7 +230,7 @@ class EvidenceScorer:
             for c, p in zip(spoken, local):
                 c.addressed = max(c.addressed, float(p))
         first = next((c for c in candidates if c.clause >= 0 and not c.aside and (
-            c.presented or c.productlike >= RIVAL_PRODUCTLIKE or (has_cjk(c.name) and len(c.name) >= 4))), None)
+            c.presented or _productlike(c))), None)
         for c in candidates:
             c.first = c is first
             length = min(len(c.name) / 2 if has_cjk(c.name) else len(c.name.split()), 4)
@@ -233,7 +266,8 @@ class EvidenceScorer:
             if c is winner or c.words & keep_words:
                 continue
             named = c.presented or c.claimed or c.addressed >= RIVAL_ADDRESSED or (
-                c.productlike >= RIVAL_PRODUCTLIKE and (len(c.name.split()) >= 2 or has_cjk(c.name)))
+                _productlike(c) and (has_cjk(c.name) or len(c.name.split()) >= 2)) or (
+                has_cjk(c.name) and bool(proper_nouns(c.name) - keep_words))
             rival = c.aside or named
             if rival:
                 blocked |= c.words - keep_words

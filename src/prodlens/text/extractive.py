@@ -63,9 +63,15 @@ ZH_INTRODUCED = re.compile(f"(?:推荐|介绍|这款|这个|一款|用的是)([{
 
 
 def split_sentences(text: str) -> list[str]:
-    """Clauses of the text, cut into ~20-word windows when a clause runs on."""
+    """Clauses of the text, cut into ~20-word windows when a clause runs on (Chinese: where the speech turns,
+    `zh.windows`)."""
     out = []
     for clause in split_clauses(text):
+        if has_cjk(clause):
+            from .zh import windows
+
+            out.extend(windows(clause))
+            continue
         words = clause.split()
         for i in range(0, len(words), 20):
             chunk = " ".join(words[i:i + 20]).strip()
@@ -87,7 +93,10 @@ def mention_runs(clause: str) -> list[tuple[str, str, int]]:
     ...", "i show you ..."), -1 when it is an aside ("tomorrow maybe the ...": another product, strongly demoted),
     else 0."""
     if has_cjk(clause):
-        return [(r, "", 0) for r in ZH_FUNCTION.split(re.sub(r"\s+", "", clause)) if len(r) >= 2]
+        from .zh import name_span
+
+        runs = (name_span(r) for r in ZH_FUNCTION.split(re.sub(r"\s+", "", clause)) if len(r) >= 2)
+        return [(r, "", 0) for r in runs if len(r) >= 2]
     tokens = re.findall(r"[\w']+", clause.lower())
     runs, current, start = [], [], 0
     for i, t in enumerate(tokens + ["."]):

