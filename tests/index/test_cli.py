@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -72,3 +73,47 @@ def test_build_search_serve_edit_with_a_trained_model(tmp_path):
     other = run(["index", "search", str(index), "--text", "banana", "--checkpoint", str(tmp_path / "other")], env,
                 check=False)
     assert other.returncode != 0 and "not the model that built this index" in other.stderr
+
+
+@pytest.mark.slow
+def test_two_concurrent_index_adds_keep_every_item_and_readers_see_whole_versions(tmp_path):
+    """Two `prodlens index add` processes that both read version 1, embed, then save: the second to save replays
+    its edit on the first's version (issue 25: before, the index kept one writer's half)."""
+    import threading
+
+    from prodlens.index import ProductIndex
+
+    root = make_grocery(tmp_path / "grocery", with_bad_rows=False)
+    env = {**os.environ, "PRODLENS_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
+    index = tmp_path / "index"
+    run(["index", "build", "grocery", "--root", str(root), "--out", str(index), "--no-thumbnails"], env)
+    held = ProductIndex.open(index)
+    logs = [tmp_path / f"add-{split}.log" for split in ("train", "test")]
+    seen, stop = [], threading.Event()
+
+    def read_while_writing():  # every open sees one whole version: its record's count is its item count
+        while not stop.is_set():
+            current = ProductIndex.open(index)
+            seen.append((current.record["version"], len(current), current.record["count"]))
+
+    with held.write_lock():  # both writers open version 1 and embed, then wait here to save
+        writers = [subprocess.Popen([str(BIN / "prodlens"), "index", "add", str(index), "grocery", "--root",
+                                     str(root), "--split", split, "--domains", "live", "--no-thumbnails"], env=env,
+                                    stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
+                   for split, log in zip(("train", "test"), logs)]
+        while not all("waiting for it" in log.read_text() for log in logs):
+            assert all(w.poll() is None for w in writers), [log.read_text() for log in logs]
+            time.sleep(0.2)
+    reader = threading.Thread(target=read_while_writing)
+    reader.start()
+    try:
+        assert [w.wait() for w in writers] == [0, 0], [log.read_text() for log in logs]
+    finally:
+        stop.set()
+        reader.join()
+    final = ProductIndex.open(index)
+    assert len(final) == 3 + 6 + 6 and final.record["version"] == 3
+    assert {it.domain for it in final.items.values()} == {"page", "live"}
+    assert sum("replaying 1 edit(s)" in log.read_text() for log in logs) == 1
+    assert seen and all(n == count for _, n, count in seen)
+    assert all(version in (1, 2, 3) for version, _, _ in seen)

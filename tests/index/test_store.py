@@ -133,9 +133,64 @@ def test_bad_index_directories_are_clear_errors(tmp_path):
         ProductIndex.create(tmp_path / "idx", embeddings())
 
 
-def test_one_writer_at_a_time(tmp_path):
+def test_a_writer_that_saves_second_keeps_the_first_writers_update(tmp_path):
+    ProductIndex.create(tmp_path / "idx", embeddings(n_products=2)).save()
+    first, second = ProductIndex.open(tmp_path / "idx"), ProductIndex.open(tmp_path / "idx")  # both read v1
+    first.add(embeddings(n_products=3, prefix="a", seed=1), info_for(embeddings(n_products=3, prefix="a")))
+    second.add(embeddings(n_products=4, prefix="b", seed=2))
+    second.remove(sample_ids=["s0-0"])
+    first.save()
+    second.save()  # v2 is first's: second's add and remove are replayed on it
+    final = ProductIndex.open(tmp_path / "idx")
+    ids = {it.sample_id for it in final.items.values()}
+    assert len(final) == 6 - 1 + 9 + 12 and final.record["version"] == 3
+    assert {"as0-0", "bs3-2", "s1-2"} <= ids and "s0-0" not in ids
+    assert final.item("as0-0").title == "title of p0"  # the first writer's side information survives too
+    # the replayed index searches its vectors like one built at once
+    hit = final.search(final.vector_of("bs3-2"), 1, per_product=False)[0]
+    assert hit.sample_id == "bs3-2" and hit.score == pytest.approx(1.0, abs=1e-5)
+    second.add(embeddings(n_products=1, prefix="c"))
+    second.save()  # no other writer in between: no replay, the version moves on
+    assert len(ProductIndex.open(tmp_path / "idx")) == len(final) + 3
+
+
+def test_two_new_indexes_created_at_once_become_one(tmp_path):
+    one = ProductIndex.create(tmp_path / "idx", embeddings(n_products=2, prefix="x"))
+    two = ProductIndex.create(tmp_path / "idx", embeddings(n_products=3, prefix="y"))
+    one.save()
+    two.save()
+    assert len(ProductIndex.open(tmp_path / "idx")) == 6 + 9
+    first, racer = (ProductIndex.create(tmp_path / "idx2", embeddings(model_id=m)) for m in ("m1", "m2"))
+    first.save()
+    with pytest.raises(ModelMismatch):  # a racing writer with another model is refused, not merged
+        racer.save()
+    assert ProductIndex.open(tmp_path / "idx2").model_id == "m1"
+
+
+def test_a_writer_waits_for_another_save_and_gives_up_with_a_clear_error(tmp_path):
     index = ProductIndex.create(tmp_path / "idx", embeddings())
     index.save()
     with index.write_lock():
-        with pytest.raises(ProdlensError, match="another process"):
-            ProductIndex.open(tmp_path / "idx").save()
+        with pytest.raises(ProdlensError, match="another process has been writing"):
+            ProductIndex.open(tmp_path / "idx").save(lock_timeout=0.2)
+
+
+def test_a_reader_never_sees_a_pruned_version(tmp_path, monkeypatch):
+    index = ProductIndex.create(tmp_path / "idx", embeddings())
+    index.save()
+    read = ProductIndex._read
+    calls = []
+
+    def racing_read(path, name):  # between reading CURRENT and the files, two writers save and prune that version
+        if not calls:
+            calls.append(name)
+            for n in range(store_module.KEEP_VERSIONS):
+                writer = ProductIndex.open(tmp_path / "idx")
+                writer.add(embeddings(n_products=1, prefix=f"w{n}"))
+                writer.save()
+            assert not (tmp_path / "idx" / name).exists()
+        return read(path, name)
+
+    monkeypatch.setattr(ProductIndex, "_read", staticmethod(racing_read))
+    reader = ProductIndex.open(tmp_path / "idx")
+    assert calls == ["v000001"] and reader.record["version"] == 3 and len(reader) == 60 + 6

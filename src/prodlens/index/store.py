@@ -9,7 +9,10 @@
       thumbs/<hash>.jpg    content-named, never rewritten in place
 
 Every save writes a whole new version directory, then swaps CURRENT: a crash at any point leaves the previous
-version intact and readable. Writers take an exclusive lock, so two `index add` runs cannot interleave.
+version intact and readable. Edits are kept as a journal until saved; `save` takes an exclusive lock, and when
+another writer has saved since this index was opened (two `prodlens index add` embedding at once), the journal is
+replayed on the newest version before writing, so no writer's update is lost. Readers never see a half-written
+version: `open` retries when the version it was pointed at has just been pruned.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import fcntl
 import hashlib
 import io
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -34,8 +38,11 @@ from ..embed import Embeddings
 from ..errors import ProdlensError
 from .vectors import IndexConfig, VectorIndex
 
+log = logging.getLogger(__name__)
+
 FORMAT = 1
 KEEP_VERSIONS = 2
+LOCK_TIMEOUT = 600.0  # seconds a writer waits for another's save to finish (a save writes files; it does not embed)
 ITEM_COLUMNS = ("sample_id", "product_id", "domain", "split", "title", "category", "thumbnail")
 
 
@@ -82,13 +89,17 @@ def thumbnail_name(sample_id: str, data: bytes) -> str:
 
 
 class ProductIndex:
-    def __init__(self, path: Path, vectors: VectorIndex, items: dict[int, Item], record: dict):
+    def __init__(self, path: Path, vectors: VectorIndex, items: dict[int, Item], record: dict,
+                 base: str | None = None):
+        """`base`: the version this state was read from (None: a new index, not yet saved)."""
         self.path = Path(path)
         self.vectors = vectors
         self.items = items
         self.record = record
         self._by_sample = {it.sample_id: i for i, it in items.items()}
         self._filter_cache: dict[tuple, np.ndarray] = {}
+        self._base = base
+        self._journal: list[tuple] = []  # edits since `base`: replayed if another writer saved in between
 
     # -- identity ---------------------------------------------------------------------------------------------
     @property
@@ -138,10 +149,22 @@ class ProductIndex:
     @classmethod
     def open(cls, path: str | Path) -> "ProductIndex":
         path = Path(path)
-        current = path / "CURRENT"
-        if not current.exists():
-            raise ProdlensError(f"{path} is not a prodlens index (no CURRENT file); build one with `prodlens index build`")
-        version_dir = path / current.read_text().strip()
+        for _ in range(5):
+            name = _current_name(path)
+            if name is None:
+                raise ProdlensError(f"{path} is not a prodlens index (no CURRENT file); build one with "
+                                    "`prodlens index build`")
+            try:
+                return cls._read(path, name)
+            except ProdlensError:
+                if _current_name(path) == name:  # nothing moved: that version itself is unreadable
+                    raise
+                # a writer saved and pruned the version CURRENT named a moment ago: read the new one
+        raise ProdlensError(f"index {path} kept changing while being read; try again")
+
+    @classmethod
+    def _read(cls, path: Path, name: str) -> "ProductIndex":
+        version_dir = path / name
         try:
             record = json.loads((version_dir / "index.json").read_text())
             config = IndexConfig(**record["config"])
@@ -155,7 +178,7 @@ class ProductIndex:
             raise ProdlensError(f"index {path} has format {record.get('format')}, this prodlens reads {FORMAT}")
         cols = table.to_pydict()
         items = {int(i): Item(int(i), *(cols[c][n] for c in ITEM_COLUMNS)) for n, i in enumerate(cols["id"])}
-        return cls(path, vectors, items, record)
+        return cls(path, vectors, items, record, base=name)
 
     # -- edits --------------------------------------------------------------------------------------------------
     def add(self, embeddings: Embeddings, info: IndexInfo | None = None) -> tuple[int, int]:
@@ -164,6 +187,7 @@ class ProductIndex:
         if embeddings.dim != self.dim:
             raise ModelMismatch(f"added vectors have dimension {embeddings.dim}, the index {self.dim}")
         info = info or IndexInfo()
+        self._journal.append(("add", embeddings, info))
         replaced = [self._by_sample[s] for s in embeddings.sample_ids if s in self._by_sample]
         self._drop(replaced)
         start = self.record["next_id"]
@@ -187,6 +211,7 @@ class ProductIndex:
 
     def remove(self, sample_ids=(), product_ids=()) -> int:
         """Remove samples by id and every sample of the given products. Returns how many were removed."""
+        self._journal.append(("remove", tuple(sample_ids), tuple(product_ids)))
         products = set(product_ids)
         ids = [self._by_sample[s] for s in sample_ids if s in self._by_sample]
         ids += [i for i, it in self.items.items() if it.product_id in products]
@@ -216,12 +241,17 @@ class ProductIndex:
         self.record["kind"] = fresh.kind
 
     # -- persistence ----------------------------------------------------------------------------------------------
-    def save(self) -> Path:
-        """Write a new version and make it current, atomically; older versions beyond the last two are removed."""
-        if self.needs_rebuild():
-            self.rebuild()
+    def save(self, lock_timeout: float = LOCK_TIMEOUT) -> Path:
+        """Write a new version and make it current, atomically; older versions beyond the last two are removed.
+        If another writer saved since this index was read, this one's edits are replayed on that newer version
+        first (the result holds both writers' updates)."""
         self.path.mkdir(parents=True, exist_ok=True)
-        with self.write_lock():
+        with self.write_lock(lock_timeout):
+            current = _current_name(self.path)
+            if current != self._base:
+                self._rebase(current)
+            if self.needs_rebuild():
+                self.rebuild()
             version = self._latest_version() + 1
             name = _version_name(version)
             tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.path))
@@ -242,16 +272,42 @@ class ProductIndex:
                 if tmp.exists():
                     shutil.rmtree(tmp, ignore_errors=True)
             atomic.write_text(self.path / "CURRENT", name + "\n")
+            self._base, self._journal = name, []
             self._prune(version)
         return self.path / name
 
+    def _rebase(self, current: str | None) -> None:
+        """This index's journal replayed on the version another writer saved (`current`)."""
+        if current is None:  # the other writer's index is gone: ours is a new one again
+            self._base = None
+            return
+        log.warning("%s: another writer saved %s since this index was read; replaying %d edit(s) on it", self.path,
+                    current, len(self._journal))
+        latest = ProductIndex._read(self.path, current)
+        for op, *args in self._journal:
+            latest.add(*args) if op == "add" else latest.remove(*args)
+        self.vectors, self.items, self.record = latest.vectors, latest.items, latest.record
+        self._by_sample, self._filter_cache = latest._by_sample, {}
+        self._base = current
+
     @contextlib.contextmanager
-    def write_lock(self):
+    def write_lock(self, timeout: float = LOCK_TIMEOUT):
+        """The index's writer lock; waits up to `timeout` seconds for another writer's save to finish."""
+        self.path.mkdir(parents=True, exist_ok=True)
         with open(self.path / ".lock", "a+") as f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise ProdlensError(f"another process is writing the index {self.path}; try again when it is done")
+            deadline, waited = time.monotonic() + timeout, False
+            while True:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if not waited:
+                        log.warning("%s: another process is saving this index; waiting for it", self.path)
+                        waited = True
+                    if time.monotonic() >= deadline:
+                        raise ProdlensError(f"another process has been writing the index {self.path} for over "
+                                            f"{timeout:.0f} s; try again when it is done") from None
+                    time.sleep(0.05)
             try:
                 yield
             finally:
@@ -354,6 +410,13 @@ class ProductIndex:
                 "dim": self.dim, "model": self.record.get("model", ""), "model_id": self.model_id,
                 "version": self.record.get("version"), "tombstones": len(self.vectors.tombstones),
                 "index_bytes": self.record.get("index_bytes")}
+
+
+def _current_name(path: Path) -> str | None:
+    try:
+        return (path / "CURRENT").read_text().strip() or None
+    except FileNotFoundError:
+        return None
 
 
 def _version_name(version: int) -> str:
