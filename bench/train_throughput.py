@@ -81,7 +81,7 @@ def main() -> None:
             console.print(f"running: {name} ({steps} steps)")
             run(cmd + ["--out", str(out), "--max-steps", str(steps)], env)
             summary = json.loads((out / "summary.json").read_text())
-            rows.append((name, summary.samples_per_second, summary.world_size))
+            rows.append((name, summary["samples_per_second"], summary["world_size"]))
     baseline = rows[0][1]
     table = Table(title="training throughput (baseline: cached features, 1 process)", title_justify="left")
     for col in ("variant", "processes", "samples/s", "ratio vs baseline"):

@@ -24,3 +24,11 @@ def test_file_digest_follows_content_not_name(tmp_path):
     (tmp_path / "b.jpg").write_bytes(b"same")
     (tmp_path / "c.jpg").write_bytes(b"different")
     assert file_digest(tmp_path / "a.jpg") == file_digest(tmp_path / "b.jpg") != file_digest(tmp_path / "c.jpg")
+
+
+def test_a_home_relative_cache_path_goes_under_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    cache = FeatureCache("~/.cache/prodlens")  # the README's example
+    assert cache.path == str(tmp_path / "home" / ".cache" / "prodlens" / "features.sqlite")
+    assert not (tmp_path / "~").exists()

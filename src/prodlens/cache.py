@@ -39,7 +39,7 @@ class FeatureCache:
         if path is None:
             target = ":memory:"
         else:
-            path = Path(path)
+            path = Path(path).expanduser()
             if path.suffix != ".sqlite":
                 path.mkdir(parents=True, exist_ok=True)
                 path = path / "features.sqlite"

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from ..errors import BadRecords, MediaError, RecordError
-from ..media import load_image, sample_frames
+from ..media import DEFAULT_FRAMES, load_image, sample_frames
 from ..progress import progress_bar
 from .manifest import ManifestView
 from .schema import Catalog
 
 
-def validate_catalog(catalog: Catalog, check_media: bool = True, frames: int = 8, progress: bool = True) -> BadRecords:
+def validate_catalog(catalog: Catalog, check_media: bool = True, frames: int = DEFAULT_FRAMES, progress: bool = True) -> BadRecords:
     """Every problem found, each naming its record: load-time problems first, then undecodable media."""
     bad = BadRecords()
     bad.extend(catalog.bad)
@@ -30,7 +30,7 @@ def validate_catalog(catalog: Catalog, check_media: bool = True, frames: int = 8
     return bad
 
 
-def validate_manifest(view: ManifestView, check_media: bool = True, frames: int = 8, batch_rows: int = 4096,
+def validate_manifest(view: ManifestView, check_media: bool = True, frames: int = DEFAULT_FRAMES, batch_rows: int = 4096,
                       progress: bool = True) -> tuple[BadRecords, int]:
     """The same checks over a manifest, a batch at a time (memory bounded by the batch): (bad records, samples)."""
     bad, count = BadRecords(), 0

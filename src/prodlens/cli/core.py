@@ -15,13 +15,15 @@ from ..catalog.download import count_rope_images, download_images, rope_image_na
 from ..catalog.rope import DEFAULT_URL_PREFIX
 from ..embed.shards import SHARD_ROWS
 from ..errors import ProdlensError
+from ..asr.transcribe import DEFAULT_ASR_MODEL
+from ..media import DEFAULT_FRAMES
 from .common import (RootOpt, SourceArg, SplitOpt, _fail, _model_options, _print_bad, app, catalog_app, console,
                      err)
 
 @catalog_app.command("validate")
 def catalog_validate(source: str = SourceArg, root: Path = RootOpt, split: Optional[str] = SplitOpt,
                      no_media: bool = typer.Option(False, "--no-media", help="check records only, do not decode media"),
-                     frames: int = typer.Option(8, help="frames decoded per video")):
+                     frames: int = typer.Option(DEFAULT_FRAMES, help="frames decoded per video")):
     """Check every record and decode every media file; list each bad record. Exit 1 if any is bad. A manifest is
     checked a batch at a time."""
     if source == "manifest":
@@ -187,7 +189,7 @@ def eval_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str]
 @app.command("asr")
 def asr_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str] = SplitOpt,
             out: Path = typer.Option(..., help="manifest directory to write (the catalogue with ASR text filled in)"),
-            model: str = typer.Option("auto", help="auto (by the catalogue's language: Whisper tiny.en for English, "
+            model: str = typer.Option(DEFAULT_ASR_MODEL, help="auto (by the catalogue's language: Whisper tiny.en for English, "
                                       "multilingual Whisper base otherwise, both offline), tiny.en-offline, "
                                       "base-offline, a faster-whisper model name or a CTranslate2 directory"),
             language: Optional[str] = typer.Option(None, help="force a language (default: the catalogue's if Chinese, "

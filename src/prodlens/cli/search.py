@@ -12,6 +12,7 @@ from rich.table import Table
 from .. import api
 from ..catalog import DOMAINS, load_catalog
 from ..errors import ProdlensError
+from ..index.vectors import IndexConfig
 from ..serve.service import ServeConfig
 from .common import RootOpt, SourceArg, SplitOpt, _fail, _model_options, _print_bad, app, console
 from .options import config_options
@@ -38,6 +39,8 @@ def _report_written(index, stats: dict) -> None:
     console.print(f"model: {s['model']} (id {s['model_id']})", markup=False)
     _print_bad(stats["bad"])
 
+_INDEX = IndexConfig()  # the defaults the options show
+
 
 @index_app.command("build")
 @_model_options
@@ -45,16 +48,14 @@ def index_build(source: str = SourceArg, root: Path = RootOpt, split: Optional[s
                 out: Path = typer.Option(..., "--out", help="index directory to create"),
                 checkpoint: Optional[Path] = typer.Option(None, help="trained run directory or .pt (default: zero-shot)"),
                 domains: str = DomainsOpt,
-                kind: str = typer.Option("auto", help="flat (exact), hnsw, ivfpq, or auto (flat under 100k vectors)"),
-                hnsw_m: int = typer.Option(32, help="HNSW graph degree"),
-                ef_search: int = typer.Option(128, help="HNSW search breadth"),
-                ivf_lists: int = typer.Option(0, help="IVF lists (0: about 4*sqrt(n))"),
-                ivf_probe: int = typer.Option(32, help="IVF lists probed per query"),
+                kind: str = typer.Option(_INDEX.kind, help="flat (exact), hnsw, ivfpq, or auto (flat under 100k vectors)"),
+                hnsw_m: int = typer.Option(_INDEX.hnsw_m, help="HNSW graph degree"),
+                ef_search: int = typer.Option(_INDEX.hnsw_ef_search, help="HNSW search breadth"),
+                ivf_lists: int = typer.Option(_INDEX.ivf_lists, help="IVF lists (0: about 4*sqrt(n))"),
+                ivf_probe: int = typer.Option(_INDEX.ivf_probe, help="IVF lists probed per query"),
                 thumbnails: bool = typer.Option(True, "--thumbnails/--no-thumbnails", help="store result thumbnails"),
                 *, config, cache):
     """Embed a catalogue's samples (product pages by default) and write a new index."""
-    from ..index import IndexConfig
-
     if (out / "CURRENT").exists():
         _fail(f"{out} already holds an index: `prodlens index add {out} ...` adds to it")
     try:

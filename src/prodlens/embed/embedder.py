@@ -23,7 +23,7 @@ from ..catalog import Catalog, Sample
 from ..catalog.schema import resolve_media_path
 from ..encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER, l2_normalize, load_image_encoder, load_text_encoder
 from ..errors import BadRecords, MediaError, RecordError
-from ..media import load_image, sample_frames, uniform_positions
+from ..media import DEFAULT_FRAMES, load_image, sample_frames, uniform_positions
 from ..progress import progress_bar
 from ..cache import FeatureCache, combine_digests, file_digest, text_digest
 from .encoder import ProductEncoder
@@ -38,7 +38,7 @@ PROMPT_TEMPLATE = "a photo of a {}."
 class EmbedConfig:
     image_encoder: str = DEFAULT_IMAGE_ENCODER
     text_encoder: str = DEFAULT_TEXT_ENCODER
-    frames: int = 8  # frames sampled per video / live sample
+    frames: int = DEFAULT_FRAMES  # frames sampled per video / live sample
     image_size: int = 224  # side of the square images the image encoder sees
     batch_size: int = 32  # images per forward pass
     device: str = "cpu"

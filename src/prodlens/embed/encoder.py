@@ -19,14 +19,14 @@ import numpy as np
 from PIL import Image
 
 from ..errors import RecordError
-from ..media import load_image, sample_frames
+from ..media import DEFAULT_FRAMES, load_image, sample_frames
 
 
 class ProductEncoder:
     """Base class: subclasses give `embed_queries`, `embed_catalog`, `signature`, `with_cache` and `frames`."""
 
     name: str = "encoder"
-    frames: int = 8  # frames sampled from a video
+    frames: int = DEFAULT_FRAMES  # frames sampled from a video
 
     def embed_queries(self, frames: list[list[Image.Image]], texts: list[str], domain: str) -> np.ndarray:
         raise NotImplementedError

@@ -1,5 +1,5 @@
 """Media decoding: images (Pillow) and videos (PyAV), with errors that name the record."""
 from .image import decode_image, load_image, random_view, to_rgb
-from .video import extract_audio, sample_frames, uniform_positions, video_info
+from .video import DEFAULT_FRAMES, extract_audio, sample_frames, uniform_positions, video_info
 
 __all__ = ["decode_image", "load_image", "random_view", "to_rgb", "extract_audio", "sample_frames", "uniform_positions", "video_info"]

@@ -22,7 +22,10 @@ def uniform_positions(n_total: int, n: int) -> list[int]:
     return [min(n_total - 1, int((2 * i + 1) * step / 2)) for i in range(n)]
 
 
-def sample_frames(path: str | Path, n: int = 8, record: str | None = None) -> list[Image.Image]:
+DEFAULT_FRAMES = 8  # frames sampled from a video or live clip, wherever a caller does not say
+
+
+def sample_frames(path: str | Path, n: int = DEFAULT_FRAMES, record: str | None = None) -> list[Image.Image]:
     """Decode `n` RGB frames spread uniformly over the video; frames that fail to decode are skipped."""
     path = Path(path)
     record = record or str(path)

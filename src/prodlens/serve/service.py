@@ -43,7 +43,7 @@ class ServeConfig:
     max_upload_mb: float = 64.0  # largest accepted upload
     max_text_chars: int = 2000  # longest accepted query text
     max_k: int = 100  # most results one query may ask for
-    query_frames: int = 8  # frames sampled from an uploaded clip
+    query_frames: int | None = None  # frames sampled from an uploaded clip (None: as many as the index's model uses)
     asr: bool = False  # transcribe uploaded clips' speech into the query (faster-whisper)
     asr_model: str = DEFAULT_ASR_MODEL  # for --asr: "auto" (multilingual Whisper base, language per clip), an offline
     # name, a faster-whisper size name or a local CTranslate2 directory
@@ -176,7 +176,7 @@ class SearchService:
                 raise BadQuery(f"{filename}: clip is {duration:.0f} s long, over the {self.config.max_clip_seconds:g} s"
                                " limit", 413)
             try:
-                frames = sample_frames(f.name, self.config.query_frames, filename)
+                frames = sample_frames(f.name, self.config.query_frames or self.model.frames, filename)
             except MediaError as e:
                 raise BadQuery(str(e), 422) from None
             return frames, self._speech(f.name, filename, frames) if self.config.asr else ""
