@@ -14,6 +14,7 @@ from .catalog import Catalog, load_catalog
 from .errors import ProdlensError, RecordError
 from .cache import FeatureCache, open_cache
 from .embed import EmbedConfig, Embeddings, ProductEmbedder
+from .embed.saved import MODEL_SUBDIR
 from .evaluate import ZERO_SHOT_NOTE, EvalResult, evaluate_embeddings, write_report
 from .index.query import query_model
 from .model import embedder_for
@@ -63,6 +64,10 @@ def train_catalog(source: str, root: str | Path, out_dir: str | Path, split: str
         atomic.write_json(Path(out_dir) / "config.json", trainer.run.to_dict())  # widths resolved
         atomic.write_json(Path(out_dir) / "summary.json", result.summary())
         write_training_report(result, out_dir, title=f"prodlens training: {full.name} {split}")
+        if not result.stopped_early:  # the finished model, as a directory that loads without the run
+            from .model import CheckpointEmbedder
+
+            CheckpointEmbedder(out_dir).save(Path(out_dir) / MODEL_SUBDIR)
     return result
 
 
@@ -73,7 +78,7 @@ def evaluate_catalog(source: str, root: str | Path, split: str | None = None, co
                      checkpoint: str | Path | None = None) -> EvalResult:
     """Load → embed → evaluate; optionally compare embedding `variants` (name → EmbedConfig changes, e.g.
     PAGE_VARIANTS or SPEECH_VARIANTS) on the same samples, and write a report and JSON.
-    With `checkpoint` (a run directory or .pt file) the trained model embeds; otherwise the zero-shot encoders."""
+    With `checkpoint` (a run directory or checkpoint file) the trained model embeds; otherwise the zero-shot encoders."""
     catalog = catalog or load_catalog(source, root, split)
     model, embedder = embedder_for(config, cache or open_cache(), checkpoint)
     embeddings = model.embed_catalog(catalog, progress=progress)

@@ -129,6 +129,17 @@ def file_digest(path: Path) -> str:
     return digest
 
 
+def dir_digest(path: Path) -> str:
+    """sha256 over a file's or directory's content: every file's relative path and bytes (caches and compiled
+    Python left out), so a model directory retrained or edited in place gets a new digest."""
+    path = Path(path)
+    if path.is_file():
+        return file_digest(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                   and not p.name.startswith(".") and p.suffix != ".pyc")
+    return combine_digests([f"{p.relative_to(path).as_posix()}:{file_digest(p)}" for p in files])
+
+
 def text_digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -1,7 +1,8 @@
 """Run directories shared by the trainers (the embedding trainer and the recommender): checkpoints written
 atomically, the metrics log, and resuming — which must continue the run that wrote the checkpoint.
 
-A checkpoint stores the configuration it was trained with. Resuming under another configuration would silently
+Checkpoints are safetensors files (`prodlens.tensorfile`): opening one never unpickles. A checkpoint stores the
+configuration it was trained with. Resuming under another configuration would silently
 report the old run (its weights, its learning rate in the optimizer state) as if it were the new one, so a resume
 compares the two and refuses any difference outside the few keys that only bound how long the run goes on.
 """
@@ -12,8 +13,11 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
-from . import atomic
 from .errors import ProdlensError
+from .tensorfile import SUFFIX, load_state, save_state
+
+BEST, LAST = f"best{SUFFIX}", f"last{SUFFIX}"
+LEGACY_SUFFIX = ".pt"  # torch pickles of releases before issue 25: `prodlens model convert` rewrites them
 
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -61,9 +65,9 @@ def config_digest(config: dict[str, Any], length: int = 10) -> str:
 
 
 class RunDir:
-    """`best.pt` / `last.pt` checkpoints and `metrics.jsonl` in one directory.
+    """`best.safetensors` / `last.safetensors` checkpoints and `metrics.jsonl` in one directory.
 
-    `start(resume, identity, ignore)` opens the run: with `resume` and a `last.pt`, it checks that the checkpoint's
+    `start(resume, identity, ignore)` opens the run: with `resume` and a last checkpoint, it checks that the checkpoint's
     identity (its configuration, the catalogue it was trained on, ...) is the current one and returns its state;
     otherwise the run starts fresh (an old metrics log is cleared, so a new run never appends to it)."""
 
@@ -76,9 +80,11 @@ class RunDir:
             self.path.mkdir(parents=True, exist_ok=True)
 
     def start(self, resume: bool, identity: dict[str, Any], ignore: Iterable[str] = ()) -> dict | None:
-        last = self.path / "last.pt"
+        last = self.path / LAST
+        if resume and not last.exists() and (self.path / f"last{LEGACY_SUFFIX}").exists():
+            raise legacy_error(self.path / f"last{LEGACY_SUFFIX}")
         if resume and last.exists():
-            state = self.load("last.pt")
+            state = self.load(LAST)
             check_resume(last, {k: state.get("identity", state).get(k) for k in identity}, identity, ignore)
             return state
         if self.writer:
@@ -86,23 +92,14 @@ class RunDir:
         return None
 
     def save(self, name: str, state: dict[str, Any], identity: dict[str, Any] | None = None) -> None:
-        import torch
-
         if not self.writer:
             return
         if identity is not None:
             state = {**state, "identity": identity}
-        with atomic.atomic_path(self.path / name) as tmp:
-            torch.save(state, tmp)
+        save_state(self.path / name, state)
 
-    def load(self, name: str = "best.pt") -> dict[str, Any]:
-        import torch
-
-        path = self.path / name
-        try:
-            return torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as e:  # a torn or foreign file
-            raise ProdlensError(f"cannot read checkpoint {path}: {e}") from e
+    def load(self, name: str = BEST) -> dict[str, Any]:
+        return load_state(self.path / name)
 
     def has(self, name: str) -> bool:
         return (self.path / name).exists()
@@ -111,3 +108,30 @@ class RunDir:
         if self.writer:
             with open(self.path / self.METRICS, "a", encoding="utf-8") as f:
                 f.write(json.dumps(row) + "\n")
+
+
+def legacy_error(path: Path) -> ProdlensError:
+    return ProdlensError(f"{path} is a checkpoint in the old pickle format, which prodlens no longer opens (a pickle "
+                         f"can run code when loaded): convert it once with `prodlens model convert {path}`")
+
+
+def convert_legacy(path: str | Path) -> list[Path]:
+    """Old `.pt` checkpoints (a file, or every one in a run directory) rewritten as safetensors state files beside
+    them. Read by torch's restricted loader (`weights_only=True`: tensors, numbers, text and containers only), so
+    a tampered file is refused rather than run."""
+    import torch
+
+    path = Path(path)
+    sources = sorted(path.glob(f"*{LEGACY_SUFFIX}")) if path.is_dir() else [path]
+    if not sources or not all(p.is_file() and p.suffix == LEGACY_SUFFIX for p in sources):
+        raise ProdlensError(f"no {LEGACY_SUFFIX} checkpoint at {path}")
+    written = []
+    for source in sources:
+        try:
+            state = torch.load(source, map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise ProdlensError(f"cannot convert {source}: the restricted loader refused it ({e})") from e
+        target = source.with_suffix(SUFFIX)
+        save_state(target, state)
+        written.append(target)
+    return written

@@ -56,7 +56,8 @@ def test_learn_beats_popularity_and_handles_cold_items(dataset, tmp_path):
     assert set(learn["metrics"]) >= {"R@10", "N@10", "R@20", "N@20"}
     assert 0 <= learn["metrics"]["N@10"] <= learn["metrics"]["R@10"] <= learn["metrics"]["R@20"] <= 1
     assert learn["long_tail"]["n"] + learn["head"]["n"] == learn["metrics"]["n"]
-    assert (tmp_path / "learn" / "best.pt").exists() and (tmp_path / "learn" / "cold-start" / "best.pt").exists()
+    assert (tmp_path / "learn" / "best.safetensors").exists()
+    assert (tmp_path / "learn" / "cold-start" / "best.safetensors").exists()
 
     # the saved checkpoint reproduces the metrics without training
     again = evaluate_recommender(*dataset, RecConfig(model="learn"), checkpoint=tmp_path / "learn", progress=False)
@@ -116,13 +117,15 @@ def test_exact_command_form_and_recommend(dataset, tmp_path):
 def test_full_softmax_stage_fine_tunes_the_best_model(dataset, tmp_path):
     import torch
 
+    from prodlens.tensorfile import load_state, save_state
+
     cache = FeatureCache(tmp_path / "cache")
     in_batch = RecConfig(model="learn", loss="sampled", epochs=6, patience=10, dim=32)
     evaluate_recommender(*dataset, in_batch, out_dir=tmp_path / "run", cache=cache, progress=False, cold_start=False)
-    # spoil the last in-batch weights: the full-softmax stage must start from best.pt, not from these
-    last = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    # spoil the last in-batch weights: the full-softmax stage must start from the best checkpoint, not from these
+    last = load_state(tmp_path / "run" / "last.safetensors")
     last["model"] = {k: torch.randn_like(v) if v.is_floating_point() else v for k, v in last["model"].items()}
-    torch.save(last, tmp_path / "run" / "last.pt")
+    save_state(tmp_path / "run" / "last.safetensors", last)
     best = last["best"]
     staged = evaluate_recommender(*dataset, RecConfig(**{**in_batch.to_dict(), "full_softmax_epochs": 1}),
                                   out_dir=tmp_path / "run", cache=cache, progress=False, cold_start=False,

@@ -1,6 +1,7 @@
 """Training end to end on generated tri-domain data and on the real Grocery Store photos."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from prodlens.demo import generate_demo_catalog
 from prodlens.embed import FeatureCache, ProductEmbedder
 from prodlens.errors import ProdlensError
 from prodlens.model import load_run_config
+from prodlens.tensorfile import load_state
 from prodlens.train import Trainer
 from tests.helpers import make_grocery
 
@@ -48,8 +50,8 @@ def _env(cache_dir):
     return {**os.environ, "PRODLENS_CACHE": str(cache_dir), "HF_HUB_OFFLINE": "1"}
 
 
-def _weights(run_dir, name="last.pt"):
-    return torch.load(Path(run_dir) / name, map_location="cpu", weights_only=False)
+def _weights(run_dir, name="last.safetensors"):
+    return load_state(Path(run_dir) / name)
 
 
 def _max_diff(a, b):
@@ -62,7 +64,8 @@ def test_training_beats_zero_shot_and_writes_a_run(demo, tmp_path):
                                overrides={"train": {"epochs": 40, "batch_products": 12}}, config="tiny",
                                cache=FeatureCache(cache_dir), progress=False)
     run = tmp_path / "run"
-    for name in ("best.pt", "last.pt", "metrics.jsonl", "report.md", "training.png", "config.json", "summary.json"):
+    for name in ("best.safetensors", "last.safetensors", "metrics.jsonl", "report.md", "training.png", "config.json",
+                 "summary.json", "model/prodlens_model.json", "model/model.safetensors", "model/README.md"):
         assert (run / name).exists(), name
     trained = result.best["metrics"]
     zero = result.zero_shot
@@ -105,7 +108,7 @@ def test_killed_training_resumes(demo, tmp_path):
     args = [str(BIN / "prodlens"), "train", "folder", "--root", str(root), "--split", "all", "--val-split", "",
             "--out", str(tmp_path / "run"), "--config", str(config)]
     proc = subprocess.Popen(args, env=_env(cache_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while not (tmp_path / "run" / "last.pt").exists():  # however long the first checkpoint takes here
+    while not (tmp_path / "run" / "last.safetensors").exists():  # however long the first checkpoint takes here
         assert proc.poll() is None, "training exited before its first checkpoint"
         time.sleep(0.2)
     time.sleep(1.0)
@@ -294,7 +297,7 @@ def test_train_then_eval_with_checkpoint_exact_forms(tmp_path):
                             "--out", str(run), "--config", "tiny"], env=env, capture_output=True, text=True,
                            timeout=600)
     assert train.returncode == 0, train.stderr
-    assert (run / "best.pt").exists()
+    assert (run / "best.safetensors").exists()
     out = tmp_path / "out.json"
     ev = subprocess.run([str(BIN / "prodlens"), "eval", "grocery", "--root", str(root), "--split", "test",
                          "--checkpoint", str(run), "--json", str(out)], env=env, capture_output=True, text=True,
@@ -320,9 +323,24 @@ def test_train_then_eval_with_checkpoint_exact_forms(tmp_path):
     assert cli.sample_ids == python.sample_ids
     assert float(np.abs(cli.vectors - python.vectors).max()) <= 1e-6
     # (these test images are solid colours, their own mirror images: the setting is checked by the model's identity)
-    assert cli.meta["signature"].get("flip_tta") is True and cli.meta["model_id"] == python.meta["model_id"]
+    assert cli.meta["signature"]["settings"]["flip_tta"] is True and cli.meta["model_id"] == python.meta["model_id"]
     flipless = load_encoder(run, cache=FeatureCache(tmp_path / "cache"), flip_tta=False)
     assert model_id(flipless.signature()) != cli.meta["model_id"]
+    # the run's saved model directory, moved away from the run and loaded in a fresh process (no training code
+    # runs, no cache shared), embeds the same and is the same model
+    moved = tmp_path / "elsewhere" / "model"
+    shutil.copytree(run / "model", moved)
+    shutil.rmtree(run)
+    script = ("import sys, numpy as np, prodlens; from prodlens.catalog import load_catalog; "
+              "e = prodlens.load_encoder(sys.argv[1]); "
+              "emb = e.embed_catalog(load_catalog('grocery', sys.argv[2], 'test'), progress=False); "
+              "np.save(sys.argv[3], emb.vectors); print(emb.meta['model_id'])")
+    fresh = subprocess.run([sys.executable, "-c", script, str(moved), str(root), str(tmp_path / "fresh.npy")],
+                           env={**env, "PRODLENS_CACHE": str(tmp_path / "fresh-cache")}, capture_output=True,
+                           text=True, timeout=600)
+    assert fresh.returncode == 0, fresh.stderr
+    assert fresh.stdout.strip().splitlines()[-1] == python.meta["model_id"]
+    assert float(np.abs(np.load(tmp_path / "fresh.npy") - python.vectors).max()) <= 1e-6
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import sys
 
-from . import core, rec, search  # noqa: F401  (register commands)
+from . import core, model, rec, search  # noqa: F401  (register commands)
 from .common import app
 
 __all__ = ["app", "main"]

@@ -115,7 +115,7 @@ def catalog_download(source: str = typer.Argument(..., help="rope"), root: Path 
 @_model_options
 def embed_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str] = SplitOpt,
               out: Path = typer.Option(..., help="output: a Parquet file, or for 'manifest' a directory of shards"),
-              checkpoint: Optional[Path] = typer.Option(None, help="trained run directory or .pt (default: zero-shot)"),
+              checkpoint: Optional[Path] = typer.Option(None, help="trained run directory, .safetensors checkpoint or saved model directory (default: zero-shot)"),
               domains: Optional[str] = typer.Option(None, help="manifest: only these domains (comma-separated)"),
               shard_rows: int = typer.Option(SHARD_ROWS, min=1, help="manifest: rows of samples.parquet per shard"),
               *, config, cache):
@@ -168,7 +168,7 @@ def eval_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str]
                                                 help="also evaluate image-only and text-only page embeddings"),
              compare_speech: bool = typer.Option(False, "--compare-speech",
                                                  help="AMPere's ablation: speech text none / raw ASR / gated / summary"),
-             checkpoint: Optional[Path] = typer.Option(None, help="trained run directory or .pt (default: zero-shot)"),
+             checkpoint: Optional[Path] = typer.Option(None, help="trained run directory, .safetensors checkpoint or saved model directory (default: zero-shot)"),
              *, config, cache):
     """Cross-domain retrieval (R@1/5/10, mAP) in every direction the catalogue has, plus one-shot classification."""
     from ..evaluate import print_results
@@ -281,7 +281,7 @@ def train_cmd(source: str = SourceArg, root: Path = RootOpt,
               out: Path = typer.Option(..., help="run directory: checkpoints, metrics.jsonl, report.md"),
               config: str = typer.Option("default", help="packaged config name or JSON file"),
               epochs: Optional[int] = typer.Option(None, min=1, help="override train.epochs"),
-              resume: bool = typer.Option(False, "--resume", help="continue from OUT/last.pt"),
+              resume: bool = typer.Option(False, "--resume", help="continue from OUT/last.safetensors"),
               max_steps: Optional[int] = typer.Option(None, min=1, help="stop after this many steps (a checkpoint is kept)"),
               max_minutes: Optional[float] = typer.Option(None, help="stop after this many minutes"),
               set_: list[str] = typer.Option([], "--set", help="override any config field: section.key=value, e.g. "

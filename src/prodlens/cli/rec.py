@@ -72,7 +72,7 @@ def rec_eval(interactions: Path = InteractionsOpt, items: Path = ItemsOpt,
         _fail(str(e))
     console.print(_metrics_table(result))
     if result.get("training", {}).get("run"):
-        console.print(f"model: {result['training']['run']}/best.pt (best epoch {result['training']['best_epoch']})")
+        console.print(f"model: {result['training']['run']}/best.safetensors (best epoch {result['training']['best_epoch']})")
     if json_out:
         console.print(f"metrics: {json_out}")
     from ..errors import BadRecords

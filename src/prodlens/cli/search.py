@@ -46,7 +46,7 @@ _INDEX = IndexConfig()  # the defaults the options show
 @_model_options
 def index_build(source: str = SourceArg, root: Path = RootOpt, split: Optional[str] = SplitOpt,
                 out: Path = typer.Option(..., "--out", help="index directory to create"),
-                checkpoint: Optional[Path] = typer.Option(None, help="trained run directory or .pt (default: zero-shot)"),
+                checkpoint: Optional[Path] = typer.Option(None, help="trained run directory, .safetensors checkpoint or saved model directory (default: zero-shot)"),
                 domains: str = DomainsOpt,
                 kind: str = typer.Option(_INDEX.kind, help="flat (exact), hnsw, ivfpq, or auto (flat under 100k vectors)"),
                 hnsw_m: int = typer.Option(_INDEX.hnsw_m, help="HNSW graph degree"),

@@ -21,8 +21,9 @@ from PIL import Image, ImageOps
 
 from ..catalog import Catalog, Sample
 from ..catalog.schema import resolve_media_path
-from ..encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER, l2_normalize, load_image_encoder, load_text_encoder
-from ..errors import BadRecords, MediaError, RecordError
+from ..encoders import (DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER, l2_normalize, load_image_encoder,
+                        load_text_encoder, weights_digest)
+from ..errors import BadRecords, MediaError, ProdlensError, RecordError
 from ..media import DEFAULT_FRAMES, load_image, sample_frames, uniform_positions
 from ..progress import progress_bar
 from ..cache import FeatureCache, combine_digests, file_digest, text_digest
@@ -107,13 +108,24 @@ class ProductEmbedder(ProductEncoder):
 
     def signature(self) -> dict:
         sig = self.config.signature()
-        if self._image_key:  # a fine-tuned backbone: its weights, not the spec, define the features
-            sig["image_features"] = self._image_key
+        sig["weights"] = {"image": self._image_key or weights_digest(self.config.image_encoder),
+                          "text": weights_digest(self.config.text_encoder)}
         return sig
 
     @property
     def frames(self) -> int:
         return self.config.frames
+
+    def save(self, path: str | Path) -> Path:
+        """The zero-shot settings and the digests of the weights they resolve to, as a model directory."""
+        from .saved import model_card, write_model_dir
+
+        if self._image_key:
+            raise ProdlensError("a fine-tuned backbone is saved with the trained model it belongs to")
+        sig = self.signature()
+        record = {"kind": "zero-shot", "settings": sig["config"], "weights": sig["weights"],
+                  "model_id": model_id(sig)}
+        return write_model_dir(path, record, model_card(self.name, record))
 
     def with_cache(self, cache: FeatureCache) -> "ProductEmbedder":
         other = self.with_config()
@@ -146,15 +158,17 @@ class ProductEmbedder(ProductEncoder):
             self._text_encoder = load_text_encoder(self.config.text_encoder, self.config.device)
         return self._text_encoder
 
-    # Cache keys name the model by its spec (not by the loaded object), so lookups before and after loading agree.
+    # Cache keys name the model by its spec and the content of the weights it resolves to (not by the loaded
+    # object), so lookups before and after loading agree and a model retrained in place is a new key.
     @property
     def image_model_key(self) -> str:
-        key = self._image_key or f"{self.config.image_encoder}@{self.config.image_size}"
+        spec = self.config.image_encoder
+        key = self._image_key or f"{spec}#{weights_digest(spec)}@{self.config.image_size}"
         return key + "+flip" if self.config.flip_tta else key
 
     @property
     def text_model_key(self) -> str:
-        return self.config.text_encoder
+        return f"{self.config.text_encoder}#{weights_digest(self.config.text_encoder)}"
 
     # -- batch path ---------------------------------------------------------------------------------------------
     def embed_catalog(self, catalog: Catalog, progress: bool = True) -> Embeddings:

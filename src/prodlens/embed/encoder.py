@@ -37,6 +37,10 @@ class ProductEncoder:
     def signature(self) -> dict:
         raise NotImplementedError
 
+    def save(self, path: str | Path) -> Path:
+        """The encoder as a model directory (`prodlens.embed.saved`); `prodlens.load_encoder(path)` loads it."""
+        raise NotImplementedError
+
     def with_cache(self, cache) -> "ProductEncoder":
         """The same encoder (models shared, not reloaded) writing to another feature cache."""
         raise NotImplementedError

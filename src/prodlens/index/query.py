@@ -25,7 +25,7 @@ def query_model(record: dict, cache: FeatureCache | None = None, checkpoint: str
         if not path:
             raise ModelMismatch("this index was built by a trained model: pass its checkpoint")
         try:
-            model, features = embedder_for(None, cache, path, flip_tta=sig.get("flip_tta", False))
+            model, features = embedder_for(None, cache, path, flip_tta=sig.get("settings", {}).get("flip_tta"))
         except ProdlensError as e:
             raise ModelMismatch(f"the checkpoint that built this index cannot be loaded ({e}); pass --checkpoint") from e
     if model_id(model.signature()) != record["model_id"]:

@@ -11,10 +11,12 @@ import torch
 
 from ..catalog import Catalog
 from ..embed import EmbedConfig, Embeddings, FeatureCache, ProductEmbedder, model_id
-from ..cache import file_digest
+from ..embed.saved import check_weights, is_model_dir, model_card, read_model_dir, write_model_dir
 from ..embed.encoder import ProductEncoder
 from ..errors import BadRecords, ProdlensError
 from ..media import uniform_positions
+from ..runs import BEST, LAST, LEGACY_SUFFIX, legacy_error
+from ..tensorfile import SUFFIX, load_state
 from .config import RunConfig, run_config_from_dict
 from .features import FeatureTable, build_feature_table
 from .network import DOMAIN_INDEX, ProductEmbeddingModel, create_model
@@ -32,13 +34,19 @@ def _state_digest(state_dict: dict) -> str:
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
-    """A run directory (its best.pt, else last.pt) or a checkpoint file."""
+    """A run directory (its best checkpoint, else its last) or a checkpoint file."""
     path = Path(path)
     if path.is_dir():
-        for name in ("best.pt", "last.pt"):
+        for name in (BEST, LAST):
             if (path / name).exists():
                 return path / name
-        raise ProdlensError(f"no checkpoint (best.pt or last.pt) in {path}")
+        for name in (BEST, LAST):
+            legacy = (path / name).with_suffix(LEGACY_SUFFIX)
+            if legacy.exists():
+                raise legacy_error(legacy)
+        raise ProdlensError(f"no checkpoint ({BEST} or {LAST}) in {path}")
+    if path.suffix == LEGACY_SUFFIX:
+        raise legacy_error(path)
     if not path.exists():
         raise ProdlensError(f"checkpoint {path} not found")
     return path
@@ -46,10 +54,7 @@ def resolve_checkpoint(path: str | Path) -> Path:
 
 def load_checkpoint(path: str | Path) -> dict:
     path = resolve_checkpoint(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # a torn or foreign file
-        raise ProdlensError(f"cannot read checkpoint {path}: {e}") from e
+    state = load_state(path)
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise ProdlensError(f"{path} is not a prodlens checkpoint")
     state["path"] = str(path)
@@ -77,41 +82,76 @@ def table_embeddings(model: ProductEmbeddingModel, table: FeatureTable, meta: di
 
 
 class CheckpointEmbedder(ProductEncoder):
-    """The trained encoder: cached backbone features → the network → compact embeddings (see ProductEncoder)."""
+    """The trained encoder: cached backbone features → the network → compact embeddings (see ProductEncoder).
+    Built from a training checkpoint or from a saved model directory (`save`); its identity is the digest of its
+    weights and settings, so the two give the same model id."""
 
     def __init__(self, checkpoint: str | Path, cache: FeatureCache | None = None, device: str = "cpu",
                  flip_tta: bool | None = None):
         """`flip_tta`: average each image's backbone features with its mirror image's (test-time augmentation);
-        None: as the run's `model.flip_tta` says."""
-        state = load_checkpoint(checkpoint)
-        self.path = state["path"]
-        self.run_config: RunConfig = run_config_from_dict(state["config"])
-        self.feature_config = replace(EmbedConfig(**state["features"]),
-                                      flip_tta=self.run_config.model.flip_tta if flip_tta is None else flip_tta)
+        None: as the model's own settings say."""
+        path = Path(checkpoint)
+        if is_model_dir(path):
+            record, tensors = read_model_dir(path)
+            if record.get("kind") != "trained":
+                raise ProdlensError(f"{path} holds a {record.get('kind')} model, not a trained one")
+            self.run_config = run_config_from_dict(record["config"])
+            features = EmbedConfig(**record["settings"])
+            network = {k: v for k, v in tensors.items() if not k.startswith("backbone.")}
+            backbone = {k.removeprefix("backbone."): v for k, v in tensors.items() if k.startswith("backbone.")}
+            self.path, self.trained_on = str(path), record.get("trained_on", {})
+            recorded_weights = record["weights"]
+        else:
+            state = load_checkpoint(path)
+            self.run_config = run_config_from_dict(state["config"])
+            features = replace(EmbedConfig(**state["features"]), flip_tta=self.run_config.model.flip_tta)
+            network, backbone = state["model"], state.get("backbone")
+            self.path = state["path"]
+            best = state.get("best") or {}
+            self.trained_on = {"checkpoint": Path(self.path).name, "step": state.get("step"),
+                               "products": len(state.get("products", [])),
+                               "best validation step": best.get("step"), "best validation R@1": {
+                                   k: round(v["R@1"], 4) for k, v in (best.get("metrics") or {}).items()}}
+            recorded_weights = None
+        self.feature_config = features if flip_tta is None else replace(features, flip_tta=flip_tta)
         self.model = create_model(self.run_config.model)
-        self.model.load_state_dict(state["model"])
+        self.model.load_state_dict(network)
         self.model.eval().to(device)
         self.device = device
-        self.step = state.get("step")
+        self.step = self.trained_on.get("step")
         encoder, key = None, None
-        if "backbone" in state:  # a fine-tuned image backbone: its features differ from the pretrained ones
+        if backbone:  # a fine-tuned image backbone: its features differ from the pretrained ones
             from ..encoders import build_image_encoder
 
             encoder = build_image_encoder(self.feature_config.image_encoder, device, self.feature_config.image_size)
-            encoder.model.load_state_dict(state["backbone"])
+            encoder.model.load_state_dict(backbone)
             encoder.model.eval()
-            key = f"finetuned:{_state_digest(state['backbone'])}"
+            key = f"finetuned:{_state_digest(backbone)}"
+        self._network_state = {**network, **{f"backbone.{k}": v for k, v in (backbone or {}).items()}}
+        self._weights_digest = _state_digest(self._network_state)
         self.features = ProductEmbedder(self.feature_config, cache or FeatureCache(None), encoder, key)
+        if recorded_weights is not None:
+            check_weights(path, {k: v for k, v in recorded_weights.items() if k != "network"},
+                          self.features.signature()["weights"])
         tta = ", flip TTA" if self.feature_config.flip_tta else ""
-        self.name = f"trained[{Path(self.path).parent.name}/{Path(self.path).name}, step {self.step}{tta}]"
-        self.sha256 = file_digest(Path(self.path))
+        where = Path(self.path).name if is_model_dir(path) else f"{Path(self.path).parent.name}/{Path(self.path).name}"
+        self.name = f"trained[{where}, step {self.step}{tta}]"
 
     def signature(self) -> dict:
-        """Identity of a trained model: its checkpoint's content (not its path: moving a run changes nothing)."""
-        sig = {"kind": "trained", "checkpoint_sha256": self.sha256}
-        if self.feature_config.flip_tta:
-            sig["flip_tta"] = True
-        return sig
+        """Identity of a trained model: the content of its weights (network, fine-tuned backbone, the pretrained
+        encoders) and every setting that decides its output — not its path, nor whether it is a checkpoint or a
+        saved directory."""
+        settings = self.features.config.signature()["config"]
+        return {"kind": "trained", "settings": settings, "network": asdict(self.run_config.model),
+                "weights": {**self.features.signature()["weights"], "network": self._weights_digest}}
+
+    def save(self, path: str | Path) -> Path:
+        """This model as a directory (weights in safetensors, settings in JSON, a model card): see
+        `prodlens.embed.saved`. `prodlens.load_encoder(path)` loads it."""
+        sig = self.signature()
+        record = {"kind": "trained", "settings": sig["settings"], "config": self.run_config.to_dict(),
+                  "weights": sig["weights"], "model_id": model_id(sig), "trained_on": self.trained_on}
+        return write_model_dir(path, record, model_card(self.name, record, self.trained_on), self._network_state)
 
     @property
     def frames(self) -> int:
@@ -167,6 +207,15 @@ def embedder_for(config: EmbedConfig | None, cache: FeatureCache, checkpoint: st
     """(what embeds a catalogue, the ProductEmbedder behind its features): the trained model of `checkpoint`, or
     the zero-shot encoders of `config`. A trained model embeds with the settings stored with it — `config` is the
     zero-shot settings and never applies to it; `flip_tta` overrides its test-time augmentation explicitly."""
+    if checkpoint is not None and is_model_dir(checkpoint):
+        # the directory's settings, and what `config` sets away from the defaults (the flags a user gave)
+        defaults = EmbedConfig()
+        overrides = {k: v for k, v in asdict(config).items() if k not in ("device", "batch_size")
+                     and v != getattr(defaults, k)} if config is not None else {}
+        if flip_tta is not None:
+            overrides["flip_tta"] = flip_tta
+        model = load_model_dir(checkpoint, cache, config.device if config is not None else "cpu", **overrides)
+        return model, getattr(model, "features", model)
     if checkpoint is not None:
         trained = CheckpointEmbedder(checkpoint, cache, flip_tta=flip_tta)
         return trained, trained.features
@@ -180,12 +229,15 @@ def load_encoder(spec: str | Path | EmbedConfig | None = None, cache: FeatureCac
     - None or "zero-shot": the offline default (EfficientNet-Lite0 + MiniLM), `config` overrides EmbedConfig fields;
     - "IMAGE+TEXT" encoder specs, e.g. "hf:google/vit-base-patch16-224+minilm" (any spec `prodlens encoders` lists);
     - an EmbedConfig;
-    - a trained run directory or checkpoint file (.pt)."""
+    - a trained run directory or checkpoint file (.safetensors);
+    - a saved model directory (`encoder.save(dir)`), zero-shot or trained: its settings, checked weights."""
     cache = cache if cache is not None else FeatureCache(None)
     if isinstance(spec, EmbedConfig):
         return ProductEmbedder(spec, cache)
     text = str(spec) if spec is not None else "zero-shot"
-    if isinstance(spec, Path) or text.endswith(".pt") or Path(text).is_dir():
+    if spec is not None and is_model_dir(text):
+        return load_model_dir(text, cache, device, **config)
+    if isinstance(spec, Path) or text.endswith((SUFFIX, LEGACY_SUFFIX)) or Path(text).is_dir():
         unknown = set(config) - {"flip_tta"}
         if unknown:
             raise ProdlensError(f"a trained encoder embeds with its training settings; only flip_tta can be set "
@@ -195,9 +247,27 @@ def load_encoder(spec: str | Path | EmbedConfig | None = None, cache: FeatureCac
         image, sep, text_encoder = text.rpartition("+")
         if not sep or not image:
             raise ProdlensError(f"encoder spec {text!r}: expected 'zero-shot', 'IMAGE+TEXT' encoder specs, or a "
-                                "trained run directory / .pt checkpoint")
+                                "trained run directory / .safetensors checkpoint")
         config = {"image_encoder": image, "text_encoder": text_encoder, **config}
     try:
         return ProductEmbedder(EmbedConfig(device=device, **config), cache)
     except (TypeError, ValueError) as e:
         raise ProdlensError(f"encoder settings: {e}") from None
+
+
+def load_model_dir(path: str | Path, cache: FeatureCache, device: str = "cpu", **overrides) -> ProductEncoder:
+    """A saved model directory: the trained model it holds, or the zero-shot encoders of its settings (`overrides`
+    may change a setting explicitly; the recorded weights must still be the ones the specs resolve to)."""
+    record, _ = read_model_dir(path)
+    if record.get("kind") == "trained":
+        unknown = set(overrides) - {"flip_tta"}
+        if unknown:
+            raise ProdlensError(f"a trained encoder embeds with its saved settings; only flip_tta can be set "
+                                f"(got {', '.join(sorted(unknown))})")
+        return CheckpointEmbedder(path, cache, device, flip_tta=overrides.get("flip_tta"))
+    try:
+        encoder = ProductEmbedder(EmbedConfig(**{**record["settings"], **overrides}, device=device), cache)
+    except (TypeError, ValueError) as e:
+        raise ProdlensError(f"{path}: settings {e}") from None
+    check_weights(Path(path), record["weights"], encoder.signature()["weights"])
+    return encoder

@@ -10,6 +10,7 @@ import numpy as np
 from .. import atomic
 from ..cache import FeatureCache
 from ..errors import ProdlensError
+from ..runs import BEST
 from .content import content_vectors
 from .data import RecData, cold_start_split, item_frequencies, leave_one_out, load_rec_data, long_tail_items
 from .evaluate import metrics_from_ranks, target_ranks
@@ -77,7 +78,7 @@ def evaluate_recommender(interactions: str | Path, items: str | Path, cfg: RecCo
         cold_checkpoint = None
         if checkpoint is not None:
             cold_checkpoint = (checkpoint if checkpoint.is_dir() else checkpoint.parent) / "cold-start"
-            if not (cold_checkpoint / "best.pt").exists():
+            if not (cold_checkpoint / BEST).exists():
                 cold_checkpoint = None
         if checkpoint is not None and cold_checkpoint is None and cfg.model != "pop":
             result["cold_start"] = {"skipped": f"no cold-start model beside {checkpoint} (rec eval without "

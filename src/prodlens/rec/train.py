@@ -20,7 +20,8 @@ import torch.nn.functional as F
 
 from ..errors import ProdlensError
 from ..progress import progress_bar
-from ..runs import RunDir, config_digest
+from ..runs import BEST, LAST, LEGACY_SUFFIX, RunDir, config_digest, legacy_error
+from ..tensorfile import load_state
 from .data import RecData, Split
 from .evaluate import metrics_from_ranks, target_ranks
 from .models import RecConfig, build_model, pad_left
@@ -145,22 +146,22 @@ class RecTrainer:
                 if stale >= cfg.patience and epoch < cfg.epochs:
                     advance(1)
                     continue  # early-stopped: skip to the optional full-softmax stage
-                if epoch == cfg.epochs and epoch > 0 and run.has("best.pt"):
+                if epoch == cfg.epochs and epoch > 0 and run.has(BEST):
                     # the full-softmax stage fine-tunes the best sampled-softmax model, not the last (stale) one
-                    self.model.load_state_dict(run.load("best.pt")["model"])
+                    self.model.load_state_dict(run.load(BEST)["model"])
                 loss, seconds, positions = self._epoch(epoch)
                 samples, train_seconds = samples + positions, train_seconds + seconds
                 metrics = self.validate()
                 history.append({"epoch": epoch + 1, "loss": loss, **metrics})
                 if metrics["R@10"] > best["R@10"]:
                     best, stale = {"epoch": epoch + 1, **metrics}, 0
-                    self._save(run, "best.pt", epoch + 1, best, history, stale)
+                    self._save(run, BEST, epoch + 1, best, history, stale)
                 else:
                     stale += 1
-                self._save(run, "last.pt", epoch + 1, best, history, stale)
+                self._save(run, LAST, epoch + 1, best, history, stale)
                 run.log(history[-1])
                 advance(1)
-        self.model.load_state_dict(run.load("best.pt")["model"])
+        self.model.load_state_dict(run.load(BEST)["model"])
         return {"best": best, "epochs_run": len(history), "samples_per_s": samples / max(train_seconds, 1e-9),
                 "minutes": (time.time() - started) / 60, "history": history}
 
@@ -193,16 +194,17 @@ class RecTrainer:
 
 
 def load_rec_checkpoint(path: str | Path):
-    """(model, config, item ids) from a run directory (best.pt) or a .pt file."""
+    """(model, config, item ids) from a run directory (its best checkpoint) or a checkpoint file."""
     path = Path(path)
     if path.is_dir():
-        path = path / "best.pt"
+        if not (path / BEST).exists() and (path / f"best{LEGACY_SUFFIX}").exists():
+            raise legacy_error(path / f"best{LEGACY_SUFFIX}")
+        path = path / BEST
+    if path.suffix == LEGACY_SUFFIX:
+        raise legacy_error(path)
     if not path.exists():
         raise ProdlensError(f"no recommender checkpoint at {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:
-        raise ProdlensError(f"cannot read {path}: {e}") from e
+    state = load_state(path)
     if state.get("format") not in ("prodlens-rec-1", CHECKPOINT_FORMAT):
         raise ProdlensError(f"{path} is not a prodlens recommender checkpoint")
     cfg = RecConfig.from_dict(state["config"])

@@ -74,7 +74,7 @@ def write_training_report(result, out_dir: str | Path, title: str = "prodlens tr
     fig.tight_layout()
     with atomic.atomic_path(out_dir / "training.png") as tmp:
         fig.savefig(tmp, format="png")
-    parts += ["![training curves](training.png)", "", "Metrics log: `metrics.jsonl`; checkpoints: `best.pt`, `last.pt`.", ""]
+    parts += ["![training curves](training.png)", "", "Metrics log: `metrics.jsonl`; checkpoints: `best.safetensors`, `last.safetensors`.", ""]
     report = out_dir / "report.md"
     atomic.write_text(report, "\n".join(parts))
     return report

@@ -25,7 +25,7 @@ from ..evaluate import evaluate_embeddings
 from ..model import RunConfig, create_model, with_encoder_widths
 from ..distributed import setup_distributed
 from ..progress import console, progress_bar
-from ..runs import RunDir, config_digest
+from ..runs import BEST, LAST, RunDir, config_digest
 from .activations import ActivationTable, build_activation_table
 from .backbone import FrameSource, TrainingNet, make_backbone, pixel_batches
 from ..model.checkpoint import table_embeddings
@@ -214,10 +214,10 @@ class Trainer:
         stopped_early = self._train(session, state, run, clock, max_steps)
         if state.step % session.eval_every != 0 and state.step != session.total_steps:
             self._validate(session, state, run)
-        self._checkpoint(session, state, run, "last.pt")
+        self._checkpoint(session, state, run, LAST)
         if state.best["score"] < 0:  # no validation split: the last model is the best we know
             state.best = {"score": 0.0, "step": state.step, "metrics": {}}
-            self._checkpoint(session, state, run, "best.pt")
+            self._checkpoint(session, state, run, BEST)
         if self.world > 1:
             dist.barrier()
         groups_per_second = clock.groups / clock.step_seconds if clock.step_seconds else 0.0
@@ -299,7 +299,7 @@ class Trainer:
         s.optimizer.load_state_dict(saved["optimizer"])
         s.scheduler.load_state_dict(saved["scheduler"])
         if self.rank == 0:
-            console.print(f"resuming from {self.out / 'last.pt'} at step {saved['step']}/{s.total_steps}")
+            console.print(f"resuming from {self.out / LAST} at step {saved['step']}/{s.total_steps}")
         return TrainState(saved["step"], saved["history"], saved["best"])
 
     def _checkpoint(self, s: _Session, state: TrainState, run: RunDir, name: str) -> None:
@@ -329,7 +329,7 @@ class Trainer:
         run.log(row)
         if score > state.best["score"]:
             state.best = {"score": score, "step": state.step, "metrics": metrics}
-            self._checkpoint(s, state, run, "best.pt")
+            self._checkpoint(s, state, run, BEST)
         s.model.train()
 
     def _train(self, s: _Session, state: TrainState, run: RunDir, clock: "_Clock", max_steps: int | None) -> bool:
@@ -364,7 +364,7 @@ class Trainer:
                         run.log(row)
                     if state.step % s.eval_every == 0 or state.step == s.total_steps:
                         self._validate(s, state, run)
-                        self._checkpoint(s, state, run, "last.pt")
+                        self._checkpoint(s, state, run, LAST)
                     if cfg.max_minutes and (time.time() - clock.started) / 60 > cfg.max_minutes:
                         return True
         return False
