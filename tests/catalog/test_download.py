@@ -21,12 +21,14 @@ def jpeg(seed: int) -> bytes:
 
 
 class ImageServer:
-    """Serves /img/<name>: a JPEG for known names, 404 for others; `slow` names answer late on their first request,
+    """Serves /img/<name>: a JPEG for known names, 404 for others; `slow` names do not answer their first request
+    until the client has given up on it and asked again (so the client's timeout, not a guessed delay, decides),
     `flaky` names send half their body on the first request, `cut` names always do, `html` names send a web page."""
 
-    def __init__(self, names, slow=(), flaky=(), cut=(), html=(), delay=3.0):
+    def __init__(self, names, slow=(), flaky=(), cut=(), html=()):
         self.images = {n: jpeg(i) for i, n in enumerate(names)}
         self.requests: dict[str, int] = {}
+        self.retried = {n: threading.Event() for n in slow}
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -45,7 +47,9 @@ class ImageServer:
                     return
                 body = server.images[name]
                 if name in slow and seen == 1:
-                    time.sleep(delay)
+                    server.retried[name].wait(600)  # answered only after the retry came in
+                elif name in slow:
+                    server.retried[name].set()
                 if name in cut or (name in flaky and seen == 1):
                     self.send_response(200)
                     self.send_header("Content-Length", str(len(body)))
@@ -78,7 +82,7 @@ def test_download_resumes_retries_and_reports(tmp_path):
     (media / ".partial" / "g5.jpg.123").write_bytes(b"half of a killed download")
     try:
         names = good + ["missing.jpg", html, "../escape.jpg"]
-        report = download_images(names, media, server.url, workers=4, retries=2, timeout=1.0, backoff=0.05,
+        report = download_images(names, media, server.url, workers=4, retries=2, timeout=2.0, backoff=0.05,
                                  progress=False)
         failed = dict(report.failures)
         assert report.downloaded == 19 and report.failed == 4, failed
@@ -94,7 +98,7 @@ def test_download_resumes_retries_and_reports(tmp_path):
         tsv = report.report_path.read_text().splitlines()
         assert tsv[0] == "name\treason" and len(tsv) == 5 and any(line.startswith("missing.jpg\tHTTP 404") for line in tsv)
 
-        again = download_images(names, media, server.url, workers=4, retries=0, timeout=1.0, progress=False)
+        again = download_images(names, media, server.url, workers=4, retries=0, timeout=30.0, progress=False)
         assert again.downloaded == 0 and again.skipped == 19  # a rerun fetches only what is missing
     finally:
         server.close()

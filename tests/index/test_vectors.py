@@ -29,7 +29,8 @@ def test_kinds_find_the_true_neighbours_and_honour_filters_and_removal(kind):
     truth = exact_top(x, ids, q, 10)
     _, got = index.search(q, 10)
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, got)])
-    assert recall >= (0.999 if kind == "flat" else 0.9 if kind == "hnsw" else 0.5)
+    # ivfpq: 16-byte codes of 32-d vectors; 0.72-0.76 on three seeds of this data
+    assert recall >= (0.999 if kind == "flat" else 0.97 if kind == "hnsw" else 0.65)
 
     for allowed in (ids[::2], ids[:40]):  # a broad filter (selector) and a narrow one (exact over the subset)
         _, got = index.search(q, 10, allowed=allowed)
@@ -37,7 +38,7 @@ def test_kinds_find_the_true_neighbours_and_honour_filters_and_removal(kind):
         assert len(hits) and np.isin(hits, allowed).all()
     _, narrow = index.search(q[:5], 10, allowed=ids[:40])
     overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(narrow, exact_top(x, ids, q[:5], 10, ids[:40]))])
-    assert overlap >= (1.0 if kind != "ivfpq" else 0.6)  # ivfpq scores are approximate (quantised vectors)
+    assert overlap >= (1.0 if kind != "ivfpq" else 0.9)  # ivfpq scores are approximate (quantised vectors)
 
     removed = got[:, 0][:5]
     index.remove(removed)

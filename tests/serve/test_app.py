@@ -59,15 +59,20 @@ def test_a_clip_upload_is_sampled_and_filtered_to_pages(client, indexed):
     assert top["sample_id"] == live.sample_id and top["score"] > 0.98
 
 
-def test_short_videos_find_their_product_page_first(client, indexed):
+def test_short_videos_find_their_product_page_first(client, indexed, service):
     catalog, _, _ = indexed
     first = 0
     for video in catalog.by_domain("video"):
         r = client.post("/search", files={"file": ("v.mp4", catalog.path(video.video).read_bytes(), "video/mp4")},
-                        data={"k": "1", "domain": "page"})
-        first += r.json()["results"][0]["product_id"] == video.product_id
-    # zero-shot, silent clips, 6 products (chance: 1 in 6); measured 4 of 6
-    assert first >= 4
+                        data={"k": "3", "domain": "page"})
+        served = [(h["product_id"], h["score"]) for h in r.json()["results"]]
+        # the service ranks exactly as the library does with the index's own model on the same clip
+        vector = service.model.encode(videos=[catalog.path(video.video)], domain="video")[0]
+        library = [(h.product_id, h.score) for h in service.index.search(vector, 3, domains=["page"])]
+        assert [p for p, _ in served] == [p for p, _ in library]
+        assert [s for _, s in served] == pytest.approx([s for _, s in library], abs=1e-5)
+        first += served[0][0] == video.product_id
+    assert first >= 3  # zero-shot, silent clips, 6 products: chance finds 1
 
 
 def test_text_and_sample_id_queries(client, indexed):
@@ -101,7 +106,11 @@ def test_health_stats_schema_and_page(client):
     assert client.get("/health").json()["status"] == "ok"
     stats = client.get("/stats").json()
     assert stats["items"] == 18 and stats["domains"] == {"page": 6, "video": 6, "live": 6} and stats["kind"] == "flat"
-    assert stats["queries"] >= 0 and stats["model"].startswith("zero-shot[")
+    assert stats["model"].startswith("zero-shot[")
+    for text in ("apple", "banana juice", "oat milk"):
+        assert client.post("/search", data={"text": text, "k": "1"}).status_code == 200
+    assert client.post("/search", data={"text": "", "k": "1"}).status_code == 400  # refused: not counted
+    assert client.get("/stats").json()["queries"] == stats["queries"] + 3
     schema = client.get("/openapi.json").json()
     assert "/search" in schema["paths"] and "/health" in schema["paths"]
     page = client.get("/")

@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -36,10 +37,24 @@ def test_duplicates_of_a_product_are_masked_not_negatives():
     assert row0 < -torch.log_softmax(logits[0], dim=0)[0]
 
 
-def test_label_smoothing_keeps_the_loss_finite():
-    q = _unit(torch.randn(6, 8))
-    loss = info_nce(q, q, torch.tensor([0, 0, 1, 1, 2, 2]), torch.tensor(20.0), label_smoothing=0.1)
-    assert torch.isfinite(loss) and loss > 0
+def test_label_smoothing_spreads_the_target_over_the_allowed_columns_only():
+    torch.manual_seed(2)
+    q, k = _unit(torch.randn(6, 8)), _unit(torch.randn(6, 8))
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    eps, scale = 0.1, 20.0
+    loss = info_nce(q, k, labels, torch.tensor(scale), label_smoothing=eps)
+
+    def one_way(a, b):  # by hand: each row's softmax over the columns that are not its duplicates
+        total = 0.0
+        for i in range(6):
+            allowed = [j for j in range(6) if j == i or labels[j] != labels[i]]
+            logp = torch.log_softmax(scale * a[i] @ b[allowed].T, dim=0)
+            target = torch.full((len(allowed),), eps / len(allowed))
+            target[allowed.index(i)] += 1 - eps
+            total += -(target * logp).sum()
+        return total / 6
+
+    assert loss.item() == pytest.approx(((one_way(q, k) + one_way(k, q)) / 2).item(), rel=1e-5)
 
 
 def test_margin_classifiers_learn_and_cosface_adds_its_margin():

@@ -56,3 +56,23 @@ def model_convert(path: Path = typer.Argument(..., help="an old .pt checkpoint, 
         _fail(str(e))
     for target in written:
         console.print(f"wrote {target}", markup=False)
+
+
+export_app = typer.Typer(no_args_is_help=True, help="Export a trained model to other runtimes.")
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("onnx")
+def export_onnx_cmd(model: Path = typer.Argument(..., help="a trained run directory, checkpoint or model directory"),
+                    out: Path = typer.Option(..., "--out", help="the .onnx file to write")):
+    """The trained image tower and head as one ONNX graph (pixels [+ text vector] → embedding); its
+    preprocessing and settings are in the graph's metadata."""
+    from ..model import load_encoder
+    from ..model.export import export_onnx
+
+    try:
+        encoder = load_encoder(model)
+        export_onnx(encoder, out)
+    except ProdlensError as e:
+        _fail(str(e))
+    console.print(f"wrote {out} ({encoder.name})", markup=False)

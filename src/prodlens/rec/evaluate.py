@@ -45,7 +45,9 @@ def target_ranks(model, cases: list[tuple[int, list[int], int]], n_items: int, m
                 if history:
                     scores[r, torch.tensor(history[-500:])] = -torch.inf
             scores[rows, targets] = target_scores
-            ranks[by_length[start:start + len(part)]] = (scores > target_scores[:, None]).sum(1).numpy()
+            above = (scores > target_scores[:, None]).sum(1)
+            tied = (scores == target_scores[:, None]).sum(1) - 1  # other items scored exactly as the target
+            ranks[by_length[start:start + len(part)]] = (above + tied).numpy()
             advance(len(part))
     return ranks
 
