@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "catalog": ["Catalog", "ManifestView", "Product", "Sample", "import_rope", "load_catalog", "open_manifest",
                 "validate_catalog"],
-    "embed": ["EmbedConfig", "Embeddings", "FeatureCache", "ProductEmbedder", "embed_catalog"],
+    "embed": ["EmbedConfig", "Embeddings", "FeatureCache", "ProductEmbedder"],
     "embed.encoder": ["ProductEncoder"],
     "model": ["CheckpointEmbedder", "load_encoder"],
     "errors": ["BadRecord", "BadRecords", "MediaError", "ProdlensError", "RecordError"],

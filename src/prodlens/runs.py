@@ -135,3 +135,23 @@ def convert_legacy(path: str | Path) -> list[Path]:
         save_state(target, state)
         written.append(target)
     return written
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """The checkpoint a path names: a run directory's best, else its last; or a checkpoint file. A checkpoint of an
+    earlier release (a pickle) is named, with how to convert it."""
+    path = Path(path)
+    if path.is_dir():
+        for name in (BEST, LAST):
+            if (path / name).exists():
+                return path / name
+        for name in (BEST, LAST):
+            legacy = (path / name).with_suffix(LEGACY_SUFFIX)
+            if legacy.exists():
+                raise legacy_error(legacy)
+        raise ProdlensError(f"no checkpoint ({BEST} or {LAST}) in {path}")
+    if path.suffix == LEGACY_SUFFIX:
+        raise legacy_error(path)
+    if not path.exists():
+        raise ProdlensError(f"checkpoint {path} not found")
+    return path

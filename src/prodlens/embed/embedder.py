@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import math
+import zlib
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from ..catalog.schema import resolve_media_path
 from ..encoders import (DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER, l2_normalize, load_image_encoder,
                         load_text_encoder, weights_digest)
 from ..errors import BadRecords, MediaError, ProdlensError, RecordError
-from ..media import DEFAULT_FRAMES, load_image, sample_frames, uniform_positions
+from ..media import DEFAULT_FRAMES, load_image, random_view, sample_frames, uniform_positions
 from ..progress import progress_bar
 from ..cache import FeatureCache, combine_digests, file_digest, text_digest
 from .encoder import ProductEncoder
@@ -197,7 +198,8 @@ class ProductEmbedder(ProductEncoder):
     def sample_features(self, catalog: Catalog, samples: list[Sample] | None = None, progress: bool = True,
                         view: int = 0) -> tuple[dict[str, SampleFeatures], BadRecords]:
         """Visual and text features of each sample, from the cache where possible. Bad samples are skipped.
-        `view` > 0 encodes a deterministic augmentation of the frames (see `augment_view`), cached separately."""
+        `view` > 0 encodes a training look at the frames (`media.random_view`: crop, mirror, colour jitter; seeded by
+        view and sample, so repeatable), cached separately."""
         samples = list(catalog.samples if samples is None else samples)
         bad = BadRecords()
         feats = {s.sample_id: SampleFeatures() for s in samples}
@@ -220,7 +222,8 @@ class ProductEmbedder(ProductEncoder):
         return feats, bad
 
     def _visual_key(self, catalog: Catalog, s: Sample, view: int = 0) -> str:
-        return media_key(catalog.root, s, self.config.frames, *((f"view{view}",) if view else ()))
+        # "random-view": the looks are media.random_view's (earlier releases cached other crops under "view{n}")
+        return media_key(catalog.root, s, self.config.frames, *((f"random-view{view}",) if view else ()))
 
     def _fill_visual(self, catalog, samples, keys, feats, bad, progress, view: int = 0) -> None:
         model = self.image_model_key
@@ -290,7 +293,10 @@ class ProductEmbedder(ProductEncoder):
         for s in chunk:
             try:
                 frames = self.load_frames(catalog, s)
-                out.append((s, [augment_view(f, view) for f in frames] if view else frames, None))
+                if view:  # the same random look every time this view of this sample is asked for
+                    rng = np.random.default_rng([view, zlib.crc32(s.sample_id.encode())])
+                    frames = [random_view(f, rng) for f in frames]
+                out.append((s, frames, None))
             except RecordError as e:
                 out.append((s, None, e))
         return out
@@ -477,33 +483,14 @@ def load_sample_frames(root: Path, s: Sample, frames: int) -> list[Image.Image]:
     return out
 
 
-def augment_view(img: Image.Image, view: int) -> Image.Image:
-    """Deterministic augmentation number `view` (> 0): mirrored on odd views, and an 80% crop whose corner moves
-    with the view. Cheap, repeatable views let frozen-backbone training see more than one look at each image."""
-    w, h = img.size
-    cw, ch = max(1, int(w * 0.8)), max(1, int(h * 0.8))
-    corner = (view // 2) % 5
-    x0, y0 = [((w - cw) // 2, (h - ch) // 2), (0, 0), (w - cw, 0), (0, h - ch), (w - cw, h - ch)][corner]
-    out = img.crop((x0, y0, x0 + cw, y0 + ch))
-    return out.transpose(Image.FLIP_LEFT_RIGHT) if view % 2 else out
-
-
 def model_id(signature: dict) -> str:
     """A short stable id of an embedding model's signature: indexes refuse vectors from any other model."""
-    import hashlib
-    import json
+    from ..runs import config_digest
 
-    return hashlib.sha256(json.dumps(signature, sort_keys=True).encode()).hexdigest()[:16]
+    return config_digest(signature, 16)
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)
-
-
-def embed_catalog(catalog: Catalog, config: EmbedConfig | None = None, cache_dir: str | Path | None = None,
-                  progress: bool = True) -> Embeddings:
-    """Convenience: embed a whole catalogue with a persistent cache under `cache_dir` (or in memory)."""
-    cache = FeatureCache(cache_dir) if cache_dir else FeatureCache(None)
-    return ProductEmbedder(config, cache).embed_catalog(catalog, progress=progress)

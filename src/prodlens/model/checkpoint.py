@@ -15,9 +15,9 @@ from ..embed.saved import check_weights, is_model_dir, model_card, read_model_di
 from ..embed.encoder import ProductEncoder
 from ..errors import BadRecords, ProdlensError
 from ..media import uniform_positions
-from ..runs import BEST, LAST, LEGACY_SUFFIX, legacy_error
+from ..runs import LEGACY_SUFFIX, resolve_checkpoint
 from ..tensorfile import SUFFIX, load_state
-from .config import RunConfig, run_config_from_dict
+from .config import run_config_from_dict
 from .features import FeatureTable, build_feature_table
 from .network import DOMAIN_INDEX, ProductEmbeddingModel, create_model
 
@@ -31,25 +31,6 @@ def _state_digest(state_dict: dict) -> str:
         h.update(name.encode())
         h.update(state_dict[name].detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
-
-
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A run directory (its best checkpoint, else its last) or a checkpoint file."""
-    path = Path(path)
-    if path.is_dir():
-        for name in (BEST, LAST):
-            if (path / name).exists():
-                return path / name
-        for name in (BEST, LAST):
-            legacy = (path / name).with_suffix(LEGACY_SUFFIX)
-            if legacy.exists():
-                raise legacy_error(legacy)
-        raise ProdlensError(f"no checkpoint ({BEST} or {LAST}) in {path}")
-    if path.suffix == LEGACY_SUFFIX:
-        raise legacy_error(path)
-    if not path.exists():
-        raise ProdlensError(f"checkpoint {path} not found")
-    return path
 
 
 def load_checkpoint(path: str | Path) -> dict:

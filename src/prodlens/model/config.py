@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ProdlensError
+from ..specs import parse_assignments
 
 
 @dataclass
@@ -120,25 +121,15 @@ def _build(cls, data: dict[str, Any], where: str):
 
 
 def parse_overrides(assignments: list[str]) -> dict:
-    """["train.lr=3e-4", "model.visual.layers=2"] → {"train": {"lr": 0.0003}, "model": {"visual": {"layers": 2}}}.
-    Values are JSON (numbers, true/false, null, lists, objects), else plain strings; names are checked when the
-    config is built."""
-    out: dict = {}
-    for item in assignments:
-        key, sep, value = item.partition("=")
-        path = key.strip().split(".")
-        if not sep or len(path) < 2 or not all(path):
-            raise ProdlensError(f"--set {item!r}: expected section.key=value, e.g. train.lr=3e-4")
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            parsed = value
-        node = out
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ProdlensError(f"--set {item!r}: {part} was already set to a value")
-        node[path[-1]] = parsed
+    """["train.lr=3e-4", "model.visual.layers=2"] → {"train": {"lr": 0.0003}, "model": {"visual": {"layers": 2}}}
+    (`prodlens.specs.parse_assignments`); every key names a section. Names are checked when the config is built."""
+    try:
+        out = parse_assignments(assignments)
+    except ValueError as e:
+        raise ProdlensError(str(e)) from None
+    flat = [key for key, value in out.items() if not isinstance(value, dict)]
+    if flat:
+        raise ProdlensError(f"--set {flat[0]}=...: expected section.key=value, e.g. train.lr=3e-4")
     return out
 
 

@@ -13,7 +13,6 @@ Histories are left-padded to `max_len`, so the most recent item is always at the
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 
@@ -21,6 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..specs import parse_assignments
 
 MODELS = ("learn", "sasrec", "pop")
 LOSSES = ("softmax", "uniform", "sampled", "bce")
@@ -98,17 +99,11 @@ class RecConfig:
 
     def with_settings(self, assignments: list[str]) -> "RecConfig":
         """["dropout=0.3", "loss=sampled"] → a copy with those fields changed (values are JSON, else strings)."""
-        changes = {}
-        for item in assignments:
-            key, sep, value = item.partition("=")
-            key = key.strip()
-            if not sep or key not in self.__dataclass_fields__:
-                raise ValueError(f"--set {item!r}: expected key=value with key one of "
-                                 f"{', '.join(self.__dataclass_fields__)}")
-            try:
-                changes[key] = json.loads(value)
-            except json.JSONDecodeError:
-                changes[key] = value
+        changes = parse_assignments(assignments)
+        unknown = [key for key in changes if key not in self.__dataclass_fields__]
+        if unknown:
+            raise ValueError(f"--set {unknown[0]}=...: expected key=value with key one of "
+                             f"{', '.join(self.__dataclass_fields__)}")
         current = self.to_dict()
         if changes.get("model", self.model) != self.model:  # another model brings its own defaults
             current.update({key: None for key in PER_MODEL})

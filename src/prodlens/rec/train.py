@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from ..errors import ProdlensError
 from ..progress import progress_bar
-from ..runs import BEST, LAST, LEGACY_SUFFIX, RunDir, config_digest, legacy_error
+from ..runs import BEST, LAST, RunDir, config_digest, resolve_checkpoint
 from ..tensorfile import load_state
 from .data import RecData, Split
 from .evaluate import metrics_from_ranks, target_ranks
@@ -194,16 +194,8 @@ class RecTrainer:
 
 
 def load_rec_checkpoint(path: str | Path):
-    """(model, config, item ids) from a run directory (its best checkpoint) or a checkpoint file."""
-    path = Path(path)
-    if path.is_dir():
-        if not (path / BEST).exists() and (path / f"best{LEGACY_SUFFIX}").exists():
-            raise legacy_error(path / f"best{LEGACY_SUFFIX}")
-        path = path / BEST
-    if path.suffix == LEGACY_SUFFIX:
-        raise legacy_error(path)
-    if not path.exists():
-        raise ProdlensError(f"no recommender checkpoint at {path}")
+    """(model, config, item ids) from a run directory (its best checkpoint, else its last) or a checkpoint file."""
+    path = resolve_checkpoint(path)
     state = load_state(path)
     if state.get("format") not in ("prodlens-rec-1", CHECKPOINT_FORMAT):
         raise ProdlensError(f"{path} is not a prodlens recommender checkpoint")
