@@ -53,8 +53,8 @@ def main() -> None:
     encoder = load_encoder(model, cache)
     onnx_path = export_onnx(encoder, args.out / "tower.onnx")
     val = load_catalog("grocery", root, "val").select(domains=["live"])
-    photos = [load_image(val.path(s.image), s.sample_id) for s in val.samples]
-    console.print(f"{len(photos)} Grocery val photos; model {encoder.name}; exported to {onnx_path}")
+    photos = [load_image(val.path(s.images[0]), s.sample_id) for s in val.samples]
+    console.print(f"{len(photos)} Grocery val photos; model {encoder.name}; exported to {onnx_path}", markup=False)
 
     import onnxruntime as ort
 

@@ -29,6 +29,7 @@ from ..media import DEFAULT_FRAMES, load_image, random_view, sample_frames, unif
 from ..progress import progress_bar
 from ..cache import FeatureCache, combine_digests, file_digest, text_digest
 from .encoder import ProductEncoder
+from .speech import SpeechText
 from .store import Embeddings
 
 INPUT_CHOICES = ("image", "text", "image+text")
@@ -101,7 +102,7 @@ class ProductEmbedder(ProductEncoder):
         self._image_key = image_key
         self._text_encoder = None
         self._label_matrix: np.ndarray | None = None
-        self._summarizer = None
+        self._speech: SpeechText | None = None
 
     @property
     def name(self) -> str:
@@ -141,8 +142,8 @@ class ProductEmbedder(ProductEncoder):
             other._image_key = self._image_key
         if other.config.text_encoder == self.config.text_encoder:
             other._text_encoder = self._text_encoder
-        if other.config.summarizer == self.config.summarizer:
-            other._summarizer = self._summarizer
+        if other.config.summarizer == self.config.summarizer and self._speech is not None:
+            other._speech = SpeechText(other, self._speech._summarizer)
         return other
 
     # -- encoders, loaded on first use ---------------------------------------------------------------------------
@@ -212,7 +213,7 @@ class ProductEmbedder(ProductEncoder):
                 feats.pop(s.sample_id)
         self._fill_visual(catalog, [s for s in samples if s.sample_id in visual_keys], visual_keys, feats, bad,
                           progress, view)
-        speech = self.speech_texts([s for s in samples if s.sample_id in feats], bad, progress, feats)
+        speech = self.speech.of_samples([s for s in samples if s.sample_id in feats], bad, progress, feats)
         texts = {s.sample_id: catalog.sample_text(s, self.config.speech != "none", speech.get(s.sample_id))
                  for s in samples if s.sample_id in feats}
         vectors = self.text_vectors([t for t in texts.values() if t], progress=progress)
@@ -239,7 +240,6 @@ class ProductEmbedder(ProductEncoder):
                 todo.append(s)
         if not todo:
             return
-        encoder = self.image_encoder
         model = self.image_model_key
         chunk_size = max(1, self.config.batch_size // 2)
         chunks = [todo[i:i + chunk_size] for i in range(0, len(todo), chunk_size)]
@@ -262,7 +262,7 @@ class ProductEmbedder(ProductEncoder):
                         continue
                     spans.append((s, len(frames_all), len(frames_all) + len(frames)))
                     frames_all.extend(frames)
-                out_f, out_p = self._encode_frames(encoder, frames_all)
+                out_f, out_p = self.encode_frames(frames_all)
                 for s, a, b in spans:
                     key = keys[s.sample_id]
                     feats[s.sample_id].visual = store_f[key] = out_f[a:b]
@@ -273,7 +273,9 @@ class ProductEmbedder(ProductEncoder):
                     self.cache.put_many(model, "probs", store_p)
                 advance(len(decoded))
 
-    def _encode_frames(self, encoder, frames: list[Image.Image]):
+    def encode_frames(self, frames: list[Image.Image]):
+        """(pooled features, class probabilities or None) of frames, mirror-averaged with flip TTA."""
+        encoder = self.image_encoder
         feats, probs = [], []
         for i in range(0, len(frames), self.config.batch_size):
             out = encoder.encode(frames[i:i + self.config.batch_size])
@@ -305,61 +307,12 @@ class ProductEmbedder(ProductEncoder):
         """The RGB frames that represent a sample: its page image(s), sampled video frames, or frame images."""
         return load_sample_frames(catalog.root, s, self.config.frames)
 
-    def speech_texts(self, samples: list[Sample], bad: BadRecords, progress: bool = False,
-                     feats: dict[str, SampleFeatures] | None = None) -> dict[str, str]:
-        """With speech = "gated" or "summary": sample_id → its gated ASR text or summarised product facts (cached),
-        with the frames (`feats`) as evidence of which product the clip shows when `frame_evidence` is on. A
-        transcript the summariser cannot handle falls back to its raw text, and is reported."""
-        if self.config.speech not in ("gated", "summary"):
-            return {}
-        feats = feats if self.config.frame_evidence and feats else {}
-        items = [(s.sample_id, s.asr_text, s.title, self.visual_evidence(feats.get(s.sample_id)))
-                 for s in samples if s.asr_text]
-        return self._speech(items, bad, progress)
-
-    def _speech(self, items: list[tuple], bad: BadRecords, progress: bool) -> dict[str, str]:
-        if self.config.speech == "gated":
-            gated, failed = self.summarizer.gate_many(items, progress=progress)
-            for b in failed:
-                bad.add(b.record, f"{b.problem} (raw ASR text used instead)", "gate")
-            return gated
-        results, failed = self.summarizer.summarize_many(items, progress=progress)
-        for b in failed:
-            bad.add(b.record, f"{b.problem} (raw ASR text used instead)", "summarize")
-        return {sid: r.facts.as_text() for sid, r in results.items()}
-
-    def visual_evidence(self, f: SampleFeatures | None) -> np.ndarray | None:
-        """The frames as a vector in the text encoder's space (the ConSE bridge of their mean class probabilities):
-        what the speech gate and the summariser's evidence compare product mentions against. None without a
-        labelled image head."""
-        if f is None or f.probs is None:
-            return None
-        return self.bridge(np.asarray(f.probs, np.float32).mean(axis=0))
-
-    def speech_text(self, transcript: str, title: str = "", record: str = "speech",
-                    frames: list[Image.Image] | None = None) -> str:
-        """What one transcript contributes to an embedding under this config's speech setting: nothing, the raw
-        transcript, its gated text or its summarised product facts (the raw transcript when the summariser cannot
-        handle it). `frames`: the clip's pictures, evidence for the gate and the summariser."""
-        if not transcript or self.config.speech == "none":
-            return ""
-        if self.config.speech == "raw":
-            return transcript
-        visual = None
-        if frames and self.config.frame_evidence:
-            _, probs = self._encode_frames(self.image_encoder, frames)
-            visual = self.visual_evidence(SampleFeatures(probs=probs))
-        out = self._speech([(record, transcript, title, visual)], BadRecords(), progress=False)
-        return out.get(record, transcript)
-
     @property
-    def summarizer(self):
-        if self._summarizer is None:
-            from ..text import Summarizer
-
-            self._summarizer = Summarizer(self.config.summarizer, self.cache, text_encoder=self.config.text_encoder,
-                                          device=self.config.device)
-        return self._summarizer
+    def speech(self) -> SpeechText:
+        """What clips' speech contributes under this config (`embed.speech.SpeechText`)."""
+        if self._speech is None:
+            self._speech = SpeechText(self)
+        return self._speech
 
     # -- text ---------------------------------------------------------------------------------------------------
     def text_vectors(self, texts: list[str], progress: bool = False) -> dict[str, np.ndarray]:
@@ -437,7 +390,7 @@ class ProductEmbedder(ProductEncoder):
                 raise RecordError("query" if len(frames) == 1 else f"query {i}",
                                   "empty query: give an image, a clip or some text")
         flat = [img for f in frames for img in f]
-        out_f, out_p = self._encode_frames(self.image_encoder, flat) if flat else (None, None)
+        out_f, out_p = self.encode_frames(flat) if flat else (None, None)
         wanted = [t for t in texts if t.strip()]
         vectors = dict(zip(wanted, self.text_encoder.encode(wanted))) if wanted else {}
         feats, start = [], 0

@@ -198,7 +198,7 @@ class SearchService:
         if self._speech_features is None:  # the index's speech setting, with this server's summariser if it names one
             self._speech_features = (self.features.with_config(summarizer=self.config.summarizer)
                                      if self.config.summarizer else self.features)
-        return self._speech_features.speech_text(transcript, record=record, frames=frames)
+        return self._speech_features.speech.of_transcript(transcript, record=record, frames=frames)
 
     def embed_text(self, text: str, domain: str | None = None):
         text = (text or "").strip()
