@@ -76,7 +76,7 @@ def main() -> None:
                                  for i, p in enumerate(paths)])
         config = EmbedConfig(batch_size=args.batch_size, page_inputs="image")
         embedder = ProductEmbedder(config, FeatureCache(tmp / "cache"))
-        encoder = embedder.image_encoder
+        encoder = embedder.features.image_encoder
         console.print(f"{len(paths)} images, batch {args.batch_size}, torch threads {torch.get_num_threads()}, "
                       f"model {encoder.name}")
         plain_loop(encoder, paths[: args.batch_size], args.batch_size)  # warm-up: allocator, kernels

@@ -13,7 +13,7 @@ from . import atomic
 from .catalog import Catalog, load_catalog
 from .errors import ProdlensError, RecordError
 from .cache import FeatureCache, open_cache
-from .embed import EmbedConfig, Embeddings, ProductEmbedder
+from .embed import EmbedConfig, Embeddings, FeatureExtractor
 from .embed.saved import MODEL_SUBDIR
 from .evaluate import ZERO_SHOT_NOTE, EvalResult, evaluate_embeddings, write_report
 from .index.query import query_model
@@ -80,29 +80,29 @@ def evaluate_catalog(source: str, root: str | Path, split: str | None = None, co
     PAGE_VARIANTS or SPEECH_VARIANTS) on the same samples, and write a report and JSON.
     With `checkpoint` (a run directory or checkpoint file) the trained model embeds; otherwise the zero-shot encoders."""
     catalog = catalog or load_catalog(source, root, split)
-    model, embedder = embedder_for(config, cache or open_cache(), checkpoint)
+    model, features = embedder_for(config, cache or open_cache(), checkpoint)
     embeddings = model.embed_catalog(catalog, progress=progress)
     result = evaluate_embeddings(embeddings, split=split)
     if checkpoint is None:  # variants are embedding settings of the zero-shot encoders
         result.notes.append(ZERO_SHOT_NOTE)
         main_names = []
         for name, changes in (variants or {}).items():
-            if all(getattr(embedder.config, k) == v for k, v in changes.items()):
+            if all(getattr(model.config, k) == v for k, v in changes.items()):
                 main_names.append(name)  # the main configuration is one of the variants
                 continue
-            other = embedder.with_config(**changes).embed_catalog(catalog, progress=False)
+            other = model.with_config(**changes).embed_catalog(catalog, progress=False)
             result.variants[name] = evaluate_embeddings(other, split=split)
         if result.variants:
             result.variants = {", ".join(main_names) or "main": result, **result.variants}
     if json_out:
         atomic.write_json(json_out, result.to_json())
     if report_dir:
-        write_report(result, report_dir, embeddings, thumbnail=thumbnailer(catalog, embedder),
+        write_report(result, report_dir, embeddings, thumbnail=thumbnailer(catalog, features),
                      title=f"prodlens evaluation: {catalog.name}")
     return result
 
 
-def thumbnailer(catalog: Catalog, embedder: ProductEmbedder, size: int = 160):
+def thumbnailer(catalog: Catalog, embedder: FeatureExtractor, size: int = 160):
     """sample_id → a small RGB thumbnail (the sample's middle frame), or None if it cannot be decoded."""
     by_id = {s.sample_id: s for s in catalog.samples}
 

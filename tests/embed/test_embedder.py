@@ -18,13 +18,11 @@ def demo_root(tmp_path_factory):
 def test_embeddings_are_normalised_and_cached(demo_root, tmp_path, embedder):
     catalog = load_folder(demo_root)
     first = ProductEmbedder(embedder.config, FeatureCache(tmp_path / "cache"))
-    first._image_encoder, first._text_encoder = embedder.image_encoder, embedder.text_encoder
     emb = first.embed_catalog(catalog, progress=False)
     assert len(emb) == 15 and emb.dim == 1280 + 384
     assert np.allclose(np.linalg.norm(emb.vectors, axis=1), 1.0, atol=1e-5)
     assert first.cache.misses > 0
     second = ProductEmbedder(embedder.config, FeatureCache(tmp_path / "cache"))
-    second._image_encoder, second._text_encoder = embedder.image_encoder, embedder.text_encoder
     again = second.embed_catalog(catalog, progress=False)
     assert second.cache.misses == 0 and second.cache.hits > 0  # nothing re-encoded
     assert np.allclose(again.vectors, emb.vectors, atol=1e-6)
@@ -78,7 +76,7 @@ def test_query_embedding_matches_its_catalogue_sample(demo_root, embedder):
     catalog = load_folder(demo_root)
     emb = embedder.embed_catalog(catalog, progress=False)
     sample = catalog.by_domain("live")[0]
-    query = embedder.embed_query(embedder.load_frames(catalog, sample), domain="live")
+    query = embedder.embed_query(embedder.features.load_frames(catalog, sample), domain="live")
     row = emb.sample_ids.index(sample.sample_id)
     assert float(query @ emb.vectors[row]) > 0.999
 
@@ -100,8 +98,8 @@ def test_flip_tta_embeds_an_image_and_its_mirror_alike(embedder):
     mirrored = ImageOps.mirror(img)
     plain = embedder.with_config(flip_tta=False)
     tta = embedder.with_config(flip_tta=True)
-    a, b = (plain.query_features([[x]], [""])[0].visual[0] for x in (img, mirrored))
+    a, b = (plain.features.query_features([[x]], [""])[0].visual[0] for x in (img, mirrored))
     assert np.abs(a - b).max() > 1e-3
-    a, b = (tta.query_features([[x]], [""])[0].visual[0] for x in (img, mirrored))
+    a, b = (tta.features.query_features([[x]], [""])[0].visual[0] for x in (img, mirrored))
     assert np.allclose(a, b, atol=1e-4)
-    assert tta.image_model_key == plain.image_model_key + "+flip"
+    assert tta.features.image_model_key == plain.features.image_model_key + "+flip"

@@ -30,6 +30,6 @@ def test_encoders_load_once_per_process_and_are_shared(monkeypatch):
     monkeypatch.setitem(registry._TEXT, "counted", counted)
     a = ProductEmbedder(EmbedConfig(text_encoder="counted"), FeatureCache(None))
     b = ProductEmbedder(EmbedConfig(text_encoder="counted"), FeatureCache(None))
-    assert a.text_encoder is b.text_encoder and loads == ["cpu"]
+    assert a.features.text_encoder is b.features.text_encoder and loads == ["cpu"]
     # a fresh instance is still one call away (training fine-tunes copies, never the shared one)
-    assert registry.build_text_encoder("counted") is not a.text_encoder and len(loads) == 2
+    assert registry.build_text_encoder("counted") is not a.features.text_encoder and len(loads) == 2

@@ -88,9 +88,11 @@ class SampleFeatures:
     text: np.ndarray | None = None  # (T,) normalised text embedding, when the sample has text
 
 
-class ProductEmbedder(ProductEncoder):
-    """The zero-shot encoder: catalogue samples → vectors from pretrained encoders; `embed_catalog` for catalogues,
-    `encode` for ad-hoc inputs (see ProductEncoder)."""
+class FeatureExtractor:
+    """What every product encoder reads: the pretrained encoders (loaded on first use), the feature cache, decoding
+    of pages and clips, speech under the speech setting, and the ConSE bridge from images to the text space. The
+    zero-shot head (`ProductEmbedder`) and the trained network (`prodlens.model.CheckpointEmbedder`) both compose
+    their vectors from it."""
 
     def __init__(self, config: EmbedConfig | None = None, cache: FeatureCache | None = None,
                  image_encoder=None, image_key: str | None = None):
@@ -104,39 +106,19 @@ class ProductEmbedder(ProductEncoder):
         self._label_matrix: np.ndarray | None = None
         self._speech: SpeechText | None = None
 
-    @property
-    def name(self) -> str:
-        return self.config.model_name()
+    def weights(self) -> dict:
+        """The digests of the weights the encoders resolve to (a fine-tuned backbone: its own key)."""
+        return {"image": self._image_key or weights_digest(self.config.image_encoder),
+                "text": weights_digest(self.config.text_encoder)}
 
-    def signature(self) -> dict:
-        sig = self.config.signature()
-        sig["weights"] = {"image": self._image_key or weights_digest(self.config.image_encoder),
-                          "text": weights_digest(self.config.text_encoder)}
-        return sig
-
-    @property
-    def frames(self) -> int:
-        return self.config.frames
-
-    def save(self, path: str | Path) -> Path:
-        """The zero-shot settings and the digests of the weights they resolve to, as a model directory."""
-        from .saved import model_card, write_model_dir
-
-        if self._image_key:
-            raise ProdlensError("a fine-tuned backbone is saved with the trained model it belongs to")
-        sig = self.signature()
-        record = {"kind": "zero-shot", "settings": sig["config"], "weights": sig["weights"],
-                  "model_id": model_id(sig)}
-        return write_model_dir(path, record, model_card(self.name, record))
-
-    def with_cache(self, cache: FeatureCache) -> "ProductEmbedder":
+    def with_cache(self, cache: FeatureCache) -> "FeatureExtractor":
         other = self.with_config()
         other.cache = cache
         return other
 
-    def with_config(self, **changes) -> "ProductEmbedder":
-        """Another embedder with some settings changed, sharing this one's cache and loaded encoders."""
-        other = ProductEmbedder(replace(self.config, **changes), self.cache)
+    def with_config(self, **changes) -> "FeatureExtractor":
+        """Another extractor with some settings changed, sharing this one's cache and loaded encoders."""
+        other = FeatureExtractor(replace(self.config, **changes), self.cache)
         if other.config.image_encoder == self.config.image_encoder and other.config.image_size == self.config.image_size:
             other._image_encoder, other._label_matrix = self._image_encoder, self._label_matrix
             other._image_key = self._image_key
@@ -171,30 +153,6 @@ class ProductEmbedder(ProductEncoder):
     @property
     def text_model_key(self) -> str:
         return f"{self.config.text_encoder}#{weights_digest(self.config.text_encoder)}"
-
-    # -- batch path ---------------------------------------------------------------------------------------------
-    def embed_catalog(self, catalog: Catalog, progress: bool = True) -> Embeddings:
-        feats, bad = self.sample_features(catalog, progress=progress)
-        rows, vectors = [], []
-        for s in catalog.samples:
-            if s.sample_id not in feats:
-                continue
-            try:
-                vectors.append(self.compose(feats[s.sample_id], s.domain, s.sample_id))
-                rows.append(s)
-            except RecordError as e:
-                bad.add_error(e, "embed")
-        dim = vectors[0].shape[0] if vectors else 0
-        meta = {"model": self.config.model_name(), "config": asdict(self.config), "catalog": catalog.name,
-                "image_model": self.image_model_key, "text_model": self.text_model_key,
-                "signature": self.signature(), "model_id": model_id(self.signature())}
-        bad_all = BadRecords()
-        bad_all.extend(catalog.bad)
-        bad_all.extend(bad)
-        return Embeddings([s.sample_id for s in rows], [s.product_id for s in rows], [s.domain for s in rows],
-                          [s.split for s in rows],
-                          np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, dim), np.float32),
-                          meta, bad_all)
 
     def sample_features(self, catalog: Catalog, samples: list[Sample] | None = None, progress: bool = True,
                         view: int = 0) -> tuple[dict[str, SampleFeatures], BadRecords]:
@@ -333,7 +291,7 @@ class ProductEmbedder(ProductEncoder):
                     advance(len(batch))
         return out
 
-    def label_matrix(self) -> np.ndarray | None:
+    def _labels(self) -> np.ndarray | None:
         """Text embeddings of the image model's class names (ConSE bridge), or None if it has no labelled head."""
         if self._label_matrix is None:
             names = self.image_encoder.class_names
@@ -346,40 +304,12 @@ class ProductEmbedder(ProductEncoder):
 
     def bridge(self, probs: np.ndarray) -> np.ndarray | None:
         """ConSE: an image's class probabilities → a text-space vector (top-k label embeddings, prob-weighted)."""
-        labels = self.label_matrix()
+        labels = self._labels()
         if labels is None or probs is None:
             return None
         p = np.asarray(probs, dtype=np.float32)
         top = np.argsort(-p)[: self.config.bridge_topk]
         return l2_normalize(p[top] @ labels[top])
-
-    # -- composing the zero-shot embedding ----------------------------------------------------------------------
-    def compose(self, f: SampleFeatures, domain: str, record: str = "sample") -> np.ndarray:
-        inputs = self.config.page_inputs if domain == "page" else self.config.clip_inputs
-        use_image, use_text = "image" in inputs, "text" in inputs
-        visual = l2_normalize(l2_normalize(f.visual).mean(axis=0)) if use_image and f.visual is not None else None
-        text_block = f.text if use_text and f.text is not None else None
-        if use_text and text_block is None and use_image and f.probs is not None:
-            text_block = self.bridge(f.probs.astype(np.float32).mean(axis=0))
-        if visual is None and text_block is None:
-            need = "text (title / description / ASR)" if inputs == "text" else "decodable media"
-            raise RecordError(record, f"nothing to embed: '{inputs}' embedding needs {need}")
-        w = self.config.visual_weight
-        v_dim = self._visual_dim(f)
-        t_dim = self._text_dim(f)
-        v = math.sqrt(w) * visual if visual is not None else np.zeros(v_dim, np.float32)
-        t = math.sqrt(1 - w) * text_block if text_block is not None else np.zeros(t_dim, np.float32)
-        return l2_normalize(np.concatenate([v, t]).astype(np.float32))
-
-    def _visual_dim(self, f: SampleFeatures) -> int:
-        if f.visual is not None:
-            return int(f.visual.shape[-1])
-        return self.image_encoder.dim
-
-    def _text_dim(self, f: SampleFeatures) -> int:
-        if f.text is not None:
-            return int(f.text.shape[-1])
-        return self.text_encoder.dim
 
     # -- query-time helpers (no cache: uploads are one-off) -----------------------------------------------------
     def query_features(self, frames: list[list[Image.Image]], texts: list[str]) -> list[SampleFeatures]:
@@ -402,9 +332,103 @@ class ProductEmbedder(ProductEncoder):
             start = end
         return feats
 
+
+class ProductEmbedder(ProductEncoder):
+    """The zero-shot encoder: catalogue samples → vectors composed from pretrained encoders' features (a visual
+    block and a text-space block, see the module docstring); `embed_catalog` for catalogues, `encode` for ad-hoc
+    inputs (see ProductEncoder). Its features come from a `FeatureExtractor` (`.features`)."""
+
+    def __init__(self, config: EmbedConfig | None = None, cache: FeatureCache | None = None,
+                 image_encoder=None, image_key: str | None = None):
+        self.features = FeatureExtractor(config, cache, image_encoder, image_key)
+
+    @property
+    def config(self) -> EmbedConfig:
+        return self.features.config
+
+    @property
+    def cache(self) -> FeatureCache:
+        return self.features.cache
+
+    @property
+    def name(self) -> str:
+        return self.config.model_name()
+
+    def signature(self) -> dict:
+        return {**self.config.signature(), "weights": self.features.weights()}
+
+    @property
+    def frames(self) -> int:
+        return self.config.frames
+
+    def save(self, path: str | Path) -> Path:
+        """The zero-shot settings and the digests of the weights they resolve to, as a model directory."""
+        from .saved import model_card, write_model_dir
+
+        if self.features._image_key:
+            raise ProdlensError("a fine-tuned backbone is saved with the trained model it belongs to")
+        sig = self.signature()
+        record = {"kind": "zero-shot", "settings": sig["config"], "weights": sig["weights"],
+                  "model_id": model_id(sig)}
+        return write_model_dir(path, record, model_card(self.name, record))
+
+    def with_cache(self, cache: FeatureCache) -> "ProductEmbedder":
+        return self._with(self.features.with_cache(cache))
+
+    def with_config(self, **changes) -> "ProductEmbedder":
+        """Another embedder with some settings changed, sharing this one's cache and loaded encoders."""
+        return self._with(self.features.with_config(**changes))
+
+    def _with(self, features: FeatureExtractor) -> "ProductEmbedder":
+        other = ProductEmbedder.__new__(ProductEmbedder)
+        other.features = features
+        return other
+
+    def embed_catalog(self, catalog: Catalog, progress: bool = True) -> Embeddings:
+        feats, bad = self.features.sample_features(catalog, progress=progress)
+        rows, vectors = [], []
+        for s in catalog.samples:
+            if s.sample_id not in feats:
+                continue
+            try:
+                vectors.append(self.compose(feats[s.sample_id], s.domain, s.sample_id))
+                rows.append(s)
+            except RecordError as e:
+                bad.add_error(e, "embed")
+        dim = vectors[0].shape[0] if vectors else 0
+        meta = {"model": self.config.model_name(), "config": asdict(self.config), "catalog": catalog.name,
+                "image_model": self.features.image_model_key, "text_model": self.features.text_model_key,
+                "signature": self.signature(), "model_id": model_id(self.signature())}
+        bad_all = BadRecords()
+        bad_all.extend(catalog.bad)
+        bad_all.extend(bad)
+        return Embeddings([s.sample_id for s in rows], [s.product_id for s in rows], [s.domain for s in rows],
+                          [s.split for s in rows],
+                          np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, dim), np.float32),
+                          meta, bad_all)
+
+    # -- composing the zero-shot embedding ----------------------------------------------------------------------
+    def compose(self, f: SampleFeatures, domain: str, record: str = "sample") -> np.ndarray:
+        inputs = self.config.page_inputs if domain == "page" else self.config.clip_inputs
+        use_image, use_text = "image" in inputs, "text" in inputs
+        visual = l2_normalize(l2_normalize(f.visual).mean(axis=0)) if use_image and f.visual is not None else None
+        text_block = f.text if use_text and f.text is not None else None
+        if use_text and text_block is None and use_image and f.probs is not None:
+            text_block = self.features.bridge(f.probs.astype(np.float32).mean(axis=0))
+        if visual is None and text_block is None:
+            need = "text (title / description / ASR)" if inputs == "text" else "decodable media"
+            raise RecordError(record, f"nothing to embed: '{inputs}' embedding needs {need}")
+        w = self.config.visual_weight
+        v_dim = int(f.visual.shape[-1]) if f.visual is not None else self.features.image_encoder.dim
+        t_dim = int(f.text.shape[-1]) if f.text is not None else self.features.text_encoder.dim
+        v = math.sqrt(w) * visual if visual is not None else np.zeros(v_dim, np.float32)
+        t = math.sqrt(1 - w) * text_block if text_block is not None else np.zeros(t_dim, np.float32)
+        return l2_normalize(np.concatenate([v, t]).astype(np.float32))
+
     def embed_queries(self, frames: list[list[Image.Image]], texts: list[str], domain: str) -> np.ndarray:
-        feats = self.query_features(frames, texts)
+        feats = self.features.query_features(frames, texts)
         return np.stack([self.compose(f, domain, "query") for f in feats]).astype(np.float32)
+
 
 
 def media_key(root: Path, s: Sample, frames: int, *extra: str) -> str:

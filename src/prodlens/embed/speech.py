@@ -11,7 +11,8 @@ from ..errors import BadRecords
 
 
 class SpeechText:
-    """The speech setting of one embedder; `embedder` gives the frames' text-space vector (its ConSE bridge)."""
+    """The speech setting of one feature extractor (`embedder`), which gives the frames' text-space vector (its
+    ConSE bridge)."""
 
     def __init__(self, embedder, summarizer=None):
         self.embedder = embedder

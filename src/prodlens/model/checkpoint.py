@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..catalog import Catalog
-from ..embed import EmbedConfig, Embeddings, FeatureCache, ProductEmbedder, model_id
+from ..embed import EmbedConfig, Embeddings, FeatureCache, FeatureExtractor, ProductEmbedder, model_id
 from ..embed.saved import check_weights, is_model_dir, model_card, read_model_dir, write_model_dir
 from ..embed.encoder import ProductEncoder
 from ..errors import BadRecords, ProdlensError
@@ -110,10 +110,10 @@ class CheckpointEmbedder(ProductEncoder):
             key = f"finetuned:{_state_digest(backbone)}"
         self._network_state = {**network, **{f"backbone.{k}": v for k, v in (backbone or {}).items()}}
         self._weights_digest = _state_digest(self._network_state)
-        self.features = ProductEmbedder(self.feature_config, cache or FeatureCache(None), encoder, key)
+        self.features = FeatureExtractor(self.feature_config, cache or FeatureCache(None), encoder, key)
         if recorded_weights is not None:
             check_weights(path, {k: v for k, v in recorded_weights.items() if k != "network"},
-                          self.features.signature()["weights"])
+                          self.features.weights())
         tta = ", flip TTA" if self.feature_config.flip_tta else ""
         where = Path(self.path).name if is_model_dir(path) else f"{Path(self.path).parent.name}/{Path(self.path).name}"
         self.name = f"trained[{where}, step {self.step}{tta}]"
@@ -124,7 +124,7 @@ class CheckpointEmbedder(ProductEncoder):
         saved directory."""
         settings = self.features.config.signature()["config"]
         return {"kind": "trained", "settings": settings, "network": asdict(self.run_config.model),
-                "weights": {**self.features.signature()["weights"], "network": self._weights_digest}}
+                "weights": {**self.features.weights(), "network": self._weights_digest}}
 
     def save(self, path: str | Path) -> Path:
         """This model as a directory (weights in safetensors, settings in JSON, a model card): see
@@ -185,7 +185,7 @@ class CheckpointEmbedder(ProductEncoder):
 
 def embedder_for(config: EmbedConfig | None, cache: FeatureCache, checkpoint: str | Path | None,
                  flip_tta: bool | None = None):
-    """(what embeds a catalogue, the ProductEmbedder behind its features): the trained model of `checkpoint`, or
+    """(what embeds a catalogue, the FeatureExtractor behind it): the trained model of `checkpoint`, or
     the zero-shot encoders of `config`. A trained model embeds with the settings stored with it — `config` is the
     zero-shot settings and never applies to it; `flip_tta` overrides its test-time augmentation explicitly."""
     if checkpoint is not None and is_model_dir(checkpoint):
@@ -196,12 +196,12 @@ def embedder_for(config: EmbedConfig | None, cache: FeatureCache, checkpoint: st
         if flip_tta is not None:
             overrides["flip_tta"] = flip_tta
         model = load_model_dir(checkpoint, cache, config.device if config is not None else "cpu", **overrides)
-        return model, getattr(model, "features", model)
+        return model, model.features
     if checkpoint is not None:
         trained = CheckpointEmbedder(checkpoint, cache, flip_tta=flip_tta)
         return trained, trained.features
     embedder = ProductEmbedder(config, cache)
-    return embedder, embedder
+    return embedder, embedder.features
 
 
 def load_encoder(spec: str | Path | EmbedConfig | None = None, cache: FeatureCache | None = None,

@@ -13,7 +13,7 @@ import pyarrow.ipc  # noqa: F401  (pa.ipc)
 import torch
 
 from ..catalog import Catalog, ManifestView, Sample
-from ..embed import ProductEmbedder
+from ..embed import FeatureExtractor
 from ..errors import BadRecords
 from ..progress import progress_bar
 from .network import DOMAIN_INDEX
@@ -81,7 +81,7 @@ def media_sample(media: pa.Table, row: int) -> Sample:
 DISK_TABLE_BYTES = 2 << 30  # a table larger than this lives in memory-mapped files, not in the process's memory
 
 
-def build_feature_table(source: Catalog | ManifestView, embedder: ProductEmbedder, max_frames: int, views: int = 1,
+def build_feature_table(source: Catalog | ManifestView, embedder: FeatureExtractor, max_frames: int, views: int = 1,
                         progress: bool = True, disk_dir: Path | None = None, chunk: int = 1024,
                         disk_over_bytes: int | None = None) -> FeatureTable:
     """Backbone features for `views` looks at every sample (view 0 = plain), from the feature cache when possible.

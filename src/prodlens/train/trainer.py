@@ -151,8 +151,9 @@ class Trainer:
         if self.cfg.backbone not in BACKBONE_MODES:
             raise ValueError(f"train.backbone must be one of {', '.join(BACKBONE_MODES)}, not {self.cfg.backbone!r}")
         # the network's input widths are the encoders' output widths (saved resolved, with the checkpoint)
-        self.run = replace(run, model=with_encoder_widths(run.model, self.embedder.image_encoder.dim,
-                                                          self.embedder.text_encoder.dim))
+        encoders = self.embedder.features
+        self.run = replace(run, model=with_encoder_widths(run.model, encoders.image_encoder.dim,
+                                                          encoders.text_encoder.dim))
 
     # -- data ---------------------------------------------------------------------------------------------------
     def _tables(self, train: Catalog | ManifestView, val: Catalog | None) -> tuple[FeatureTable, FeatureTable | None]:
@@ -160,13 +161,13 @@ class Trainer:
         views = self.cfg.augment_views if self.cfg.backbone == "cached" else 1
 
         def build():
-            t = build_feature_table(train, self.embedder, self.run.model.visual.max_frames, views,
+            t = build_feature_table(train, self.embedder.features, self.run.model.visual.max_frames, views,
                                     progress=self.progress, disk_dir=self.out / f"features-rank{self.rank}")
             # validation embeds as inference will; partial / finetune recompute the val features from the backbone,
             # so only the frozen-feature modes need the mirrored pooled features
             flip = self.run.model.flip_tta and self.cfg.backbone in ("cached", "recompute")
-            val_embedder = self.embedder.with_config(flip_tta=flip)
-            v = (build_feature_table(val, val_embedder, self.run.model.visual.max_frames, 1, progress=self.progress)
+            val_features = self.embedder.features.with_config(flip_tta=flip)
+            v = (build_feature_table(val, val_features, self.run.model.visual.max_frames, 1, progress=self.progress)
                  if val is not None else None)
             return t, v
 
@@ -249,7 +250,7 @@ class Trainer:
                      steps_per_epoch=steps_per_epoch, total_steps=total_steps,
                      eval_every=cfg.eval_every or steps_per_epoch, model=model, loss_fn=loss_fn)
         if cfg.backbone != "cached":
-            s.backbone = make_backbone(self.embedder.image_encoder, self.device)
+            s.backbone = make_backbone(self.embedder.features.image_encoder, self.device)
             s.depth = {"partial": cfg.trainable_blocks, "finetune": s.backbone.blocks}.get(cfg.backbone, 0)
             s.backbone.check_depth(s.depth)
         if cfg.backbone == "partial":
