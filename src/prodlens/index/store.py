@@ -117,7 +117,7 @@ class ProductIndex:
     def __len__(self) -> int:
         return len(self.items)
 
-    def check_model(self, model_id: str | None, what: str = "query") -> None:
+    def _check_model(self, model_id: str | None, what: str = "query") -> None:
         if model_id is not None and model_id != self.model_id:
             raise ModelMismatch(f"{what} vectors come from model {model_id}, but this index was built by model "
                                 f"{self.model_id} ({self.record.get('model', '?')}); embed with that model or "
@@ -183,7 +183,7 @@ class ProductIndex:
     # -- edits --------------------------------------------------------------------------------------------------
     def add(self, embeddings: Embeddings, info: IndexInfo | None = None) -> tuple[int, int]:
         """Add samples; a sample already indexed is replaced. Returns (added, replaced). Call `save` to persist."""
-        self.check_model(embeddings.meta.get("model_id"), "added")
+        self._check_model(embeddings.meta.get("model_id"), "added")
         if embeddings.dim != self.dim:
             raise ModelMismatch(f"added vectors have dimension {embeddings.dim}, the index {self.dim}")
         info = info or IndexInfo()
@@ -228,10 +228,10 @@ class ProductIndex:
             self._by_sample.pop(item.sample_id, None)
         self._filter_cache.clear()
 
-    def needs_rebuild(self) -> bool:
+    def _needs_rebuild(self) -> bool:
         return len(self.vectors.tombstones) > 0.2 * max(1, len(self.items))
 
-    def rebuild(self) -> None:
+    def _rebuild(self) -> None:
         """A fresh FAISS structure over the live items (drops HNSW tombstones; re-trains IVF-PQ)."""
         ids = np.array(sorted(self.items), dtype=np.int64)
         vectors = self.vectors.reconstruct(ids)
@@ -250,14 +250,14 @@ class ProductIndex:
             current = _current_name(self.path)
             if current != self._base:
                 self._rebase(current)
-            if self.needs_rebuild():
-                self.rebuild()
+            if self._needs_rebuild():
+                self._rebuild()
             version = self._latest_version() + 1
             name = _version_name(version)
             tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.path))
             try:
                 self.record.update(version=version, count=len(self.items), kind=self.vectors.kind,
-                                   domains=self.domain_counts(), updated=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+                                   domains=self._domain_counts(), updated=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
                 data = self.vectors.to_bytes()
                 self.record["index_bytes"] = len(data)
                 _write_synced(tmp / "vectors.faiss", data)
@@ -333,14 +333,11 @@ class ProductIndex:
         return buf.getvalue()
 
     # -- queries --------------------------------------------------------------------------------------------------
-    def domain_counts(self) -> dict[str, int]:
+    def _domain_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for it in self.items.values():
             counts[it.domain] = counts.get(it.domain, 0) + 1
         return counts
-
-    def categories(self) -> list[str]:
-        return sorted({it.category for it in self.items.values() if it.category})
 
     def is_current(self) -> bool:
         """Whether this is still the version CURRENT names (False once another writer has saved a newer one)."""
@@ -381,7 +378,7 @@ class ProductIndex:
     def search(self, query: np.ndarray, k: int = 10, domains=None, categories=None, per_product: bool = True,
                model_id: str | None = None, exclude_sample: str | None = None) -> list[Hit]:
         """Top-k hits for one query vector; with `per_product` each product appears once (its best sample)."""
-        self.check_model(model_id)
+        self._check_model(model_id)
         query = np.asarray(query, dtype=np.float32).reshape(1, -1)
         allowed = self._allowed(domains, categories)
         if allowed is not None and len(allowed) == 0:
@@ -406,7 +403,7 @@ class ProductIndex:
 
     def stats(self) -> dict:
         return {"items": len(self.items), "products": len({it.product_id for it in self.items.values()}),
-                "domains": self.domain_counts(), "categories": len(self.categories()), "kind": self.vectors.kind,
+                "domains": self._domain_counts(), "categories": len(self.category_products()), "kind": self.vectors.kind,
                 "dim": self.dim, "model": self.record.get("model", ""), "model_id": self.model_id,
                 "version": self.record.get("version"), "tombstones": len(self.vectors.tombstones),
                 "index_bytes": self.record.get("index_bytes")}
