@@ -156,7 +156,7 @@ def plain_loop(manifest: Path, frames: int) -> float:
     from prodlens.media import load_image, uniform_positions
 
     view = open_manifest(manifest)
-    encoder = ProductEmbedder(EmbedConfig(frames=frames)).image_encoder
+    encoder = ProductEmbedder(EmbedConfig(frames=frames)).features.image_encoder
     encoder.encode([load_image(next(p for p in (view.root / n for b in view.iter_samples(1) for s in b
                                                 for n in s.images)), "warm-up")])
     start = time.perf_counter()

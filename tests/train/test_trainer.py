@@ -15,7 +15,7 @@ import torch
 from prodlens import api
 from prodlens.catalog import load_folder
 from prodlens.demo import generate_demo_catalog
-from prodlens.embed import FeatureCache, ProductEmbedder
+from prodlens.embed import FeatureCache, FeatureExtractor
 from prodlens.errors import ProdlensError
 from prodlens.model import load_run_config
 from prodlens.tensorfile import load_state
@@ -169,7 +169,7 @@ def test_finetuned_backbone_is_saved_and_used_to_embed(demo, tmp_path):
     emb = embedder.embed_catalog(cat, progress=False)
     assert len(emb) == len(cat.samples) and emb.dim == 32
     # the same head over pretrained features gives other embeddings: the fine-tuned trunk is what embeds
-    frozen = ProductEmbedder(embedder.feature_config, FeatureCache(cache_dir))
+    frozen = FeatureExtractor(embedder.feature_config, FeatureCache(cache_dir))
     table = build_feature_table(cat, frozen, embedder.run_config.model.visual.max_frames, views=1, progress=False)
     baseline = table_embeddings(embedder.model, table, {"model": "pretrained trunk"})
     order = [baseline.sample_ids.index(s) for s in emb.sample_ids]
@@ -227,8 +227,7 @@ def test_mirror_activations_are_the_mirror_images_and_validation_averages_them(d
 
     root, cache_dir = demo
     cat = load_folder(root).select(domains=["page"])
-    embedder = ProductEmbedder(cache=FeatureCache(cache_dir))
-    table = build_feature_table(cat, embedder, 4, 1, progress=False)
+    table = build_feature_table(cat, FeatureExtractor(cache=FeatureCache(cache_dir)), 4, 1, progress=False)
     backbone = tunable_backbone(EfficientNetLite0()).eval()
     acts = build_activation_table(table, backbone, depth=2, views=2, frames=4, cache=FeatureCache(None),
                                   out_dir=tmp_path / "acts", progress=False, mirror=True)
