@@ -15,7 +15,7 @@ from ..cache import open_cache
 from ..catalog import SOURCES
 from ..embed import EmbedConfig
 from ..errors import BadRecords
-from .options import config_parameters
+from .options import config_options
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Unified cross-domain product embeddings: product pages, short videos and live streams.")
@@ -35,30 +35,28 @@ EMBED_HELP = {"image_encoder": "image encoder: efficientnet-lite0, or hf:<name-o
                             "http://host/v1::model"}
 
 
-def _model_options(func):
-    """The encoder options (every EmbedConfig field, see cli.options) and the cache options, declared once."""
-    extra = config_parameters(EmbedConfig, help=EMBED_HELP) + [
+def _cache_options(func):
+    """The feature-cache options; the command gets `cache`."""
+    extra = [
         inspect.Parameter("cache_dir", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path], default=typer.Option(
             None, help="feature cache directory (default: $PRODLENS_CACHE or ~/.cache/prodlens)")),
         inspect.Parameter("no_cache", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=typer.Option(
             False, "--no-cache", help="do not read or write the feature cache")),
     ]
-    names = [p.name for p in extra]
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        opts = {n: kwargs.pop(n) for n in names}
-        cache = open_cache(opts.pop("cache_dir"), opts.pop("no_cache"))
-        try:
-            config = EmbedConfig(**opts)
-        except ValueError as e:
-            raise typer.BadParameter(str(e)) from None
-        return func(*args, config=config, cache=cache, **kwargs)
+        return func(*args, cache=open_cache(kwargs.pop("cache_dir"), kwargs.pop("no_cache")), **kwargs)
 
     sig = inspect.signature(func)
-    params = [p for p in sig.parameters.values() if p.name not in ("config", "cache")]
-    wrapper.__signature__ = sig.replace(parameters=params + extra)
+    wrapper.__signature__ = sig.replace(parameters=[p for p in sig.parameters.values() if p.name != "cache"] + extra)
     return wrapper
+
+
+def _model_options(func):
+    """The encoder options (every EmbedConfig field, derived like every config's: cli.options) and the cache
+    options; the command gets `config` and `cache`."""
+    return config_options(EmbedConfig, help=EMBED_HELP)(_cache_options(func))
 
 
 def _fail(message: str) -> None:
