@@ -102,7 +102,7 @@ def evaluate_catalog(source: str, root: str | Path, split: str | None = None, co
     return result
 
 
-def thumbnailer(catalog: Catalog, embedder: FeatureExtractor, size: int = 160):
+def thumbnailer(catalog: Catalog, features: FeatureExtractor, size: int = 160):
     """sample_id → a small RGB thumbnail (the sample's middle frame), or None if it cannot be decoded."""
     by_id = {s.sample_id: s for s in catalog.samples}
 
@@ -111,7 +111,7 @@ def thumbnailer(catalog: Catalog, embedder: FeatureExtractor, size: int = 160):
         if s is None:
             return None
         try:
-            frames = embedder.load_frames(catalog, s)
+            frames = features.load_frames(catalog, s)
         except RecordError:  # undecodable media: no thumbnail; anything else is a bug and should surface
             return None
         img = frames[len(frames) // 2].copy()

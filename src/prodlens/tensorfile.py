@@ -19,6 +19,11 @@ SUFFIX = ".safetensors"
 _META_KEY = "prodlens"
 
 
+def standalone(tensor):
+    """A contiguous CPU copy: tensors that share storage (tied weights, views) cannot be saved side by side."""
+    return tensor.detach().cpu().contiguous().clone()
+
+
 def save_state(path: str | Path, state: dict[str, Any]) -> None:
     """`state` → `path` (a safetensors file), atomically."""
     import torch
@@ -28,8 +33,7 @@ def save_state(path: str | Path, state: dict[str, Any]) -> None:
 
     def encode(value, key: str):
         if isinstance(value, torch.Tensor):
-            # a copy: tensors that share storage (tied weights, views) cannot be saved side by side
-            tensors[key] = value.detach().cpu().contiguous().clone()
+            tensors[key] = standalone(value)
             return {"__tensor__": key}
         if isinstance(value, np.ndarray):
             tensors[key] = torch.from_numpy(np.ascontiguousarray(value).copy())

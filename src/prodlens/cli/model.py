@@ -21,6 +21,7 @@ def model_save(source: str = typer.Argument("zero-shot", help="a trained run dir
                *, config, cache):
     """Save an encoder as a directory: settings and weight digests in prodlens_model.json, trained weights in
     model.safetensors, a model card; `prodlens.load_encoder(DIR)` and `--checkpoint DIR` load it."""
+    from ..embed.saved import read_model_record
     from ..model import load_encoder
 
     try:
@@ -28,7 +29,7 @@ def model_save(source: str = typer.Argument("zero-shot", help="a trained run dir
         encoder.save(out)
     except ProdlensError as e:
         _fail(str(e))
-    record = json.loads((out / "prodlens_model.json").read_text())
+    record = read_model_record(out)
     console.print(f"saved {encoder.name} to {out} (model id {record['model_id']})", markup=False)
 
 

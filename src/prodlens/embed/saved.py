@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .. import atomic
 from ..errors import ProdlensError
+from ..tensorfile import standalone
 
 MODEL_FILE = "prodlens_model.json"
 MODEL_SUBDIR = "model"  # a finished training run saves its model here
@@ -43,17 +44,14 @@ def write_model_dir(path: str | Path, record: dict, card: str, tensors: dict | N
     path.mkdir(parents=True, exist_ok=True)
     if tensors:
         with atomic.atomic_path(path / WEIGHTS_FILE) as tmp:
-            save_file({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}, str(tmp),
-                      metadata={"format": FORMAT})
+            save_file({k: standalone(v) for k, v in tensors.items()}, str(tmp), metadata={"format": FORMAT})
     atomic.write_text(path / CARD_FILE, card)
     atomic.write_text(path / MODEL_FILE, json.dumps({"format": FORMAT, **record}, indent=2) + "\n")
     return path
 
 
-def read_model_dir(path: str | Path) -> tuple[dict, dict]:
-    """(the record, the weights: name → tensor, empty for zero-shot models)."""
-    from safetensors.torch import load_file
-
+def read_model_record(path: str | Path) -> dict:
+    """The directory's prodlens_model.json: what the model is, without reading its weights."""
     path = Path(path)
     try:
         record = json.loads((path / MODEL_FILE).read_text())
@@ -61,6 +59,15 @@ def read_model_dir(path: str | Path) -> tuple[dict, dict]:
         raise ProdlensError(f"{path / MODEL_FILE} is unreadable: {e}") from e
     if record.get("format") != FORMAT:
         raise ProdlensError(f"{path} holds a model of format {record.get('format')!r}; this prodlens reads {FORMAT}")
+    return record
+
+
+def read_model_dir(path: str | Path) -> tuple[dict, dict]:
+    """(the record, the weights: name → tensor, empty for zero-shot models)."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    record = read_model_record(path)
     tensors = {}
     if (path / WEIGHTS_FILE).is_file():
         try:

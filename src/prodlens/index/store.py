@@ -245,7 +245,6 @@ class ProductIndex:
         """Write a new version and make it current, atomically; older versions beyond the last two are removed.
         If another writer saved since this index was read, this one's edits are replayed on that newer version
         first (the result holds both writers' updates)."""
-        self.path.mkdir(parents=True, exist_ok=True)
         with self.write_lock(lock_timeout):
             current = _current_name(self.path)
             if current != self._base:
@@ -285,7 +284,10 @@ class ProductIndex:
                     current, len(self._journal))
         latest = ProductIndex._read(self.path, current)
         for op, *args in self._journal:
-            latest.add(*args) if op == "add" else latest.remove(*args)
+            if op == "add":
+                latest.add(*args)
+            else:
+                latest.remove(*args)
         self.vectors, self.items, self.record = latest.vectors, latest.items, latest.record
         self._by_sample, self._filter_cache = latest._by_sample, {}
         self._base = current

@@ -11,7 +11,7 @@ import torch
 
 from ..catalog import Catalog
 from ..embed import EmbedConfig, Embeddings, FeatureCache, FeatureExtractor, ProductEmbedder, model_id
-from ..embed.saved import check_weights, is_model_dir, model_card, read_model_dir, write_model_dir
+from ..embed.saved import check_weights, is_model_dir, model_card, read_model_dir, read_model_record, write_model_dir
 from ..embed.encoder import ProductEncoder
 from ..errors import BadRecords, ProdlensError
 from ..media import uniform_positions
@@ -72,7 +72,8 @@ class CheckpointEmbedder(ProductEncoder):
         """`flip_tta`: average each image's backbone features with its mirror image's (test-time augmentation);
         None: as the model's own settings say."""
         path = Path(checkpoint)
-        if is_model_dir(path):
+        from_dir = is_model_dir(path)
+        if from_dir:
             record, tensors = read_model_dir(path)
             if record.get("kind") != "trained":
                 raise ProdlensError(f"{path} holds a {record.get('kind')} model, not a trained one")
@@ -112,10 +113,9 @@ class CheckpointEmbedder(ProductEncoder):
         self._weights_digest = _state_digest(self._network_state)
         self.features = FeatureExtractor(self.feature_config, cache or FeatureCache(None), encoder, key)
         if recorded_weights is not None:
-            check_weights(path, {k: v for k, v in recorded_weights.items() if k != "network"},
-                          self.features.weights())
+            check_weights(path, recorded_weights, self.features.weights())
         tta = ", flip TTA" if self.feature_config.flip_tta else ""
-        where = Path(self.path).name if is_model_dir(path) else f"{Path(self.path).parent.name}/{Path(self.path).name}"
+        where = Path(self.path).name if from_dir else f"{Path(self.path).parent.name}/{Path(self.path).name}"
         self.name = f"trained[{where}, step {self.step}{tta}]"
 
     def signature(self) -> dict:
@@ -219,10 +219,7 @@ def load_encoder(spec: str | Path | EmbedConfig | None = None, cache: FeatureCac
     if spec is not None and is_model_dir(text):
         return load_model_dir(text, cache, device, **config)
     if isinstance(spec, Path) or text.endswith((SUFFIX, LEGACY_SUFFIX)) or Path(text).is_dir():
-        unknown = set(config) - {"flip_tta"}
-        if unknown:
-            raise ProdlensError(f"a trained encoder embeds with its training settings; only flip_tta can be set "
-                                f"(got {', '.join(sorted(unknown))})")
+        _only_flip_tta(config)
         return CheckpointEmbedder(spec, cache, device, flip_tta=config.get("flip_tta"))
     if text != "zero-shot":
         image, sep, text_encoder = text.rpartition("+")
@@ -239,12 +236,9 @@ def load_encoder(spec: str | Path | EmbedConfig | None = None, cache: FeatureCac
 def load_model_dir(path: str | Path, cache: FeatureCache, device: str = "cpu", **overrides) -> ProductEncoder:
     """A saved model directory: the trained model it holds, or the zero-shot encoders of its settings (`overrides`
     may change a setting explicitly; the recorded weights must still be the ones the specs resolve to)."""
-    record, _ = read_model_dir(path)
+    record = read_model_record(path)
     if record.get("kind") == "trained":
-        unknown = set(overrides) - {"flip_tta"}
-        if unknown:
-            raise ProdlensError(f"a trained encoder embeds with its saved settings; only flip_tta can be set "
-                                f"(got {', '.join(sorted(unknown))})")
+        _only_flip_tta(overrides)
         return CheckpointEmbedder(path, cache, device, flip_tta=overrides.get("flip_tta"))
     try:
         encoder = ProductEmbedder(EmbedConfig(**{**record["settings"], **overrides}, device=device), cache)
@@ -252,3 +246,10 @@ def load_model_dir(path: str | Path, cache: FeatureCache, device: str = "cpu", *
         raise ProdlensError(f"{path}: settings {e}") from None
     check_weights(Path(path), record["weights"], encoder.signature()["weights"])
     return encoder
+
+
+def _only_flip_tta(settings: dict) -> None:
+    unknown = set(settings) - {"flip_tta"}
+    if unknown:
+        raise ProdlensError(f"a trained encoder embeds with its own settings; only flip_tta can be set "
+                            f"(got {', '.join(sorted(unknown))})")

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .injection import _HAS_CJK, _IDENTITY_CLAIM, has_cjk, normalise_speech
-from .zh import proper_nouns
+from .zh import content_words, proper_nouns
 
 EVIDENCE_VERSION = "evidence-2"
 PRESENTED_BONUS = 0.3
@@ -99,8 +99,6 @@ def _words(run: str) -> set[str]:
     from .extractive import FUNCTION_WORDS
 
     if has_cjk(run):
-        from .zh import content_words
-
         return content_words(run) or {run}
     return {w for w in run.split() if w not in FUNCTION_WORDS and len(w) >= 3 and not w.isdigit()}
 
@@ -142,6 +140,11 @@ def extract_candidates(clauses: list[str], title: str = "") -> list[Candidate]:
     return [c for c in out if c.words]
 
 
+def _productlike_scores(vecs: np.ndarray, goods: np.ndarray, chatter: np.ndarray) -> np.ndarray:
+    """How much closer each vector is to the nearest kind of goods than to the nearest stream chatter."""
+    return (vecs @ goods.T).max(axis=1) - (vecs @ chatter.T).max(axis=1)
+
+
 def _productlike(c: Candidate) -> bool:
     return c.productlike >= (RIVAL_PRODUCTLIKE_ZH if has_cjk(c.name) else RIVAL_PRODUCTLIKE)
 
@@ -170,13 +173,11 @@ class EvidenceScorer:
             from ..encoders import load_text_encoder
             from .extractive import CHATTER_WORDS, NAME_PROTOTYPES
 
-            encoder = self.encoder if self.cjk_encoder_spec in getattr(self.encoder, "name", "") else \
-                load_text_encoder(self.cjk_encoder_spec)
+            encoder = load_text_encoder(self.cjk_encoder_spec)  # the process's one instance (the summariser's, too)
             self._cjk = (encoder, encoder.encode(NAME_PROTOTYPES + ZH_NAME_PROTOTYPES),
                          encoder.encode(CHATTER_WORDS + ZH_CHATTER_WORDS))
         encoder, goods, chatter = self._cjk
-        vecs = encoder.encode(names)
-        return (vecs @ goods.T).max(axis=1) - (vecs @ chatter.T).max(axis=1)
+        return _productlike_scores(encoder.encode(names), goods, chatter)
 
     def vocabulary(self) -> set[str]:
         """Whole words the text encoder's tokenizer knows; empty if it does not expose one."""
@@ -210,7 +211,7 @@ class EvidenceScorer:
         names, chatter = self._prototypes()
         vecs = self.encoder.encode([c.name for c in candidates])
         vocab = self.vocabulary()
-        productlike = (vecs @ names.T).max(axis=1) - (vecs @ chatter.T).max(axis=1)
+        productlike = _productlike_scores(vecs, names, chatter)
         chinese = [i for i, c in enumerate(candidates) if has_cjk(c.name)]
         if chinese:
             productlike[chinese] = self.cjk_productlike([candidates[i].name for i in chinese])

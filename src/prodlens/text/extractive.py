@@ -18,6 +18,7 @@ import numpy as np
 
 from .facts import ProductFacts
 from .injection import CJK_CHARS, has_cjk, split_clauses
+from .zh import name_span, windows
 
 PRODUCT_PROTOTYPES = [
     "this product is made of", "the brand of this product", "it comes in a bottle of 500 ml",
@@ -68,8 +69,6 @@ def split_sentences(text: str) -> list[str]:
     out = []
     for clause in split_clauses(text):
         if has_cjk(clause):
-            from .zh import windows
-
             out.extend(windows(clause))
             continue
         words = clause.split()
@@ -93,8 +92,6 @@ def mention_runs(clause: str) -> list[tuple[str, str, int]]:
     ...", "i show you ..."), -1 when it is an aside ("tomorrow maybe the ...": another product, strongly demoted),
     else 0."""
     if has_cjk(clause):
-        from .zh import name_span
-
         runs = (name_span(r) for r in ZH_FUNCTION.split(re.sub(r"\s+", "", clause)) if len(r) >= 2)
         return [(r, "", 0) for r in runs if len(r) >= 2]
     tokens = re.findall(r"[\w']+", clause.lower())

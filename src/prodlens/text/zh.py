@@ -10,9 +10,10 @@ from __future__ import annotations
 import functools
 import re
 
+from .injection import has_cjk
+
 NOUN_TAGS = {"n", "nr", "nrt", "nrfg", "ns", "nt", "nz", "eng", "vn"}
 PROPER_TAGS = {"nr", "nrt", "nrfg", "nt", "nz", "eng"}
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 @functools.lru_cache(maxsize=1)
@@ -34,7 +35,7 @@ def tagged(text: str) -> tuple[tuple[str, str], ...]:
 
 def content_words(run: str) -> set[str]:
     """The nouns of two or more characters in a run: what two mentions of one product share."""
-    return {w for w, tag in tagged(run) if tag in NOUN_TAGS and len(w) >= 2 and _CJK.search(w)}
+    return {w for w, tag in tagged(run) if tag in NOUN_TAGS and len(w) >= 2 and has_cjk(w)}
 
 
 def proper_nouns(run: str) -> set[str]:
@@ -43,7 +44,7 @@ def proper_nouns(run: str) -> set[str]:
 
 
 _LEAD_TAGS = {"m", "a", "b", "ag"}
-_BREAK_TAGS = ("v", "d", "p", "u", "y", "c", "e", "o", "m", "q", "t", "ad", "ul", "uj", "zg")
+_BREAK_TAGS = ("v", "d", "p", "u", "y", "c", "e", "o", "m", "q", "t", "ad", "zg")  # prefixes: "u" covers ul, uj
 
 
 def name_span(run: str) -> str:
@@ -69,9 +70,9 @@ def name_span(run: str) -> str:
 
 
 _OPENS = {"r", "t", "tg", "l", "c"}  # a pronoun or demonstrative (这款, 它, 我家), a time (今天), a set phrase (说到底), a conjunction
-_CLOSES = {"y", "e"}
+_CLOSES = {"y", "e"}  # a modal particle or interjection ends what was said (啊, 哦, 吧)
 _DISTRIBUTIVE = ("每", "各")  # 每日, 每天: tagged as pronouns, but part of a name (三只松鼠每日坚果)
-_ADDRESS = {"大家", "你们", "家人们", "宝宝们", "姐妹们", "朋友们", "兄弟们"}  # the host turns to the viewers  # a modal particle or interjection ends what was said (啊, 哦, 吧)
+_ADDRESS = {"大家", "你们", "家人们", "宝宝们", "姐妹们", "朋友们", "兄弟们"}  # the host turns to the viewers
 
 
 def windows(text: str, min_chars: int = 4) -> list[str]:
