@@ -278,10 +278,12 @@ def test_hf_vision_model_fine_tunes_end_to_end(demo, tmp_path):
     assert embedder.features.image_model_key.startswith("finetuned:")
     evaluated = api.evaluate_catalog("folder", root, checkpoint=tmp_path / "ft", cache=FeatureCache(cache_dir),
                                      progress=False)
-    # the API evaluates exactly what the trained model embeds, and it ranks better than chance (1 in 12 products)
+    # the API evaluates exactly what the trained model embeds, and the embedding is not degenerate: pages find their
+    # videos far above chance (1 in 12). A 2-layer random ViT gives the live clips' frames little to go on, so live
+    # directions stay near chance and are not asserted.
     assert evaluate_embeddings(embedder.embed_catalog(load_folder(root), progress=False)).metrics() == \
         evaluated.metrics()
-    assert evaluated.metrics()["live2page"]["R@1"] > 1 / 12
+    assert evaluated.metrics()["page2video"]["R@1"] > 3 / 12
 
     partial = load_run_config("tiny", {"model": {"image_encoder": spec},
                                        "train": {"backbone": "partial", "trainable_blocks": 1, "epochs": 1,
