@@ -60,7 +60,8 @@ def brute_force(users: np.ndarray, items: np.ndarray, histories: list[list[int]]
 
 
 def served(users: np.ndarray, items: np.ndarray, histories: list[list[int]], k: int) -> list[list[int]]:
-    hits = top_k_unseen(torch.from_numpy(items), torch.from_numpy(users), histories, k)
+    one_segment = [(0, torch.from_numpy(items), torch.ones(len(items), dtype=torch.bool))]
+    hits = top_k_unseen(torch.from_numpy(users), one_segment, histories, k)
     return [[i for i, _ in row] for row in hits]
 
 

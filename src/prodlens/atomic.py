@@ -5,11 +5,18 @@ A crash or kill mid-write leaves the previous version (or nothing), never a half
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
+import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
+
+from .errors import ProdlensError
+
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -55,3 +62,29 @@ def write_text(target: str | os.PathLike, text: str) -> None:
 
 def write_json(target: str | os.PathLike, obj) -> None:
     write_text(target, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike, timeout: float, what: str) -> Iterator[None]:
+    """An exclusive lock on `path` (created if missing) held for the block; waits up to `timeout` seconds for
+    another process holding it. `what` names the guarded thing in the messages ("the index /x")."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        deadline, waited = time.monotonic() + timeout, False
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not waited:
+                    log.warning("another process is writing %s; waiting for it", what)
+                    waited = True
+                if time.monotonic() >= deadline:
+                    raise ProdlensError(f"another process has been writing {what} for over {timeout:.0f} s; "
+                                        "try again when it is done") from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

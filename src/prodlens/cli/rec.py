@@ -84,31 +84,92 @@ def rec_eval(interactions: Path = InteractionsOpt, items: Path = ItemsOpt,
 
 
 @rec_app.command("recommend")
-def rec_recommend(user: str = typer.Option(..., "--user", help="a user id from --interactions"),
+def rec_recommend(user: Optional[str] = typer.Option(None, "--user", help="a user id of the run's histories"),
+                  history: Optional[str] = typer.Option(None, "--history",
+                                                        help="instead of --user: item ids, comma-separated, oldest "
+                                                             "first (items added after training included)"),
                   checkpoint: Path = typer.Option(..., help="a trained run directory (rec eval --out)"),
                   interactions: Optional[Path] = typer.Option(None, "--interactions",
-                                                              help="default: the histories saved with the run"),
-                  items: Optional[Path] = typer.Option(None, "--items", help="default: the items saved with the run"),
+                                                              help="histories to read --user from (default: the "
+                                                                   "histories saved with the run)"),
                   k: int = typer.Option(10, "-k", "--k", min=1, max=1000),
-                  item_map: Optional[Path] = typer.Option(None),
                   as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table")):
-    """Top-k items for a user's full history (items already seen are not recommended again)."""
+    """Top-k items after a user's full history or a given one (items already seen are not recommended again)."""
     from ..rec.serve import Recommender
 
+    if (user is None) == (history is None):
+        raise typer.BadParameter("give --user or --history (one of them)")
     try:
-        rec = Recommender.from_files(checkpoint, interactions, items, item_map)
-        hits = rec.recommend_user(user, k)
+        rec = Recommender.from_run(checkpoint, interactions)
+        items = rec.history_of(user) if user is not None else [i.strip() for i in history.split(",") if i.strip()]
+        hits = rec.recommend_history(items, k)
     except (ProdlensError, KeyError) as e:
         _fail(str(e).strip("'\""))
     if as_json:
-        print(json.dumps({"user": user, "results": hits}, ensure_ascii=False, indent=2))
+        print(json.dumps({"user": user, "history": items, "results": hits}, ensure_ascii=False, indent=2))
         return
-    history = rec.history_of(user)
-    console.print(f"user {escape(user)}: {len(history)} past items, latest: "
-                  f"{escape(rec.titles.get(history[-1], history[-1]))}")
+    console.print(f"{'user ' + user if user else 'history'}: {len(items)} past items, latest: "
+                  f"{rec.title(items[-1])}", markup=False)
     table = Table(title=f"top {k}", title_justify="left")
     for col in ("#", "item", "score", "title"):
         table.add_column(col, justify="right" if col in ("#", "score") else "left")
     for i, h in enumerate(hits, 1):
         table.add_row(str(i), escape(h["item_id"]), f"{h['score']:.3f}", escape(h["title"][:90]))
     console.print(table)
+
+
+items_app = typer.Typer(no_args_is_help=True, help="A trained run's living item catalogue: add, remove, inspect.")
+rec_app.add_typer(items_app, name="items")
+RunArg = typer.Argument(..., help="a trained LEARN run directory (rec eval --out)")
+
+
+@items_app.command("add")
+def items_add(run: Path = RunArg,
+              items: Path = typer.Option(..., "--items", help="item_id, then text columns (TSV / CSV / Parquet), as "
+                                                              "the training items file; a known id gets its new text"),
+              cache_dir: Optional[Path] = typer.Option(None, help="cache of item content vectors")):
+    """Add items to a trained run without retraining: content encoder → item tower → recommendable at once, here
+    and in every server of the run."""
+    from ..rec.data import load_items
+    from ..rec.serve import Recommender
+
+    try:
+        texts, bad = load_items(items)
+        if not texts:
+            raise ProdlensError(f"no items with an id in {items}")
+        rec = Recommender(run, histories={}, cache=api.open_cache(cache_dir))
+        version = rec.add_items(list(texts), list(texts.values()), progress=True)
+    except ProdlensError as e:
+        _fail(str(e))
+    console.print(f"added {len(texts)} item(s) to {run}: item table version {version}, {len(rec.table)} items "
+                  "served", markup=False)
+    _print_bad(bad)
+
+
+@items_app.command("remove")
+def items_remove(run: Path = RunArg, ids: list[str] = typer.Argument(..., help="item ids to retire")):
+    """Retire items: never recommended again (histories that hold them still count them)."""
+    from ..rec.serve import Recommender
+
+    try:
+        rec = Recommender(run, histories={})
+        version = rec.remove_items(ids)
+    except ProdlensError as e:
+        _fail(str(e))
+    console.print(f"removed {len(ids)} item(s) from {run}: item table version {version}, {len(rec.table)} items "
+                  "served", markup=False)
+
+
+@items_app.command("info")
+def items_info(run: Path = RunArg):
+    """The item table's version, size and segments."""
+    from ..rec.items import ItemTable
+    from ..rec.serve import ITEMS_DIR
+
+    try:
+        table = ItemTable.open(run / ITEMS_DIR)
+    except ProdlensError as e:
+        _fail(str(e))
+    print(json.dumps({"version": table.version, "items": len(table), "retired": len(table.row_of) - len(table),
+                      "rows": table.n_rows, "segments": len(table.segments), "tower": table.tower,
+                      "content_dim": table.manifest["content_dim"], "dim": table.manifest["dim"]}, indent=2))

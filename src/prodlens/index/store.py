@@ -16,8 +16,6 @@ version: `open` retries when the version it was pointed at has just been pruned.
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import io
 import json
@@ -292,28 +290,9 @@ class ProductIndex:
         self._by_sample, self._filter_cache = latest._by_sample, {}
         self._base = current
 
-    @contextlib.contextmanager
     def write_lock(self, timeout: float = LOCK_TIMEOUT):
         """The index's writer lock; waits up to `timeout` seconds for another writer's save to finish."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.path / ".lock", "a+") as f:
-            deadline, waited = time.monotonic() + timeout, False
-            while True:
-                try:
-                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if not waited:
-                        log.warning("%s: another process is saving this index; waiting for it", self.path)
-                        waited = True
-                    if time.monotonic() >= deadline:
-                        raise ProdlensError(f"another process has been writing the index {self.path} for over "
-                                            f"{timeout:.0f} s; try again when it is done") from None
-                    time.sleep(0.05)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        return atomic.file_lock(self.path / ".lock", timeout, f"the index {self.path}")
 
     def _latest_version(self) -> int:
         versions = [int(p.name[1:]) for p in self.path.glob("v[0-9]*") if p.is_dir() and p.name[1:].isdigit()]

@@ -219,8 +219,9 @@ def leave_one_out(data: RecData) -> Split:
 
 
 def cold_start_split(data: RecData, fraction: float = 0.1, seed: int = 0) -> Split:
-    """Hide a random `fraction` of items from training entirely. Test cases: users whose last item is hidden (history
-    = everything before it, hidden items included: they were seen, just never trained on). Validation: the usual
+    """Hide a random `fraction` of items from training entirely (prodlens.rec.run trains without them, then adds them
+    to the trained run). Test cases: users whose last item is hidden (history = everything before it, hidden items
+    included: they exist by test time, they were just never trained on). Validation: the usual
     second-to-last item among users whose validation target is not hidden."""
     rng = np.random.default_rng(seed)
     cold = set(rng.choice(data.n_items, size=max(1, int(fraction * data.n_items)), replace=False).tolist())
@@ -231,7 +232,19 @@ def cold_start_split(data: RecData, fraction: float = 0.1, seed: int = 0) -> Spl
             valid.append((u, seq[:-2], seq[-2]))
         if seq[-1] in cold:
             test.append((u, seq[:-1], seq[-1]))
-    return Split(train, valid, test, cold, protocol=f"cold-start ({fraction:.0%} of items hidden from training)")
+    return Split(train, valid, test, cold, protocol=f"cold-start ({fraction:.0%} of items added to the trained run)")
+
+
+def without_hidden_items(data: RecData, split: Split) -> tuple[RecData, Split]:
+    """The catalogue and split a model sees when `split.cold_items` do not exist yet (they are added after
+    training): those items leave the catalogue, the sequences and the validation histories; no test cases."""
+    keep = [i for i in range(data.n_items) if i not in split.cold_items]
+    new = {old: n for n, old in enumerate(keep)}
+    warm = RecData([data.item_ids[i] for i in keep], [data.item_texts[i] for i in keep], data.user_ids,
+                   [[new[i] for i in s if i in new] for s in data.sequences], data.bad, data.name)
+    train = [[new[i] for i in s] for s in split.train]  # the split's training sequences hold no hidden item
+    valid = [(u, [new[i] for i in h if i in new], new[t]) for u, h, t in split.valid]
+    return warm, Split(train, valid, [], set(), protocol=split.protocol)
 
 
 def item_frequencies(sequences: list[list[int]], n_items: int) -> np.ndarray:

@@ -4,6 +4,8 @@ Items already in the user's history are not recommended again (their scores are 
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
@@ -20,24 +22,29 @@ def metric_names(ks=KS) -> list[str]:
 @torch.inference_mode()
 def target_ranks(model, cases: list[tuple[int, list[int], int]], n_items: int, max_len: int = 50,
                  batch_size: int = 512, popularity: np.ndarray | None = None, progress: bool = False) -> np.ndarray:
-    """0-based rank of each case's target among all items (ties count against the target)."""
+    """0-based rank of each case's target among all items of a trained model's catalogue (or by `popularity`)."""
+    if model is None:
+        row = torch.as_tensor(popularity.astype(np.float32))
+        return rank_targets(lambda histories: row.expand(len(histories), n_items).clone(), cases, batch_size,
+                            progress)
+    model.eval()
+    items = model.item_vectors() * model.logit_scale()
+    return rank_targets(lambda histories: model.states(pad_left(histories, max_len, n_items))[:, -1] @ items.T,
+                        cases, batch_size, progress)
+
+
+@torch.inference_mode()
+def rank_targets(score: Callable[[list[list[int]]], torch.Tensor], cases: list[tuple[int, list[int], int]],
+                 batch_size: int = 512, progress: bool = False) -> np.ndarray:
+    """0-based rank of each case's target; `score(histories)` gives every item's score for a batch of histories.
+    Items in the history are masked, except the target; ties count against the target."""
     ranks = np.zeros(len(cases), np.int64)
     by_length = np.argsort([len(h) for _, h, _ in cases], kind="stable")  # batches of similar length: less padding
-    original = cases
-    cases = [original[i] for i in by_length]
-    if model is not None:
-        model.eval()
-        items = model.item_vectors()
-        scale = model.logit_scale()
+    ordered = [cases[i] for i in by_length]
     with progress_bar(len(cases), "ranking all items", enabled=progress) as advance:
-        for start in range(0, len(cases), batch_size):
-            part = cases[start:start + batch_size]
-            if model is None:  # popularity
-                scores = torch.as_tensor(np.broadcast_to(popularity.astype(np.float32), (len(part), n_items)).copy())
-            else:
-                seqs = pad_left([h for _, h, _ in part], max_len, n_items)
-                users = model.states(seqs)[:, -1]
-                scores = scale * users @ items.T
+        for start in range(0, len(ordered), batch_size):
+            part = ordered[start:start + batch_size]
+            scores = score([h for _, h, _ in part])
             targets = torch.tensor([t for _, _, t in part])
             rows = torch.arange(len(part))
             target_scores = scores[rows, targets].clone()

@@ -177,24 +177,28 @@ class CausalEncoder(nn.Module):
 
 
 class LEARN(nn.Module):
-    def __init__(self, content: np.ndarray, cfg: RecConfig, trained: np.ndarray | None = None):
+    """The content vectors are not part of the model: they live in the run's item table (a tensor or a memory-mapped
+    array, `attach`ed), so items can be added without touching the weights. The model keeps the per-dimension
+    standardisation it was trained with, and an id embedding slot for each item of its training catalogue."""
+
+    def __init__(self, cfg: RecConfig, n_items: int, content_dim: int, trained: np.ndarray | None = None):
         super().__init__()
         self.cfg = cfg
-        c = torch.as_tensor(content, dtype=torch.float32)
-        n = c.shape[0]
-        # Frozen content vectors, standardised per dimension (LLM hidden states are far from isotropic); the
-        # extra zero row is the padding item.
-        mean, std = c.mean(0, keepdim=True), c.std(0, keepdim=True).clamp(min=1e-6)
-        self.register_buffer("content", torch.cat([(c - mean) / std, torch.zeros(1, c.shape[1])]), persistent=True)
-        self.project = nn.Linear(c.shape[1], cfg.dim)
+        self.n_items = n_items  # the training catalogue; slot n_items is "no id" (padding and items added later)
+        self.table = None
+        self.legacy_content = False  # set when loaded from a checkpoint that stored standardised content
+        # LLM hidden states are far from isotropic: the content is standardised per dimension, with the training
+        # catalogue's statistics (kept, so items added later are standardised the same way)
+        self.register_buffer("content_mean", torch.zeros(content_dim))
+        self.register_buffer("content_std", torch.ones(content_dim))
+        has_id = torch.zeros(n_items + 1, dtype=torch.bool)
+        has_id[:n_items] = True if trained is None else torch.as_tensor(trained, dtype=torch.bool)
+        self.register_buffer("has_id", has_id)  # only items seen in training get an id embedding
+        self.project = nn.Linear(content_dim, cfg.dim)
         if cfg.item_ids:
-            # Only items seen in training get an id embedding; the others (and padding) stay content-only.
-            has_id = torch.zeros(n + 1, dtype=torch.bool)
-            has_id[:n] = True if trained is None else torch.as_tensor(trained, dtype=torch.bool)
-            self.register_buffer("has_id", has_id, persistent=True)
             # Ids start at zero: the model starts as content-only and an id learns a correction only as far as its
             # item's interactions support one. A random start leaves rare items with noise they never unlearn.
-            self.ids = nn.Embedding(n + 1, cfg.dim)
+            self.ids = nn.Embedding(n_items + 1, cfg.dim)
             nn.init.zeros_(self.ids.weight)
         self.norm = nn.LayerNorm(cfg.dim)
         self.encoder = CausalEncoder(cfg.dim, cfg.layers, cfg.heads, cfg.dropout, cfg.max_len)
@@ -202,33 +206,71 @@ class LEARN(nn.Module):
         if cfg.learn_scale:
             self.log_scale = nn.Parameter(torch.tensor(math.log(cfg.scale)))
 
-    @property
-    def n_items(self) -> int:
-        return self.content.shape[0] - 1
+    def attach(self, content, fit: bool = False) -> "LEARN":
+        """The training catalogue's raw content vectors, (n_items, content_dim): a tensor or an array (memory-mapped
+        arrays are read row by row). `fit`: take the standardisation from them (a new model)."""
+        if content.shape[0] != self.n_items:
+            raise ValueError(f"{content.shape[0]} content vectors for a catalogue of {self.n_items} items")
+        if isinstance(content, np.ndarray) and not isinstance(content, np.memmap):
+            content = torch.from_numpy(np.ascontiguousarray(content, np.float32))  # in memory: gather as a tensor
+        if fit:
+            c = torch.as_tensor(np.asarray(content), dtype=torch.float32)
+            self.content_mean.copy_(c.mean(0))
+            self.content_std.copy_(c.std(0).clamp(min=1e-6))
+        self.table = content
+        return self
 
-    def embed_items(self, seqs: torch.Tensor) -> torch.Tensor:
-        x = self.project(self.content[seqs])
+    def standardise(self, raw: torch.Tensor) -> torch.Tensor:
+        return (raw - self.content_mean) / self.content_std
+
+    def content_of(self, seqs: torch.Tensor) -> torch.Tensor:
+        """Standardised content of the attached catalogue's items (zeros at padding), shaped like `seqs` + (D,)."""
+        if self.table is None:
+            raise ValueError("LEARN has no content attached")
+        flat = seqs.reshape(-1)
+        pad = flat >= self.n_items
+        idx = flat.clamp(max=self.n_items - 1)
+        if isinstance(self.table, torch.Tensor):
+            rows = self.table[idx.to(self.table.device)].to(flat.device)
+        else:
+            rows = torch.from_numpy(np.asarray(self.table[idx.cpu().numpy()], np.float32)).to(flat.device)
+        x = self.standardise(rows).masked_fill(pad[:, None], 0.0)
+        return x.view(*seqs.shape, -1)
+
+    def encode(self, content: torch.Tensor, slots: torch.Tensor, pad: torch.Tensor,
+               dropout: bool = True) -> torch.Tensor:
+        """(B, L, D) standardised content, (B, L) id slots (n_items: none), (B, L) padding → (B, L, out_dim)
+        normalised states."""
+        x = self.project(content)
         if self.cfg.item_ids:
-            keep = self.has_id[seqs]
+            keep = self.has_id[slots]
             if self.training and self.cfg.id_dropout > 0:
-                keep = keep & (torch.rand(seqs.shape, device=seqs.device) >= self.cfg.id_dropout)
-            x = x + self.ids(seqs) * keep.unsqueeze(-1)
-        return self.norm(x)
-
-    def states(self, seqs: torch.Tensor, dropout: bool = True) -> torch.Tensor:
-        """(B, L) item indices (n_items = padding) → (B, L, out_dim) normalised user states."""
-        pad = seqs == self.n_items
-        h = self.encoder(self.embed_items(seqs), pad, dropout)
+                keep = keep & (torch.rand(slots.shape, device=slots.device) >= self.cfg.id_dropout)
+            x = x + self.ids(slots) * keep.unsqueeze(-1)
+        h = self.encoder(self.norm(x), pad, dropout)
         return F.normalize(self.head(h), dim=-1)
 
-    def item_vectors(self, items: torch.Tensor | None = None) -> torch.Tensor:
+    def states(self, seqs: torch.Tensor, dropout: bool = True) -> torch.Tensor:
+        """(B, L) item indices of the training catalogue (n_items = padding) → (B, L, out_dim) user states."""
+        return self.encode(self.content_of(seqs), seqs, seqs == self.n_items, dropout)
+
+    def tower(self, content: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
         """The item tower: each item alone through the same adapter + transformer. No dropout here (as SASRec's
         output embeddings have none): it would only add noise to every negative, and on CPU it is most of the
         tower's cost; the id dropout, which trains the content-only path, stays."""
+        out = [self.encode(content[i:i + 8192, None], slots[i:i + 8192, None],
+                           torch.zeros(len(slots[i:i + 8192]), 1, dtype=torch.bool, device=slots.device),
+                           dropout=False)[:, -1] for i in range(0, len(slots), 8192)]
+        return torch.cat(out) if out else content.new_zeros(0, self.head.out_features)
+
+    def item_vectors(self, items: torch.Tensor | None = None) -> torch.Tensor:
         if items is None:
-            items = torch.arange(self.n_items, device=self.content.device)
-        out = [self.states(items[i:i + 8192, None], dropout=False)[:, -1] for i in range(0, len(items), 8192)]
-        return torch.cat(out)
+            items = torch.arange(self.n_items, device=self.content_mean.device)
+        return self.tower(self.content_of(items), items)
+
+    def user_vectors(self, slots: torch.Tensor, pad: torch.Tensor, content: torch.Tensor | None) -> torch.Tensor:
+        """The user state after left-padded histories given by standardised content and id slots."""
+        return self.encode(content, slots, pad)[:, -1]
 
     def logit_scale(self) -> float | torch.Tensor:
         if self.cfg.learn_scale:
@@ -258,6 +300,9 @@ class SASRec(nn.Module):
         w = self.items.weight[: self.n_items]
         return w if items is None else w[items]
 
+    def user_vectors(self, slots: torch.Tensor, pad: torch.Tensor, content: torch.Tensor | None) -> torch.Tensor:
+        return self.encoder(self.items(slots) * self.cfg.dim ** 0.5, pad)[:, -1]
+
     def logit_scale(self) -> float:
         return 1.0
 
@@ -268,7 +313,7 @@ def build_model(cfg: RecConfig, n_items: int, content: np.ndarray | None = None,
     if cfg.model == "learn":
         if content is None:
             raise ValueError("LEARN needs content vectors")
-        return LEARN(content, cfg, trained)
+        return LEARN(cfg, n_items, content.shape[1], trained).attach(content, fit=True)
     if cfg.model == "sasrec":
         return SASRec(n_items, cfg)
     raise ValueError(f"{cfg.model!r} has no trainable model")

@@ -1,8 +1,9 @@
 """`prodlens rec eval` as a function: load → split → (content vectors) → train or load → full-ranking metrics on
-the standard leave-one-out protocol (with long-tail / head breakdowns) and on the cold-start protocol."""
+the standard leave-one-out protocol (with long-tail / head breakdowns) and on the cold-start protocol, where a
+second LEARN model is trained without 10% of the items, which are then added to the trained run (`add_items`, as a
+user adds new products) and ranked among all items."""
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,36 +13,72 @@ from ..cache import FeatureCache
 from ..errors import ProdlensError
 from ..runs import BEST
 from .content import content_vectors
-from .data import RecData, cold_start_split, item_frequencies, leave_one_out, load_rec_data, long_tail_items
+from .data import (RecData, Split, cold_start_split, item_frequencies, leave_one_out, load_rec_data, long_tail_items,
+                   without_hidden_items)
 from .evaluate import metrics_from_ranks, target_ranks
 from .models import RecConfig
+from .serve import Recommender, save_run_data
 from .train import RecTrainer, load_rec_checkpoint
 
 
-def _scores(cfg: RecConfig, data: RecData, split, run_dir: Path | None, checkpoint: Path | None,
-            content: np.ndarray | None, progress: bool, resume: bool) -> tuple[np.ndarray, dict]:
-    """Ranks of the split's test targets, and a note of how the model was obtained."""
-    if cfg.model == "pop":
-        popularity = item_frequencies(split.train, data.n_items).astype(np.float64)
-        popularity += np.linspace(0, 1e-3, data.n_items)[::-1]  # deterministic tie-break: lower index first
-        return target_ranks(None, split.test, data.n_items, popularity=popularity, progress=progress), {}
+def _popularity(data: RecData, split: Split) -> np.ndarray:
+    popularity = item_frequencies(split.train, data.n_items).astype(np.float64)
+    return popularity + np.linspace(0, 1e-3, data.n_items)[::-1]  # deterministic tie-break: lower index first
+
+
+def _trained_model(cfg: RecConfig, data: RecData, split: Split, run_dir: Path | None, checkpoint: Path | None,
+                   content: np.ndarray | None, progress: bool, resume: bool):
+    """(model, its config, a note of how it was obtained): loaded from `checkpoint`, else trained into `run_dir`,
+    whose item table and histories are then written."""
     if checkpoint is not None:
         model, saved_cfg, item_ids = load_rec_checkpoint(checkpoint)
         if item_ids != data.item_ids:
             raise ProdlensError(f"checkpoint {checkpoint} was trained on another item catalogue "
                                 f"({len(item_ids)} items vs {data.n_items}); retrain or use the same files")
-        info = {"checkpoint": str(checkpoint), "config": saved_cfg.to_dict()}
+        if saved_cfg.model == "learn" and model.table is None:
+            model.attach(content)
+        return model, saved_cfg, {"checkpoint": str(checkpoint), "config": saved_cfg.to_dict()}
+    if run_dir is None:
+        raise ProdlensError("training needs an output directory")
+    trainer = RecTrainer(cfg, data, split, run_dir, content, progress)
+    summary = trainer.fit(resume=resume)
+    save_run_data(data, run_dir, trainer.model, content)
+    return trainer.model, cfg, {
+        "run": str(run_dir), "best_epoch": summary["best"].get("epoch"), "epochs_run": summary["epochs_run"],
+        "samples_per_s": round(summary["samples_per_s"], 1), "train_minutes": round(summary["minutes"], 2),
+        "valid": {k: v for k, v in summary["best"].items() if k != "epoch"}}
+
+
+def _cold_start(cfg: RecConfig, data: RecData, content: np.ndarray | None, out_dir: Path | None,
+                checkpoint: Path | None, cache: FeatureCache | None, progress: bool, resume: bool) -> dict:
+    """LEARN trained without the hidden items, which are then added to the trained run and ranked among all items:
+    the number a user gets for products added after training."""
+    cold = cold_start_split(data, 0.1, seed=cfg.seed)
+    info = {"definition": cold.protocol, "hidden_items": len(cold.cold_items)}
+    if cfg.model == "pop":
+        return {**metrics_from_ranks(target_ranks(None, cold.test, data.n_items, popularity=_popularity(data, cold))),
+                **info}
+    if cfg.model != "learn":
+        return {**info, "skipped": f"{cfg.model} has no content tower: items added after training cannot be placed"}
+    if checkpoint is not None:
+        run = (checkpoint if checkpoint.is_dir() else checkpoint.parent) / "cold-start"
+        if not (run / BEST).exists():
+            return {**info, "skipped": f"no cold-start model beside {checkpoint} (rec eval without --checkpoint "
+                                       "trains one)"}
+        training = {"checkpoint": str(run)}
     else:
-        if run_dir is None:
-            raise ProdlensError("training needs an output directory")
-        trainer = RecTrainer(cfg, data, split, run_dir, content, progress)
-        summary = trainer.fit(resume=resume)
-        model, saved_cfg = trainer.model, cfg
-        info = {"run": str(run_dir), "best_epoch": summary["best"].get("epoch"), "epochs_run": summary["epochs_run"],
-                "samples_per_s": round(summary["samples_per_s"], 1), "train_minutes": round(summary["minutes"], 2),
-                "valid": {k: v for k, v in summary["best"].items() if k != "epoch"}}
-    ranks = target_ranks(model, split.test, data.n_items, saved_cfg.max_len, progress=progress)
-    return ranks, info
+        run = out_dir / "cold-start"
+        warm, warm_split = without_hidden_items(data, cold)
+        keep = np.array([i not in cold.cold_items for i in range(data.n_items)])
+        _, _, training = _trained_model(cfg, warm, warm_split, run, None, content[keep], progress, resume)
+    recommender = Recommender(run, histories={}, cache=cache)
+    hidden = sorted(cold.cold_items)
+    new = [i for i in hidden if data.item_ids[i] not in recommender.table.row_of]  # an earlier eval added the rest
+    if new:
+        recommender.add_items([data.item_ids[i] for i in new], [data.item_texts[i] for i in new], content[new])
+    cases = [([data.item_ids[i] for i in history], data.item_ids[target]) for _, history, target in cold.test]
+    ranks = recommender.target_ranks(cases, progress=progress)
+    return {**metrics_from_ranks(ranks), **info, "training": training}
 
 
 def evaluate_recommender(interactions: str | Path, items: str | Path, cfg: RecConfig,
@@ -52,20 +89,24 @@ def evaluate_recommender(interactions: str | Path, items: str | Path, cfg: RecCo
     data = data or load_rec_data(interactions, items, item_map)
     out_dir = Path(out_dir) if out_dir else None
     checkpoint = Path(checkpoint) if checkpoint else None
+    if cfg.model != "pop" and checkpoint is None and out_dir is None:
+        raise ProdlensError("training needs an output directory")
+    if checkpoint is not None and cfg.model != "pop":
+        cfg = load_rec_checkpoint(checkpoint)[1]  # a checkpoint knows its own model, encoder and seed
     content = None
-    if cfg.model == "learn" and checkpoint is None:
+    if cfg.model == "learn":
         content = content_vectors(data.item_ids, data.item_texts, cfg.encoder, cache, progress=progress)
 
     split = leave_one_out(data)
-    ranks, info = _scores(cfg, data, split, out_dir, checkpoint, content, progress, resume)
-    if out_dir is not None and checkpoint is None and cfg.model != "pop":
-        from .serve import save_run_data
-
-        save_run_data(data, out_dir)
+    info: dict = {}
+    if cfg.model == "pop":
+        ranks = target_ranks(None, split.test, data.n_items, popularity=_popularity(data, split), progress=progress)
+    else:
+        model, saved_cfg, info = _trained_model(cfg, data, split, out_dir, checkpoint, content, progress, resume)
+        ranks = target_ranks(model, split.test, data.n_items, saved_cfg.max_len, progress=progress)
     tail = long_tail_items(split.train, data.n_items)
     is_tail = np.array([t in tail for _, _, t in split.test])
-    encoder = info.get("config", {}).get("encoder", cfg.encoder)  # a checkpoint knows its own encoder
-    result = {"model": cfg.model, "encoder": encoder if cfg.model == "learn" else None,
+    result = {"model": cfg.model, "encoder": cfg.encoder if cfg.model == "learn" else None,
               "dataset": data.summary(), "protocol": "leave-one-out by time, full ranking over all items, "
                                                     "history items masked",
               "metrics": metrics_from_ranks(ranks),
@@ -74,20 +115,7 @@ def evaluate_recommender(interactions: str | Path, items: str | Path, cfg: RecCo
               "head": metrics_from_ranks(ranks[~is_tail]), "training": info,
               "skipped_records": data.bad.as_dicts()}
     if cold_start:
-        cold = cold_start_split(data, 0.1, seed=cfg.seed)
-        cold_checkpoint = None
-        if checkpoint is not None:
-            cold_checkpoint = (checkpoint if checkpoint.is_dir() else checkpoint.parent) / "cold-start"
-            if not (cold_checkpoint / BEST).exists():
-                cold_checkpoint = None
-        if checkpoint is not None and cold_checkpoint is None and cfg.model != "pop":
-            result["cold_start"] = {"skipped": f"no cold-start model beside {checkpoint} (rec eval without "
-                                               "--checkpoint trains one)"}
-        else:
-            cold_ranks, cold_info = _scores(replace(cfg), data, cold, out_dir / "cold-start" if out_dir else None,
-                                            cold_checkpoint, content, progress, resume)
-            result["cold_start"] = {**metrics_from_ranks(cold_ranks), "definition": cold.protocol,
-                                    "hidden_items": len(cold.cold_items), "training": cold_info}
+        result["cold_start"] = _cold_start(cfg, data, content, out_dir, checkpoint, cache, progress, resume)
     if json_out:
         atomic.write_json(json_out, result)
     if out_dir is not None:

@@ -1,69 +1,206 @@
-"""Serving recommendations: a trained run (model + the item catalogue and user histories it was trained with).
+"""Serving recommendations from a trained run: its model, its item table (prodlens.rec.items) and the user histories
+it was trained with. Items enter and leave the table while the run serves (`add_items`, `remove_items`, or another
+process doing the same: each request first picks up a newer table version).
 
-Top-k retrieval scores every item for a batch of users in one matrix product and selects the k best with
-torch.topk (partial selection, no sort of the whole catalogue), seen items masked first: exact by construction.
-bench/rec_train.py measures it against sorting every score and against FAISS's exact inner-product index at 100k
-and 1M items: on CPU the matrix product + top-k is the fastest of the three.
+Top-k scores every live item for a batch of users, segment by segment (matrix product + torch.topk, seen and retired
+items masked first), and merges the segments' candidates: exact by construction. bench/rec_train.py measures it
+against sorting every score and against FAISS's exact inner-product index at 100k and 1M items.
 """
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
 import threading
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
 from .. import atomic
+from ..cache import FeatureCache
 from ..errors import ProdlensError
-from .data import RecData, load_rec_data
+from .content import content_vectors
+from .data import RecData, load_interactions
+from .evaluate import rank_targets
+from .items import MANIFEST, ItemRows, ItemTable, append_rows, create_table
 from .models import pad_left
 from .train import load_rec_checkpoint
 
+log = logging.getLogger(__name__)
+ITEMS_DIR = "items"
 
-def save_run_data(data: RecData, run_dir: str | Path) -> None:
-    """Item titles and full user histories beside the checkpoint, so a run serves on its own."""
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """What the item tower's output depends on: every weight and buffer of the model."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _tower_rows(model, ids: list[str], texts: list[str], slots: np.ndarray, content: np.ndarray | None) -> ItemRows:
+    """Rows for the item table: the item tower's vectors (× the logit scale) of items given by content and slots."""
+    with torch.inference_mode():
+        if hasattr(model, "tower"):
+            std = model.standardise(torch.from_numpy(np.asarray(content, np.float32)))
+            vectors = model.tower(std, torch.from_numpy(np.where(slots < 0, model.n_items, slots))) \
+                * model.logit_scale()
+        else:
+            vectors = model.item_vectors(torch.from_numpy(slots))
+            content = np.zeros((len(ids), 0), np.float32)
+    return ItemRows.new(ids, texts, slots, content, vectors.numpy())
+
+
+def save_run_data(data: RecData, run_dir: str | Path, model, content: np.ndarray | None) -> None:
+    """The item table (the training catalogue, with its content and tower vectors) and the full user histories
+    beside the checkpoint, so a run serves, and takes new items, on its own."""
     run_dir = Path(run_dir)
-    items = pa.table({"item_id": data.item_ids, "text": data.item_texts})
+    model.eval()
+    rows = _tower_rows(model, data.item_ids, data.item_texts, np.arange(data.n_items), content)
+    create_table(run_dir / ITEMS_DIR, rows, weights_digest(model))
     histories = pa.table({"user_id": data.user_ids,
                           "items": pa.array([[data.item_ids[i] for i in s] for s in data.sequences],
                                             pa.list_(pa.string()))})
-    for name, table in (("items.parquet", items), ("histories.parquet", histories)):
-        with atomic.atomic_path(run_dir / name) as tmp:
-            pq.write_table(table, tmp)
+    with atomic.atomic_path(run_dir / "histories.parquet") as tmp:
+        pq.write_table(histories, tmp)
 
 
 class Recommender:
-    def __init__(self, checkpoint: str | Path, item_ids: list[str], texts: list[str], histories: dict[str, list[str]]):
-        self.model, self.cfg, trained_items = load_rec_checkpoint(checkpoint)
-        if trained_items != item_ids:
-            raise ProdlensError(f"{checkpoint} was trained on another item catalogue than the one given")
-        self.item_ids = item_ids
-        self.index_of = {item: i for i, item in enumerate(item_ids)}
-        self.titles = {item: text.split(". ")[0] for item, text in zip(item_ids, texts)}
-        self.histories = histories
-        self._lock = threading.Lock()
-        with torch.inference_mode():
-            self.items = self.model.item_vectors() * self.model.logit_scale()
+    """A trained run, served: `recommend_user`, `recommend_history`, and the living catalogue (`add_items`,
+    `remove_items`). Thread-safe; several processes may serve and write the same run."""
+
+    def __init__(self, run_dir: str | Path, histories: dict[str, list[str]] | None = None,
+                 cache: FeatureCache | None = None):
+        self.run = Path(run_dir)
+        self.model, self.cfg, self.trained_ids = load_rec_checkpoint(self.run)
+        self.tower = weights_digest(self.model)
+        if not (self.run / ITEMS_DIR / MANIFEST).exists():
+            self._table_from_older_run()
+        self.cache = cache
+        self.histories = histories if histories is not None else _saved_histories(self.run)
+        self._lock = threading.RLock()
+        self._stamp = None
+        self.table = None
+        self.refresh()
 
     @classmethod
-    def from_run(cls, run_dir: str | Path) -> "Recommender":
-        run_dir = Path(run_dir)
-        if not (run_dir / "items.parquet").exists():
-            raise ProdlensError(f"{run_dir} has no items.parquet: give --interactions and --items")
-        items = pq.read_table(run_dir / "items.parquet").to_pydict()
-        hist = pq.read_table(run_dir / "histories.parquet").to_pydict()
-        return cls(run_dir, items["item_id"], items["text"], dict(zip(hist["user_id"], hist["items"])))
+    def from_run(cls, run_dir: str | Path, interactions: str | Path | None = None,
+                 cache: FeatureCache | None = None) -> "Recommender":
+        """A run with its saved histories, or the histories of another interactions file (ids as in the table)."""
+        histories = None
+        if interactions is not None:
+            histories, _ = load_interactions(interactions)
+        return cls(run_dir, histories, cache)
 
-    @classmethod
-    def from_files(cls, checkpoint: str | Path, interactions: str | Path | None, items: str | Path | None,
-                   item_map: str | Path | None = None) -> "Recommender":
-        if interactions is None or items is None:
-            return cls.from_run(checkpoint)
-        data = load_rec_data(interactions, items, item_map)
-        histories = {u: [data.item_ids[i] for i in s] for u, s in zip(data.user_ids, data.sequences)}
-        return cls(checkpoint, data.item_ids, data.item_texts, histories)
+    def _table_from_older_run(self) -> None:
+        """Runs saved before the item table kept their catalogue in items.parquet and LEARN's content in the
+        weights: the table is written once from those."""
+        path = self.run / "items.parquet"
+        if not path.exists():
+            raise ProdlensError(f"{self.run} has no item table ({ITEMS_DIR}/{MANIFEST}) and no items.parquet")
+        items = pq.read_table(path).to_pydict()
+        if items["item_id"] != self.trained_ids:
+            raise ProdlensError(f"{path} does not hold the catalogue {self.run} was trained with")
+        content = self.model.table.numpy() if self.cfg.model == "learn" else None
+        log.warning("%s: writing its item table from items.parquet (a run saved by an older prodlens)", self.run)
+        rows = _tower_rows(self.model, items["item_id"], items["text"], np.arange(len(self.trained_ids)), content)
+        create_table(self.run / ITEMS_DIR, rows, self.tower)
 
+    # -- the living item table ------------------------------------------------------------------------------------
+    def refresh(self) -> bool:
+        """Pick up a newer version of the item table written by anyone; True when it changed."""
+        path = self.run / ITEMS_DIR / MANIFEST
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise ProdlensError(f"{path} has gone") from None
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        with self._lock:
+            if stamp == self._stamp:
+                return False
+            table = ItemTable.open(self.run / ITEMS_DIR)
+            vectors = [torch.from_numpy(s.vectors) for s in table.segments]
+            if table.tower != self.tower:  # the run was trained further since the table was written
+                log.warning("%s: item vectors were computed with other weights; recomputing them", self.run)
+                vectors = [self._vectors(s.content, s.slots) for s in table.segments]
+            live = torch.from_numpy(table.live)
+            self.table, self._vectors_by_segment = table, vectors
+            self._live = [live[int(a):int(b)] for a, b in zip(table.starts[:-1], table.starts[1:])]
+            self._stamp = stamp
+            return True
+
+    def _vectors(self, content: np.ndarray, slots: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(_tower_rows(self.model, [""] * len(slots), [""] * len(slots), slots,
+                                            content).vectors)
+
+    def _check_writable(self) -> None:
+        if self.cfg.model != "learn":
+            raise ProdlensError(f"a {self.cfg.model} run cannot take new items: it has no content tower "
+                                "(only LEARN places items it was not trained on); retrain it")
+        if self.model.legacy_content:
+            raise ProdlensError(f"{self.run} was trained before items could be added (its checkpoint stores "
+                                "standardised content only); retrain it to add items")
+
+    def add_items(self, ids: list[str], texts: list[str], content: np.ndarray | None = None,
+                  progress: bool = False) -> int:
+        """New items (or new texts of existing ones) enter the catalogue: content encoder → item tower → served as
+        soon as this returns, here and, at their next request, in every process serving the run. Returns the item
+        table's new version."""
+        self._check_writable()
+        ids = [str(i).strip() for i in ids]
+        if len(ids) != len(texts):
+            raise ProdlensError(f"{len(ids)} item ids but {len(texts)} texts")
+        for n, (item, text) in enumerate(zip(ids, texts)):
+            if not item:
+                raise ProdlensError(f"item {n + 1}: empty item id")
+            if not str(text).strip():
+                raise ProdlensError(f"item {item!r}: empty text (LEARN places a new item by its text)")
+        if len(set(ids)) != len(ids):
+            raise ProdlensError(f"item ids repeat: {sorted({i for i in ids if ids.count(i) > 1})[:5]}")
+        if content is None:
+            content = content_vectors(ids, list(texts), self.cfg.encoder, self.cache, progress=progress)
+        with self._lock:
+            self.refresh()
+            slots = np.array([self._slot(i) for i in ids], np.int64)
+        rows = _tower_rows(self.model, ids, list(texts), slots, content)
+        version = append_rows(self.run / ITEMS_DIR, rows, self.tower)
+        self.refresh()
+        return version
+
+    def remove_items(self, ids: list[str]) -> int:
+        """Retire items: never recommended again; histories that hold them still read them. Returns the version."""
+        self._check_writable()
+        with self._lock:
+            self.refresh()
+            unknown = [i for i in ids if i not in self.table.row_of]
+            if unknown:
+                raise ProdlensError(f"{len(unknown)} unknown item(s): {', '.join(unknown[:5])}")
+            rows = np.array([self.table.row_of[i] for i in ids], np.int64)
+            removal = ItemRows.new(list(ids), [self.table.text(r) for r in rows], self.table.slots(rows),
+                                   self.table.content(rows), self.table._gather(rows, "vectors"),
+                                   np.ones(len(ids), bool))
+        version = append_rows(self.run / ITEMS_DIR, removal, self.tower)
+        self.refresh()
+        return version
+
+    def _slot(self, item: str) -> int:
+        """An item's id-embedding slot: its own when it was in the training catalogue, else none (-1)."""
+        row = self.table.row_of.get(item)
+        return int(self.table.slots([row])[0]) if row is not None else -1
+
+    @property
+    def item_ids(self) -> list[str]:
+        return self.table.live_ids()
+
+    def title(self, item: str) -> str:
+        row = self.table.row_of.get(item)
+        return item if row is None else self.table.text(row).split(". ")[0]
+
+    # -- recommending ---------------------------------------------------------------------------------------------
     def history_of(self, user: str) -> list[str]:
         if user not in self.histories:
             raise KeyError(f"unknown user {user!r} (not in the interactions the model was trained with)")
@@ -73,34 +210,92 @@ class Recommender:
         return self.recommend_history(self.history_of(user), k)
 
     def recommend_history(self, history: list[str], k: int = 10) -> list[dict]:
-        """Top-k items after `history` (item ids, oldest first); unknown ids are ignored, seen items excluded."""
-        known = [self.index_of[i] for i in history if i in self.index_of]
-        if not known:
-            raise ProdlensError("none of the history's items is in the catalogue")
-        return self.recommend_many([known], k)[0]
+        """Top-k items after `history` (item ids, oldest first), seen items excluded; every id must be in the
+        catalogue (items added since training included)."""
+        self.refresh()
+        with self._lock:
+            rows = self.rows_of(history)
+            return self.recommend_rows([rows], k)[0]
 
-    def recommend_many(self, histories: list[list[int]], k: int = 10) -> list[list[dict]]:
-        """Top-k for a batch of histories given as item indices (non-empty, oldest first)."""
+    def rows_of(self, history: list[str]) -> list[int]:
+        if not history:
+            raise ProdlensError("the history is empty")
+        unknown = [i for i in history if i not in self.table.row_of]
+        if unknown:
+            raise ProdlensError(f"{len(unknown)} item(s) of the history are not in the catalogue: "
+                                f"{', '.join(map(str, unknown[:5]))} (add them first: prodlens rec items add)")
+        return [self.table.row_of[i] for i in history]
+
+    def recommend_rows(self, histories: list[list[int]], k: int = 10) -> list[list[dict]]:
+        """Top-k for a batch of histories given as item table rows (non-empty, oldest first)."""
         with self._lock, torch.inference_mode():
-            users = self.model.states(pad_left(histories, self.cfg.max_len, len(self.item_ids)))[:, -1]
-            hits = top_k_unseen(self.items, users, histories, k)
-        return [[{"item_id": self.item_ids[i], "score": score, "title": self.titles[self.item_ids[i]]}
-                 for i, score in row] for row in hits]
+            segments = zip(self.table.starts, self._vectors_by_segment, self._live)
+            hits = top_k_unseen(self.user_vectors(histories), segments, histories, k)
+            return [[{"item_id": self.table.item_id(r), "score": score, "title": self.title(self.table.item_id(r))}
+                     for r, score in row] for row in hits]
+
+    def user_vectors(self, histories: list[list[int]]) -> torch.Tensor:
+        """User states after histories of item table rows (left-padded to the model's history length)."""
+        with torch.inference_mode():
+            rows = pad_left(histories, self.cfg.max_len, -1)
+            pad = rows < 0
+            flat = rows.clamp(min=0).view(-1).numpy()
+            slots = torch.from_numpy(self.table.slots(flat)).view(rows.shape)
+            slots = torch.where((slots < 0) | pad, self.model.n_items, slots)
+            content = None
+            if self.cfg.model == "learn":
+                raw = torch.from_numpy(self.table.content(flat)).view(*rows.shape, -1)
+                content = self.model.standardise(raw).masked_fill(pad[..., None], 0.0)
+            return self.model.user_vectors(slots, pad, content)
+
+    def target_ranks(self, cases: list[tuple[list[str], str]], progress: bool = False) -> np.ndarray:
+        """0-based rank of each (history, target) among every live item of the catalogue, history masked (the
+        protocol of prodlens.rec.evaluate, on the served table)."""
+        self.refresh()
+        with self._lock:
+            indexed = [(0, self.rows_of(h), self.rows_of([t])[0]) for h, t in cases]
+            items = torch.cat(self._vectors_by_segment)
+            dead = ~torch.from_numpy(self.table.live)
+
+            def score(histories):
+                scores = self.user_vectors(histories) @ items.T
+                scores[:, dead] = -torch.inf
+                return scores
+
+            return rank_targets(score, indexed, progress=progress)
 
 
-def top_k_unseen(items: torch.Tensor, users: torch.Tensor, histories: list[list[int]], k: int,
+def _saved_histories(run_dir: Path) -> dict[str, list[str]]:
+    path = run_dir / "histories.parquet"
+    if not path.exists():
+        return {}
+    table = pq.read_table(path).to_pydict()
+    return dict(zip(table["user_id"], table["items"]))
+
+
+def top_k_unseen(users: torch.Tensor, segments, histories: list[list[int]], k: int,
                  chunk: int = 256) -> list[list[tuple[int, float]]]:
-    """Per user, the k best (item index, score) pairs among the items not in its history (scores = users @ items.T),
-    `chunk` users at a time so the score matrix stays small for any catalogue size."""
+    """Per user, the k best (row, score) pairs among live rows not in its history (scores = users @ vectors.T).
+    `segments`: (first row, (n, D) vectors, (n,) bool live) for consecutive row ranges; each is scored for `chunk`
+    users at a time (the score matrix stays small for any catalogue) and the segments' best k are merged."""
+    segments = [(int(start), vectors, live) for start, vectors, live in segments if len(vectors)]
     out = []
-    k = min(k, items.shape[0])
     with torch.inference_mode():
-        for start in range(0, len(users), chunk):
-            scores = users[start:start + chunk] @ items.T
-            for r, history in enumerate(histories[start:start + chunk]):
-                if history:
-                    scores[r, torch.as_tensor(history)] = -torch.inf
-            top = scores.topk(k, dim=1)
-            for values, ids in zip(top.values.tolist(), top.indices.tolist()):
-                out.append([(i, v) for i, v in zip(ids, values) if v != -float("inf")])
+        for first in range(0, len(users), chunk):
+            part, part_histories = users[first:first + chunk], histories[first:first + chunk]
+            best_scores, best_rows = [], []
+            for start, vectors, live in segments:
+                scores = part @ vectors.T
+                scores[:, ~live] = -torch.inf
+                for r, history in enumerate(part_histories):
+                    inside = [h - start for h in history if start <= h < start + len(vectors)]
+                    if inside:
+                        scores[r, torch.as_tensor(inside)] = -torch.inf
+                top = scores.topk(min(k, scores.shape[1]), dim=1)
+                best_scores.append(top.values)
+                best_rows.append(top.indices + start)
+            values, rows = torch.cat(best_scores, 1), torch.cat(best_rows, 1)
+            top = values.topk(min(k, values.shape[1]), dim=1)
+            for rr, vv in zip(rows.gather(1, top.indices).tolist(), top.values.tolist()):
+                out.append([(r, v) for r, v in zip(rr, vv) if v != -float("inf")])
     return out

@@ -24,12 +24,13 @@ from ..runs import BEST, LAST, RunDir, config_digest, resolve_checkpoint
 from ..tensorfile import load_state
 from .data import RecData, Split
 from .evaluate import metrics_from_ranks, target_ranks
-from .models import RecConfig, build_model, pad_left
+from .models import LEARN, RecConfig, build_model, pad_left
 
 
 # The learning rate is constant, so a resumed run may be given more (or fewer) epochs; nothing else may change.
 RESUMABLE_CHANGES = ("config.epochs", "config.patience", "config.full_softmax_epochs")
-CHECKPOINT_FORMAT = "prodlens-rec-2"
+CHECKPOINT_FORMAT = "prodlens-rec-3"  # LEARN's content vectors live in the item table, not the weights
+FORMATS = ("prodlens-rec-1", "prodlens-rec-2", CHECKPOINT_FORMAT)
 
 
 def _windows(sequences: list[list[int]], max_len: int) -> list[list[int]]:
@@ -194,18 +195,29 @@ class RecTrainer:
 
 
 def load_rec_checkpoint(path: str | Path):
-    """(model, config, item ids) from a run directory (its best checkpoint, else its last) or a checkpoint file."""
+    """(model, config, item ids) from a run directory (its best checkpoint, else its last) or a checkpoint file.
+    A LEARN model comes without content (`model.attach` it) unless the checkpoint predates the item table: then the
+    standardised content stored in its weights is attached and `model.legacy_content` is set."""
     path = resolve_checkpoint(path)
     state = load_state(path)
-    if state.get("format") not in ("prodlens-rec-1", CHECKPOINT_FORMAT):
+    if state.get("format") not in FORMATS:
         raise ProdlensError(f"{path} is not a prodlens recommender checkpoint")
     cfg = RecConfig.from_dict(state["config"])
-    weights = state["model"]
+    weights = dict(state["model"])
+    n_items = len(state["item_ids"])
     if state["format"] == "prodlens-rec-1":  # LEARN's adapter was one Sequential(Linear, LayerNorm)
         weights = {k.replace("adapter.0.", "project.").replace("adapter.1.", "norm."): v for k, v in weights.items()}
-    n_items = len(state["item_ids"])
-    content = weights["content"][:-1].numpy() if cfg.model == "learn" else None
-    model = build_model(cfg, n_items, content)
+    if cfg.model != "learn":
+        model = build_model(cfg, n_items)
+        model.load_state_dict(weights)
+        return model.eval(), cfg, state["item_ids"]
+    legacy = weights.pop("content", None)  # before prodlens-rec-3: standardised content rows + a padding row
+    model = LEARN(cfg, n_items, weights["project.weight"].shape[1])
+    if legacy is not None:
+        weights.setdefault("content_mean", torch.zeros(legacy.shape[1]))
+        weights.setdefault("content_std", torch.ones(legacy.shape[1]))
+        weights.setdefault("has_id", model.has_id)
+        model.attach(legacy[:-1])
     model.load_state_dict(weights)
-    model.eval()
-    return model, cfg, state["item_ids"]
+    model.legacy_content = legacy is not None
+    return model.eval(), cfg, state["item_ids"]

@@ -5,6 +5,7 @@
     GET  /stats    index size, model, query count and latency
     GET  /categories  the index's categories with their product counts (for the page's category filter)
     GET  /recommend?user=ID&k=10, POST /recommend {"history": [...], "k": 10}   (with a recommender run)
+    POST /recommend/items {"items": [{"item_id", "text"}]}, DELETE /recommend/items/{id}   (X-API-Key)
     GET  /thumbnails/<name>.jpg, GET /  (the web page), GET /docs and /openapi.json (schema)
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Callable, Optional
 
-from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi import FastAPI, File, Form, Header, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
@@ -47,6 +48,15 @@ class SearchResponse(BaseModel):
 class RecommendRequest(BaseModel):
     history: list[str]  # item ids, oldest first
     k: int = 10
+
+
+class NewItem(BaseModel):
+    item_id: str
+    text: str  # title, brand, category... as in the training items file
+
+
+class AddItemsRequest(BaseModel):
+    items: list[NewItem]
 
 
 class ServiceState:
@@ -160,6 +170,20 @@ def create_app(config: ServeConfig, service: SearchService | None = None, extra_
     def recommend_history(request: RecommendRequest):
         """Next items after an explicit history (a new or anonymous session)."""
         return {"results": _with_urls(state.get().recommend(history=request.history, k=request.k))}
+
+    @app.post("/recommend/items")
+    def add_items(request: AddItemsRequest, x_api_key: Annotated[Optional[str], Header()] = None):
+        """New products into the recommender's catalogue without retraining: recommendable when this returns."""
+        service = state.get()
+        service.check_writer(x_api_key)
+        return service.add_rec_items([(i.item_id, i.text) for i in request.items])
+
+    @app.delete("/recommend/items/{item_id}")
+    def remove_item(item_id: str, x_api_key: Annotated[Optional[str], Header()] = None):
+        """Retire a product: never recommended again."""
+        service = state.get()
+        service.check_writer(x_api_key)
+        return service.remove_rec_items([item_id])
 
     @app.get("/thumbnails/{name}")
     def thumbnail(name: str):

@@ -5,8 +5,10 @@ summaries, if ASR is enabled), text, or an indexed sample id. Inputs are sniffed
 """
 from __future__ import annotations
 
+import hmac
 import io
 import logging
+import os
 import statistics
 import tempfile
 import threading
@@ -52,6 +54,8 @@ class ServeConfig:
     device: str = "cpu"  # torch device for the query encoders
     cache_dir: str | None = None  # feature / transcript cache directory
     rec_run: str | None = None  # a trained recommender run (prodlens rec eval --out): enables /recommend
+    # the key write endpoints require (X-API-Key header); unset: $PRODLENS_API_KEY; neither: writes are refused
+    api_key: str | None = None
     reload_seconds: float | None = 2.0  # look for a newer index version (index add/remove) this often; <0: never
 
     def __post_init__(self):
@@ -86,7 +90,8 @@ class SearchService:
         if config.rec_run:
             from ..rec.serve import Recommender
 
-            self.recommender = Recommender.from_run(config.rec_run)
+            self.recommender = Recommender.from_run(config.rec_run, cache=self.cache)
+        self._api_key = config.api_key or os.environ.get("PRODLENS_API_KEY") or None
         self._use_index(self.index)
         self._reload_lock = threading.Lock()
         self._last_check = time.monotonic()
@@ -269,16 +274,43 @@ class SearchService:
             h["thumbnail"] = self._page_thumbnails.get(h["item_id"], "")
         return hits
 
+    def check_writer(self, key: str | None) -> None:
+        """Write endpoints take the server's API key (compared in constant time)."""
+        if self._api_key is None:
+            raise BadQuery("this server takes no writes: start it with --api-key or PRODLENS_API_KEY set", 403)
+        if not key or not hmac.compare_digest(key.encode(), self._api_key.encode()):
+            raise BadQuery("a valid X-API-Key header is required for this endpoint", 401)
+
+    def _writable_recommender(self):
+        if self.recommender is None:
+            raise BadQuery("this server has no recommender (start it with --rec RUN_DIR)", 404)
+        return self.recommender
+
+    def add_rec_items(self, items: list[tuple[str, str]]) -> dict:
+        """New items (id, text) into the served recommender's catalogue: recommendable when this returns."""
+        rec = self._writable_recommender()
+        if not items:
+            raise BadQuery("no items given")
+        version = rec.add_items([i for i, _ in items], [t for _, t in items])
+        return {"added": len(items), "version": version, "items": len(rec.table)}
+
+    def remove_rec_items(self, ids: list[str]) -> dict:
+        rec = self._writable_recommender()
+        version = rec.remove_items(ids)
+        return {"removed": len(ids), "version": version, "items": len(rec.table)}
+
     def stats(self) -> dict:
         lat = sorted(self._latencies)
+        if self.recommender is not None:
+            self.recommender.refresh()
         return {**self.index.stats(), "queries": self.queries, "uptime_s": round(time.time() - self.started, 1),
                 "latency_ms_p50": round(statistics.median(lat), 2) if lat else None,
                 "latency_ms_p99": round(lat[min(len(lat) - 1, int(0.99 * len(lat)))], 2) if lat else None,
                 "asr": self.config.asr, "query_model": self.model.name, "reloads": self.reloads,
                 "reload_error": self.reload_error,
                 "recommender": None if self.recommender is None else {
-                    "model": self.recommender.cfg.model, "items": len(self.recommender.item_ids),
-                    "users": len(self.recommender.histories)}}
+                    "model": self.recommender.cfg.model, "items": len(self.recommender.table),
+                    "item_table_version": self.recommender.table.version, "users": len(self.recommender.histories)}}
 
 
 def _looks_like_image(data: bytes) -> bool:

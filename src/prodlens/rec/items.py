@@ -1,0 +1,250 @@
+"""A recommender run's item table: every item's id, text, frozen content vector, id-embedding slot and item-tower
+vector, kept as an append-only log of immutable segments named by one manifest, so items enter and leave a trained
+run without retraining.
+
+    RUN/items/
+      MANIFEST.json              version, widths, segments (oldest first), the weights their vectors came from
+      seg-000000.parquet         item_id, text, slot (-1: no id embedding), removed
+      seg-000000.content.npy     (rows, content_dim) float32, the encoder's raw output; memory-mapped on read
+      seg-000000.vectors.npy     (rows, dim) float32, the item tower's output × the model's logit scale
+
+A later row of an id replaces its earlier rows (an update); a row with `removed` retires the item: it is never
+recommended again, but histories that hold it still read its content. Writers hold `items/.lock` while they read the
+manifest, write a new segment and replace the manifest (atomically), so two writers never lose each other's items;
+readers never lock: segment files never change once the manifest names them. Many small segments are merged into one
+by the writer that would exceed `MAX_SEGMENTS`.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .. import atomic
+from ..errors import ProdlensError
+
+MANIFEST = "MANIFEST.json"
+FORMAT = "prodlens-rec-items-1"
+MAX_SEGMENTS = 32
+LOCK_TIMEOUT = 600.0
+
+
+@dataclass
+class ItemRows:
+    """Rows to write: ids, texts, id-embedding slots (-1: none), content vectors, tower vectors, retired flags."""
+    ids: list[str]
+    texts: list[str]
+    slots: np.ndarray
+    content: np.ndarray
+    vectors: np.ndarray
+    removed: np.ndarray
+
+    @classmethod
+    def new(cls, ids, texts, slots, content, vectors, removed=None) -> "ItemRows":
+        n = len(ids)
+        return cls(list(ids), list(texts), np.asarray(slots, np.int64).reshape(n),
+                   np.asarray(content, np.float32).reshape(n, -1), np.asarray(vectors, np.float32).reshape(n, -1),
+                   np.zeros(n, bool) if removed is None else np.asarray(removed, bool).reshape(n))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class Segment:
+    """One immutable segment, its vectors memory-mapped (copy-on-write: readable as tensors, never written back)."""
+
+    def __init__(self, directory: Path, name: str):
+        table = pq.read_table(directory / f"{name}.parquet").to_pydict()
+        self.name = name
+        self.ids: list[str] = table["item_id"]
+        self.texts: list[str] = table["text"]
+        self.slots = np.asarray(table["slot"], np.int64)
+        self.removed = np.asarray(table["removed"], bool)
+        self.content = np.load(directory / f"{name}.content.npy", mmap_mode="c")
+        self.vectors = np.load(directory / f"{name}.vectors.npy", mmap_mode="c")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def _write_segment(directory: Path, name: str, rows: ItemRows) -> None:
+    table = pa.table({"item_id": pa.array(rows.ids, pa.string()), "text": pa.array(rows.texts, pa.string()),
+                      "slot": pa.array(rows.slots, pa.int64()), "removed": pa.array(rows.removed, pa.bool_())})
+    with atomic.atomic_path(directory / f"{name}.parquet") as tmp:
+        pq.write_table(table, tmp)
+    for suffix, array in ((".content.npy", rows.content), (".vectors.npy", rows.vectors)):
+        with atomic.atomic_path(directory / f"{name}{suffix}") as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, np.ascontiguousarray(array, np.float32))
+
+
+class ItemTable:
+    """The resolved view of a table: global rows number every segment's rows in order; `row_of` maps each id to its
+    latest row; `live` marks the rows that may be recommended (the latest row of an id that is not retired)."""
+
+    def __init__(self, path: Path, manifest: dict, segments: list[Segment]):
+        self.path, self.manifest, self.segments = path, manifest, segments
+        self.starts = np.cumsum([0] + [len(s) for s in segments])
+        self.row_of: dict[str, int] = {}
+        for start, seg in zip(self.starts, segments):
+            for offset, item in enumerate(seg.ids):
+                self.row_of[item] = int(start) + offset
+        self.live = np.zeros(int(self.starts[-1]), bool)
+        latest = np.fromiter(self.row_of.values(), np.int64, len(self.row_of))
+        self.live[latest] = True
+        if segments:
+            self.live &= ~np.concatenate([s.removed for s in segments])
+
+    # -- reading ------------------------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path) -> "ItemTable":
+        path = Path(path)
+        for attempt in range(20):
+            manifest = read_manifest(path)
+            try:
+                return cls(path, manifest, [Segment(path, s["name"]) for s in manifest["segments"]])
+            except FileNotFoundError:  # a writer merged the segments after we read the manifest: read it again
+                if attempt == 19:
+                    raise
+
+    @property
+    def version(self) -> int:
+        return int(self.manifest["version"])
+
+    @property
+    def tower(self) -> str:
+        """The digest of the weights the stored vectors were computed with."""
+        return self.manifest["tower"]
+
+    def __len__(self) -> int:
+        return int(self.live.sum())
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.starts[-1])
+
+    def _locate(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        seg = np.searchsorted(self.starts, rows, side="right") - 1
+        return seg, rows - self.starts[seg]
+
+    def _gather(self, rows: np.ndarray, field: str) -> np.ndarray:
+        rows = np.asarray(rows, np.int64)
+        seg, offset = self._locate(rows)
+        width = getattr(self.segments[0], field).shape[1] if self.segments else 0
+        out = np.empty((len(rows), width), np.float32)
+        for s in np.unique(seg):
+            pick = seg == s
+            out[pick] = getattr(self.segments[s], field)[offset[pick]]
+        return out
+
+    def content(self, rows) -> np.ndarray:
+        return self._gather(rows, "content")
+
+    def slots(self, rows) -> np.ndarray:
+        rows = np.asarray(rows, np.int64)
+        seg, offset = self._locate(rows)
+        out = np.empty(len(rows), np.int64)
+        for s in np.unique(seg):
+            out[seg == s] = self.segments[s].slots[offset[seg == s]]
+        return out
+
+    def item_id(self, row: int) -> str:
+        seg, offset = self._locate(np.array([row]))
+        return self.segments[int(seg[0])].ids[int(offset[0])]
+
+    def text(self, row: int) -> str:
+        seg, offset = self._locate(np.array([row]))
+        return self.segments[int(seg[0])].texts[int(offset[0])]
+
+    def live_ids(self) -> list[str]:
+        return [item for item, row in self.row_of.items() if self.live[row]]
+
+    def is_current(self) -> bool:
+        """False when another writer has replaced the manifest since this view was read."""
+        try:
+            return read_manifest(self.path)["version"] == self.version
+        except ProdlensError:
+            return False
+
+
+def read_manifest(path: Path) -> dict:
+    try:
+        manifest = json.loads((Path(path) / MANIFEST).read_text())
+    except FileNotFoundError:
+        raise ProdlensError(f"{path} has no item table ({MANIFEST} is missing)") from None
+    if manifest.get("format") != FORMAT:
+        raise ProdlensError(f"{path}/{MANIFEST} is not a prodlens item table (format {manifest.get('format')!r})")
+    return manifest
+
+
+def create_table(path: str | Path, rows: ItemRows, tower: str) -> None:
+    """A new table holding `rows` as its first segment (the catalogue a run was trained with); a table already there
+    is replaced as a whole, under the writers' lock."""
+    path = Path(path)
+    with atomic.file_lock(path / ".lock", LOCK_TIMEOUT, f"the item table {path}"):
+        version = 0
+        if (path / MANIFEST).exists():
+            version = read_manifest(path)["version"]
+        name = _segment_name(version + 1)
+        _write_segment(path, name, rows)
+        _write_manifest(path, version + 1, [name], rows, tower)
+        _remove_unlisted(path, {name})
+
+
+def append_rows(path: str | Path, rows: ItemRows, tower: str) -> int:
+    """Append `rows` as a new segment (merging every segment into one when there would be too many); returns the
+    table's new version. The caller computed the rows' vectors with the weights whose digest is `tower`."""
+    path = Path(path)
+    with atomic.file_lock(path / ".lock", LOCK_TIMEOUT, f"the item table {path}"):
+        manifest = read_manifest(path)
+        if manifest["tower"] != tower:
+            raise ProdlensError(f"the item table {path} was computed with other weights than the model's; "
+                                "reopen the run")
+        version = manifest["version"] + 1
+        names = [s["name"] for s in manifest["segments"]]
+        if len(names) + 1 > MAX_SEGMENTS:
+            rows = _concat([_resolved(ItemTable.open(path)), rows])
+            names = []
+        name = _segment_name(version)
+        _write_segment(path, name, rows)
+        _write_manifest(path, version, names + [name], rows, tower)
+        _remove_unlisted(path, set(names) | {name})
+        return version
+
+
+def _resolved(table: ItemTable) -> ItemRows:
+    """Each id's latest row once, retired items included (histories may still hold them)."""
+    rows = np.array(sorted(table.row_of.values()), np.int64)
+    return ItemRows.new([table.item_id(r) for r in rows], [table.text(r) for r in rows], table.slots(rows),
+                        table.content(rows), table._gather(rows, "vectors"), ~table.live[rows])
+
+
+def _concat(parts: list[ItemRows]) -> ItemRows:
+    return ItemRows.new([i for p in parts for i in p.ids], [t for p in parts for t in p.texts],
+                        np.concatenate([p.slots for p in parts]), np.concatenate([p.content for p in parts]),
+                        np.concatenate([p.vectors for p in parts]), np.concatenate([p.removed for p in parts]))
+
+
+def _segment_name(version: int) -> str:
+    return f"seg-{version:06d}"
+
+
+def _write_manifest(path: Path, version: int, names: list[str], rows: ItemRows, tower: str) -> None:
+    atomic.write_json(path / MANIFEST, {"format": FORMAT, "version": version, "tower": tower,
+                                        "content_dim": int(rows.content.shape[1]), "dim": int(rows.vectors.shape[1]),
+                                        "segments": [{"name": n} for n in names]})
+
+
+def _remove_unlisted(path: Path, keep: set[str]) -> None:
+    """Segments no manifest names any more. A reader that opened the previous manifest may still map them: on POSIX
+    its open maps stay valid after the unlink."""
+    for p in path.glob("seg-*"):
+        if p.name.split(".")[0] not in keep:
+            p.unlink(missing_ok=True) if p.is_file() else shutil.rmtree(p, ignore_errors=True)
+    for p in path.glob(".seg-*.tmp"):  # a crashed writer's
+        p.unlink(missing_ok=True)
