@@ -52,8 +52,8 @@ def test_protocols(tmp_path):
     data = load_rec_data(tmp_path / "inter.tsv", tmp_path / "items.tsv")
     split = leave_one_out(data)
     u, history, target = split.test[0]
-    assert history == data.sequences[u][:-1] and target == data.sequences[u][-1]
-    assert split.valid[0][2] == data.sequences[0][-2] and split.train[0] == data.sequences[0][:-2]
+    assert list(history) == list(data.sequences[u][:-1]) and target == data.sequences[u][-1]
+    assert split.valid[0][2] == data.sequences[0][-2] and list(split.train[0]) == list(data.sequences[0][:-2])
     cold = cold_start_split(data, 0.1, seed=1)
     assert len(cold.cold_items) == 3
     assert all(i not in cold.cold_items for seq in cold.train for i in seq)

@@ -9,7 +9,6 @@ items file (or `item_map=`) maps one to the other.
 """
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,12 +19,78 @@ from ..errors import BadRecords, ProdlensError
 MAX_ITEM_TEXT = 2000
 
 
+MAX_LISTED_BAD = 1000  # bad rows listed one by one; beyond that, counted
+
+
+def concat_ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The indices of the ranges [starts[i], ends[i]) one after another (one array, no Python loop)."""
+    lengths = np.maximum(ends - starts, 0)
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    first = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    return first + np.arange(total)
+
+
+class Sequences:
+    """Every user's chronological item indices in one array: user u's are items[starts[u]:ends[u]]. Memory is the
+    arrays (8 bytes an interaction), never a Python object per interaction; `seqs[u]` is a view."""
+
+    def __init__(self, items: np.ndarray, starts: np.ndarray, ends: np.ndarray):
+        self.items = np.asarray(items, np.int64)
+        self.starts, self.ends = np.asarray(starts, np.int64), np.asarray(ends, np.int64)
+
+    @classmethod
+    def from_lists(cls, sequences: list[list[int]]) -> "Sequences":
+        lengths = np.array([len(s) for s in sequences], np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        items = np.concatenate([np.asarray(s, np.int64) for s in sequences]) if sequences else np.zeros(0, np.int64)
+        return cls(items, offsets[:-1], offsets[1:])
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, u: int) -> np.ndarray:
+        return self.items[self.starts[u]:self.ends[u]]
+
+    def __iter__(self):
+        for a, b in zip(self.starts.tolist(), self.ends.tolist()):
+            yield self.items[a:b]
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.maximum(self.ends - self.starts, 0)
+
+    @property
+    def total(self) -> int:
+        return int(self.lengths.sum())
+
+    def flat(self) -> np.ndarray:
+        """Every interaction's item, user after user (a copy)."""
+        return self.items[concat_ranges(self.starts, self.ends)]
+
+    def trimmed(self, drop_last: int) -> "Sequences":
+        """Each sequence without its last `drop_last` items (views of the same array)."""
+        return Sequences(self.items, self.starts, np.maximum(self.ends - drop_last, self.starts))
+
+    def filtered(self, keep_item: np.ndarray, mapping: np.ndarray | None = None) -> "Sequences":
+        """A compact copy keeping the items where `keep_item[item]`, renumbered by `mapping` when given."""
+        idx = concat_ranges(self.starts, self.ends)
+        users = np.repeat(np.arange(len(self)), self.lengths)
+        items = self.items[idx]
+        keep = keep_item[items]
+        items, users = items[keep], users[keep]
+        counts = np.bincount(users, minlength=len(self))
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        return Sequences(items if mapping is None else mapping[items], offsets[:-1], offsets[1:])
+
+
 @dataclass
 class RecData:
     item_ids: list[str]  # index → original item id
     item_texts: list[str]
     user_ids: list[str]
-    sequences: list[list[int]]  # per user, chronological item indices
+    sequences: Sequences  # per user, chronological item indices
     bad: BadRecords = field(default_factory=BadRecords)
     name: str = "interactions"
 
@@ -35,19 +100,34 @@ class RecData:
 
     @property
     def n_interactions(self) -> int:
-        return sum(len(s) for s in self.sequences)
+        return self.sequences.total
 
     def item_index(self) -> dict[str, int]:
         return {item: i for i, item in enumerate(self.item_ids)}
 
     def summary(self) -> dict:
-        lengths = [len(s) for s in self.sequences]
+        lengths = self.sequences.lengths
         return {"users": len(self.sequences), "items": self.n_items, "interactions": self.n_interactions,
-                "mean_length": round(float(np.mean(lengths)), 2) if lengths else 0.0, "bad": len(self.bad)}
+                "mean_length": round(float(lengths.mean()), 2) if len(lengths) else 0.0, "bad": len(self.bad)}
 
 
 def _read_table(path: Path) -> tuple[list[str], list[list[str]]]:
-    """(header, rows) of a TSV / CSV / Parquet file; header names lose RecBole's ':type' suffix."""
+    """(header, rows) of a TSV / CSV / Parquet file, as strings (for item files); header names lose RecBole's
+    ':type' suffix."""
+    table, _ = _arrow_table(path)
+    header = [h.split(":")[0] for h in table.column_names]
+    columns = [["" if v is None else str(v) for v in table.column(c).to_pylist()] for c in table.column_names]
+    rows = [list(r) for r in zip(*columns)]
+    return header, [r for r in rows if any(c.strip() for c in r)]
+
+
+def _arrow_table(path: Path):
+    """A pyarrow table of the whole file, every column as strings, and the rows it could not parse (their text and
+    column count). Column names keep RecBole's ':type' suffix. Parsed by Arrow's multi-threaded reader: a 20M-row
+    file takes seconds and its bytes, not a Python object per cell."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
     if not path.exists():
         raise ProdlensError(f"{path} not found")
     if path.suffix == ".parquet":
@@ -57,22 +137,34 @@ def _read_table(path: Path) -> tuple[list[str], list[list[str]]]:
             table = pq.read_table(path)
         except Exception as e:
             raise ProdlensError(f"cannot read {path}: {e}") from e
-        cols = table.to_pydict()
-        header = list(cols)
-        rows = [["" if cols[c][i] is None else str(cols[c][i]) for c in header] for i in range(table.num_rows)]
-        return [h.split(":")[0] for h in header], rows
+        return table.cast(pa.schema([(f.name, pa.string()) for f in table.schema])), []
+    with open(path, "rb") as f:
+        first = f.readline()
+    if not first.strip():
+        raise ProdlensError(f"{path} is empty")
     try:
-        text = path.read_text(encoding="utf-8")
+        first.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ProdlensError(f"{path} is not UTF-8 text (byte {e.start})") from None
-    first = text.split("\n", 1)[0]
-    delimiter = "\t" if "\t" in first or path.suffix in (".tsv", ".inter", ".text") else ","
-    reader = csv.reader(text.splitlines(), delimiter=delimiter, quoting=csv.QUOTE_NONE if delimiter == "\t"
-                        else csv.QUOTE_MINIMAL)
-    header = next(reader, None)
-    if header is None:
-        raise ProdlensError(f"{path} is empty")
-    return [h.strip().split(":")[0] for h in header], [r for r in reader if r and any(c.strip() for c in r)]
+    tab = b"\t" in first or path.suffix in (".tsv", ".inter", ".text")
+    invalid: list[tuple[str, int]] = []
+
+    def skip(row) -> str:
+        invalid.append((row.text, row.actual_columns))
+        return "skip"
+
+    names = [h.strip() for h in first.decode("utf-8").rstrip("\r\n").split("\t" if tab else ",")]
+    convert = pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                   strings_can_be_null=False, quoted_strings_can_be_null=False)
+    parse = pacsv.ParseOptions(delimiter="\t" if tab else ",", quote_char=False if tab else '"',
+                               invalid_row_handler=skip)
+    try:
+        table = pacsv.read_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 24, column_names=names,
+                                                                    skip_rows=1),
+                               parse_options=parse, convert_options=convert)
+    except pa.ArrowInvalid as e:
+        raise ProdlensError(f"cannot read {path}: {e}") from None
+    return table, invalid
 
 
 def _column(header: list[str], names: tuple[str, ...], path: Path, default: int | None = None) -> int:
@@ -120,81 +212,128 @@ def _find_item_map(items_path: Path, item_map: str | Path | None) -> dict[str, s
     return mapping
 
 
-def load_interactions(path: str | Path) -> tuple[dict[str, list[str]], BadRecords]:
-    """user id → chronological item ids (sorted by timestamp when there is one; ties keep file order)."""
+@dataclass
+class Interactions:
+    """A file's interactions, columnar, in user order (users by first appearance) and time order within a user."""
+    user_ids: list[str]
+    users: np.ndarray  # (n,) user index of each interaction
+    items: object  # (n,) pyarrow string array: each interaction's item id
+
+
+def _listing(bad: BadRecords, record: str, problem: str) -> None:
+    if len(bad) < MAX_LISTED_BAD:
+        bad.add(record, problem, "interactions")
+
+
+def _timestamps(column, users, items, path: Path, bad: BadRecords) -> tuple[np.ndarray, np.ndarray]:
+    """(float seconds, valid mask); values that are not numbers are bad rows, named by user and item."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        return pc.cast(pc.utf8_trim_whitespace(column), pa.float64()).to_numpy(zero_copy_only=False), \
+            np.ones(len(column), bool)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    values = column.to_pylist()
+    out, ok = np.zeros(len(values)), np.ones(len(values), bool)
+    for i, v in enumerate(values):
+        try:
+            out[i] = float(v)
+        except (TypeError, ValueError):
+            ok[i] = False
+            _listing(bad, f"{path.name} row {users[i].as_py()},{items[i].as_py()}", f"timestamp {v!r} is not a number")
+    return out, ok
+
+
+def load_interactions(path: str | Path) -> tuple[Interactions, BadRecords]:
+    """The file's interactions, sorted by user, then timestamp (ties keep file order). Long form: user_id, item_id
+    [, timestamp]; sequence form: user_id + a column of space-separated item ids in order."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     path = Path(path)
-    header, rows = _read_table(path)
+    table, invalid = _arrow_table(path)
+    header = [h.split(":")[0] for h in table.column_names]
     bad = BadRecords()
+    for text, columns in invalid:
+        _listing(bad, f"{path.name} row {text[:80]!r}", f"expected {len(header)} columns, got {columns}")
     user_col = _column(header, ("user_id", "user", "uid"), path, 0)
+    users = pc.utf8_trim_whitespace(table.column(user_col).combine_chunks())
     seq_col = next((i for i, h in enumerate(header) if "seq" in h or h.endswith("_list")), None)
-    sequences: dict[str, list] = {}
     if seq_col is not None and "item_id" not in header:
-        for line, row in enumerate(rows, start=2):
-            if len(row) <= max(user_col, seq_col):
-                bad.add(f"{path.name} line {line}", f"expected {len(header)} columns, got {len(row)}", "interactions")
-                continue
-            items = row[seq_col].split()
-            if not items:
-                bad.add(f"{path.name} line {line}", "empty item sequence", "interactions")
-                continue
-            sequences.setdefault(row[user_col].strip(), []).extend(items)
-        return sequences, bad
-    item_col = _column(header, ("item_id", "item", "iid", "product_id"), path, 1)
-    time_col = next((i for i, h in enumerate(header) if h in ("timestamp", "time", "ts")), None)
-    timed: dict[str, list[tuple[float, int, str]]] = {}
-    for line, row in enumerate(rows, start=2):
-        if len(row) <= max(user_col, item_col, time_col or 0):
-            bad.add(f"{path.name} line {line}", f"expected {len(header)} columns, got {len(row)}", "interactions")
-            continue
-        user, item = row[user_col].strip(), row[item_col].strip()
-        if not user or not item:
-            bad.add(f"{path.name} line {line}", "empty user or item id", "interactions")
-            continue
-        ts = 0.0
+        lists = pc.utf8_split_whitespace(table.column(seq_col).combine_chunks())
+        empty = np.flatnonzero(pc.list_value_length(lists).to_numpy(zero_copy_only=False) == 0)
+        for row in empty[:MAX_LISTED_BAD]:
+            _listing(bad, f"{path.name} user {users[int(row)].as_py()}", "empty item sequence")
+        items = pc.list_flatten(lists)
+        users = users.take(pc.list_parent_indices(lists))
+        times = np.arange(len(items), dtype=np.float64)  # file order
+        valid = np.ones(len(items), bool)
+    else:
+        item_col = _column(header, ("item_id", "item", "iid", "product_id"), path, 1)
+        items = pc.utf8_trim_whitespace(table.column(item_col).combine_chunks())
+        time_col = next((i for i, h in enumerate(header) if h in ("timestamp", "time", "ts")), None)
+        valid = ((pc.utf8_length(users).to_numpy(zero_copy_only=False) > 0)
+                 & (pc.utf8_length(items).to_numpy(zero_copy_only=False) > 0))
+        for row in np.flatnonzero(~valid)[:MAX_LISTED_BAD]:
+            _listing(bad, f"{path.name} row {users[int(row)].as_py()},{items[int(row)].as_py()}",
+                     "empty user or item id")
+        times = np.zeros(len(items))
         if time_col is not None:
-            try:
-                ts = float(row[time_col])
-            except ValueError:
-                bad.add(f"{path.name} line {line}", f"timestamp {row[time_col]!r} is not a number", "interactions")
-                continue
-        timed.setdefault(user, []).append((ts, line, item))
-    for user, events in timed.items():
-        sequences[user] = [item for _, _, item in sorted(events)]
-    return sequences, bad
+            times, ok = _timestamps(table.column(time_col).combine_chunks(), users, items, path, bad)
+            valid &= ok
+    listed = len(bad)
+    skipped = len(invalid) + int((~valid).sum())
+    if skipped > listed:
+        bad.add(str(path), f"{skipped - listed} more bad row(s) not listed", "interactions")
+    keep = pa.array(valid)
+    users, items, times = users.filter(keep), items.filter(keep), times[valid]
+    encoded = users.dictionary_encode()  # indices in order of first appearance
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    order = np.lexsort((times, codes))  # stable: equal timestamps keep file order
+    return Interactions(encoded.dictionary.to_pylist(), codes[order], items.take(pa.array(order))), bad
 
 
 def load_rec_data(interactions: str | Path, items: str | Path, item_map: str | Path | None = None,
                   min_length: int = 3) -> RecData:
     """Both files → RecData. Interactions with items that have no text are dropped (and counted); users with fewer
-    than `min_length` interactions are dropped (leave-one-out needs train, validation and test items)."""
+    than `min_length` interactions are dropped (leave-one-out needs train, validation and test items). Items are
+    numbered by first appearance in the users' sequences, then the catalogue's never-bought items in file order."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     texts, bad = load_items(items, item_map)
-    raw, bad_inter = load_interactions(interactions)
+    inter, bad_inter = load_interactions(interactions)
     bad.extend(bad_inter)
     if not texts:
         raise ProdlensError(f"no items with text in {items}")
-    unknown = 0
-    used: dict[str, int] = {}
-    user_ids, sequences = [], []
-    for user, seq in raw.items():
-        kept = [i for i in seq if i in texts]
-        unknown += len(seq) - len(kept)
-        if len(kept) < min_length:
-            continue
-        user_ids.append(user)
-        sequences.append([used.setdefault(i, len(used)) for i in kept])
+    catalogue = list(texts)
+    index = pc.index_in(inter.items, value_set=pa.array(catalogue, pa.string()))
+    known = index.is_valid().to_numpy(zero_copy_only=False)
+    unknown = int((~known).sum())
     if unknown:
         bad.add(str(interactions), f"{unknown} interaction(s) with items missing from {Path(items).name} dropped",
                 "interactions")
-    if not sequences:
+    users = inter.users[known]
+    item_idx = index.filter(pa.array(known)).to_numpy(zero_copy_only=False).astype(np.int64)
+    enough = np.bincount(users, minlength=len(inter.user_ids)) >= min_length
+    kept = enough[users]
+    users, item_idx = users[kept], item_idx[kept]
+    if len(users) == 0:
         raise ProdlensError(f"no user in {interactions} has {min_length}+ interactions with known items "
                             "(do the item ids of the two files match? an *.item2index map may be needed)")
-    # items that nobody interacted with still belong to the catalogue (and to full ranking)
-    for item in texts:
-        used.setdefault(item, len(used))
-    item_ids = [None] * len(used)
-    for item, idx in used.items():
-        item_ids[idx] = item
-    return RecData(item_ids, [texts[i] for i in item_ids], user_ids, sequences, bad,
+    used, first = np.unique(item_idx, return_index=True)
+    never = np.setdiff1d(np.arange(len(catalogue)), used)
+    order = np.concatenate([used[np.argsort(first)], never])  # new index → catalogue index
+    renumber = np.empty(len(catalogue), np.int64)
+    renumber[order] = np.arange(len(catalogue))
+    counts = np.bincount(users, minlength=len(inter.user_ids))[enough]
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    item_ids = [catalogue[i] for i in order.tolist()]
+    user_ids = [u for u, ok in zip(inter.user_ids, enough.tolist()) if ok]
+    return RecData(item_ids, [texts[i] for i in item_ids], user_ids,
+                   Sequences(renumber[item_idx], offsets[:-1], offsets[1:]), bad,
                    name=Path(interactions).parent.name or Path(interactions).stem)
 
 
@@ -202,20 +341,24 @@ def load_rec_data(interactions: str | Path, items: str | Path, item_map: str | P
 class Split:
     """Leave-one-out: train on each sequence without its last two items; validate on the second-to-last; test on
     the last. `cold_items`: items hidden from training altogether (the cold-start protocol)."""
-    train: list[list[int]]  # training sequences (item indices)
-    valid: list[tuple[int, list[int], int]]  # (user index, history, target)
-    test: list[tuple[int, list[int], int]]
+    train: Sequences  # training sequences (item indices)
+    valid: list[tuple[int, np.ndarray, int]]  # (user index, history, target)
+    test: list[tuple[int, np.ndarray, int]]
     cold_items: set[int] = field(default_factory=set)
     protocol: str = "leave-one-out"
 
 
+def _cases(seqs: Sequences, drop_last: int, users: np.ndarray) -> list[tuple[int, np.ndarray, int]]:
+    """(user, the items before the target, the target) with the target `drop_last` items from the end."""
+    starts, ends = seqs.starts[users], seqs.ends[users] - drop_last
+    targets = seqs.items[ends]
+    return [(u, seqs.items[a:b], t) for u, a, b, t in zip(users.tolist(), starts.tolist(), ends.tolist(),
+                                                           targets.tolist())]
+
+
 def leave_one_out(data: RecData) -> Split:
-    train, valid, test = [], [], []
-    for u, seq in enumerate(data.sequences):
-        train.append(seq[:-2])
-        valid.append((u, seq[:-2], seq[-2]))
-        test.append((u, seq[:-1], seq[-1]))
-    return Split(train, valid, test)
+    every = np.arange(len(data.sequences))
+    return Split(data.sequences.trimmed(2), _cases(data.sequences, 2, every), _cases(data.sequences, 1, every))
 
 
 def cold_start_split(data: RecData, fraction: float = 0.1, seed: int = 0) -> Split:
@@ -225,36 +368,32 @@ def cold_start_split(data: RecData, fraction: float = 0.1, seed: int = 0) -> Spl
     second-to-last item among users whose validation target is not hidden."""
     rng = np.random.default_rng(seed)
     cold = set(rng.choice(data.n_items, size=max(1, int(fraction * data.n_items)), replace=False).tolist())
-    train, valid, test = [], [], []
-    for u, seq in enumerate(data.sequences):
-        train.append([i for i in seq[:-2] if i not in cold])
-        if seq[-2] not in cold:
-            valid.append((u, seq[:-2], seq[-2]))
-        if seq[-1] in cold:
-            test.append((u, seq[:-1], seq[-1]))
+    hidden = np.zeros(data.n_items, bool)
+    hidden[list(cold)] = True
+    seqs = data.sequences
+    train = seqs.trimmed(2).filtered(~hidden)
+    valid = _cases(seqs, 2, np.flatnonzero(~hidden[seqs.items[seqs.ends - 2]]))
+    test = _cases(seqs, 1, np.flatnonzero(hidden[seqs.items[seqs.ends - 1]]))
     return Split(train, valid, test, cold, protocol=f"cold-start ({fraction:.0%} of items added to the trained run)")
 
 
 def without_hidden_items(data: RecData, split: Split) -> tuple[RecData, Split]:
     """The catalogue and split a model sees when `split.cold_items` do not exist yet (they are added after
     training): those items leave the catalogue, the sequences and the validation histories; no test cases."""
-    keep = [i for i in range(data.n_items) if i not in split.cold_items]
-    new = {old: n for n, old in enumerate(keep)}
-    warm = RecData([data.item_ids[i] for i in keep], [data.item_texts[i] for i in keep], data.user_ids,
-                   [[new[i] for i in s if i in new] for s in data.sequences], data.bad, data.name)
-    train = [[new[i] for i in s] for s in split.train]  # the split's training sequences hold no hidden item
-    valid = [(u, [new[i] for i in h if i in new], new[t]) for u, h, t in split.valid]
-    return warm, Split(train, valid, [], set(), protocol=split.protocol)
+    keep = np.ones(data.n_items, bool)
+    keep[list(split.cold_items)] = False
+    new = np.cumsum(keep) - 1  # old index → new index (for kept items)
+    warm = RecData([data.item_ids[i] for i in np.flatnonzero(keep)], [data.item_texts[i] for i in np.flatnonzero(keep)],
+                   data.user_ids, data.sequences.filtered(keep, new), data.bad, data.name)
+    valid = [(u, new[h[keep[h]]], int(new[t])) for u, h, t in split.valid]
+    return warm, Split(split.train.filtered(keep, new), valid, [], set(), protocol=split.protocol)
 
 
-def item_frequencies(sequences: list[list[int]], n_items: int) -> np.ndarray:
-    counts = np.zeros(n_items, np.int64)
-    for seq in sequences:
-        np.add.at(counts, seq, 1)
-    return counts
+def item_frequencies(sequences: Sequences, n_items: int) -> np.ndarray:
+    return np.bincount(sequences.flat(), minlength=n_items).astype(np.int64)
 
 
-def long_tail_items(train: list[list[int]], n_items: int, head_share: float = 0.2) -> set[int]:
+def long_tail_items(train: Sequences, n_items: int, head_share: float = 0.2) -> set[int]:
     """The bottom (1 - head_share) of items by training frequency (ties broken by index, deterministic)."""
     counts = item_frequencies(train, n_items)
     order = np.lexsort((np.arange(n_items), -counts))  # most frequent first

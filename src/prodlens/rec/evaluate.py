@@ -49,7 +49,7 @@ def rank_targets(score: Callable[[list[list[int]]], torch.Tensor], cases: list[t
             rows = torch.arange(len(part))
             target_scores = scores[rows, targets].clone()
             for r, (_, history, _) in enumerate(part):
-                if history:
+                if len(history):
                     scores[r, torch.tensor(history[-500:])] = -torch.inf
             scores[rows, targets] = target_scores
             above = (scores > target_scores[:, None]).sum(1)

@@ -326,6 +326,6 @@ def pad_left(histories: list[list[int]], max_len: int, pad: int) -> torch.Tensor
     out = np.full((len(histories), max_len), pad, dtype=np.int64)
     for r, h in enumerate(histories):
         h = h[-max_len:]
-        if h:
+        if len(h):
             out[r, max_len - len(h):] = h
     return torch.from_numpy(out)

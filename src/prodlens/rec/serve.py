@@ -62,9 +62,10 @@ def save_run_data(data: RecData, run_dir: str | Path, model, content: np.ndarray
     model.eval()
     rows = _tower_rows(model, data.item_ids, data.item_texts, np.arange(data.n_items), content)
     create_table(run_dir / ITEMS_DIR, rows, weights_digest(model))
-    histories = pa.table({"user_id": data.user_ids,
-                          "items": pa.array([[data.item_ids[i] for i in s] for s in data.sequences],
-                                            pa.list_(pa.string()))})
+    offsets = np.concatenate([[0], np.cumsum(data.sequences.lengths)]).astype(np.int64)
+    items = pa.array(data.item_ids, pa.string()).take(pa.array(data.sequences.flat()))
+    histories = pa.table({"user_id": pa.array(data.user_ids, pa.string()),
+                          "items": pa.LargeListArray.from_arrays(pa.array(offsets), items)})
     with atomic.atomic_path(run_dir / "histories.parquet") as tmp:
         pq.write_table(histories, tmp)
 

@@ -22,9 +22,9 @@ from ..errors import ProdlensError
 from ..progress import progress_bar
 from ..runs import BEST, LAST, RunDir, config_digest, resolve_checkpoint
 from ..tensorfile import load_state
-from .data import RecData, Split
+from .data import RecData, Sequences, Split, concat_ranges
 from .evaluate import metrics_from_ranks, target_ranks
-from .models import LEARN, RecConfig, build_model, pad_left
+from .models import LEARN, RecConfig, build_model
 
 
 # The learning rate is constant, so a resumed run may be given more (or fewer) epochs; nothing else may change.
@@ -33,37 +33,59 @@ CHECKPOINT_FORMAT = "prodlens-rec-3"  # LEARN's content vectors live in the item
 FORMATS = ("prodlens-rec-1", "prodlens-rec-2", CHECKPOINT_FORMAT)
 
 
-def _windows(sequences: list[list[int]], max_len: int) -> list[list[int]]:
-    """The training windows: the last max_len + 1 items of each training sequence with a next item to predict."""
-    return [s[-(max_len + 1):] for s in sequences if len(s) >= 2]
+class Windows:
+    """The training windows: the last max_len + 1 items of each training sequence with a next item to predict, as
+    (start, end) positions into the sequences' one item array; batches are gathered from it as padded tensors, so
+    no Python object exists per interaction or per window."""
+
+    def __init__(self, sequences: Sequences, max_len: int):
+        long_enough = sequences.lengths >= 2
+        self.items = sequences.items
+        self.ends = sequences.ends[long_enough]
+        self.starts = np.maximum(sequences.starts[long_enough], self.ends - (max_len + 1))
+        self.width = max_len + 1
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def trained_items(self, n_items: int) -> np.ndarray:
+        """(n_items,) bool: the items that occur in some training window."""
+        seen = np.zeros(n_items, bool)
+        seen[self.items[concat_ranges(self.starts, self.ends)]] = True
+        return seen
+
+    def positions(self, rows: np.ndarray) -> int:
+        """Next-item predictions the windows `rows` hold."""
+        return int((self.ends[rows] - self.starts[rows] - 1).sum())
+
+    def batch(self, rows: np.ndarray, pad: int) -> torch.Tensor:
+        """(B, L) left-padded item indices of windows `rows`, L = the longest of them."""
+        starts, ends = self.starts[rows], self.ends[rows]
+        width = int((ends - starts).max())
+        positions = ends[:, None] - width + np.arange(width)[None, :]
+        inside = positions >= starts[:, None]
+        return torch.from_numpy(np.where(inside, self.items[np.maximum(positions, 0)], pad))
+
+    def batches(self, batch_size: int, rng: np.random.Generator):
+        """Shuffled batches of window rows. Similar lengths share a batch (less padding to compute); the batches
+        are then shuffled."""
+        order = rng.permutation(len(self))
+        lengths = self.ends - self.starts
+        pool = 32 * batch_size
+        batches = []
+        for start in range(0, len(order), pool):
+            chunk = order[start:start + pool]
+            chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+            batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+        for b in rng.permutation(len(batches)):
+            yield batches[b]
 
 
-def trained_items(windows: list[list[int]], n_items: int) -> np.ndarray:
-    """(n_items,) bool: the items that occur in some training window."""
-    seen = np.zeros(n_items, bool)
-    for window in windows:
-        seen[window] = True
-    return seen
-
-
-def _batches(windows: list[list[int]], batch_size: int, rng: np.random.Generator):
-    """Shuffled batches of windows."""
-    order = rng.permutation(len(windows))
-    # Similar lengths share a batch (less padding to compute); batches are then shuffled.
-    pool = 32 * batch_size
-    batches = []
-    for start in range(0, len(order), pool):
-        chunk = sorted(order[start:start + pool], key=lambda i: len(windows[i]))
-        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
-    for b in rng.permutation(len(batches)):
-        yield [windows[i] for i in batches[b]]
-
-
-def next_item_loss(model, windows: list[list[int]], cfg: RecConfig, rng: np.random.Generator,
+def next_item_loss(model, seqs: torch.Tensor, cfg: RecConfig, rng: np.random.Generator,
                    candidates: torch.Tensor, full: bool) -> torch.Tensor:
-    """`candidates`: the sorted indices of the items seen in training (the only possible targets and negatives)."""
+    """`seqs`: (B, L) left-padded training windows; `candidates`: the sorted indices of the items seen in training
+    (the only possible targets and negatives)."""
     n = model.n_items
-    seqs = pad_left(windows, cfg.max_len + 1, n)
     inputs, targets = seqs[:, :-1], seqs[:, 1:]
     valid = (inputs != n) & (targets != n)
     users = model.states(inputs)[valid]  # (M, D)
@@ -108,8 +130,8 @@ class RecTrainer:
         self.out = Path(out_dir)
         self.progress = progress
         torch.manual_seed(cfg.seed)
-        self.windows = _windows(split.train, cfg.max_len)
-        trained = trained_items(self.windows, data.n_items)
+        self.windows = Windows(split.train, cfg.max_len)
+        trained = self.windows.trained_items(data.n_items)
         if not trained.any():
             raise ProdlensError("no training sequence has two items: nothing to train on")
         self.candidates = torch.from_numpy(np.flatnonzero(trained))
@@ -174,14 +196,15 @@ class RecTrainer:
         self.model.train()
         losses, positions = [], 0
         t0 = time.perf_counter()
-        for windows in _batches(self.windows, cfg.batch_size, rng):
-            loss = next_item_loss(self.model, windows, cfg, rng, self.candidates, full)
+        for rows in self.windows.batches(cfg.batch_size, rng):
+            loss = next_item_loss(self.model, self.windows.batch(rows, self.model.n_items), cfg, rng,
+                                  self.candidates, full)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
             self.optimizer.step()
             losses.append(loss.item())
-            positions += sum(len(w) - 1 for w in windows)
+            positions += self.windows.positions(rows)
         mean = float(np.mean(losses))
         if not math.isfinite(mean):
             raise ProdlensError(f"training diverged at epoch {epoch + 1} (loss {mean}); lower the lr")
