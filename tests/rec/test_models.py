@@ -247,6 +247,16 @@ def test_uniform_sampled_softmax_is_the_softmax_over_the_positive_and_its_draws(
         want.append(-(logits[0] - torch.logsumexp(logits, 0)))
     assert math.isclose(loss.item(), torch.stack(want).mean().item(), rel_tol=1e-5)
 
+    # a large catalogue: the item tower runs on the step's items only, and the loss is the same
+    big = build_model(RecConfig(model="sasrec", dim=8), 1000, None)
+    every = torch.arange(1000)
+    full = uniform_sampled_softmax(big, users, wanted, every, 6, np.random.default_rng(3))
+    towered = []
+    item_vectors = big.item_vectors
+    big.item_vectors = lambda items=None: towered.append(len(items)) or item_vectors(items)
+    part = uniform_sampled_softmax(big, users, wanted, every, 6, np.random.default_rng(3))
+    assert towered and max(towered) <= 4 * 7 and math.isclose(part.item(), full.item(), rel_tol=1e-6)
+
 
 def test_learn_trains_its_logit_scale_and_older_runs_keep_theirs(dataset, tmp_path):
     from prodlens.rec.train import load_rec_checkpoint

@@ -213,10 +213,19 @@ class LEARN(nn.Module):
             raise ValueError(f"{content.shape[0]} content vectors for a catalogue of {self.n_items} items")
         if isinstance(content, np.ndarray) and not isinstance(content, np.memmap):
             content = torch.from_numpy(np.ascontiguousarray(content, np.float32))  # in memory: gather as a tensor
-        if fit:
-            c = torch.as_tensor(np.asarray(content), dtype=torch.float32)
-            self.content_mean.copy_(c.mean(0))
-            self.content_std.copy_(c.std(0).clamp(min=1e-6))
+        if fit and isinstance(content, torch.Tensor):
+            self.content_mean.copy_(content.mean(0))
+            self.content_std.copy_(content.std(0).clamp(min=1e-6))
+        elif fit:  # memory-mapped: the statistics in chunks, never the whole table in memory
+            total, squares = np.zeros(content.shape[1]), np.zeros(content.shape[1])
+            for start in range(0, len(content), 65536):
+                chunk = np.asarray(content[start:start + 65536], np.float64)
+                total += chunk.sum(0)
+                squares += (chunk ** 2).sum(0)
+            mean = total / len(content)
+            var = (squares - len(content) * mean ** 2) / max(len(content) - 1, 1)
+            self.content_mean.copy_(torch.from_numpy(mean))
+            self.content_std.copy_(torch.from_numpy(np.sqrt(np.maximum(var, 0))).clamp(min=1e-6))
         self.table = content
         return self
 

@@ -113,10 +113,14 @@ def uniform_sampled_softmax(model, users: torch.Tensor, wanted: torch.Tensor, ca
     """Each position's next item against its own `negatives` training items drawn uniformly. Without a correction
     for how often an item is drawn, popular items are pushed down less than by the full softmax (RecTools' loss, as in
     eSASRec, arXiv 2508.06450). On Amazon Beauty it lifts LEARN above the full softmax, not SASRec (README)."""
-    table = model.item_vectors(candidates)  # every training item once; a position's logits gather from it
     positive = torch.searchsorted(candidates, wanted)
     drawn = torch.from_numpy(rng.integers(0, len(candidates), (len(wanted), negatives)))
     columns = torch.cat([positive[:, None], drawn], 1)
+    needed, inverse = torch.unique(columns, return_inverse=True)
+    if len(needed) < len(candidates) // 2:  # a large catalogue: the item tower runs on the step's items only
+        table, columns = model.item_vectors(candidates[needed]), inverse
+    else:  # the step needs most items anyway: every training item once, no gather of indices
+        table = model.item_vectors(candidates)
     logits = model.logit_scale() * torch.einsum("md,mkd->mk", users, table[columns])
     drawn_positive = torch.cat([torch.zeros(len(wanted), 1, dtype=torch.bool), drawn == positive[:, None]], 1)
     logits = logits.masked_fill(drawn_positive, -torch.inf)  # the positive drawn as a negative is no negative
