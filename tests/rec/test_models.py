@@ -269,3 +269,51 @@ def test_learn_trains_its_logit_scale_and_older_runs_keep_theirs(dataset, tmp_pa
     assert cfg.learn_scale and abs(scale - cfg.scale) > 0.01 and scale <= 100
     # runs saved before the scale was learned keep the fixed one
     assert not RecConfig.from_dict({"model": "learn", "dim": 32}).learn_scale
+
+
+@pytest.mark.slow
+def test_torchrun_trains_learn_data_parallel(dataset, tmp_path):
+    """Two processes share every epoch (gradients averaged); rank 0 validates, writes and evaluates."""
+    interactions, items = dataset
+    env = {**os.environ, "PRODLENS_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+           "COLUMNS": "200"}
+    out = tmp_path / "out.json"
+    proc = subprocess.run([str(BIN / "torchrun"), "--nproc_per_node", "2", "-m", "prodlens", "rec", "eval",
+                           "--interactions", str(interactions), "--items", str(items), "--out", str(tmp_path / "run"),
+                           "--json", str(out), "--epochs", "12", "--set", "dim=32", "--set", "patience=12"],
+                          capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["metrics"]["R@10"] > 0.8 and result["cold_start"]["R@10"] > 0.6
+    assert proc.stdout.count("all (leave-one-out)") == 1  # one report, from rank 0
+    logged = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert len(logged) == result["training"]["epochs_run"] == 12  # one writer
+
+
+def test_training_windows_and_memory_mapped_content_match_the_in_memory_forms(tmp_path):
+    import numpy as np
+    import torch
+
+    from prodlens.rec.data import Sequences
+    from prodlens.rec.models import build_model, pad_left
+    from prodlens.rec.train import Windows
+
+    lists = [[1, 2, 3, 4, 5, 6, 7], [8], [9, 3], [4, 4, 4]]
+    windows = Windows(Sequences.from_lists(lists), max_len=3)
+    assert len(windows) == 3 and windows.positions(np.arange(3)) == 3 + 1 + 2  # a single item predicts nothing
+    kept = [s[-4:] for s in lists if len(s) >= 2]
+    assert torch.equal(windows.batch(np.arange(3), 99), pad_left(kept, 4, 99))
+    assert windows.trained_items(10).tolist() == [i in {3, 4, 5, 6, 7, 9} for i in range(10)]
+
+    rng = np.random.default_rng(0)
+    content = rng.standard_normal((20, 8)).astype(np.float32) * 3 + 1
+    np.save(tmp_path / "content.npy", content)
+    mapped = np.load(tmp_path / "content.npy", mmap_mode="r")
+    torch.manual_seed(0)
+    in_memory = build_model(RecConfig(model="learn", dim=16), 20, content).eval()
+    torch.manual_seed(0)
+    on_disk = build_model(RecConfig(model="learn", dim=16), 20, mapped).eval()
+    assert torch.allclose(in_memory.content_std, on_disk.content_std, atol=1e-5)
+    seqs = torch.tensor([[20, 3, 4], [1, 2, 19]])
+    assert torch.allclose(in_memory.states(seqs), on_disk.states(seqs), atol=1e-5)
+    assert torch.allclose(in_memory.item_vectors(), on_disk.item_vectors(), atol=1e-5)

@@ -32,7 +32,7 @@ def _metrics_table(result: dict) -> Table:
     rows = [("all (leave-one-out)", result["metrics"]), ("long-tail targets", result["long_tail"]),
             ("head targets", result["head"])]
     if "cold_start" in result and "R@10" in result["cold_start"]:
-        rows.append(("cold-start targets (never trained on)", result["cold_start"]))
+        rows.append(("cold-start targets (added after training)", result["cold_start"]))
     for name, m in rows:
         table.add_row(name, str(m["n"]), *(f"{m[k]:.4f}" for k in ("R@10", "N@10", "R@20", "N@20")))
     return table
@@ -57,7 +57,8 @@ def rec_eval(interactions: Path = InteractionsOpt, items: Path = ItemsOpt,
              no_cold_start: bool = typer.Option(False, "--no-cold-start", help="skip the cold-start protocol"),
              resume: bool = typer.Option(False, "--resume", help="continue an interrupted training run"),
              cache_dir: Optional[Path] = typer.Option(None, help="cache of item content vectors")):
-    """Train (unless --checkpoint) and evaluate with leave-one-out full ranking, long-tail and cold-start views."""
+    """Train (unless --checkpoint) and evaluate with leave-one-out full ranking, long-tail and cold-start views.
+    Data-parallel training: `torchrun --nproc_per_node N -m prodlens rec eval ...`."""
     from ..rec import evaluate_recommender
 
     try:
@@ -70,6 +71,8 @@ def rec_eval(interactions: Path = InteractionsOpt, items: Path = ItemsOpt,
                                       api.open_cache(cache_dir), cold_start=not no_cold_start, resume=resume)
     except ProdlensError as e:
         _fail(str(e))
+    if "rank" in result:  # another torchrun process: rank 0 reports
+        return
     console.print(_metrics_table(result))
     if result.get("training", {}).get("run"):
         console.print(f"model: {result['training']['run']}/best.safetensors (best epoch {result['training']['best_epoch']})")

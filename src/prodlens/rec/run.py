@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import atomic
 from ..cache import FeatureCache
+from ..distributed import setup_distributed
 from ..errors import ProdlensError
 from ..runs import BEST
 from .content import content_vectors
@@ -42,7 +43,8 @@ def _trained_model(cfg: RecConfig, data: RecData, split: Split, run_dir: Path | 
         raise ProdlensError("training needs an output directory")
     trainer = RecTrainer(cfg, data, split, run_dir, content, progress)
     summary = trainer.fit(resume=resume)
-    save_run_data(data, run_dir, trainer.model, content)
+    if trainer.rank == 0:
+        save_run_data(data, run_dir, trainer.model, content)
     return trainer.model, cfg, {
         "run": str(run_dir), "best_epoch": summary["best"].get("epoch"), "epochs_run": summary["epochs_run"],
         "samples_per_s": round(summary["samples_per_s"], 1), "train_minutes": round(summary["minutes"], 2),
@@ -71,6 +73,8 @@ def _cold_start(cfg: RecConfig, data: RecData, content: np.ndarray | None, out_d
         warm, warm_split = without_hidden_items(data, cold)
         keep = np.array([i not in cold.cold_items for i in range(data.n_items)])
         _, _, training = _trained_model(cfg, warm, warm_split, run, None, content[keep], progress, resume)
+        if setup_distributed()[0] != 0:
+            return {}  # rank 0 adds the items and evaluates
     recommender = Recommender(run, histories={}, cache=cache)
     hidden = sorted(cold.cold_items)
     new = [i for i in hidden if data.item_ids[i] not in recommender.table.row_of]  # an earlier eval added the rest
@@ -87,6 +91,8 @@ def evaluate_recommender(interactions: str | Path, items: str | Path, cfg: RecCo
                          cache: FeatureCache | None = None, cold_start: bool = True, progress: bool = True,
                          resume: bool = False, data: RecData | None = None) -> dict:
     data = data or load_rec_data(interactions, items, item_map)
+    rank = setup_distributed()[0]
+    progress = progress and rank == 0
     out_dir = Path(out_dir) if out_dir else None
     checkpoint = Path(checkpoint) if checkpoint else None
     if cfg.model != "pop" and checkpoint is None and out_dir is None:
@@ -103,6 +109,10 @@ def evaluate_recommender(interactions: str | Path, items: str | Path, cfg: RecCo
         ranks = target_ranks(None, split.test, data.n_items, popularity=_popularity(data, split), progress=progress)
     else:
         model, saved_cfg, info = _trained_model(cfg, data, split, out_dir, checkpoint, content, progress, resume)
+        if rank != 0:  # under torchrun: this process helped train; rank 0 evaluates and writes
+            if cold_start:
+                _cold_start(cfg, data, content, out_dir, checkpoint, cache, False, resume)
+            return {"rank": rank, "training": info}
         ranks = target_ranks(model, split.test, data.n_items, saved_cfg.max_len, progress=progress)
     tail = long_tail_items(split.train, data.n_items)
     is_tail = np.array([t in tail for _, _, t in split.test])

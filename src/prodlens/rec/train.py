@@ -16,8 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
+from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
+from ..distributed import barrier, setup_distributed
 from ..errors import ProdlensError
 from ..progress import progress_bar
 from ..runs import BEST, LAST, RunDir, config_digest, resolve_checkpoint
@@ -132,8 +135,9 @@ class RecTrainer:
                  content: np.ndarray | None = None, progress: bool = True):
         self.cfg, self.data, self.split = cfg, data, split
         self.out = Path(out_dir)
-        self.progress = progress
-        torch.manual_seed(cfg.seed)
+        self.rank, self.world = setup_distributed()  # under torchrun: data-parallel over the processes
+        self.progress = progress and self.rank == 0
+        torch.manual_seed(cfg.seed)  # the same initial weights in every process
         self.windows = Windows(split.train, cfg.max_len)
         trained = self.windows.trained_items(data.n_items)
         if not trained.any():
@@ -141,6 +145,8 @@ class RecTrainer:
         self.candidates = torch.from_numpy(np.flatnonzero(trained))
         self.model = build_model(cfg, data.n_items, content, trained)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        if self.world > 1:
+            torch.manual_seed(cfg.seed * 1000 + self.rank)  # each process its own dropout
         rng = np.random.default_rng(cfg.seed + 1)
         cases = split.valid
         if len(cases) > cfg.eval_users:
@@ -148,8 +154,14 @@ class RecTrainer:
         self.valid_cases = cases
 
     def validate(self) -> dict:
-        ranks = target_ranks(self.model, self.valid_cases, self.data.n_items, self.cfg.max_len)
-        return metrics_from_ranks(ranks)
+        """Validation metrics, computed by rank 0 and shared with the other processes."""
+        metrics = [None]
+        if self.rank == 0:
+            ranks = target_ranks(self.model, self.valid_cases, self.data.n_items, self.cfg.max_len)
+            metrics = [metrics_from_ranks(ranks)]
+        if self.world > 1:
+            dist.broadcast_object_list(metrics, src=0)
+        return metrics[0]
 
     def identity(self) -> dict:
         """What a resumed run must share with the checkpoint it continues."""
@@ -157,7 +169,7 @@ class RecTrainer:
 
     def fit(self, resume: bool = False) -> dict:
         cfg = self.cfg
-        run = RunDir(self.out)
+        run = RunDir(self.out, writer=self.rank == 0)
         start_epoch, best, history, stale = 0, {"R@10": -1.0}, [], 0
         state = run.start(resume, self.identity(), ignore=RESUMABLE_CHANGES)
         if state is not None:
@@ -173,7 +185,7 @@ class RecTrainer:
                 if stale >= cfg.patience and epoch < cfg.epochs:
                     advance(1)
                     continue  # early-stopped: skip to the optional full-softmax stage
-                if epoch == cfg.epochs and epoch > 0 and run.has(BEST):
+                if epoch == cfg.epochs and epoch > 0 and self._saved(run, BEST):
                     # the full-softmax stage fine-tunes the best sampled-softmax model, not the last (stale) one
                     self.model.load_state_dict(run.load(BEST)["model"])
                 loss, seconds, positions = self._epoch(epoch)
@@ -188,7 +200,12 @@ class RecTrainer:
                 self._save(run, LAST, epoch + 1, best, history, stale)
                 run.log(history[-1])
                 advance(1)
+        self._saved(run, BEST)
         self.model.load_state_dict(run.load(BEST)["model"])
+        if self.world > 1:  # every process's predictions count
+            counted = torch.tensor([float(samples)])
+            dist.all_reduce(counted)
+            samples = int(counted.item())
         return {"best": best, "epochs_run": len(history), "samples_per_s": samples / max(train_seconds, 1e-9),
                 "minutes": (time.time() - started) / 60, "history": history}
 
@@ -200,11 +217,18 @@ class RecTrainer:
         self.model.train()
         losses, positions = [], 0
         t0 = time.perf_counter()
-        for rows in self.windows.batches(cfg.batch_size, rng):
-            loss = next_item_loss(self.model, self.windows.batch(rows, self.model.n_items), cfg, rng,
+        batches = list(self.windows.batches(cfg.batch_size, rng))  # the same order in every process
+        negatives = rng
+        if self.world > 1:  # process r takes every world-th batch (as many steps each) and draws its own negatives
+            batches = batches[self.rank:len(batches) // self.world * self.world:self.world]
+            negatives = np.random.default_rng([cfg.seed * 1000 + epoch, self.rank])
+        for rows in batches:
+            loss = next_item_loss(self.model, self.windows.batch(rows, self.model.n_items), cfg, negatives,
                                   self.candidates, full)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if self.world > 1:
+                average_gradients(self.model, self.world)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
             self.optimizer.step()
             losses.append(loss.item())
@@ -214,11 +238,31 @@ class RecTrainer:
             raise ProdlensError(f"training diverged at epoch {epoch + 1} (loss {mean}); lower the lr")
         return mean, time.perf_counter() - t0, positions
 
+    def _saved(self, run: RunDir, name: str) -> bool:
+        """Whether rank 0 has written checkpoint `name`, once every process has reached this point."""
+        barrier()
+        return run.has(name)
+
     def _save(self, run: RunDir, name: str, epoch: int, best: dict, history: list, stale: int) -> None:
         run.save(name, {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "epoch": epoch,
                         "best": best, "history": history, "stale": stale, "config": self.cfg.to_dict(),
                         "item_ids": self.data.item_ids, "torch_rng": torch.get_rng_state(),
                         "format": CHECKPOINT_FORMAT}, identity=self.identity())
+
+
+def average_gradients(model: torch.nn.Module, world: int) -> None:
+    """Data parallelism without DDP's wrapper (the losses call the towers' methods, not forward): one all-reduce of
+    every gradient, flattened into a single buffer, then divided by the number of processes."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    grads = [p.grad for p in params]
+    flat = _flatten_dense_tensors(grads)
+    dist.all_reduce(flat)
+    flat /= world
+    for grad, synced in zip(grads, _unflatten_dense_tensors(flat, grads)):
+        grad.copy_(synced)
 
 
 def load_rec_checkpoint(path: str | Path):
