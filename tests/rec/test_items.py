@@ -224,3 +224,11 @@ def test_a_run_saved_before_the_item_table_serves_as_it_did_and_refuses_new_item
     assert (old / ITEMS_DIR / item_table.MANIFEST).exists()  # written once from items.parquet
     with pytest.raises(ProdlensError, match="trained before items could be added"):
         legacy.add_items(["z1"], ["Zest lipstick"])
+
+
+def test_recommend_reads_users_from_another_interactions_file(run, tmp_path):
+    run_dir, cache_dir = run
+    (tmp_path / "today.tsv").write_text("user_id\titem_id\ttimestamp\nshopper\tp21\t2\nshopper\tp20\t1\n")
+    rec = Recommender.from_run(run_dir, tmp_path / "today.tsv")
+    assert rec.history_of("shopper") == ["p20", "p21"]  # time order
+    assert all(h["item_id"].startswith("p2") for h in rec.recommend_user("shopper", 5))  # sunscreens

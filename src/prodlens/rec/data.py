@@ -219,6 +219,13 @@ class Interactions:
     users: np.ndarray  # (n,) user index of each interaction
     items: object  # (n,) pyarrow string array: each interaction's item id
 
+    def histories(self) -> dict[str, list[str]]:
+        """user id → item ids, oldest first (Python lists: for serving a file's users, not for training data)."""
+        ends = np.searchsorted(self.users, np.arange(len(self.user_ids)), side="right")
+        items = self.items.to_pylist()
+        return {u: items[a:b] for u, a, b in zip(self.user_ids, np.concatenate([[0], ends[:-1]]).tolist(),
+                                                 ends.tolist())}
+
 
 def _listing(bad: BadRecords, record: str, problem: str) -> None:
     if len(bad) < MAX_LISTED_BAD:

@@ -94,7 +94,7 @@ class Recommender:
         """A run with its saved histories, or the histories of another interactions file (ids as in the table)."""
         histories = None
         if interactions is not None:
-            histories, _ = load_interactions(interactions)
+            histories = load_interactions(interactions)[0].histories()
         return cls(run_dir, histories, cache)
 
     def _table_from_older_run(self) -> None:
