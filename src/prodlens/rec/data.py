@@ -111,16 +111,6 @@ class RecData:
                 "mean_length": round(float(lengths.mean()), 2) if len(lengths) else 0.0, "bad": len(self.bad)}
 
 
-def _read_table(path: Path) -> tuple[list[str], list[list[str]]]:
-    """(header, rows) of a TSV / CSV / Parquet file, as strings (for item files); header names lose RecBole's
-    ':type' suffix."""
-    table, _ = _arrow_table(path)
-    header = [h.split(":")[0] for h in table.column_names]
-    columns = [["" if v is None else str(v) for v in table.column(c).to_pylist()] for c in table.column_names]
-    rows = [list(r) for r in zip(*columns)]
-    return header, [r for r in rows if any(c.strip() for c in r)]
-
-
 def _arrow_table(path: Path):
     """A pyarrow table of the whole file, every column as strings, and the rows it could not parse (their text and
     column count). Column names keep RecBole's ':type' suffix. Parsed by Arrow's multi-threaded reader: a 20M-row
@@ -177,20 +167,36 @@ def _column(header: list[str], names: tuple[str, ...], path: Path, default: int 
 
 
 def load_items(path: str | Path, item_map: str | Path | None = None) -> tuple[dict[str, str], BadRecords]:
-    """item id → text (text columns joined with '. '). With an id map, ids are translated to the map's indices."""
+    """item id → text: the text columns, whitespace collapsed and trailing dots dropped, joined with '. ' (empty ones
+    skipped), at most MAX_ITEM_TEXT characters; computed by Arrow, column by column. With an id map, ids are
+    translated to the map's indices."""
+    import pyarrow.compute as pc
+
     path = Path(path)
-    header, rows = _read_table(path)
+    table, invalid = _arrow_table(path)
+    header = [h.split(":")[0] for h in table.column_names]
     bad = BadRecords()
+    for text, columns in invalid[:MAX_LISTED_BAD]:
+        bad.add(f"{path.name} row {text[:80]!r}", f"expected {len(header)} columns, got {columns}", "items")
     id_col = _column(header, ("item_id", "item", "iid", "product_id"), path, 0)
-    text_cols = [i for i, h in enumerate(header) if i != id_col and h not in ("timestamp",)]
-    texts: dict[str, str] = {}
-    for line, row in enumerate(rows, start=2):
-        if len(row) <= id_col or not row[id_col].strip():
-            bad.add(f"{path.name} line {line}", "no item id", "items")
+    ids = pc.utf8_trim_whitespace(table.column(id_col).combine_chunks())
+    parts = []
+    for i, h in enumerate(header):
+        if i == id_col or h == "timestamp":
             continue
-        parts = [" ".join(row[i].split()) for i in text_cols if i < len(row) and row[i].strip()]
-        text = ". ".join(p.rstrip(".") for p in parts)[:MAX_ITEM_TEXT]
-        texts[row[id_col].strip()] = text
+        # whitespace as Python's str.split() sees it (RE2's \\s alone misses no-break and other Unicode spaces)
+        col = pc.replace_substring_regex(table.column(i).combine_chunks(), r"[\s\p{Z}\x{1c}-\x{1f}\x{85}]+", " ")
+        col = pc.utf8_trim(col, characters=" ")
+        parts.append(pc.if_else(pc.equal(pc.utf8_length(col), 0), None, pc.utf8_rtrim(col, characters=".")))
+    if parts:
+        joined = pc.fill_null(pc.binary_join_element_wise(*parts, ". ", null_handling="skip"), "")
+        texts_col = pc.utf8_slice_codeunits(joined, 0, MAX_ITEM_TEXT).to_pylist()
+    else:
+        texts_col = [""] * len(ids)
+    has_id = (pc.utf8_length(ids).to_numpy(zero_copy_only=False) > 0)
+    for row in np.flatnonzero(~has_id)[:MAX_LISTED_BAD]:
+        bad.add(f"{path.name} row {int(row) + 1} ({texts_col[row][:60]!r})", "no item id", "items")
+    texts = {item: text for item, text, ok in zip(ids.to_pylist(), texts_col, has_id.tolist()) if ok}
     mapping = _find_item_map(path, item_map)
     if mapping:
         texts = {mapping[k]: v for k, v in texts.items() if k in mapping}
