@@ -5,12 +5,14 @@ popularity, Zipf exponent 1.1; session lengths lognormal around 10, at least 3),
 
 1. Loading (`load_rec_data`), baseline: the row-by-row loader of the previous release (csv rows → a dict of
    per-user Python lists; copied below as `baseline_load`): seconds and peak memory (RSS) of each, measured in a
-   fresh process; the baseline runs on the first `--baseline-interactions` rows (at full size it does not fit).
+   fresh process, on the first `--baseline-interactions` rows and on all of them.
 2. One LEARN training step (the default configuration: uniform sampled softmax, 256 negatives a position, d 128,
    id embeddings) on content vectors memory-mapped from disk (random vectors: the encoder is not what is measured),
-   baseline: today's item tower, which ran on every training item each step; then minutes per epoch.
+   baseline: today's item tower, which ran on every training item each step; against it the item tower on the
+   step's items only, and LEARN's in-batch sampled softmax (negatives shared by the batch); minutes per epoch.
 
-    python bench/rec_scale.py [--items 1000000] [--interactions 20000000] [--steps 20] [--out bench-results/rec-scale]
+    python bench/rec_scale.py [--items 1000000] [--interactions 20000000] [--steps 20] [--no-training]
+        [--out bench-results/rec-scale]
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import resource
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -144,8 +147,11 @@ def training_rows(data, out: Path, steps: int) -> list[tuple]:
     model = build_model(cfg, data.n_items, content, trained)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     rows = []
-    for name, all_items in (("item tower on every training item (baseline: today)", True),
-                            ("item tower on the step's items", False)):
+    shared = replace(cfg, loss="sampled")
+    for name, all_items, step_cfg in (
+            ("uniform softmax, item tower on every training item (baseline: today)", True, cfg),
+            ("uniform softmax, item tower on the step's items", False, cfg),
+            ("in-batch sampled softmax (LEARN's; 1,024 shared negatives)", False, shared)):
         rng = np.random.default_rng(0)
         batches = windows.batches(cfg.batch_size, rng)
         model.train()
@@ -157,7 +163,7 @@ def training_rows(data, out: Path, steps: int) -> list[tuple]:
             if all_items:
                 loss = _today_uniform_loss(model, seqs, cfg, rng, candidates)
             else:
-                loss = next_item_loss(model, seqs, cfg, rng, candidates, full=False)
+                loss = next_item_loss(model, seqs, step_cfg, rng, candidates, full=False)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -197,6 +203,7 @@ def main() -> None:
     ap.add_argument("--interactions", type=int, default=20_000_000)
     ap.add_argument("--baseline-interactions", type=int, default=2_000_000)
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--no-training", action="store_true", help="the loading table only")
     ap.add_argument("--out", type=Path, default=Path("bench-results") / "rec-scale")
     args = ap.parse_args()
     console = Console(width=160)
@@ -212,26 +219,31 @@ def main() -> None:
                 if n > args.baseline_interactions:
                     break
                 dst.write(line)
-    loads = [("baseline: row-by-row Python loader", args.baseline_interactions,
-              load_in_process("baseline", inter, items, args.baseline_interactions)),
-             ("columnar loader", args.baseline_interactions,
-              load_in_process("columnar", small, items, args.baseline_interactions)),
-             ("columnar loader", args.interactions, load_in_process("columnar", inter, items, args.interactions))]
+    loads = []
+    for size, path in ((args.baseline_interactions, small), (args.interactions, inter)):
+        loads += [("baseline: row-by-row Python loader", size, load_in_process("baseline", path, items, size)),
+                  ("columnar loader", size, load_in_process("columnar", path, items, size))]
     table = Table(title=f"loading {args.items:,} items with text and their interactions (fresh process each)",
                   title_justify="left")
     for col in ("loader", "interactions", "seconds", "peak GiB (process)", "GiB added by loading", "users kept",
                 "vs baseline (time / memory)"):
         table.add_column(col, justify="left" if col == "loader" else "right")
-    base = loads[0][2]
-    for name, size, r in loads:
+    for n, (name, size, r) in enumerate(loads):
         if "error" in r:
             table.add_row(name, f"{size:,}", "failed", r["error"][:60], "", "", "")
             continue
+        base = loads[n - 1][2] if n % 2 else None  # the baseline row just above, same size
         ratio = f"{base['seconds'] / r['seconds']:.1f}x faster / {base['data_gib'] / r['data_gib']:.1f}x less" \
-            if size == args.baseline_interactions and r is not base and "error" not in base else "-"
+            if base and "error" not in base else "-"
         table.add_row(name, f"{size:,}", f"{r['seconds']:.1f}", f"{r['peak_gib']:.2f}", f"{r['data_gib']:.2f}",
                       f"{r['users']:,}", ratio)
     console.print(table)
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = {"items": args.items, "interactions": args.interactions,
+               "load": [{"loader": n, "interactions": s, **r} for n, s, r in loads]}
+    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    if args.no_training:
+        return
 
     from prodlens.rec import load_rec_data
 
@@ -239,17 +251,14 @@ def main() -> None:
     train = training_rows(data, args.out, args.steps)
     table = Table(title=f"one LEARN training step (default configuration), {data.n_items:,} items, content "
                         "memory-mapped; baseline: today's item tower", title_justify="left")
-    for col in ("item tower", "s / step", "samples/s", "minutes / epoch", "vs baseline"):
-        table.add_column(col, justify="left" if col == "item tower" else "right")
+    for col in ("loss and item tower", "s / step", "samples/s", "minutes / epoch", "vs baseline"):
+        table.add_column(col, justify="left" if col == "loss and item tower" else "right")
     for name, per_step, sps, minutes in train:
         table.add_row(name, f"{per_step:.3f}", f"{sps:,.0f}", f"{minutes:,.0f}", f"{train[0][1] / per_step:.1f}x")
     console.print(table)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps({
-        "items": args.items, "interactions": args.interactions,
-        "load": [{"loader": n, "interactions": s, **r} for n, s, r in loads],
-        "training": [{"item_tower": n, "s_per_step": p, "samples_per_s": sps, "minutes_per_epoch": m}
-                     for n, p, sps, m in train]}, indent=2))
+    results["training"] = [{"item_tower": n, "s_per_step": p, "samples_per_s": sps, "minutes_per_epoch": m}
+                           for n, p, sps, m in train]
+    (args.out / "results.json").write_text(json.dumps(results, indent=2))
     console.print(f"results: {args.out / 'results.json'}", markup=False)
 
 
