@@ -232,3 +232,21 @@ def test_recommend_reads_users_from_another_interactions_file(run, tmp_path):
     rec = Recommender.from_run(run_dir, tmp_path / "today.tsv")
     assert rec.history_of("shopper") == ["p20", "p21"]  # time order
     assert all(h["item_id"].startswith("p2") for h in rec.recommend_user("shopper", 5))  # sunscreens
+
+
+def test_a_reader_reads_only_the_segments_written_since_it_last_looked(tmp_path, monkeypatch):
+    path = tmp_path / "items"
+    item_table.create_table(path, _rows(["a", "b", "c"]), "w")
+    reader = item_table.ItemTable.open(path)
+    assert reader.refreshed() is reader  # nothing new
+    item_table.append_rows(path, _rows(["d", "a"]), "w")  # a new item and a new text for a
+    item_table.append_rows(path, _rows(["b"], removed=[True]), "w")
+    opened = []
+    monkeypatch.setattr(item_table.Segment, "__init__",
+                        lambda self, d, name, _init=item_table.Segment.__init__: opened.append(name) or
+                        _init(self, d, name))
+    later = reader.refreshed()
+    assert opened == ["seg-000002", "seg-000003"]  # the first segment is not read again
+    fresh = item_table.ItemTable.open(path)
+    assert later.row_of == fresh.row_of and later.live.tolist() == fresh.live.tolist()
+    assert sorted(later.live_ids()) == ["a", "c", "d"] and later.text(later.row_of["a"]) == "text a"

@@ -87,18 +87,22 @@ class ItemTable:
     """The resolved view of a table: global rows number every segment's rows in order; `row_of` maps each id to its
     latest row; `live` marks the rows that may be recommended (the latest row of an id that is not retired)."""
 
-    def __init__(self, path: Path, manifest: dict, segments: list[Segment]):
+    def __init__(self, path: Path, manifest: dict, segments: list[Segment], base: "ItemTable | None" = None):
+        """`base`: a view of the same table whose segments are the first of `segments` (only the rest is read)."""
         self.path, self.manifest, self.segments = path, manifest, segments
         self.starts = np.cumsum([0] + [len(s) for s in segments])
-        self.row_of: dict[str, int] = {}
-        for start, seg in zip(self.starts, segments):
-            for offset, item in enumerate(seg.ids):
-                self.row_of[item] = int(start) + offset
+        first = len(base.segments) if base is not None else 0
+        self.row_of: dict[str, int] = dict(base.row_of) if base is not None else {}
         self.live = np.zeros(int(self.starts[-1]), bool)
-        latest = np.fromiter(self.row_of.values(), np.int64, len(self.row_of))
-        self.live[latest] = True
-        if segments:
-            self.live &= ~np.concatenate([s.removed for s in segments])
+        if base is not None:
+            self.live[:len(base.live)] = base.live
+        for start, seg in zip(self.starts[first:], segments[first:]):
+            rows = int(start) + np.arange(len(seg))
+            replaced = [self.row_of[i] for i in seg.ids if i in self.row_of]
+            self.live[replaced] = False  # an id's earlier row gives way to its latest
+            self.row_of.update(zip(seg.ids, rows.tolist()))
+            latest = np.fromiter((self.row_of[i] for i in seg.ids), np.int64, len(seg)) == rows
+            self.live[rows] = ~seg.removed & latest  # an id twice in one segment: its last row
 
     # -- reading ------------------------------------------------------------------------------------------------
     @classmethod
@@ -163,6 +167,22 @@ class ItemTable:
 
     def live_ids(self) -> list[str]:
         return [item for item, row in self.row_of.items() if self.live[row]]
+
+    def refreshed(self) -> "ItemTable":
+        """The table as its manifest now stands: this view when nothing changed, this view plus the new segments when
+        writers only appended (what serving does after every write: the new rows only, not the catalogue), else a
+        fresh read (after a merge)."""
+        manifest = read_manifest(self.path)
+        if manifest["version"] == self.version:
+            return self
+        names = [s["name"] for s in manifest["segments"]]
+        if names[:len(self.segments)] != [s.name for s in self.segments] or manifest["tower"] != self.tower:
+            return ItemTable.open(self.path)
+        try:
+            new = [Segment(self.path, n) for n in names[len(self.segments):]]
+        except FileNotFoundError:  # merged away since the manifest was read
+            return ItemTable.open(self.path)
+        return ItemTable(self.path, manifest, self.segments + new, base=self)
 
     def is_current(self) -> bool:
         """False when another writer has replaced the manifest since this view was read."""

@@ -123,7 +123,7 @@ class Recommender:
         with self._lock:
             if stamp == self._stamp:
                 return False
-            table = ItemTable.open(self.run / ITEMS_DIR)
+            table = self.table.refreshed() if self.table is not None else ItemTable.open(self.run / ITEMS_DIR)
             vectors = [torch.from_numpy(s.vectors) for s in table.segments]
             if table.tower != self.tower:  # the run was trained further since the table was written
                 log.warning("%s: item vectors were computed with other weights; recomputing them", self.run)
@@ -177,6 +177,7 @@ class Recommender:
         self._check_writable()
         with self._lock:
             self.refresh()
+            ids = list(dict.fromkeys(ids))
             unknown = [i for i in ids if i not in self.table.row_of]
             if unknown:
                 raise ProdlensError(f"{len(unknown)} unknown item(s): {', '.join(unknown[:5])}")
