@@ -250,3 +250,23 @@ def test_a_reader_reads_only_the_segments_written_since_it_last_looked(tmp_path,
     fresh = item_table.ItemTable.open(path)
     assert later.row_of == fresh.row_of and later.live.tolist() == fresh.live.tolist()
     assert sorted(later.live_ids()) == ["a", "c", "d"] and later.text(later.row_of["a"]) == "text a"
+
+
+def test_above_the_threshold_top_k_comes_from_an_hnsw_graph_that_follows_the_table(run, tmp_path):
+    import shutil
+
+    run_dir, cache_dir = run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    exact = Recommender(copy, cache=FeatureCache(cache_dir))
+    approx = Recommender(copy, cache=FeatureCache(cache_dir), ann_above=1)
+    assert exact._ann is None and approx._ann is not None
+    users = sorted(exact.histories)[:40]
+    same = [[h["item_id"] for h in exact.recommend_user(u, 10)] == [h["item_id"] for h in approx.recommend_user(u, 10)]
+            for u in users]
+    assert np.mean(same) >= 0.95  # 60 items: the graph is all but exact
+    exact.add_items(["g1"], ["Zest toothpaste gel"])  # written by another Recommender: the graph takes it in
+    toothpastes = [h["item_id"] for h in approx.recommend_history(["p40", "p41"], k=9)]
+    assert "g1" in toothpastes and not {"p40", "p41"} & set(toothpastes)
+    exact.remove_items(["g1"])
+    assert "g1" not in [h["item_id"] for h in approx.recommend_history(["p40", "p41"], k=60)]

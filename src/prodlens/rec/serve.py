@@ -22,6 +22,7 @@ import torch
 from .. import atomic
 from ..cache import FeatureCache
 from ..errors import ProdlensError
+from ..index import IndexConfig, VectorIndex
 from .content import content_vectors
 from .data import RecData, load_interactions
 from .evaluate import rank_targets
@@ -31,6 +32,10 @@ from .train import load_rec_checkpoint
 
 log = logging.getLogger(__name__)
 ITEMS_DIR = "items"
+# From this many item rows, top-k goes through an HNSW graph over the item vectors (prodlens.index) instead of the
+# exact product with every vector (~6 ms of CPU per user at 1M items, bench/rec_train.py). Off by default: the graph
+# is built when a process opens the run, and at 1M items that takes over 15 minutes on 2 cores (not yet persisted).
+ANN_ABOVE: int | None = None
 
 
 def weights_digest(model: torch.nn.Module) -> str:
@@ -75,8 +80,10 @@ class Recommender:
     `remove_items`). Thread-safe; several processes may serve and write the same run."""
 
     def __init__(self, run_dir: str | Path, histories: dict[str, list[str]] | None = None,
-                 cache: FeatureCache | None = None):
+                 cache: FeatureCache | None = None, ann_above: int | None = ANN_ABOVE):
         self.run = Path(run_dir)
+        self.ann_above = ann_above
+        self._ann: VectorIndex | None = None
         self.model, self.cfg, self.trained_ids = load_rec_checkpoint(self.run)
         self.tower = weights_digest(self.model)
         if not (self.run / ITEMS_DIR / MANIFEST).exists():
@@ -90,12 +97,12 @@ class Recommender:
 
     @classmethod
     def from_run(cls, run_dir: str | Path, interactions: str | Path | None = None,
-                 cache: FeatureCache | None = None) -> "Recommender":
+                 cache: FeatureCache | None = None, ann_above: int | None = ANN_ABOVE) -> "Recommender":
         """A run with its saved histories, or the histories of another interactions file (ids as in the table)."""
         histories = None
         if interactions is not None:
             histories = load_interactions(interactions)[0].histories()
-        return cls(run_dir, histories, cache)
+        return cls(run_dir, histories, cache, ann_above)
 
     def _table_from_older_run(self) -> None:
         """Runs saved before the item table kept their catalogue in items.parquet and LEARN's content in the
@@ -129,10 +136,32 @@ class Recommender:
                 log.warning("%s: item vectors were computed with other weights; recomputing them", self.run)
                 vectors = [self._vectors(s.content, s.slots) for s in table.segments]
             live = torch.from_numpy(table.live)
+            use_ann = self.ann_above is not None and table.n_rows >= self.ann_above
+            self._ann = self._ann_index(table, vectors) if use_ann else None
             self.table, self._vectors_by_segment = table, vectors
             self._live = [live[int(a):int(b)] for a, b in zip(table.starts[:-1], table.starts[1:])]
             self._stamp = stamp
             return True
+
+    def _ann_index(self, table: ItemTable, vectors: list[torch.Tensor]) -> VectorIndex:
+        """An HNSW graph over every row's vector (ids = rows), retired and replaced rows hidden. After appends only
+        the new rows are inserted; after a merge of segments the graph is built again."""
+        old = self.table
+        index = self._ann
+        grown = index is not None and old is not None and [s.name for s in table.segments[:len(old.segments)]] \
+            == [s.name for s in old.segments]
+        first = old.n_rows if grown else 0
+        if not grown:
+            index = VectorIndex.create(vectors[0].shape[1], IndexConfig(kind="hnsw"))
+            log.info("%s: building an HNSW graph over %d item vectors", self.run, table.n_rows)
+        for start, v in zip(table.starts, vectors):
+            rows = np.arange(int(start), int(start) + len(v))
+            new = rows >= first
+            if new.any():
+                index.add(v.numpy()[new], rows[new])
+        hidden = np.flatnonzero(~table.live)
+        index.remove(hidden[~np.isin(hidden, np.fromiter(index.tombstones, np.int64, len(index.tombstones)))])
+        return index
 
     def _vectors(self, content: np.ndarray, slots: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(_tower_rows(self.model, [""] * len(slots), [""] * len(slots), slots,
@@ -231,8 +260,12 @@ class Recommender:
     def recommend_rows(self, histories: list[list[int]], k: int = 10) -> list[list[dict]]:
         """Top-k for a batch of histories given as item table rows (non-empty, oldest first)."""
         with self._lock, torch.inference_mode():
-            segments = zip(self.table.starts, self._vectors_by_segment, self._live)
-            hits = top_k_unseen(self.user_vectors(histories), segments, histories, k)
+            users = self.user_vectors(histories)
+            if self._ann is not None:
+                hits = ann_top_k_unseen(self._ann, users, histories, k)
+            else:
+                segments = zip(self.table.starts, self._vectors_by_segment, self._live)
+                hits = top_k_unseen(users, segments, histories, k)
             return [[{"item_id": self.table.item_id(r), "score": score, "title": self.title(self.table.item_id(r))}
                      for r, score in row] for row in hits]
 
@@ -273,6 +306,18 @@ def _saved_histories(run_dir: Path) -> dict[str, list[str]]:
         return {}
     table = pq.read_table(path).to_pydict()
     return dict(zip(table["user_id"], table["items"]))
+
+
+def ann_top_k_unseen(index: VectorIndex, users: torch.Tensor, histories: list[list[int]],
+                     k: int) -> list[list[tuple[int, float]]]:
+    """Approximate top-k from an HNSW graph: k + the history's length hits, the history's rows dropped."""
+    depth = min(len(index), k + max((len(set(h)) for h in histories), default=0))
+    scores, rows = index.search(users.numpy(), depth)
+    out = []
+    for row_scores, row_ids, history in zip(scores.tolist(), rows.tolist(), histories):
+        seen = set(history)
+        out.append([(r, s) for r, s in zip(row_ids, row_scores) if r >= 0 and r not in seen][:k])
+    return out
 
 
 def top_k_unseen(users: torch.Tensor, segments, histories: list[list[int]], k: int,

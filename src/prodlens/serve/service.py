@@ -26,6 +26,7 @@ from ..catalog import DOMAINS
 from ..errors import MediaError, ProdlensError, RecordError
 from ..index import Hit, ProductIndex
 from ..index.query import query_model
+from ..rec.serve import ANN_ABOVE, Recommender
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ class ServeConfig:
     device: str = "cpu"  # torch device for the query encoders
     cache_dir: str | None = None  # feature / transcript cache directory
     rec_run: str | None = None  # a trained recommender run (prodlens rec eval --out): enables /recommend
+    # from this many recommender items, approximate top-k (an HNSW graph built at start) instead of exact; None: never
+    rec_ann_above: int | None = ANN_ABOVE
     # the key write endpoints require (X-API-Key header); unset: $PRODLENS_API_KEY; neither: writes are refused
     api_key: str | None = None
     reload_seconds: float | None = 2.0  # look for a newer index version (index add/remove) this often; <0: never
@@ -88,9 +91,8 @@ class SearchService:
         self.model.embed_query([Image.new("RGB", (64, 64))], "warm up", "page")  # load encoders before "ready"
         self.recommender = None
         if config.rec_run:
-            from ..rec.serve import Recommender
-
-            self.recommender = Recommender.from_run(config.rec_run, cache=self.cache)
+            self.recommender = Recommender.from_run(config.rec_run, cache=self.cache,
+                                                    ann_above=config.rec_ann_above)
         self._api_key = config.api_key or os.environ.get("PRODLENS_API_KEY") or None
         self._use_index(self.index)
         self._reload_lock = threading.Lock()
