@@ -149,6 +149,9 @@ class ItemTable:
     def content(self, rows) -> np.ndarray:
         return self._gather(rows, "content")
 
+    def vectors(self, rows) -> np.ndarray:
+        return self._gather(rows, "vectors")
+
     def slots(self, rows) -> np.ndarray:
         rows = np.asarray(rows, np.int64)
         seg, offset = self._locate(rows)
@@ -241,7 +244,7 @@ def _resolved(table: ItemTable) -> ItemRows:
     """Each id's latest row once, retired items included (histories may still hold them)."""
     rows = np.array(sorted(table.row_of.values()), np.int64)
     return ItemRows.new([table.item_id(r) for r in rows], [table.text(r) for r in rows], table.slots(rows),
-                        table.content(rows), table._gather(rows, "vectors"), ~table.live[rows])
+                        table.content(rows), table.vectors(rows), ~table.live[rows])
 
 
 def _concat(parts: list[ItemRows]) -> ItemRows:

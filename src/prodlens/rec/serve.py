@@ -212,7 +212,7 @@ class Recommender:
                 raise ProdlensError(f"{len(unknown)} unknown item(s): {', '.join(unknown[:5])}")
             rows = np.array([self.table.row_of[i] for i in ids], np.int64)
             removal = ItemRows.new(list(ids), [self.table.text(r) for r in rows], self.table.slots(rows),
-                                   self.table.content(rows), self.table._gather(rows, "vectors"),
+                                   self.table.content(rows), self.table.vectors(rows),
                                    np.ones(len(ids), bool))
         version = append_rows(self.run / ITEMS_DIR, removal, self.tower)
         self.refresh()
