@@ -139,8 +139,8 @@ class ItemTable:
     def _gather(self, rows: np.ndarray, field: str) -> np.ndarray:
         rows = np.asarray(rows, np.int64)
         seg, offset = self._locate(rows)
-        width = getattr(self.segments[0], field).shape[1] if self.segments else 0
-        out = np.empty((len(rows), width), np.float32)
+        like = getattr(self.segments[0], field)
+        out = np.empty((len(rows), *like.shape[1:]), like.dtype)
         for s in np.unique(seg):
             pick = seg == s
             out[pick] = getattr(self.segments[s], field)[offset[pick]]
@@ -153,12 +153,7 @@ class ItemTable:
         return self._gather(rows, "vectors")
 
     def slots(self, rows) -> np.ndarray:
-        rows = np.asarray(rows, np.int64)
-        seg, offset = self._locate(rows)
-        out = np.empty(len(rows), np.int64)
-        for s in np.unique(seg):
-            out[seg == s] = self.segments[s].slots[offset[seg == s]]
-        return out
+        return self._gather(rows, "slots")
 
     def item_id(self, row: int) -> str:
         seg, offset = self._locate(np.array([row]))
@@ -186,13 +181,6 @@ class ItemTable:
         except FileNotFoundError:  # merged away since the manifest was read
             return ItemTable.open(self.path)
         return ItemTable(self.path, manifest, self.segments + new, base=self)
-
-    def is_current(self) -> bool:
-        """False when another writer has replaced the manifest since this view was read."""
-        try:
-            return read_manifest(self.path)["version"] == self.version
-        except ProdlensError:
-            return False
 
 
 def read_manifest(path: Path) -> dict:

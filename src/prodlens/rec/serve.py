@@ -47,17 +47,22 @@ def weights_digest(model: torch.nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
-def _tower_rows(model, ids: list[str], texts: list[str], slots: np.ndarray, content: np.ndarray | None) -> ItemRows:
-    """Rows for the item table: the item tower's vectors (× the logit scale) of items given by content and slots."""
+def _tower_vectors(model, slots: np.ndarray, content: np.ndarray | None) -> np.ndarray:
+    """The item tower's vectors (× the logit scale) of items given by content (LEARN) and id slots (-1: none)."""
     with torch.inference_mode():
-        if hasattr(model, "tower"):
-            std = model.standardise(torch.from_numpy(np.asarray(content, np.float32)))
-            vectors = model.tower(std, torch.from_numpy(np.where(slots < 0, model.n_items, slots))) \
-                * model.logit_scale()
-        else:
-            vectors = model.item_vectors(torch.from_numpy(slots))
-            content = np.zeros((len(ids), 0), np.float32)
-    return ItemRows.new(ids, texts, slots, content, vectors.numpy())
+        if not hasattr(model, "tower"):  # SASRec: its id embeddings
+            return model.item_vectors(torch.from_numpy(slots)).numpy()
+        std = model.standardise(torch.from_numpy(np.asarray(content, np.float32)))
+        return (model.tower(std, torch.from_numpy(np.where(slots < 0, model.n_items, slots)))
+                * model.logit_scale()).numpy()
+
+
+def _tower_rows(model, ids: list[str], texts: list[str], slots: np.ndarray, content: np.ndarray | None) -> ItemRows:
+    """Rows for the item table (SASRec's have no content: zero-width)."""
+    vectors = _tower_vectors(model, slots, content)
+    if content is None:
+        content = np.zeros((len(ids), 0), np.float32)
+    return ItemRows.new(ids, texts, slots, content, vectors)
 
 
 def save_run_data(data: RecData, run_dir: str | Path, model, content: np.ndarray | None) -> None:
@@ -134,7 +139,7 @@ class Recommender:
             vectors = [torch.from_numpy(s.vectors) for s in table.segments]
             if table.tower != self.tower:  # the run was trained further since the table was written
                 log.warning("%s: item vectors were computed with other weights; recomputing them", self.run)
-                vectors = [self._vectors(s.content, s.slots) for s in table.segments]
+                vectors = [torch.from_numpy(_tower_vectors(self.model, s.slots, s.content)) for s in table.segments]
             live = torch.from_numpy(table.live)
             use_ann = self.ann_above is not None and table.n_rows >= self.ann_above
             self._ann = self._ann_index(table, vectors) if use_ann else None
@@ -162,10 +167,6 @@ class Recommender:
         hidden = np.flatnonzero(~table.live)
         index.remove(hidden[~np.isin(hidden, np.fromiter(index.tombstones, np.int64, len(index.tombstones)))])
         return index
-
-    def _vectors(self, content: np.ndarray, slots: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(_tower_rows(self.model, [""] * len(slots), [""] * len(slots), slots,
-                                            content).vectors)
 
     def _check_writable(self) -> None:
         if self.cfg.model != "learn":
@@ -229,7 +230,10 @@ class Recommender:
 
     def title(self, item: str) -> str:
         row = self.table.row_of.get(item)
-        return item if row is None else self.table.text(row).split(". ")[0]
+        return item if row is None else self._title_of_row(row)
+
+    def _title_of_row(self, row: int) -> str:
+        return self.table.text(row).split(". ")[0]
 
     # -- recommending ---------------------------------------------------------------------------------------------
     def history_of(self, user: str) -> list[str]:
@@ -266,7 +270,7 @@ class Recommender:
             else:
                 segments = zip(self.table.starts, self._vectors_by_segment, self._live)
                 hits = top_k_unseen(users, segments, histories, k)
-            return [[{"item_id": self.table.item_id(r), "score": score, "title": self.title(self.table.item_id(r))}
+            return [[{"item_id": self.table.item_id(r), "score": score, "title": self._title_of_row(r)}
                      for r, score in row] for row in hits]
 
     def user_vectors(self, histories: list[list[int]]) -> torch.Tensor:
