@@ -158,9 +158,9 @@ def test_health_is_503_until_loaded(indexed):
     _, index_dir, cache_dir = indexed
     gate = threading.Event()
 
-    def held_back(config):  # the real loader, started only once the test has seen the server loading
+    def held_back(config, metrics):  # the real loader, started only once the test has seen the server loading
         gate.wait()
-        return SearchService(config)
+        return SearchService(config, metrics=metrics)
 
     app = create_app(ServeConfig(str(index_dir), cache_dir=str(cache_dir)), loader=held_back)
     with TestClient(app) as c:
@@ -213,3 +213,26 @@ def test_asr_on_an_uploaded_clip_works_offline_with_the_defaults(indexed, tmp_pa
     spoken = body["query"].get("speech", "")
     assert product.title.split()[-1].lower() in spoken.lower(), body["query"]
     assert body["results"][0]["product_id"] == product.product_id
+
+
+def test_no_domain_chosen_is_an_error_not_every_domain(client):
+    r = client.post("/search", data={"text": "juice", "domain": ""})
+    assert r.status_code == 422 and "no domain chosen" in r.json()["detail"]
+    assert client.post("/search", data={"text": "juice"}).status_code == 200  # the field absent: every domain
+
+
+def test_an_unknown_category_is_named_with_the_known_ones(client, service):
+    r = client.post("/search", data={"text": "juice", "category": "Spaceships"})
+    known = next(iter(service.index.category_products()))
+    assert r.status_code == 422
+    assert "unknown category 'Spaceships'" in r.json()["detail"] and known in r.json()["detail"]
+
+
+def test_a_sample_query_says_what_it_was_and_how_long_it_took(client, indexed):
+    catalog, _, _ = indexed
+    video = catalog.by_domain("video")[0]
+    body = client.post("/search", data={"sample_id": video.sample_id, "k": "3"}).json()
+    title = video.title or catalog.products[video.product_id].title  # as indexed: the clip's own caption first
+    assert body["query"] == {"kind": "sample", "sample_id": video.sample_id, "product_id": video.product_id,
+                             "domain": "video", "title": title}
+    assert body["took_ms"] > 0  # not rounded away to 0

@@ -51,3 +51,16 @@ def test_reload_can_be_switched_off(indexed, tmp_path):
     service.search(text="anything", k=3)
     assert len(service.index) == 18 and service.reloads == 0
     assert service.refresh_index(force=True) and len(service.index) == 15
+
+
+def test_stats_report_the_version_a_query_would_be_served_from(indexed, tmp_path):
+    catalog, index_dir, cache_dir = indexed
+    shutil.copytree(index_dir, tmp_path / "index")
+    service = SearchService(ServeConfig(str(tmp_path / "index"), cache_dir=str(cache_dir), reload_seconds=3600))
+    with TestClient(create_app(service.config, service)) as client:
+        before = client.get("/stats").json()
+        editor = ProductIndex.open(tmp_path / "index")
+        editor.remove(product_ids=[sorted(catalog.products)[0]])
+        editor.save()
+        after = client.get("/stats").json()
+    assert after["version"] == before["version"] + 1 and after["items"] == before["items"] - 3

@@ -73,10 +73,21 @@ def test_drop_a_photo_and_a_clip_see_products_then_more_like_this(server, browse
 
     # clicking a result searches for more like it
     first = page.query_selector(".result")
-    first_sample = first.get_attribute("data-sample-id")
+    first_title = first.query_selector(".product").text_content()
     first.click()
-    page.wait_for_function(f"document.querySelector('#message').textContent.includes('more like {first_sample}')",
+    page.wait_for_function("document.querySelector('#message').textContent.includes('products like')",
                            timeout=30_000)
+    message = page.text_content("#message")  # the sample by its product's title, and a time that is not "0 ms"
+    assert f"products like “{first_title}” (a page sample)" in message and " 0 ms" not in message
+
+    # no domain ticked: the server's message, not every domain's results
+    page.uncheck("input[value=page]")
+    page.fill("#text", "juice")
+    page.click("#search")
+    page.wait_for_selector("#message.error", timeout=30_000)
+    assert "no domain chosen" in page.text_content("#message")
+    page.check("input[value=page]")
+    page.fill("#text", "")
 
     # a bad upload shows the server's message, not a blank page
     bad = tmp_path / "notes.txt"

@@ -151,11 +151,14 @@ def index_search(index_dir: Path = typer.Argument(..., help="an index directory"
 @config_options(ServeConfig, exclude=("index_dir",), names={"rec_run": "rec"})
 def serve_cmd(index: Path = typer.Option(..., "--index", help="index directory (prodlens index build)"),
               port: int = typer.Option(8000, "--port"), host: str = typer.Option("127.0.0.1", "--host"),
+              workers: int = typer.Option(1, "--workers", min=1, help="server processes sharing the port and the "
+                                          "index (read-only); each loads its own models"),
               *, config: ServeConfig):
-    """Serve search over HTTP: POST /search, GET /health, GET /stats, the web page at /, schema at /docs."""
+    """Serve search over HTTP: POST /search, /search/batch, /embed, GET /health, /stats, /metrics, the web page at /,
+    schema at /docs."""
     from ..serve.app import run
 
     if not (index / "CURRENT").exists():
         _fail(f"{index} is not a prodlens index (build one with `prodlens index build`)")
-    console.print(f"prodlens search: http://{host}:{port}/  (API docs at /docs)")
-    run(replace(config, index_dir=str(index)), host, port)
+    console.print(f"prodlens search: http://{host}:{port}/  (API docs at /docs)", markup=False)
+    run(replace(config, index_dir=str(index)), host, port, workers=workers)

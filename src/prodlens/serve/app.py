@@ -1,8 +1,11 @@
 """HTTP API (FastAPI) over a SearchService, and the search web page.
 
-    POST /search   multipart: file (image or clip) | text | sample_id, k, domain (repeatable), category, ...
+    POST /search   multipart: file (image or clip) | text | sample_id, k, offset, domain (repeatable), category, ...
+    POST /search/batch  JSON {"queries": [{"text" | "sample_id" | "image_base64", "k", "offset", ...}, ...]}
+    POST /embed    multipart: file | text, domain → the query's vector
     GET  /health   200 once the index and model are loaded (503 while loading or if loading failed)
     GET  /stats    index size, model, query count and latency
+    GET  /metrics  Prometheus metrics: requests, latencies, batch sizes, index and recommender size
     GET  /categories  the index's categories with their product counts (for the page's category filter)
     GET  /recommend?user=ID&k=10, POST /recommend {"history": [...], "k": 10}   (with a recommender run)
     POST /recommend/items {"items": [{"item_id", "text"}]}, DELETE /recommend/items/{id}   (X-API-Key)
@@ -10,23 +13,46 @@
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
+import dataclasses
+import contextvars
+import json
+import logging
+import os
 import re
 import threading
+import time
+import uuid
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Callable, Optional
 
 from fastapi import FastAPI, File, Form, Header, HTTPException, Request, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
-from pydantic import BaseModel
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
 
 from ..errors import ProdlensError
 from ..index import ModelMismatch
-from .service import BadQuery, SearchService, ServeConfig
+from .metrics import Metrics
+from .service import BadQuery, SearchQuery, SearchService, ServeConfig
 
 THUMBNAIL_NAME = re.compile(r"^[0-9a-f]{20}\.jpg$")
 READ_CHUNK = 1 << 20
+CONFIG_ENV = "PRODLENS_SERVE_CONFIG"  # the ServeConfig (JSON) of `prodlens serve --workers N` worker processes
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+log = logging.getLogger("prodlens.serve")
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts the current request's id on every log record (`%(request_id)s`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get()
+        return True
 
 
 class SearchHit(BaseModel):
@@ -43,6 +69,39 @@ class SearchResponse(BaseModel):
     results: list[SearchHit]
     query: dict
     took_ms: float
+    offset: int = 0
+    next_offset: Optional[int] = None  # pass as `offset` for the next page; null: no more results
+
+
+class BatchQuery(BaseModel):
+    text: Optional[str] = None
+    sample_id: Optional[str] = None
+    image_base64: Optional[str] = Field(None, description="an image or a clip, base64-encoded")
+    k: int = 10
+    offset: int = 0
+    domains: Optional[list[str]] = None
+    categories: Optional[list[str]] = None
+    per_product: bool = True
+    query_domain: Optional[str] = None
+
+
+class BatchRequest(BaseModel):
+    queries: list[BatchQuery]
+
+
+class BatchAnswer(BaseModel):
+    """A query's results, or its error (`status`, `detail`); one bad query does not fail the others."""
+    results: Optional[list[SearchHit]] = None
+    query: Optional[dict] = None
+    took_ms: Optional[float] = None
+    offset: Optional[int] = None
+    next_offset: Optional[int] = None
+    status: int = 200
+    detail: Optional[str] = None
+
+
+class BatchResponse(BaseModel):
+    responses: list[BatchAnswer]
 
 
 class RecommendRequest(BaseModel):
@@ -63,10 +122,11 @@ class ServiceState:
     """Loads the service in the background so the server answers /health (503) while models load."""
 
     def __init__(self, config: ServeConfig, service: SearchService | None = None,
-                 loader: Callable[[ServeConfig], SearchService] = SearchService):
+                 loader: Callable[..., SearchService] = SearchService):
         self.config = config
         self.service = service
         self.loader = loader
+        self.metrics = service.metrics if service is not None else Metrics()
         self.error: str | None = None
         self.ready = threading.Event()
         if service is not None:
@@ -74,9 +134,10 @@ class ServiceState:
 
     def load(self) -> None:
         try:
-            self.service = self.loader(self.config)
+            self.service = self.loader(self.config, metrics=self.metrics)
         except Exception as e:  # reported by /health; the process stays up so operators can see why
             self.error = f"{type(e).__name__}: {e}"
+            log.error("the service failed to load: %s", self.error)
         finally:
             self.ready.set()
 
@@ -87,9 +148,11 @@ class ServiceState:
 
 
 def create_app(config: ServeConfig, service: SearchService | None = None, extra_routes=None,
-               loader: Callable[[ServeConfig], SearchService] = SearchService) -> FastAPI:
-    """`service`: one already loaded; otherwise `loader(config)` builds it in the background after start-up."""
+               loader: Callable[..., SearchService] = SearchService) -> FastAPI:
+    """`service`: one already loaded; otherwise `loader(config, metrics=...)` builds it in the background after
+    start-up."""
     state = ServiceState(config, service, loader)
+    metrics = state.metrics
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -109,6 +172,28 @@ def create_app(config: ServeConfig, service: SearchService | None = None, extra_
             return JSONResponse({"detail": f"request body of {int(length)} bytes is over the "
                                            f"{config.max_upload_mb:g} MB upload limit"}, status_code=413)
         return await call_next(request)
+
+    @app.middleware("http")
+    async def identify_and_measure(request: Request, call_next):
+        """Every request gets an id (the client's X-Request-ID when it sends a sane one), echoed in the response and
+        on every log line of the request; its route, status and latency go to the metrics."""
+        given = request.headers.get("x-request-id", "")
+        rid = given if REQUEST_ID.match(given) else uuid.uuid4().hex[:16]
+        token = request_id.set(rid)
+        start = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            response.headers["X-Request-ID"] = rid
+            return response
+        finally:
+            seconds = time.perf_counter() - start
+            route = getattr(request.scope.get("route"), "path", "unmatched")  # templates, not raw paths: bounded
+            metrics.requests.labels(request.method, route, str(status)).inc()
+            metrics.latency.labels(route).observe(seconds)
+            log.info("%s %s %d %.1f ms", request.method, request.url.path, status, seconds * 1000)
+            request_id.reset(token)
 
     @app.exception_handler(BadQuery)
     async def bad_query(request: Request, exc: BadQuery):
@@ -137,12 +222,20 @@ def create_app(config: ServeConfig, service: SearchService | None = None, extra_
     def categories():
         return {"categories": state.get().index.category_products()}
 
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics():
+        if state.service is not None:
+            state.service.stats()  # index and recommender gauges as served now
+        return Response(metrics.render(), media_type=metrics.content_type)
+
     @app.post("/search", response_model=SearchResponse)
     def search(file: Annotated[Optional[UploadFile], File(description="an image or a video clip")] = None,
                text: Annotated[Optional[str], Form(description="query text (or extra text with a file)")] = None,
                sample_id: Annotated[Optional[str], Form(description="search with an indexed sample")] = None,
-               k: Annotated[int, Form()] = 10,
-               domain: Annotated[Optional[list[str]], Form(description="only these domains (page, video, live)")] = None,
+               k: Annotated[int, Form(description="results per page")] = 10,
+               offset: Annotated[int, Form(description="results to skip (the previous page's next_offset)")] = 0,
+               domain: Annotated[Optional[list[str]], Form(description="only these domains (page, video, live); "
+                                                                       "given but empty: none chosen")] = None,
                category: Annotated[Optional[list[str]], Form(description="only these categories (repeat the "
                                                                          "field; names may contain commas)")] = None,
                per_product: Annotated[bool, Form(description="one hit per product")] = True,
@@ -152,14 +245,46 @@ def create_app(config: ServeConfig, service: SearchService | None = None, extra_
         if file is not None and (file.filename or file.size):
             filename = Path(file.filename or "upload").name[:200]  # a name for messages, never a path
             data = _read_limited(file, limit, filename)
-        domains = _split_values(domain)
         result = service.search(data=data, filename=filename, text=text or "", sample_id=sample_id, k=k,
-                                domains=domains, categories=[c for c in category or () if c.strip()] or None,
+                                offset=offset, domains=_split_values(domain),
+                                categories=[c for c in category or () if c.strip()] or None,
                                 per_product=per_product, query_domain=query_domain or None)
-        body = result.to_json()
-        for hit in body["results"]:
-            hit["thumbnail"] = f"/thumbnails/{hit['thumbnail']}" if hit["thumbnail"] else None
-        return body
+        return _with_urls_body(result.to_json())
+
+    @app.post("/search/batch", response_model=BatchResponse)
+    def search_batch(request: BatchRequest):
+        """Many queries in one request, embedded together; each answer in its query's place."""
+        service = state.get()
+        if not 1 <= len(request.queries) <= config.max_batch_queries:
+            raise BadQuery(f"a batch holds 1 to {config.max_batch_queries} queries, got {len(request.queries)}", 422)
+        queries, answers = [], {}
+        for n, q in enumerate(request.queries):
+            try:
+                data = _base64(q.image_base64, n) if q.image_base64 else None
+                queries.append((n, SearchQuery(data=data, filename=f"query {n}", text=q.text or "",
+                                               sample_id=q.sample_id, k=q.k, offset=q.offset, domains=q.domains,
+                                               categories=q.categories or None, per_product=q.per_product,
+                                               query_domain=q.query_domain)))
+            except BadQuery as e:
+                answers[n] = {"status": e.status, "detail": str(e)}
+        results = service.search_many([q for _, q in queries])
+        for (n, _), result in zip(queries, results):
+            answers[n] = ({"status": result.status, "detail": str(result)} if isinstance(result, BadQuery)
+                          else _with_urls_body(result.to_json()))
+        return {"responses": [answers[n] for n in range(len(request.queries))]}
+
+    @app.post("/embed")
+    def embed(file: Annotated[Optional[UploadFile], File(description="an image or a video clip")] = None,
+              text: Annotated[Optional[str], Form()] = None,
+              domain: Annotated[Optional[str], Form(description="embed as this domain (default: live for "
+                                                                "uploads, page for text)")] = None):
+        """The vector the index's model gives an upload and/or text, as a query of `domain`."""
+        service = state.get()
+        data, filename = None, "upload"
+        if file is not None and (file.filename or file.size):
+            filename = Path(file.filename or "upload").name[:200]
+            data = _read_limited(file, limit, filename)
+        return service.embed(data=data, filename=filename, text=text or "", domain=domain or None)
 
     @app.get("/recommend")
     def recommend_user(user: str, k: int = 10):
@@ -209,6 +334,18 @@ def _with_urls(hits: list[dict]) -> list[dict]:
     return hits
 
 
+def _with_urls_body(body: dict) -> dict:
+    _with_urls(body["results"])
+    return body
+
+
+def _base64(value: str, n: int) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadQuery(f"query {n}: image_base64 is not valid base64", 422) from None
+
+
 def _read_limited(file: UploadFile, limit: int, filename: str) -> bytes:
     chunks, size = [], 0
     while True:
@@ -223,12 +360,37 @@ def _read_limited(file: UploadFile, limit: int, filename: str) -> bytes:
 
 
 def _split_values(values: list[str] | None) -> list[str] | None:
-    """Repeated form fields and comma-separated lists both work: domain=page&domain=live or domain=page,live."""
-    out = [v.strip() for value in values or () for v in value.split(",") if v.strip()]
-    return out or None
+    """Repeated form fields and comma-separated lists both work: domain=page&domain=live or domain=page,live.
+    The field absent: None (no filter); given with nothing in it: [] (nothing chosen)."""
+    if values is None:
+        return None
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
-def run(config: ServeConfig, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:
+def app_from_env() -> FastAPI:
+    """The app of one `prodlens serve --workers N` worker process (uvicorn's factory): its config comes from the
+    parent through $PRODLENS_SERVE_CONFIG."""
+    return create_app(ServeConfig(**json.loads(os.environ[CONFIG_ENV])))
+
+
+def run(config: ServeConfig, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info",
+        workers: int = 1) -> None:
+    """Serve on host:port. With `workers` > 1, that many processes share the port and open the index read-only, each
+    with its own models (memory × workers); /metrics sums them all."""
+    import tempfile
+
     import uvicorn
 
-    uvicorn.run(create_app(config), host=host, port=port, log_level=log_level)
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
+    logging.getLogger("prodlens").addHandler(handler)
+    logging.getLogger("prodlens").setLevel(log_level.upper())
+    if workers <= 1:
+        uvicorn.run(create_app(config), host=host, port=port, log_level=log_level)
+        return
+    with tempfile.TemporaryDirectory(prefix="prodlens-metrics-") as metrics_dir:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        os.environ[CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
+        uvicorn.run("prodlens.serve.app:app_from_env", factory=True, host=host, port=port, log_level=log_level,
+                    workers=workers)

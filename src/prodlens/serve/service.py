@@ -27,6 +27,8 @@ from ..errors import MediaError, ProdlensError, RecordError
 from ..index import Hit, ProductIndex
 from ..index.query import query_model
 from ..rec.serve import ANN_ABOVE, Recommender
+from .batching import MicroBatcher
+from .metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,11 @@ class ServeConfig:
     checkpoint: str | None = None  # where the index's trained model now lives (the same weights are required)
     max_upload_mb: float = 64.0  # largest accepted upload
     max_text_chars: int = 2000  # longest accepted query text
-    max_k: int = 100  # most results one query may ask for
+    max_k: int = 100  # most results one query (one page) may ask for
+    max_offset: int = 1000  # deepest page: offset + k may not exceed this
+    max_batch: int = 32  # queries embedded in one forward pass (1: every query alone, as before batching)
+    batch_wait_ms: float = 2.0  # how long the first query of a batch waits for others to join
+    max_batch_queries: int = 64  # queries in one POST /search/batch request
     query_frames: int | None = None  # frames sampled from an uploaded clip (None: as many as the index's model uses)
     asr: bool = False  # transcribe uploaded clips' speech into the query (faster-whisper)
     asr_model: str = DEFAULT_ASR_MODEL  # for --asr: "auto" (multilingual Whisper base, language per clip), an offline
@@ -71,24 +77,45 @@ class QueryResult:
     hits: list[Hit]
     query: dict = field(default_factory=dict)  # what was searched with: kind, domain, transcript...
     took_ms: float = 0.0
+    offset: int = 0
+    next_offset: int | None = None  # the next page's offset; None: no more hits
 
     def to_json(self) -> dict:
-        return {"results": [h.to_json() for h in self.hits], "query": self.query, "took_ms": round(self.took_ms, 2)}
+        return {"results": [h.to_json() for h in self.hits], "query": self.query, "took_ms": round(self.took_ms, 3),
+                "offset": self.offset, "next_offset": self.next_offset}
+
+
+@dataclass
+class SearchQuery:
+    """One search: an upload (`data`), an indexed `sample_id` or `text`; a page of `k` hits from `offset`."""
+    data: bytes | None = None
+    filename: str = "upload"
+    text: str = ""
+    sample_id: str | None = None
+    k: int = 10
+    offset: int = 0
+    domains: list[str] | None = None  # None: every domain; []: none chosen (an error)
+    categories: list[str] | None = None
+    per_product: bool = True
+    query_domain: str | None = None
 
 
 class SearchService:
-    def __init__(self, config: ServeConfig, index: ProductIndex | None = None):
+    def __init__(self, config: ServeConfig, index: ProductIndex | None = None, metrics: Metrics | None = None):
         self.config = config
         self.index = index or ProductIndex.open(config.index_dir)
         self.cache = open_cache(config.cache_dir)
         self.model, self.features = query_model(self.index.record, self.cache, config.checkpoint, config.device)
-        self._lock = threading.Lock()  # one forward pass at a time: torch already uses every core
+        self.metrics = metrics or Metrics()
         self._latencies: deque[float] = deque(maxlen=2000)
         self.queries = 0
         self.started = time.time()
         self._transcriber = None
         self._speech_features = None
         self.model.embed_query([Image.new("RGB", (64, 64))], "warm up", "page")  # load encoders before "ready"
+        # one thread runs every forward pass (torch already uses every core), on as many queued queries as it can
+        self.batcher = MicroBatcher(self.model.embed_queries, config.max_batch, config.batch_wait_ms,
+                                    on_batch=self.metrics.observe_batch)
         self.recommender = None
         if config.rec_run:
             self.recommender = Recommender.from_run(config.rec_run, cache=self.cache,
@@ -103,7 +130,10 @@ class SearchService:
     def _use_index(self, index: ProductIndex) -> None:
         self._page_thumbnails = {it.product_id: it.thumbnail for it in index.items.values()
                                  if it.domain == "page" and it.thumbnail}
+        self._categories = index.category_products()
         self.index = index
+        self.metrics.index_items.set(len(index))
+        self.metrics.index_version.set(index.record.get("version") or 0)
 
     def refresh_index(self, force: bool = False) -> bool:
         """Swap in the index's current version if `prodlens index add/remove` saved a newer one while serving.
@@ -143,6 +173,11 @@ class SearchService:
     # -- query embedding ------------------------------------------------------------------------------------------
     def embed_upload(self, data: bytes, filename: str = "upload", text: str = "", domain: str | None = None):
         """(query vector, description) for uploaded bytes: an image or a video clip, sniffed from the content."""
+        frames, text, query = self._decode_upload(data, filename, text, domain)
+        return self._embed(frames, text, query["domain"]), query
+
+    def _decode_upload(self, data: bytes, filename: str, text: str, domain: str | None):
+        """(frames, query text, description) of uploaded bytes; decoding runs in the calling (request) thread."""
         limit = int(self.config.max_upload_mb * 1024 * 1024)
         if not data:
             raise BadQuery(f"{filename}: the uploaded file is empty")
@@ -162,7 +197,8 @@ class SearchService:
             if transcript:
                 text = f"{text}. {transcript}" if text else transcript
                 query["speech"] = transcript
-        return self._embed(frames, text, query["domain"]), query
+        self._check_domain(query["domain"])
+        return frames, text, query
 
     def _clip(self, data: bytes, filename: str) -> tuple[list[Image.Image], str]:
         from ..media import sample_frames, video_info
@@ -208,54 +244,131 @@ class SearchService:
         return self._speech_features.speech.of_transcript(transcript, record=record, frames=frames)
 
     def embed_text(self, text: str, domain: str | None = None):
+        text, query = self._checked_text(text, domain)
+        return self._embed([], text, query["domain"]), query
+
+    def _checked_text(self, text: str, domain: str | None) -> tuple[str, dict]:
         text = (text or "").strip()
         if not text:
             raise BadQuery("the query text is empty")
         if len(text) > self.config.max_text_chars:
             raise BadQuery(f"the query text is {len(text)} characters, over the {self.config.max_text_chars} limit", 413)
         domain = domain or "page"
-        return self._embed([], text, domain), {"kind": "text", "domain": domain}
+        self._check_domain(domain)
+        return text, {"kind": "text", "domain": domain}
 
-    def _embed(self, frames, text: str, domain: str) -> np.ndarray:
+    @staticmethod
+    def _check_domain(domain: str) -> None:
         if domain not in DOMAINS:
             raise BadQuery(f"query domain must be one of {', '.join(DOMAINS)}, got {domain!r}")
-        with self._lock:
-            return self.model.embed_query(frames, text, domain)
+
+    def _embed(self, frames, text: str, domain: str) -> np.ndarray:
+        self._check_domain(domain)
+        try:
+            return self.batcher.embed(frames, text, domain)
+        except RecordError as e:
+            raise BadQuery(str(e), 422) from None
 
     # -- search ---------------------------------------------------------------------------------------------------
-    def search(self, *, data: bytes | None = None, filename: str = "upload", text: str = "",
-               sample_id: str | None = None, k: int = 10, domains=None, categories=None, per_product: bool = True,
-               query_domain: str | None = None) -> QueryResult:
-        start = time.perf_counter()
-        self._check_k(k)
-        self.refresh_index()
-        index = self.index  # this request's index, even if a reload swaps in a newer one meanwhile
-        for d in domains or ():
-            if d not in DOMAINS:
-                raise BadQuery(f"unknown domain filter {d!r} (page, video or live)", 422)
-        exclude = None
-        if data is not None:
-            vector, query = self.embed_upload(data, filename, text, query_domain)
-        elif sample_id:
-            try:
-                vector = index.vector_of(sample_id)
-            except KeyError:
-                raise BadQuery(f"sample {sample_id!r} is not in the index", 404) from None
-            query, exclude = {"kind": "sample", "sample_id": sample_id}, sample_id
-        elif text and text.strip():
-            vector, query = self.embed_text(text, query_domain)
-        else:
-            raise BadQuery("nothing to search with: upload a file, or give text or a sample_id")
-        hits = index.search(vector, k, domains=domains, categories=categories, per_product=per_product,
-                                 exclude_sample=exclude)
-        took = (time.perf_counter() - start) * 1000
-        self._latencies.append(took)
-        self.queries += 1
-        return QueryResult(hits, query, took)
+    def search(self, **query) -> QueryResult:
+        """One search (the fields of SearchQuery); a bad query raises BadQuery."""
+        result = self.search_many([SearchQuery(**query)])[0]
+        if isinstance(result, BadQuery):
+            raise result
+        return result
 
-    def _check_k(self, k: int) -> None:
+    def search_many(self, queries: list[SearchQuery]) -> list[QueryResult | BadQuery]:
+        """Several searches; their embeddings share forward passes. A bad query gets its error in its place, the
+        others are answered."""
+        start = time.perf_counter()
+        self.refresh_index()
+        index = self.index  # these requests' index, even if a reload swaps in a newer one meanwhile
+        out: list[QueryResult | BadQuery | None] = [None] * len(queries)
+        prepared: list[tuple[int, np.ndarray | None, list, str, dict, str | None]] = []
+        for n, q in enumerate(queries):
+            try:
+                prepared.append((n, *self._prepare(q, index)))
+            except BadQuery as e:
+                out[n] = e
+        to_embed: dict[str, list[int]] = {}
+        for slot, (n, vector, frames, text, query, _) in enumerate(prepared):
+            if vector is None:
+                to_embed.setdefault(query["domain"], []).append(slot)
+        vectors: dict[int, np.ndarray] = {}
+        for domain, slots in to_embed.items():
+            try:
+                got = self.batcher.embed_many([(prepared[i][2], prepared[i][3]) for i in slots], domain)
+                vectors.update(zip(slots, got))
+            except RecordError:  # one of them cannot be embedded: find which
+                for i in slots:
+                    try:
+                        vectors[i] = self._embed(prepared[i][2], prepared[i][3], domain)
+                    except BadQuery as e:
+                        out[prepared[i][0]] = e
+        for slot, (n, vector, _, _, query, exclude) in enumerate(prepared):
+            if out[n] is not None:
+                continue
+            vector = vector if vector is not None else vectors[slot]
+            q = queries[n]
+            hits = index.search(vector, q.offset + q.k + 1, domains=q.domains, categories=q.categories,
+                                per_product=q.per_product, exclude_sample=exclude)
+            more = len(hits) > q.offset + q.k
+            took = (time.perf_counter() - start) * 1000
+            self._latencies.append(took)
+            self.queries += 1
+            self.metrics.queries.labels(query["kind"]).inc()
+            out[n] = QueryResult(hits[q.offset:q.offset + q.k], query, took, q.offset,
+                                 q.offset + q.k if more else None)
+        return out
+
+    def _prepare(self, q: SearchQuery, index: ProductIndex):
+        """(vector if known, frames, text, description, sample to leave out) of a query, every check done."""
+        self._check_k(q.k, q.offset)
+        if q.domains is not None:
+            if not q.domains:
+                raise BadQuery("no domain chosen: pick at least one of page, video, live (or none to search all)",
+                               422)
+            for d in q.domains:
+                if d not in DOMAINS:
+                    raise BadQuery(f"unknown domain filter {d!r} (page, video or live)", 422)
+        if q.categories:
+            known = self._categories if index is self.index else index.category_products()
+            unknown = [c for c in q.categories if c not in known]
+            if unknown:
+                shown = ", ".join(list(known)[:20]) or "none: this index has no categories"
+                raise BadQuery(f"unknown category {unknown[0]!r}; the index's categories: {shown}", 422)
+        if q.data is not None:
+            frames, text, query = self._decode_upload(q.data, q.filename, q.text, q.query_domain)
+            return None, frames, text, query, None
+        if q.sample_id:
+            item = index.item(q.sample_id)
+            if item is None:
+                raise BadQuery(f"sample {q.sample_id!r} is not in the index", 404)
+            query = {"kind": "sample", "sample_id": q.sample_id, "product_id": item.product_id, "domain": item.domain,
+                     "title": item.title}
+            return index.vector_of(q.sample_id), [], "", query, q.sample_id
+        if q.text and q.text.strip():
+            text, query = self._checked_text(q.text, q.query_domain)
+            return None, [], text, query, None
+        raise BadQuery("nothing to search with: upload a file, or give text or a sample_id")
+
+    def embed(self, *, data: bytes | None = None, filename: str = "upload", text: str = "",
+              domain: str | None = None) -> dict:
+        """An ad-hoc vector (the index's model, as a query of `domain`) for an upload and/or text."""
+        if data is not None:
+            vector, query = self.embed_upload(data, filename, text, domain)
+        elif text and text.strip():
+            vector, query = self.embed_text(text, domain)
+        else:
+            raise BadQuery("nothing to embed: upload a file or give text")
+        return {"vector": [round(float(x), 7) for x in vector], "dim": int(len(vector)), "query": query,
+                "model_id": self.index.model_id, "model": self.model.name}
+
+    def _check_k(self, k: int, offset: int = 0) -> None:
         if not 1 <= k <= self.config.max_k:
             raise BadQuery(f"k must be between 1 and {self.config.max_k}, got {k}", 422)
+        if offset < 0 or offset + k > self.config.max_offset:
+            raise BadQuery(f"offset must be ≥ 0 with offset + k ≤ {self.config.max_offset}, got offset {offset}", 422)
 
     def recommend(self, user: str | None = None, history: list[str] | None = None, k: int = 10) -> list[dict]:
         """Next items for a known user, or for an explicit history (item ids, oldest first). When the recommender's
@@ -302,9 +415,12 @@ class SearchService:
         return {"removed": len(ids), "version": version, "items": len(rec.table)}
 
     def stats(self) -> dict:
+        """The served state now: a version saved since the last query is picked up here, not at the next query."""
+        self.refresh_index(force=self.config.reload_seconds is not None)
         lat = sorted(self._latencies)
         if self.recommender is not None:
             self.recommender.refresh()
+            self.metrics.rec_items.set(len(self.recommender.table))
         return {**self.index.stats(), "queries": self.queries, "uptime_s": round(time.time() - self.started, 1),
                 "latency_ms_p50": round(statistics.median(lat), 2) if lat else None,
                 "latency_ms_p99": round(lat[min(len(lat) - 1, int(0.99 * len(lat)))], 2) if lat else None,

@@ -1,0 +1,138 @@
+"""Serving under real traffic: concurrent queries share forward passes, batch requests, pages of results, ad-hoc
+vectors, Prometheus metrics and request ids."""
+import base64
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from prodlens.serve import SearchService, ServeConfig, create_app
+from prodlens.serve.batching import MicroBatcher
+
+from .test_app import jpeg_bytes
+
+
+@pytest.fixture(scope="module")
+def client(service):
+    with TestClient(create_app(service.config, service)) as c:
+        yield c
+
+
+def test_concurrent_queries_share_a_forward_pass_and_get_their_own_answers(service, indexed):
+    catalog, _, _ = indexed
+    texts = [f"{p.title} {n}" for n, p in enumerate(catalog.products.values())] * 4
+    alone = [service.model.embed_query([], t, "page") for t in texts]
+    sizes = []
+    gate = threading.Event()
+
+    def embed(frames, batch_texts, domain):
+        gate.wait()  # hold the first pass until every request is queued, however slow this machine is
+        return service.model.embed_queries(frames, batch_texts, domain)
+
+    batcher = MicroBatcher(embed, max_batch=64, max_wait_ms=1.0, on_batch=lambda n, s: sizes.append(n))
+    with ThreadPoolExecutor(len(texts)) as pool:
+        futures = [pool.submit(batcher.embed, [], t, "page") for t in texts]
+        while batcher._queue.qsize() < len(texts) - 1:  # the worker holds one; the rest wait in the queue
+            threading.Event().wait(0.01)
+        gate.set()
+        together = [f.result() for f in futures]
+    assert max(sizes) >= len(texts) - 1 and sum(sizes) == len(texts)
+    for a, b in zip(alone, together):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_one_bad_query_in_a_batch_does_not_fail_its_neighbours(service):
+    def embed(frames, texts, domain):
+        if any(t == "bad" for t in texts):
+            raise ValueError("this query cannot be embedded")
+        return service.model.embed_queries(frames, texts, domain)
+
+    batcher = MicroBatcher(embed, max_batch=8, max_wait_ms=50.0)
+    with ThreadPoolExecutor(3) as pool:
+        good = [pool.submit(batcher.embed, [], t, "page") for t in ("oat milk", "apple juice")]
+        bad = pool.submit(batcher.embed, [], "bad", "page")
+        assert all(f.result().shape == (service.index.dim,) for f in good)
+        with pytest.raises(ValueError, match="cannot be embedded"):
+            bad.result()
+
+
+def test_pages_of_results_follow_each_other(client):
+    whole = client.post("/search", data={"text": "juice", "k": "6", "per_product": "false"}).json()
+    assert whole["offset"] == 0 and len(whole["results"]) == 6
+    first = client.post("/search", data={"text": "juice", "k": "3", "per_product": "false"}).json()
+    second = client.post("/search", data={"text": "juice", "k": "3", "offset": first["next_offset"],
+                                          "per_product": "false"}).json()
+    assert first["next_offset"] == 3 and second["offset"] == 3
+    assert [h["sample_id"] for h in first["results"] + second["results"]] == \
+        [h["sample_id"] for h in whole["results"]]
+    last = client.post("/search", data={"text": "juice", "k": "5", "offset": "15", "per_product": "false"}).json()
+    assert len(last["results"]) == 3 and last["next_offset"] is None  # 18 samples indexed
+    deep = client.post("/search", data={"text": "juice", "k": "10", "offset": "995"})
+    assert deep.status_code == 422 and "offset" in deep.json()["detail"]
+
+
+def test_a_batch_request_answers_each_query_in_place(client, indexed):
+    catalog, _, _ = indexed
+    page = catalog.by_domain("page")[1]
+    photo = base64.b64encode(jpeg_bytes(catalog.path(page.images[0]))).decode()
+    product = catalog.products[page.product_id]
+    r = client.post("/search/batch", json={"queries": [
+        {"text": product.title, "k": 2, "domains": ["page"]},
+        {"image_base64": photo, "k": 1, "domains": ["page"]},
+        {"text": ""},
+        {"sample_id": page.sample_id, "k": 2},
+        {"image_base64": "not base64!"},
+    ]})
+    assert r.status_code == 200, r.text
+    answers = r.json()["responses"]
+    assert len(answers) == 5
+    assert answers[0]["status"] == 200 and answers[0]["results"][0]["product_id"] == page.product_id
+    single = client.post("/search", data={"text": product.title, "k": "2", "domain": "page"}).json()
+    assert [h["score"] for h in answers[0]["results"]] == pytest.approx([h["score"] for h in single["results"]],
+                                                                          abs=1e-5)
+    assert answers[1]["query"]["kind"] == "image" and answers[1]["results"][0]["product_id"] == page.product_id
+    assert answers[2]["status"] == 400 and "nothing to search with" in answers[2]["detail"]
+    assert answers[3]["query"]["product_id"] == page.product_id
+    assert answers[4]["status"] == 422 and "query 4" in answers[4]["detail"]
+    too_many = client.post("/search/batch", json={"queries": [{"text": "x"}] * 65})
+    assert too_many.status_code == 422 and "1 to 64" in too_many.json()["detail"]
+
+
+def test_embed_gives_the_vector_the_search_uses(client, service):
+    r = client.post("/embed", data={"text": "apple juice", "domain": "page"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["dim"] == service.index.dim == len(body["vector"]) and body["model_id"] == service.index.model_id
+    expected = service.model.embed_query([], "apple juice", "page")
+    np.testing.assert_allclose(body["vector"], expected, atol=1e-5)
+    assert client.post("/embed", data={}).status_code == 400
+
+
+def test_metrics_count_requests_batches_and_the_index(client, service):
+    client.post("/search", data={"text": "milk"})
+    client.post("/search", data={"text": ""})
+    text = client.get("/metrics").text
+    assert 'prodlens_requests_total{method="POST",route="/search",status="200"}' in text
+    assert 'prodlens_requests_total{method="POST",route="/search",status="400"}' in text
+    assert "prodlens_request_seconds_bucket" in text and "prodlens_batch_size_count" in text
+    assert f"prodlens_index_items {float(len(service.index))}" in text
+    assert 'prodlens_queries_total{kind="text"}' in text
+
+
+def test_every_response_carries_a_request_id(client):
+    mine = client.post("/search", data={"text": "milk"}, headers={"X-Request-ID": "checkout-42"})
+    assert mine.headers["X-Request-ID"] == "checkout-42"
+    generated = client.get("/health").headers["X-Request-ID"]
+    assert len(generated) == 16 and generated != client.get("/health").headers["X-Request-ID"]
+    hostile = client.get("/health", headers={"X-Request-ID": "a\tb" * 40}).headers["X-Request-ID"]
+    assert "\t" not in hostile and len(hostile) == 16
+
+
+def test_a_serialised_service_answers_the_same(indexed, service):
+    _, index_dir, cache_dir = indexed
+    serial = SearchService(ServeConfig(str(index_dir), cache_dir=str(cache_dir), max_batch=1))
+    a = serial.search(text="oat milk", k=5)
+    b = service.search(text="oat milk", k=5)
+    assert [h.sample_id for h in a.hits] == [h.sample_id for h in b.hits]
