@@ -1,17 +1,20 @@
 """Search service latency and throughput under 1, 10 and 50 concurrent clients, in one run, against a named
-baseline: 1 client.
+baseline: the serialised service (`--max-batch 1`: every query its own forward pass, as before micro-batching).
 
-Builds an index over a generated catalogue (pages, videos and live clips), starts `prodlens serve` on loopback as
-a separate process, and sends POST /search requests (photo uploads, and text) from N client threads. Each level is
-bounded in requests and in time. Reports p50 / p99 latency and QPS, and QPS relative to one client.
+Builds an index over a generated catalogue (pages, videos and live clips), then for each server setup — serialised,
+micro-batched (the default), micro-batched with 2 worker processes — starts `prodlens serve` on loopback as a
+separate process and sends POST /search requests (photo uploads, and text) from N client threads. Each level is
+bounded in requests and in time. Reports p50 / p99 latency and QPS, QPS relative to the serialised service at the
+same number of clients, and p99 relative to the same server's 1-client p99; `--out` writes them as JSON.
 
-    python bench/search_latency.py [--products 30] [--requests 200] [--seconds 60]
+    python bench/search_latency.py [--products 30] [--requests 200] [--seconds 60] [--out report.json]
 """
 from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
 import io
+import json
 import os
 import socket
 import subprocess
@@ -62,10 +65,12 @@ def run_level(url: str, clients: int, requests: int, seconds: float, make_reques
                 if time.perf_counter() > deadline:
                     break
                 start = time.perf_counter()
-                r = make_request(client, i)
+                try:
+                    ok = make_request(client, i).status_code == 200
+                except httpx.TransportError:  # a dropped connection is an error of the server under load
+                    ok = False
                 mine.append((time.perf_counter() - start) * 1000)
-                if r.status_code != 200:
-                    errors += 1
+                errors += not ok
         return mine
 
     start = time.perf_counter()
@@ -75,19 +80,45 @@ def run_level(url: str, clients: int, requests: int, seconds: float, make_reques
     return latencies, time.perf_counter() - start, errors
 
 
+SETUPS = {  # name → extra `prodlens serve` arguments
+    "serialised": ["--max-batch", "1"],
+    "batched": [],
+    "batched, 2 workers": ["--workers", "2"],
+}
+
+
+def start_server(index: Path, env: dict, extra: list[str]) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    server = subprocess.Popen([str(BIN / "prodlens"), "serve", "--index", str(index), "--port", str(port), *extra],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    while server.poll() is None:  # ready when /health says so, however long loading takes on a busy machine
+        try:
+            if httpx.get(url + "/health").status_code == 200:
+                return server, url
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"the server ({' '.join(extra) or 'default'}) exited with {server.returncode} before ready")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--products", type=int, default=30)
     ap.add_argument("--requests", type=int, default=200, help="requests per concurrency level (upper bound)")
     ap.add_argument("--seconds", type=float, default=60, help="time bound per level")
     ap.add_argument("--levels", default="1,10,50")
+    ap.add_argument("--setups", default=",".join(SETUPS), help=f"comma-separated, of: {', '.join(SETUPS)}")
+    ap.add_argument("--out", type=Path, help="write the measurements here (JSON)")
     args = ap.parse_args()
-    console = Console(width=130)
+    console = Console(width=150)
     from prodlens import api
     from prodlens.catalog import load_folder
     from prodlens.demo import generate_demo_catalog
     from prodlens.embed import FeatureCache
 
+    setups = [s.strip() for s in args.setups.split(",")]
+    levels = [int(c) for c in args.levels.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         root = generate_demo_catalog(tmp / "catalog", n_products=args.products, videos_per_product=2,
@@ -96,47 +127,44 @@ def main() -> None:
                           cache=FeatureCache(tmp / "cache"), progress=False)
         photos = photo_queries(root)
         titles = [p.name.replace("-", " ") for p in sorted((root / "page").iterdir())]
-        port = free_port()
         env = {**os.environ, "PRODLENS_CACHE": str(tmp / "cache"), "HF_HUB_OFFLINE": "1"}
-        server = subprocess.Popen([str(BIN / "prodlens"), "serve", "--index", str(tmp / "index"), "--port",
-                                   str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.time() + 180
-            while time.time() < deadline:
-                try:
-                    if httpx.get(url + "/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.5)
-            else:
-                raise SystemExit("the server did not become ready")
-            kinds = {
-                "photo upload": lambda c, i: c.post("/search", files={"file": ("q.jpg", photos[i % len(photos)],
-                                                                                "image/jpeg")}, data={"k": "10"}),
-                "text": lambda c, i: c.post("/search", data={"text": titles[i % len(titles)], "k": "10"}),
-            }
-            table = Table(title=f"POST /search on loopback, index of {args.products} products (pages, videos, live)",
-                          title_justify="left")
-            for col in ("query", "clients", "requests", "errors", "p50 ms", "p99 ms", "QPS", "QPS vs 1 client"):
-                table.add_column(col, justify="left" if col == "query" else "right")
-            for kind, make in kinds.items():
-                make(httpx.Client(base_url=url, timeout=120), 0)  # warm
-                baseline = None
-                for clients in [int(c) for c in args.levels.split(",")]:
-                    lat, wall, errors = run_level(url, clients, args.requests, args.seconds, make)
-                    qps = len(lat) / wall
-                    baseline = baseline or qps
-                    table.add_row(kind, str(clients), str(len(lat)), str(errors), f"{np.percentile(lat, 50):.1f}",
-                                  f"{np.percentile(lat, 99):.1f}", f"{qps:.1f}", f"{qps / baseline:.2f}x")
-            console.print(table)
-            stats = httpx.get(url + "/stats").json()
-            console.print(f"server-side (inside the handler): p50 {stats['latency_ms_p50']} ms, p99 "
-                          f"{stats['latency_ms_p99']} ms over {stats['queries']} queries")
-        finally:
-            server.terminate()
-            server.wait(30)
+        kinds = {
+            "photo upload": lambda c, i: c.post("/search", files={"file": ("q.jpg", photos[i % len(photos)],
+                                                                            "image/jpeg")}, data={"k": "10"}),
+            "text": lambda c, i: c.post("/search", data={"text": titles[i % len(titles)], "k": "10"}),
+        }
+        rows = []
+        for setup in setups:
+            server, url = start_server(tmp / "index", env, SETUPS[setup])
+            try:
+                for kind, make in kinds.items():
+                    for _ in range(3):
+                        make(httpx.Client(base_url=url, timeout=120), 0)  # warm (every worker, likely)
+                    for clients in levels:
+                        lat, wall, errors = run_level(url, clients, args.requests, args.seconds, make)
+                        rows.append({"setup": setup, "query": kind, "clients": clients, "requests": len(lat),
+                                     "errors": errors, "p50_ms": float(np.percentile(lat, 50)),
+                                     "p99_ms": float(np.percentile(lat, 99)), "qps": len(lat) / wall})
+            finally:
+                server.terminate()
+                server.wait(30)
+    base = {(r["query"], r["clients"]): r["qps"] for r in rows if r["setup"] == setups[0]}
+    one = {(r["setup"], r["query"]): r["p99_ms"] for r in rows if r["clients"] == levels[0]}
+    table = Table(title=f"POST /search on loopback, index of {args.products} products (pages, videos, live); "
+                        f"baseline: {setups[0]}", title_justify="left")
+    for col in ("server", "query", "clients", "requests", "errors", "p50 ms", "p99 ms", "QPS",
+                f"QPS vs {setups[0]}", f"p99 vs its {levels[0]}-client p99"):
+        table.add_column(col, justify="left" if col in ("server", "query") else "right")
+    for r in rows:
+        r["qps_vs_baseline"] = r["qps"] / base[(r["query"], r["clients"])]
+        r["p99_vs_one_client"] = r["p99_ms"] / one[(r["setup"], r["query"])]
+        table.add_row(r["setup"], r["query"], str(r["clients"]), str(r["requests"]), str(r["errors"]),
+                      f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}", f"{r['qps']:.1f}", f"{r['qps_vs_baseline']:.2f}x",
+                      f"{r['p99_vs_one_client']:.2f}x")
+    console.print(table)
+    if args.out:
+        args.out.write_text(json.dumps({"products": args.products, "baseline": setups[0], "rows": rows}, indent=2))
+        console.print(f"report: {args.out}", markup=False)
 
 
 if __name__ == "__main__":
