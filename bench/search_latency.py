@@ -2,7 +2,7 @@
 baseline: the serialised service (`--max-batch 1`: every query its own forward pass, as before micro-batching).
 
 Builds an index over a generated catalogue (pages, videos and live clips), then for each server setup — serialised,
-micro-batched (the default), micro-batched with 2 worker processes — starts `prodlens serve` on loopback as a
+micro-batched (the default), micro-batched with 2 worker processes (`batched-2-workers`) — starts `prodlens serve` on loopback as a
 separate process and sends POST /search requests (photo uploads, and text) from N client threads. Each level is
 bounded in requests and in time. Reports p50 / p99 latency and QPS, QPS relative to the serialised service at the
 same number of clients, and p99 relative to the same server's 1-client p99; `--out` writes them as JSON.
@@ -83,7 +83,7 @@ def run_level(url: str, clients: int, requests: int, seconds: float, make_reques
 SETUPS = {  # name → extra `prodlens serve` arguments
     "serialised": ["--max-batch", "1"],
     "batched": [],
-    "batched, 2 workers": ["--workers", "2"],
+    "batched-2-workers": ["--workers", "2"],
 }
 
 
@@ -145,6 +145,7 @@ def main() -> None:
                         rows.append({"setup": setup, "query": kind, "clients": clients, "requests": len(lat),
                                      "errors": errors, "p50_ms": float(np.percentile(lat, 50)),
                                      "p99_ms": float(np.percentile(lat, 99)), "qps": len(lat) / wall})
+                        console.print(rows[-1], markup=False)  # progress: a level takes up to --seconds
             finally:
                 server.terminate()
                 server.wait(30)
