@@ -27,4 +27,8 @@ def test_quick_start_block_runs_and_finds_the_product(tmp_path, embedder, monkey
     exec(compile(quick_start(), "README.md quick start", "exec"), scope)
     hits = scope["hits"]
     assert len(hits) == 4 and hits[0].product_id == page.product_id
+    product = load_folder(tmp_path / "my-catalogue").products[page.product_id]
+    # what the web page and the API show: the index knows each product's title, category and thumbnail
+    assert (hits[0].title, hits[0].category) == (page.title or product.title, product.category)
+    assert hits[0].thumbnail and (tmp_path / "my-index" / "thumbs" / hits[0].thumbnail).exists()
     assert (tmp_path / "my-index" / "CURRENT").exists() and os.listdir(tmp_path / "my-index")

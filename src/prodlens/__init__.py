@@ -22,6 +22,7 @@ _EXPORTS = {
     "model": ["CheckpointEmbedder", "load_encoder"],
     "errors": ["BadRecord", "BadRecords", "MediaError", "ProdlensError", "RecordError"],
     "evaluate": ["EvalResult", "evaluate_embeddings", "print_results", "write_report"],
+    "api": ["index_catalog"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 

@@ -125,15 +125,19 @@ def thumbnailer(catalog: Catalog, features: FeatureExtractor, size: int = 160):
 def index_catalog(catalog: Catalog, out_dir: str | Path, domains: tuple[str, ...] = ("page",),
                   config: EmbedConfig | None = None, checkpoint: str | Path | None = None,
                   index_config=None, cache: FeatureCache | None = None, thumbnails: bool = True,
-                  progress: bool = True):
-    """Embed the `domains` samples of a catalogue and write a new index at `out_dir`, or add them to the index
-    already there (samples indexed before are replaced; the model must be the one that built it)."""
+                  progress: bool = True, encoder=None):
+    """Embed the `domains` samples of a catalogue and write a new index at `out_dir` — vectors, titles, categories,
+    thumbnails and lexical texts —, or add them to the index already there (samples indexed before are replaced;
+    the model must be the one that built it). The model: `encoder` (a loaded `prodlens.load_encoder()`), else
+    `checkpoint` or the zero-shot `config`, else the existing index's own."""
     from .index import ProductIndex
     from .index.build import THUMBNAIL_SIZE, catalog_info
 
     cache = cache or open_cache()
     existing = ProductIndex.open(out_dir) if (Path(out_dir) / "CURRENT").exists() else None
-    if existing is not None and config is None and checkpoint is None:
+    if encoder is not None:
+        model, features = encoder, encoder.features
+    elif existing is not None and config is None and checkpoint is None:
         model, features = query_model(existing.record, cache)
     else:
         model, features = embedder_for(config, cache, checkpoint)

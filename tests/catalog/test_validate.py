@@ -23,3 +23,15 @@ def test_valid_catalogue_has_no_problems(tmp_path):
     (root / "page" / "p2" / "main.txt").write_text("Blue Tea. Green tea in a blue box.")
     (root / "live" / "p2" / "notes.xyz").unlink()
     assert len(validate_catalog(load_folder(root), progress=False)) == 0
+
+
+def test_an_unknown_domain_folder_and_an_unlisted_product_are_named(tmp_path):
+    root = make_folder_catalog(tmp_path)
+    (root / "page" / "p2" / "main.txt").write_text("Blue Tea. Green tea in a blue box.")
+    (root / "live" / "p2" / "notes.xyz").unlink()
+    (root / "tv" / "p1").mkdir(parents=True)  # a fourth "domain" prodlens does not know
+    (root / "tv" / "p1" / "ad.mp4").write_bytes((root / "video" / "p1" / "v0.mp4").read_bytes())
+    (root / "products.csv").write_text("product_id,title,category,description\np1,Red Tea,tea,Black tea.\n")
+    problems = {b.record: b.problem for b in validate_catalog(load_folder(root), progress=False)}
+    assert "not a domain folder" in problems["tv/"]
+    assert "not in products.csv" in problems["page/p2"] and "page/p1" not in problems

@@ -52,6 +52,10 @@ def test_build_search_serve_edit_with_a_trained_model(tmp_path):
         results = r.json()["results"]
         assert results[0]["product_id"] == "Banana" and results[0]["domain"] == "page"
         assert isinstance(results[0]["score"], float)
+        # the command line asks the running server: no model loaded, the same answers
+        asked = run(["index", "search", "--server", f"http://127.0.0.1:{port}", "--file", str(banana), "-k", "3",
+                     "--json"], env)
+        assert [h["product_id"] for h in json.loads(asked.stdout)["results"]] == [h["product_id"] for h in results]
     finally:
         server.terminate()
         server.wait(30)

@@ -1,4 +1,5 @@
-"""The index directory: versions swapped atomically, incremental edits, model identity, thumbnails."""
+"""The index directory: versions swapped atomically, incremental edits, model identity, thumbnails — with the
+vectors in FAISS files and in Milvus (Milvus Lite, the same client and API as a Milvus server)."""
 import numpy as np
 import pytest
 
@@ -24,6 +25,14 @@ def embeddings(n_products=20, per_product=3, dim=16, seed=0, model_id="m1", pref
     return Embeddings(sids, pids, doms, [None] * len(sids), x, meta)
 
 
+STORES = ["faiss", "milvus-lite"]
+
+
+@pytest.fixture(params=STORES)
+def store(request):
+    return request.param
+
+
 def info_for(emb):
     return IndexInfo(titles={s: f"title of {p}" for s, p in zip(emb.sample_ids, emb.product_ids)},
                      categories={s: ("even" if int(p[1:]) % 2 == 0 else "odd") for s, p in
@@ -31,13 +40,15 @@ def info_for(emb):
                      thumbnails={emb.sample_ids[0]: b"\xff\xd8fake-jpeg"})
 
 
-@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfpq"])
-def test_build_save_open_search_and_edit(tmp_path, kind):
+@pytest.mark.parametrize("store,kind", [("faiss", "flat"), ("faiss", "hnsw"), ("faiss", "ivfpq"),
+                                        ("milvus-lite", "flat"), ("milvus-lite", "hnsw")])
+def test_build_save_open_search_and_edit(tmp_path, store, kind):
     emb = embeddings()
-    index = ProductIndex.create(tmp_path / "idx", emb, info_for(emb), IndexConfig(kind=kind))
+    index = ProductIndex.create(tmp_path / "idx", emb, info_for(emb), IndexConfig(store=store, kind=kind))
     index.save()
     opened = ProductIndex.open(tmp_path / "idx")
-    assert len(opened) == len(emb) and opened.model_id == "m1" and opened.record["kind"] == kind
+    assert len(opened) == len(emb) and opened.model_id == "m1"
+    assert opened.record["kind"] == (kind if store == "faiss" else "milvus")
     query = emb.vectors[4]  # a sample of product p1
     hits = opened.search(query, k=5)
     assert hits[0].product_id == "p1" and len({h.product_id for h in hits}) == 5  # one hit per product
@@ -78,9 +89,9 @@ def test_hnsw_removals_are_hidden_then_rebuilt_away(tmp_path):
     assert not reopened.vectors.tombstones and len(reopened) == 18 * 3 and reopened.vectors.index.ntotal == 18 * 3
 
 
-def test_a_crash_while_saving_leaves_the_previous_version(tmp_path, monkeypatch):
+def test_a_crash_while_saving_leaves_the_previous_version(tmp_path, store, monkeypatch):
     emb = embeddings()
-    index = ProductIndex.create(tmp_path / "idx", emb)
+    index = ProductIndex.create(tmp_path / "idx", emb, config=IndexConfig(store=store))
     index.save()
     index.remove(product_ids=["p3"])
     calls = []
@@ -103,16 +114,16 @@ def test_a_crash_while_saving_leaves_the_previous_version(tmp_path, monkeypatch)
     assert ProductIndex.open(tmp_path / "idx").record["version"] == 2
 
 
-def test_old_versions_are_pruned(tmp_path):
+def test_old_versions_are_pruned(tmp_path, store):
     emb = embeddings()
-    index = ProductIndex.create(tmp_path / "idx", emb)
+    index = ProductIndex.create(tmp_path / "idx", emb, config=IndexConfig(store=store))
     for _ in range(4):
         index.save()
     assert sorted(p.name for p in (tmp_path / "idx").glob("v*")) == ["v000003", "v000004"]
 
 
-def test_vectors_of_another_model_are_refused(tmp_path):
-    index = ProductIndex.create(tmp_path / "idx", embeddings(model_id="m1"))
+def test_vectors_of_another_model_are_refused(tmp_path, store):
+    index = ProductIndex.create(tmp_path / "idx", embeddings(model_id="m1"), config=IndexConfig(store=store))
     with pytest.raises(ModelMismatch, match="m2"):
         index.add(embeddings(model_id="m2", prefix="x"))
     with pytest.raises(ModelMismatch):
@@ -133,8 +144,8 @@ def test_bad_index_directories_are_clear_errors(tmp_path):
         ProductIndex.create(tmp_path / "idx", embeddings())
 
 
-def test_a_writer_that_saves_second_keeps_the_first_writers_update(tmp_path):
-    ProductIndex.create(tmp_path / "idx", embeddings(n_products=2)).save()
+def test_a_writer_that_saves_second_keeps_the_first_writers_update(tmp_path, store):
+    ProductIndex.create(tmp_path / "idx", embeddings(n_products=2), config=IndexConfig(store=store)).save()
     first, second = ProductIndex.open(tmp_path / "idx"), ProductIndex.open(tmp_path / "idx")  # both read v1
     first.add(embeddings(n_products=3, prefix="a", seed=1), info_for(embeddings(n_products=3, prefix="a")))
     second.add(embeddings(n_products=4, prefix="b", seed=2))
@@ -154,29 +165,30 @@ def test_a_writer_that_saves_second_keeps_the_first_writers_update(tmp_path):
     assert len(ProductIndex.open(tmp_path / "idx")) == len(final) + 3
 
 
-def test_two_new_indexes_created_at_once_become_one(tmp_path):
-    one = ProductIndex.create(tmp_path / "idx", embeddings(n_products=2, prefix="x"))
-    two = ProductIndex.create(tmp_path / "idx", embeddings(n_products=3, prefix="y"))
+def test_two_new_indexes_created_at_once_become_one(tmp_path, store):
+    config = IndexConfig(store=store)
+    one = ProductIndex.create(tmp_path / "idx", embeddings(n_products=2, prefix="x"), config=config)
+    two = ProductIndex.create(tmp_path / "idx", embeddings(n_products=3, prefix="y"), config=config)
     one.save()
     two.save()
     assert len(ProductIndex.open(tmp_path / "idx")) == 6 + 9
-    first, racer = (ProductIndex.create(tmp_path / "idx2", embeddings(model_id=m)) for m in ("m1", "m2"))
+    first, racer = (ProductIndex.create(tmp_path / "idx2", embeddings(model_id=m), config=config) for m in ("m1", "m2"))
     first.save()
     with pytest.raises(ModelMismatch):  # a racing writer with another model is refused, not merged
         racer.save()
     assert ProductIndex.open(tmp_path / "idx2").model_id == "m1"
 
 
-def test_a_writer_waits_for_another_save_and_gives_up_with_a_clear_error(tmp_path):
-    index = ProductIndex.create(tmp_path / "idx", embeddings())
+def test_a_writer_waits_for_another_save_and_gives_up_with_a_clear_error(tmp_path, store):
+    index = ProductIndex.create(tmp_path / "idx", embeddings(), config=IndexConfig(store=store))
     index.save()
     with index.write_lock():
         with pytest.raises(ProdlensError, match="another process has been writing"):
             ProductIndex.open(tmp_path / "idx").save(lock_timeout=0.2)
 
 
-def test_a_reader_never_sees_a_pruned_version(tmp_path, monkeypatch):
-    index = ProductIndex.create(tmp_path / "idx", embeddings())
+def test_a_reader_never_sees_a_pruned_version(tmp_path, store, monkeypatch):
+    index = ProductIndex.create(tmp_path / "idx", embeddings(), config=IndexConfig(store=store))
     index.save()
     read = ProductIndex._read
     calls = []
@@ -194,3 +206,19 @@ def test_a_reader_never_sees_a_pruned_version(tmp_path, monkeypatch):
     monkeypatch.setattr(ProductIndex, "_read", staticmethod(racing_read))
     reader = ProductIndex.open(tmp_path / "idx")
     assert calls == ["v000001"] and reader.record["version"] == 3 and len(reader) == 60 + 6
+
+
+def test_milvus_and_faiss_flat_give_identical_top_10_on_the_same_vectors(tmp_path):
+    emb = embeddings(n_products=400, per_product=3, dim=64, seed=3)  # 1,200 vectors, clustered by product
+    info = info_for(emb)
+    faiss_index = ProductIndex.create(tmp_path / "faiss", emb, info, IndexConfig(kind="flat"))
+    milvus = ProductIndex.create(tmp_path / "milvus", emb, info, IndexConfig(store="milvus-lite", kind="flat"))
+    milvus.save()
+    milvus = ProductIndex.open(tmp_path / "milvus")
+    queries = np.random.default_rng(7).normal(size=(40, 64)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    for q in queries:
+        for kwargs in ({}, {"per_product": False}, {"domains": ["live"]}, {"categories": ["odd"], "per_product": False}):
+            a = [h.sample_id for h in faiss_index.search(q, 10, **kwargs)]
+            b = [h.sample_id for h in milvus.search(q, 10, **kwargs)]
+            assert a == b, kwargs

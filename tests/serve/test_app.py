@@ -234,5 +234,17 @@ def test_a_sample_query_says_what_it_was_and_how_long_it_took(client, indexed):
     body = client.post("/search", data={"sample_id": video.sample_id, "k": "3"}).json()
     title = video.title or catalog.products[video.product_id].title  # as indexed: the clip's own caption first
     assert body["query"] == {"kind": "sample", "sample_id": video.sample_id, "product_id": video.product_id,
-                             "domain": "video", "title": title}
+                             "domain": "video", "title": title, "retrieval": "vector"}
     assert body["took_ms"] > 0  # not rounded away to 0
+
+
+def test_text_queries_are_hybrid_and_can_be_vector_only(client, indexed, service):
+    catalog, _, _ = indexed
+    product = catalog.products[sorted(catalog.products)[2]]
+    hybrid = client.post("/search", data={"text": product.title, "k": "3"}).json()
+    assert hybrid["query"]["retrieval"] == "hybrid" and hybrid["results"][0]["product_id"] == product.product_id
+    vector_only = SearchService(ServeConfig(service.config.index_dir, cache_dir=service.config.cache_dir,
+                                            retrieval="vector")).search(text=product.title, k=3)
+    assert vector_only.query["retrieval"] == "vector"
+    library = service.index.search(service.model.embed_query([], product.title, "page"), 3)
+    assert [h.sample_id for h in vector_only.hits] == [h.sample_id for h in library]

@@ -29,8 +29,12 @@ def load_folder(root: str | Path) -> Catalog:
     if not any((root / d).is_dir() for d in DOMAINS):
         raise ProdlensError(f"{root} has none of the folders {', '.join(DOMAINS)}/ (see the folder layout in README)")
     bad = BadRecords()
+    listed = (root / "products.csv").is_file()
     products = _read_products(root / "products.csv", bad)
     splits = _read_splits(root / "splits.csv", bad)
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if folder.name not in DOMAINS:
+            bad.add(f"{folder.name}/", "not a domain folder (page/, video/, live/): its files are not loaded", "load")
     samples: list[Sample] = []
     for domain in DOMAINS:
         domain_dir = root / domain
@@ -38,6 +42,9 @@ def load_folder(root: str | Path) -> Catalog:
             continue
         for product_dir in sorted(p for p in domain_dir.iterdir() if p.is_dir()):
             pid = product_dir.name
+            if listed and pid not in products:
+                bad.add(f"{domain}/{pid}", "product not in products.csv: loaded with its folder name as title and "
+                                           "no category", "load")
             products.setdefault(pid, Product(pid, title=pid.replace("_", " ").replace("-", " ")))
             for entry in sorted(product_dir.iterdir()):
                 sample = _sample_from_entry(root, domain, pid, entry, bad)

@@ -48,6 +48,8 @@ def index_build(source: str = SourceArg, root: Path = RootOpt, split: Optional[s
                 out: Path = typer.Option(..., "--out", help="index directory to create"),
                 checkpoint: Optional[Path] = typer.Option(None, help="trained run directory, .safetensors checkpoint or saved model directory (default: zero-shot)"),
                 domains: str = DomainsOpt,
+                store: str = typer.Option(_INDEX.store, help="where the vectors live: faiss (files in --out), "
+                                          "milvus://HOST:PORT, or milvus-lite[:FILE.db] (a local Milvus Lite file)"),
                 kind: str = typer.Option(_INDEX.kind, help="flat (exact), hnsw, ivfpq, or auto (flat under 100k vectors)"),
                 hnsw_m: int = typer.Option(_INDEX.hnsw_m, help="HNSW graph degree"),
                 ef_search: int = typer.Option(_INDEX.hnsw_ef_search, help="HNSW search breadth"),
@@ -59,7 +61,7 @@ def index_build(source: str = SourceArg, root: Path = RootOpt, split: Optional[s
     if (out / "CURRENT").exists():
         _fail(f"{out} already holds an index: `prodlens index add {out} ...` adds to it")
     try:
-        index_config = IndexConfig(kind=kind, hnsw_m=hnsw_m, hnsw_ef_search=ef_search, ivf_lists=ivf_lists,
+        index_config = IndexConfig(store=store, kind=kind, hnsw_m=hnsw_m, hnsw_ef_search=ef_search, ivf_lists=ivf_lists,
                                    ivf_probe=ivf_probe)
         catalog = load_catalog(source, root, split)
         index, stats = api.index_catalog(catalog, out, _domains(domains), config, checkpoint, index_config, cache,
@@ -121,30 +123,89 @@ def index_info(index_dir: Path = typer.Argument(..., help="an index directory"))
 
 
 @index_app.command("search")
-def index_search(index_dir: Path = typer.Argument(..., help="an index directory"),
+def index_search(index_dir: Optional[Path] = typer.Argument(None, help="an index directory (not with --server)"),
                  file: Optional[Path] = typer.Option(None, "--file", help="an image or video clip"),
-                 text: str = typer.Option("", "--text", help="query text (or extra text with --file)"),
+                 text: list[str] = typer.Option([], "--text", help="query text (repeatable: one query each; extra "
+                                                "text with --file)"),
+                 queries: Optional[Path] = typer.Option(None, "--queries", help="a file of query texts, one per line"),
                  sample: Optional[str] = typer.Option(None, "--sample", help="an indexed sample id"),
                  k: int = typer.Option(10, "-k", "--k", min=1, max=100),
                  domain: list[str] = typer.Option([], "--domain", help="only this domain (repeatable)"),
                  asr: bool = typer.Option(False, "--asr", help="transcribe the clip's speech into the query"),
-                 checkpoint: Optional[Path] = typer.Option(None, help="where the index's trained model now lives")):
-    """Search the index from the command line (same code path as the HTTP API)."""
-    from ..serve import BadQuery, SearchService, ServeConfig
+                 checkpoint: Optional[Path] = typer.Option(None, help="where the index's trained model now lives"),
+                 server: Optional[str] = typer.Option(None, "--server", help="ask a running `prodlens serve` "
+                                                      "(e.g. http://127.0.0.1:8000) instead of loading the models"),
+                 as_json: bool = typer.Option(False, "--json", help="one JSON object per query on stdout")):
+    """Search from the command line (the HTTP API's code path). Many queries (--text repeated, --queries FILE) share
+    one model load; with --server nothing is loaded here at all."""
+    import json
 
+    from ..serve import BadQuery, SearchQuery, SearchService, ServeConfig
+
+    texts = list(text)
+    if queries is not None:
+        try:
+            texts += [line.strip() for line in queries.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as e:
+            _fail(f"{queries}: {e}")
     try:
-        service = SearchService(ServeConfig(str(index_dir), str(checkpoint) if checkpoint else None, asr=asr))
         data = file.read_bytes() if file else None
-        result = service.search(data=data, filename=file.name if file else "upload", text=text, sample_id=sample,
-                                k=k, domains=domain or None)
-    except (BadQuery, ProdlensError, OSError) as e:
+    except OSError as e:
         _fail(str(e))
-    table = Table(title=f"top {k} for the {result.query['kind']} query ({result.took_ms:.0f} ms)", title_justify="left")
-    for col in ("#", "product", "score", "domain", "sample", "title"):
-        table.add_column(col, justify="right" if col in ("#", "score") else "left")
-    for i, h in enumerate(result.hits, 1):
-        table.add_row(str(i), escape(h.product_id), f"{h.score:.3f}", h.domain, escape(h.sample_id), escape(h.title))
-    console.print(table)
+    if data is not None or sample:  # one query: the file (with any text) or the sample
+        asked = [SearchQuery(data=data, filename=file.name if file else "upload", text=" ".join(texts),
+                             sample_id=sample, k=k, domains=domain or None)]
+    else:
+        asked = [SearchQuery(text=t, k=k, domains=domain or None) for t in texts] or [SearchQuery(k=k)]
+    if server:
+        answers = _ask_server(server, asked)
+    else:
+        if index_dir is None:
+            _fail("give an index directory, or --server URL")
+        try:
+            service = SearchService(ServeConfig(str(index_dir), str(checkpoint) if checkpoint else None, asr=asr))
+        except ProdlensError as e:
+            _fail(str(e))
+        answers = [a if isinstance(a, BadQuery) else a.to_json() for a in service.search_many(asked)]
+    failed = 0
+    for q, answer in zip(asked, answers):
+        if isinstance(answer, BadQuery):
+            failed += 1
+            console.print(f"error: {answer}", markup=False, style="red")
+            continue
+        if as_json:
+            print(json.dumps(answer))
+            continue
+        what = answer["query"].get("kind", "?") + (f" “{q.text}”" if q.text and q.data is None else "")
+        table = Table(title=f"top {k} for the {what} query ({answer['took_ms']:.1f} ms)", title_justify="left")
+        for col in ("#", "product", "score", "domain", "sample", "title"):
+            table.add_column(col, justify="right" if col in ("#", "score") else "left")
+        for i, h in enumerate(answer["results"], 1):
+            table.add_row(str(i), escape(h["product_id"]), f"{h['score']:.3f}", h["domain"], escape(h["sample_id"]),
+                          escape(h["title"]))
+        console.print(table)
+    if failed == len(asked):
+        raise typer.Exit(1)
+
+
+def _ask_server(url: str, asked) -> list:
+    """The same queries through a running server's POST /search/batch."""
+    import base64
+
+    import httpx
+
+    from ..serve import BadQuery
+
+    payload = {"queries": [{"text": q.text or None, "sample_id": q.sample_id, "k": q.k, "domains": q.domains,
+                            "image_base64": base64.b64encode(q.data).decode() if q.data is not None else None}
+                           for q in asked]}
+    try:
+        r = httpx.post(url.rstrip("/") + "/search/batch", json=payload, timeout=600)
+    except httpx.HTTPError as e:
+        _fail(f"cannot reach {url}: {e}")
+    if r.status_code != 200:
+        _fail(f"{url} answered {r.status_code}: {r.text[:500]}")
+    return [BadQuery(a["detail"], a["status"]) if a.get("status", 200) != 200 else a for a in r.json()["responses"]]
 
 
 @app.command("serve")

@@ -6,6 +6,7 @@
       v000003/vectors.faiss
       v000003/items.parquet   id, sample_id, product_id, domain, split, title, category, thumbnail
       v000003/tombstones.npy  ids removed from an HNSW graph (hidden until the next rebuild)
+      v000003/lexical/     BM25 over the items' texts (prodlens.index.lexical), for hybrid text search
       thumbs/<hash>.jpg    content-named, never rewritten in place
 
 Every save writes a whole new version directory, then swaps CURRENT: a crash at any point leaves the previous
@@ -24,6 +25,7 @@ import os
 import shutil
 import tempfile
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -34,14 +36,17 @@ import pyarrow.parquet as pq
 from .. import atomic
 from ..embed import Embeddings
 from ..errors import ProdlensError
+from .lexical import LexicalIndex, fuse
+from .milvus import MilvusVectors
 from .vectors import IndexConfig, VectorIndex
 
 log = logging.getLogger(__name__)
 
 FORMAT = 1
 KEEP_VERSIONS = 2
+MAX_FETCH = 16_384  # most hits one vector search returns (Milvus' limit too)
 LOCK_TIMEOUT = 600.0  # seconds a writer waits for another's save to finish (a save writes files; it does not embed)
-ITEM_COLUMNS = ("sample_id", "product_id", "domain", "split", "title", "category", "thumbnail")
+ITEM_COLUMNS = ("sample_id", "product_id", "domain", "split", "title", "category", "thumbnail", "text")
 
 
 class ModelMismatch(ProdlensError):
@@ -58,6 +63,7 @@ class Item:
     title: str = ""
     category: str = ""
     thumbnail: str = ""  # file name under thumbs/, or ""
+    text: str = ""  # what lexical search matches: titles, category, description, speech
 
 
 @dataclass
@@ -80,6 +86,7 @@ class IndexInfo:
     titles: dict[str, str] = field(default_factory=dict)
     categories: dict[str, str] = field(default_factory=dict)
     thumbnails: dict[str, bytes] = field(default_factory=dict)  # JPEG bytes
+    texts: dict[str, str] = field(default_factory=dict)  # lexical documents (default: title and category)
 
 
 def thumbnail_name(sample_id: str, data: bytes) -> str:
@@ -98,6 +105,7 @@ class ProductIndex:
         self._filter_cache: dict[tuple, np.ndarray] = {}
         self._base = base
         self._journal: list[tuple] = []  # edits since `base`: replayed if another writer saved in between
+        self._lexical: LexicalIndex | None = None  # built on first use after an edit; saved with each version
 
     # -- identity ---------------------------------------------------------------------------------------------
     @property
@@ -134,8 +142,14 @@ class ProductIndex:
         meta = embeddings.meta
         if "model_id" not in meta:
             raise ProdlensError("these embeddings carry no model id (made by an older prodlens?): re-embed them")
-        vectors = VectorIndex.create(embeddings.dim, config, embeddings.vectors)
+        collection = None
+        if config.store == "faiss":
+            vectors = VectorIndex.create(embeddings.dim, config, embeddings.vectors)
+        else:
+            collection = f"prodlens_{uuid.uuid4().hex}"
+            vectors = MilvusVectors.create(config.store, path, collection, embeddings.dim, config)
         record = {"format": FORMAT, "version": 0, "kind": vectors.kind, "config": config.to_dict(),
+                  "collection": collection,
                   "dim": embeddings.dim, "model": meta.get("model", ""), "signature": meta["signature"],
                   "model_id": meta["model_id"], "checkpoint": meta.get("checkpoint"), "catalog": meta.get("catalog", ""),
                   "next_id": 0,
@@ -166,17 +180,29 @@ class ProductIndex:
         try:
             record = json.loads((version_dir / "index.json").read_text())
             config = IndexConfig(**record["config"])
-            tomb = np.load(version_dir / "tombstones.npy") if (version_dir / "tombstones.npy").exists() else ()
-            vectors = VectorIndex.from_bytes((version_dir / "vectors.faiss").read_bytes(), record["kind"], config,
-                                             [int(t) for t in tomb])
+            if config.store == "faiss":
+                tomb = np.load(version_dir / "tombstones.npy") if (version_dir / "tombstones.npy").exists() else ()
+                vectors = VectorIndex.from_bytes((version_dir / "vectors.faiss").read_bytes(), record["kind"],
+                                                 config, [int(t) for t in tomb])
+            else:
+                vectors = MilvusVectors.open(config.store, path, record["collection"], record["dim"], config,
+                                             record["version"])
             table = pq.read_table(version_dir / "items.parquet")
         except (OSError, ValueError, KeyError, RuntimeError, pa.ArrowException) as e:
             raise ProdlensError(f"index {version_dir} is unreadable: {e}") from e
         if record.get("format") != FORMAT:
             raise ProdlensError(f"index {path} has format {record.get('format')}, this prodlens reads {FORMAT}")
         cols = table.to_pydict()
+        if "text" not in cols:  # saved before lexical search: its documents are the titles and categories
+            cols["text"] = [" ".join(x for x in tc if x) for tc in zip(cols["title"], cols["category"])]
         items = {int(i): Item(int(i), *(cols[c][n] for c in ITEM_COLUMNS)) for n, i in enumerate(cols["id"])}
-        return cls(path, vectors, items, record, base=name)
+        index = cls(path, vectors, items, record, base=name)
+        if (version_dir / "lexical" / "ids.npy").exists():
+            try:
+                index._lexical = LexicalIndex.load(version_dir / "lexical")
+            except (OSError, ValueError, KeyError) as e:
+                log.warning("%s: lexical index unreadable (%s); rebuilding it from the items", version_dir, e)
+        return index
 
     # -- edits --------------------------------------------------------------------------------------------------
     def add(self, embeddings: Embeddings, info: IndexInfo | None = None) -> tuple[int, int]:
@@ -190,7 +216,9 @@ class ProductIndex:
         self._drop(replaced)
         start = self.record["next_id"]
         ids = np.arange(start, start + len(embeddings), dtype=np.int64)
-        self.vectors.add(embeddings.vectors, ids)
+        fields = [{"domain": d, "category": info.categories.get(sid, "")}
+                  for sid, d in zip(embeddings.sample_ids, embeddings.domains)]
+        self.vectors.add(embeddings.vectors, ids, fields)
         self.record["next_id"] = start + len(embeddings)
         thumbs_dir = self.path / "thumbs"
         for i, sid, pid, dom, split in zip(ids, embeddings.sample_ids, embeddings.product_ids, embeddings.domains,
@@ -201,10 +229,12 @@ class ProductIndex:
                 thumb = thumbnail_name(sid, data)
                 if not (thumbs_dir / thumb).exists():
                     atomic.write_bytes(thumbs_dir / thumb, data)
-            item = Item(int(i), sid, pid, dom, split, info.titles.get(sid, ""), info.categories.get(sid, ""), thumb)
-            self.items[int(i)] = item
+            title, category = info.titles.get(sid, ""), info.categories.get(sid, "")
+            text = info.texts.get(sid) or " ".join(x for x in (title, category) if x)
+            self.items[int(i)] = Item(int(i), sid, pid, dom, split, title, category, thumb, text)
             self._by_sample[sid] = int(i)
         self._filter_cache.clear()
+        self._lexical = None
         return len(embeddings) - len(replaced), len(replaced)
 
     def remove(self, sample_ids=(), product_ids=()) -> int:
@@ -225,6 +255,7 @@ class ProductIndex:
             item = self.items.pop(i)
             self._by_sample.pop(item.sample_id, None)
         self._filter_cache.clear()
+        self._lexical = None
 
     def _needs_rebuild(self) -> bool:
         return len(self.vectors.tombstones) > 0.2 * max(1, len(self.items))
@@ -255,10 +286,14 @@ class ProductIndex:
             try:
                 self.record.update(version=version, count=len(self.items), kind=self.vectors.kind,
                                    domains=self._domain_counts(), updated=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-                data = self.vectors.to_bytes()
-                self.record["index_bytes"] = len(data)
-                _write_synced(tmp / "vectors.faiss", data)
+                if isinstance(self.vectors, MilvusVectors):  # rows of `version`: unseen until CURRENT names it
+                    self.vectors.persist(version, KEEP_VERSIONS)
+                else:
+                    data = self.vectors.to_bytes()
+                    self.record["index_bytes"] = len(data)
+                    _write_synced(tmp / "vectors.faiss", data)
                 _write_synced(tmp / "items.parquet", self._items_parquet())
+                self.lexical.save(tmp / "lexical")
                 if self.vectors.tombstones:
                     buf = io.BytesIO()
                     np.save(buf, np.array(sorted(self.vectors.tombstones), dtype=np.int64))
@@ -269,6 +304,8 @@ class ProductIndex:
                 if tmp.exists():
                     shutil.rmtree(tmp, ignore_errors=True)
             atomic.write_text(self.path / "CURRENT", name + "\n")
+            if isinstance(self.vectors, MilvusVectors):
+                self.vectors.committed(version)
             self._base, self._journal = name, []
             self._prune(version)
         return self.path / name
@@ -281,6 +318,9 @@ class ProductIndex:
         log.warning("%s: another writer saved %s since this index was read; replaying %d edit(s) on it", self.path,
                     current, len(self._journal))
         latest = ProductIndex._read(self.path, current)
+        if isinstance(self.vectors, MilvusVectors) and getattr(latest.vectors, "collection", None) != \
+                self.vectors.collection:
+            self.vectors.drop()  # this writer's own new collection: its edits are replayed on the other's
         for op, *args in self._journal:
             if op == "add":
                 latest.add(*args)
@@ -288,6 +328,7 @@ class ProductIndex:
                 latest.remove(*args)
         self.vectors, self.items, self.record = latest.vectors, latest.items, latest.record
         self._by_sample, self._filter_cache = latest._by_sample, {}
+        self._lexical = None
         self._base = current
 
     def write_lock(self, timeout: float = LOCK_TIMEOUT):
@@ -356,31 +397,61 @@ class ProductIndex:
                 dtype=np.int64)
         return self._filter_cache[key]
 
+    @property
+    def lexical(self) -> LexicalIndex:
+        """BM25 over the items' texts (as saved with this version, or rebuilt after edits)."""
+        if self._lexical is None:
+            ids = sorted(self.items)
+            self._lexical = LexicalIndex.build([self.items[i].text for i in ids], ids)
+        return self._lexical
+
     def search(self, query: np.ndarray, k: int = 10, domains=None, categories=None, per_product: bool = True,
-               model_id: str | None = None, exclude_sample: str | None = None) -> list[Hit]:
-        """Top-k hits for one query vector; with `per_product` each product appears once (its best sample)."""
+               model_id: str | None = None, exclude_sample: str | None = None, text: str | None = None,
+               depth: int = 100) -> list[Hit]:
+        """Top-k hits for one query vector; with `per_product` each product appears once (its best sample). With
+        `text`, hybrid: the vector ranking and the BM25 ranking of `text` (each `depth` samples deep, at least 4·k)
+        fused by reciprocal rank; hit scores are then the fused scores."""
         self._check_model(model_id)
         query = np.asarray(query, dtype=np.float32).reshape(1, -1)
         allowed = self._allowed(domains, categories)
         if allowed is not None and len(allowed) == 0:
             return []
+        if text and text.strip():
+            return self._hybrid(query, text, k, allowed, (domains, categories), per_product, exclude_sample,
+                                max(depth, 4 * k))
         fetch = k
         while True:
-            scores, ids = self.vectors.search(query, fetch, allowed)
-            hits, seen = [], set()
-            for score, i in zip(scores[0], ids[0]):
-                item = self.items.get(int(i)) if i >= 0 else None
-                if item is None or item.sample_id == exclude_sample:
-                    continue
-                if per_product and item.product_id in seen:
-                    continue
-                seen.add(item.product_id)
-                hits.append(Hit(item.product_id, float(score), item.domain, item.sample_id, item.title,
-                                item.category, item.thumbnail))
+            scores, ids = self.vectors.search(query, fetch, allowed, where=(domains, categories))
+            hits = self._hits(ids[0], scores[0], k, per_product, exclude_sample)
             exhausted = fetch >= len(self.items) or (ids[0] < 0).any()
             if len(hits) >= k or exhausted:
                 return hits[:k]
-            fetch = min(len(self.items), fetch * 4)  # many samples per product: look deeper
+            fetch = min(len(self.items), fetch * 4, MAX_FETCH)  # many samples per product: look deeper
+            if fetch == MAX_FETCH and len(hits) < k and ids.shape[1] >= MAX_FETCH:
+                return hits
+
+    def _hybrid(self, query: np.ndarray, text: str, k: int, allowed, where, per_product: bool, exclude: str | None,
+                depth: int) -> list[Hit]:
+        depth = min(depth, len(self.items), MAX_FETCH)
+        _, vector_ids = self.vectors.search(query, depth, allowed, where=where)
+        lexical_ids, _ = self.lexical.search(text, depth, allowed)
+        ids, scores = fuse([vector_ids[0][vector_ids[0] >= 0], lexical_ids])
+        return self._hits(ids, scores, k, per_product, exclude)
+
+    def _hits(self, ids, scores, k: int, per_product: bool, exclude: str | None) -> list[Hit]:
+        hits, seen = [], set()
+        for score, i in zip(scores, ids):
+            item = self.items.get(int(i)) if i >= 0 else None
+            if item is None or item.sample_id == exclude:
+                continue
+            if per_product and item.product_id in seen:
+                continue
+            seen.add(item.product_id)
+            hits.append(Hit(item.product_id, float(score), item.domain, item.sample_id, item.title,
+                            item.category, item.thumbnail))
+            if len(hits) >= k:
+                break
+        return hits
 
     def stats(self) -> dict:
         return {"items": len(self.items), "products": len({it.product_id for it in self.items.values()}),

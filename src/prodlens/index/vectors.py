@@ -27,6 +27,9 @@ def _faiss():
 
 @dataclass
 class IndexConfig:
+    # where the vectors live: "faiss" (files in the index directory), "milvus://HOST:PORT" (a Milvus server or
+    # cluster), "milvus-lite[:FILE.db]" (Milvus Lite, a local file; relative to the index directory)
+    store: str = "faiss"
     kind: str = "auto"
     exact_below: int = 100_000  # auto: exact (flat) search below this many vectors
     hnsw_m: int = 32  # graph degree
@@ -41,6 +44,9 @@ class IndexConfig:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"index kind must be one of {KINDS}, got {self.kind!r}")
+        if not (self.store == "faiss" or self.store.startswith("milvus://") or self.store.startswith("milvus-lite")):
+            raise ValueError(f"index store must be faiss, milvus://HOST:PORT or milvus-lite[:FILE.db], got "
+                             f"{self.store!r}")
 
     def resolve(self, n: int) -> str:
         if self.kind != "auto":
@@ -99,7 +105,8 @@ class VectorIndex:
     def __len__(self) -> int:
         return int(self.index.ntotal) - len(self.tombstones)
 
-    def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+    def add(self, vectors: np.ndarray, ids: np.ndarray, fields: list[dict] | None = None) -> None:
+        """`fields` (each item's domain and category) are for stores that filter by them; FAISS filters by ids."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise ProdlensError(f"vectors of dimension {vectors.shape[-1]} cannot go into a {self.dim}-d index")
@@ -122,8 +129,10 @@ class VectorIndex:
         return self.index.reconstruct_batch(ids) if len(ids) else np.zeros((0, self.dim), np.float32)
 
     # -- search ---------------------------------------------------------------------------------------------------
-    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, ids), each (Q, k); missing hits are id -1. `allowed`: only these ids may be returned."""
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None,
+               where: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids), each (Q, k); missing hits are id -1. `allowed`: only these ids may be returned (`where`, the
+        same filter as (domains, categories), is for stores that filter by fields)."""
         faiss = _faiss()
         q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         if q.shape[1] != self.dim:

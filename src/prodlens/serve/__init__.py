@@ -1,7 +1,7 @@
 """Search service: an index + the model that built it, behind an HTTP API (FastAPI) with a web page."""
-from .service import BadQuery, QueryResult, SearchService, ServeConfig
+from .service import BadQuery, QueryResult, SearchQuery, SearchService, ServeConfig
 
-__all__ = ["BadQuery", "QueryResult", "SearchService", "ServeConfig", "create_app"]
+__all__ = ["BadQuery", "QueryResult", "SearchQuery", "SearchService", "ServeConfig", "create_app"]
 
 
 def create_app(*args, **kwargs):

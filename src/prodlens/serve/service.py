@@ -31,6 +31,7 @@ from .batching import MicroBatcher
 from .metrics import Metrics
 
 log = logging.getLogger(__name__)
+RETRIEVALS = ("hybrid", "vector")
 
 
 class BadQuery(ProdlensError):
@@ -52,6 +53,9 @@ class ServeConfig:
     max_batch: int = 32  # queries embedded in one forward pass (1: every query alone, as before batching)
     batch_wait_ms: float = 2.0  # how long the first query of a batch waits for others to join
     max_batch_queries: int = 64  # queries in one POST /search/batch request
+    # "hybrid": queries with text (typed, or a clip's speech) fuse the vector ranking with BM25 over the items' texts
+    # (reciprocal rank fusion); "vector": the embedding alone
+    retrieval: str = "hybrid"
     query_frames: int | None = None  # frames sampled from an uploaded clip (None: as many as the index's model uses)
     asr: bool = False  # transcribe uploaded clips' speech into the query (faster-whisper)
     asr_model: str = DEFAULT_ASR_MODEL  # for --asr: "auto" (multilingual Whisper base, language per clip), an offline
@@ -70,6 +74,8 @@ class ServeConfig:
     def __post_init__(self):
         if self.reload_seconds is not None and self.reload_seconds < 0:
             self.reload_seconds = None
+        if self.retrieval not in RETRIEVALS:
+            raise ValueError(f"retrieval must be one of {', '.join(RETRIEVALS)}, got {self.retrieval!r}")
 
 
 @dataclass
@@ -305,13 +311,16 @@ class SearchService:
                         vectors[i] = self._embed(prepared[i][2], prepared[i][3], domain)
                     except BadQuery as e:
                         out[prepared[i][0]] = e
-        for slot, (n, vector, _, _, query, exclude) in enumerate(prepared):
+        hybrid = self.config.retrieval == "hybrid"
+        for slot, (n, vector, _, text, query, exclude) in enumerate(prepared):
             if out[n] is not None:
                 continue
             vector = vector if vector is not None else vectors[slot]
             q = queries[n]
+            lexical = text if hybrid and text.strip() else None
+            query["retrieval"] = "hybrid" if lexical else "vector"
             hits = index.search(vector, q.offset + q.k + 1, domains=q.domains, categories=q.categories,
-                                per_product=q.per_product, exclude_sample=exclude)
+                                per_product=q.per_product, exclude_sample=exclude, text=lexical)
             more = len(hits) > q.offset + q.k
             took = (time.perf_counter() - start) * 1000
             self._latencies.append(took)

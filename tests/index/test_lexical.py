@@ -1,0 +1,87 @@
+"""Lexical (BM25) search beside the vectors, and its reciprocal rank fusion with them."""
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from prodlens.index import IndexInfo, ProductIndex
+from prodlens.index.lexical import LexicalIndex, fuse, tokenize
+
+from .test_store import embeddings
+
+NAMES = ["Bravo Apple Juice", "Tropicana Mandarin Morning", "God Morgon Orange Juice", "Oatly Oat Milk",
+         "Arla Standard Milk", "Granny Smith", "Pink Lady", "Tropicana Apple Juice"]
+
+
+def named_index(tmp_path):
+    emb = embeddings(n_products=len(NAMES), per_product=3)
+    titles = {s: NAMES[int(p[1:])] for s, p in zip(emb.sample_ids, emb.product_ids)}
+    texts = {s: f"{t}. A fine product for breakfast." for s, t in titles.items()}
+    index = ProductIndex.create(tmp_path / "idx", emb, IndexInfo(titles=titles, texts=texts))
+    return index, emb
+
+
+def test_tokens_are_lowercase_words_without_stop_words_or_plural_s():
+    assert tokenize("The Apples of Tropicana, 1.5% fat!") == ["apple", "tropicana", "1", "5", "fat"]
+    assert tokenize("glass") == ["glass"]
+
+
+def test_bm25_finds_an_exact_brand_and_respects_filters(tmp_path):
+    index, emb = named_index(tmp_path)
+    ids, scores = index.lexical.search("tropicana mandarin", 10)
+    assert index.items[int(ids[0])].product_id == "p1" and (scores > 0).all()
+    assert {index.items[int(i)].product_id for i in ids} == {"p1", "p7"}  # only documents sharing a word
+    allowed = np.array([i for i, it in index.items.items() if it.product_id == "p7"])
+    ids, _ = index.lexical.search("tropicana mandarin", 10, allowed)
+    assert {index.items[int(i)].product_id for i in ids} == {"p7"}
+    assert len(index.lexical.search("spaceship", 10)[0]) == 0
+
+
+def test_hybrid_search_lifts_the_named_product_the_vector_misses(tmp_path):
+    index, emb = named_index(tmp_path)
+    wrong = emb.vectors[emb.product_ids.index("p3")]  # a query vector pointing at another product (Oatly)
+    assert index.search(wrong, 1)[0].product_id == "p3"
+    hits = index.search(wrong, 3, text="tropicana mandarin")
+    # the two Tropicana products are in both rankings and come first; the vector's own pick follows
+    assert {h.product_id for h in hits[:2]} == {"p1", "p7"} and hits[2].product_id == "p3"
+    assert index.search(wrong, 3, text="tropicana mandarin", domains=["video"])[0].domain == "video"
+
+
+def test_the_lexical_index_is_saved_with_each_version_and_follows_edits(tmp_path):
+    index, emb = named_index(tmp_path)
+    version = index.save()
+    assert (version / "lexical" / "ids.npy").exists()
+    params = json.loads((version / "lexical" / "params.index.json").read_text())
+    assert params  # arrays and JSON only: np.load(allow_pickle=False) reads it
+    opened = ProductIndex.open(tmp_path / "idx")
+    assert opened._lexical is not None and len(opened.lexical) == len(emb)
+    opened.remove(product_ids=["p1"])
+    ids, _ = opened.lexical.search("mandarin", 10)  # rebuilt after the edit: the removed product is gone
+    assert len(ids) == 0
+
+
+def test_an_index_saved_before_lexical_search_matches_its_titles(tmp_path):
+    index, emb = named_index(tmp_path)
+    version = index.save()
+    table = pq.read_table(version / "items.parquet").drop(["text"])  # as an older prodlens wrote it
+    pq.write_table(table, version / "items.parquet")
+    for p in (version / "lexical").iterdir():
+        p.unlink()
+    (version / "lexical").rmdir()
+    opened = ProductIndex.open(tmp_path / "idx")
+    assert opened.items[0].text == "Bravo Apple Juice"  # its title (and category, when it has one)
+    wrong = emb.vectors[emb.product_ids.index("p3")]
+    assert {h.product_id for h in opened.search(wrong, 2, text="tropicana mandarin")} == {"p1", "p7"}
+
+
+def test_reciprocal_rank_fusion_rewards_agreement():
+    ids, scores = fuse([np.array([1, 2, 3]), np.array([3, 1])])
+    assert list(ids) == [1, 3, 2]
+    assert scores[0] == np.float32(1 / 61 + 1 / 62)
+    empty_ids, _ = fuse([np.array([], np.int64), np.array([], np.int64)])
+    assert len(empty_ids) == 0
+
+
+def test_an_empty_lexical_index_round_trips(tmp_path):
+    LexicalIndex.build([], []).save(tmp_path / "lex")
+    assert len(LexicalIndex.load(tmp_path / "lex").search("anything", 5)[0]) == 0
