@@ -2,9 +2,9 @@
 baseline: the serialised service (`--max-batch 1`: every query its own forward pass, as before micro-batching).
 
 Builds an index over a generated catalogue (pages, videos and live clips), then for each server setup — serialised,
-micro-batched (the default), micro-batched with 2 worker processes (`batched-2-workers`) — starts `prodlens serve` on loopback as a
-separate process and sends POST /search requests (photo uploads, and text) from N client threads. Each level is
-bounded in requests and in time. Reports p50 / p99 latency and QPS, QPS relative to the serialised service at the
+micro-batched (the default), micro-batched with 2 worker processes (`batched-2-workers`) — starts `prodlens serve`
+on loopback as a separate process and sends POST /search requests (photo uploads, and text) from N concurrent
+clients (asyncio tasks). Each level is bounded in requests and in time. Reports p50 / p99 latency and QPS, QPS relative to the serialised service at the
 same number of clients, and p99 relative to the same server's 1-client p99; `--out` writes them as JSON.
 
     python bench/search_latency.py [--products 30] [--requests 200] [--seconds 60] [--out report.json]
@@ -12,7 +12,7 @@ same number of clients, and p99 relative to the same server's 1-client p99; `--o
 from __future__ import annotations
 
 import argparse
-import concurrent.futures as cf
+import asyncio
 import io
 import json
 import os
@@ -52,31 +52,33 @@ def photo_queries(catalog_dir: Path, n: int = 20) -> list[bytes]:
 
 
 def run_level(url: str, clients: int, requests: int, seconds: float, make_request) -> tuple[list[float], float, int]:
-    """(latencies in ms, wall seconds, errors) for `requests` requests spread over `clients` threads."""
+    """(latencies in ms, wall seconds, errors) of `clients` concurrent clients, each sending its next request when its
+    last one is answered, until `requests` were sent or `seconds` passed. The clients are asyncio tasks on one thread
+    and one connection pool each: a light load generator, since it shares the machine's cores with the server."""
+    return asyncio.run(_level(url, clients, requests, seconds, make_request))
+
+
+async def _level(url, clients, requests, seconds, make_request):
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
 
-    def worker(worker_id: int):
+    async def client_loop(client_id: int):
         nonlocal errors
-        mine = []
-        with httpx.Client(base_url=url, timeout=120) as client:
-            for i in range(worker_id, requests, clients):
+        async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+            for i in range(client_id, requests, clients):
                 if time.perf_counter() > deadline:
                     break
                 start = time.perf_counter()
                 try:
-                    ok = make_request(client, i).status_code == 200
+                    ok = (await make_request(client, i)).status_code == 200
                 except httpx.TransportError:  # a dropped connection is an error of the server under load
                     ok = False
-                mine.append((time.perf_counter() - start) * 1000)
+                latencies.append((time.perf_counter() - start) * 1000)
                 errors += not ok
-        return mine
 
     start = time.perf_counter()
-    with cf.ThreadPoolExecutor(clients) as pool:
-        for part in pool.map(worker, range(clients)):
-            latencies.extend(part)
+    await asyncio.gather(*(client_loop(c) for c in range(clients)))
     return latencies, time.perf_counter() - start, errors
 
 
@@ -138,8 +140,7 @@ def main() -> None:
             server, url = start_server(tmp / "index", env, SETUPS[setup])
             try:
                 for kind, make in kinds.items():
-                    for _ in range(3):
-                        make(httpx.Client(base_url=url, timeout=120), 0)  # warm (every worker, likely)
+                    run_level(url, 4, 8, 60, make)  # warm: every worker process, likely
                     for clients in levels:
                         lat, wall, errors = run_level(url, clients, args.requests, args.seconds, make)
                         rows.append({"setup": setup, "query": kind, "clients": clients, "requests": len(lat),

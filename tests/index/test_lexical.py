@@ -1,5 +1,6 @@
 """Lexical (BM25) search beside the vectors, and its reciprocal rank fusion with them."""
 import json
+import shutil
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -51,8 +52,8 @@ def test_the_lexical_index_is_saved_with_each_version_and_follows_edits(tmp_path
     index, emb = named_index(tmp_path)
     version = index.save()
     assert (version / "lexical" / "ids.npy").exists()
-    params = json.loads((version / "lexical" / "params.index.json").read_text())
-    assert params  # arrays and JSON only: np.load(allow_pickle=False) reads it
+    for field in ("name", "text"):  # arrays and JSON only: np.load(allow_pickle=False) reads them
+        assert json.loads((version / "lexical" / field / "params.index.json").read_text())
     opened = ProductIndex.open(tmp_path / "idx")
     assert opened._lexical is not None and len(opened.lexical) == len(emb)
     opened.remove(product_ids=["p1"])
@@ -65,9 +66,7 @@ def test_an_index_saved_before_lexical_search_matches_its_titles(tmp_path):
     version = index.save()
     table = pq.read_table(version / "items.parquet").drop(["text"])  # as an older prodlens wrote it
     pq.write_table(table, version / "items.parquet")
-    for p in (version / "lexical").iterdir():
-        p.unlink()
-    (version / "lexical").rmdir()
+    shutil.rmtree(version / "lexical")
     opened = ProductIndex.open(tmp_path / "idx")
     assert opened.items[0].text == "Bravo Apple Juice"  # its title (and category, when it has one)
     wrong = emb.vectors[emb.product_ids.index("p3")]
@@ -83,5 +82,14 @@ def test_reciprocal_rank_fusion_rewards_agreement():
 
 
 def test_an_empty_lexical_index_round_trips(tmp_path):
-    LexicalIndex.build([], []).save(tmp_path / "lex")
+    LexicalIndex.build({"name": [], "text": []}, []).save(tmp_path / "lex")
     assert len(LexicalIndex.load(tmp_path / "lex").search("anything", 5)[0]) == 0
+
+
+def test_the_name_field_ranks_the_product_named_above_one_that_mentions_it(tmp_path):
+    texts = ["Yoggi Strawberry Yoghurt. Also try our vanilla yoghurt, vanilla and more vanilla.",
+             "Yoggi Vanilla Yoghurt. Creamy."]
+    lexical = LexicalIndex.build({"name": ["Yoggi Strawberry Yoghurt", "Yoggi Vanilla Yoghurt"], "text": texts},
+                                 [10, 11])
+    assert list(lexical.search("yoggi vanilla yoghurt", 2, field="name")[0]) == [11, 10]
+    assert [list(r) for r in lexical.rankings("vanilla", 2)] == [[11], [10, 11]]

@@ -1,10 +1,13 @@
-"""Lexical retrieval beside the vectors: BM25 (bm25s) over each indexed sample's text — titles, category, page
-description, clip speech — and reciprocal rank fusion (RRF) of its ranking with the vector ranking.
+"""Lexical retrieval beside the vectors: BM25 (bm25s) over two fields of each indexed sample — its name (title and
+category) and its whole text (name, page description, the sample's own text) — and reciprocal rank fusion (RRF) of
+those rankings with the vector ranking.
 
 A brand or model name typed exactly ("tropicana mandarin") is matched word for word here, where an embedding has to
-carry it through a sentence encoder fused with image features. RRF (Cormack et al. 2009) adds 1 / (k + rank) over
-the rankings an item appears in; it needs no score calibration between BM25 and cosines, and its k = 60 is the
-published constant, not tuned here.
+carry it through a sentence encoder fused with image features. The name is its own field because it is what
+shoppers type, and a long description would dilute it (BM25 normalises term frequency by document length; this is
+BM25F's field weighting, done by fusion). RRF (Cormack et al. 2009) adds 1 / (k + rank) over the rankings an item
+appears in; it needs no score calibration between BM25 and cosines, and its k = 60 is the published constant, not
+tuned here.
 """
 from __future__ import annotations
 
@@ -31,51 +34,65 @@ def tokenize(text: str) -> list[str]:
     return out
 
 
-class LexicalIndex:
-    """BM25 over documents whose index item ids are `ids` (document n ↔ item ids[n])."""
+FIELDS = ("name", "text")
 
-    def __init__(self, bm25, ids: np.ndarray):
-        """`bm25`: None when no document has a word (nothing can match)."""
-        self.bm25 = bm25
+
+class LexicalIndex:
+    """BM25 over each field's documents; document n of every field is item ids[n]."""
+
+    def __init__(self, fields: dict, ids: np.ndarray):
+        """`fields`: field → a bm25s.BM25, or None when none of its documents has a word (nothing can match)."""
+        self.fields = fields
         self.ids = np.asarray(ids, dtype=np.int64)
 
     @classmethod
-    def build(cls, texts: list[str], ids) -> "LexicalIndex":
+    def build(cls, documents: dict[str, list[str]], ids) -> "LexicalIndex":
+        """`documents`: field → one text per id."""
         import bm25s
 
-        tokens = [tokenize(t) for t in texts]
-        bm25 = None
-        if any(tokens):
-            bm25 = bm25s.BM25()
-            bm25.index(tokens, show_progress=False)
-        return cls(bm25, np.asarray(ids, dtype=np.int64))
+        fields = {}
+        for field, texts in documents.items():
+            tokens = [tokenize(t) for t in texts]
+            fields[field] = None
+            if any(tokens):
+                fields[field] = bm25s.BM25()
+                fields[field].index(tokens, show_progress=False)
+        return cls(fields, np.asarray(ids, dtype=np.int64))
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def search(self, text: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(item ids, BM25 scores) of up to k documents sharing a word with `text`, best first; `allowed`: only
-        these item ids."""
+    def search(self, text: str, k: int, allowed: np.ndarray | None = None,
+               field: str = "text") -> tuple[np.ndarray, np.ndarray]:
+        """(item ids, BM25 scores) of up to k documents of `field` sharing a word with `text`, best first;
+        `allowed`: only these item ids."""
+        bm25 = self.fields.get(field)
         tokens = tokenize(text)
         empty = np.zeros(0, np.int64), np.zeros(0, np.float32)
-        if self.bm25 is None or not tokens or not any(t in self.bm25.vocab_dict for t in tokens):
+        if bm25 is None or not tokens or not any(t in bm25.vocab_dict for t in tokens):
             return empty
         mask = None
         if allowed is not None:
             mask = np.isin(self.ids, allowed).astype(np.float32)
             if not mask.any():
                 return empty
-        k = min(k, len(self.ids))
-        docs, scores = self.bm25.retrieve([tokens], k=k, show_progress=False, weight_mask=mask, n_threads=1)
+        docs, scores = bm25.retrieve([tokens], k=min(k, len(self.ids)), show_progress=False, weight_mask=mask,
+                                     n_threads=1)
         docs, scores = docs[0], scores[0]
         keep = scores > 0
         return self.ids[docs[keep]], scores[keep].astype(np.float32)
 
+    def rankings(self, text: str, k: int, allowed: np.ndarray | None = None) -> list[np.ndarray]:
+        """Each field's ranking of item ids for `text` (for fusion)."""
+        return [self.search(text, k, allowed, field)[0] for field in self.fields]
+
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        if self.bm25 is not None:
-            self.bm25.save(str(directory), show_progress=False)
         np.save(directory / "ids.npy", self.ids)
+        for field, bm25 in self.fields.items():
+            (directory / field).mkdir(exist_ok=True)
+            if bm25 is not None:
+                bm25.save(str(directory / field), show_progress=False)
 
     @classmethod
     def load(cls, directory: Path) -> "LexicalIndex":
@@ -83,8 +100,14 @@ class LexicalIndex:
         import bm25s
 
         ids = np.load(directory / "ids.npy", allow_pickle=False)
-        indexed = (directory / "params.index.json").exists()
-        return cls(bm25s.BM25.load(str(directory), allow_pickle=False) if indexed else None, ids)
+        fields = {}
+        for field in FIELDS:
+            path = directory / field
+            if not path.is_dir():
+                raise ValueError(f"{directory}: no {field} field")
+            indexed = (path / "params.index.json").exists()
+            fields[field] = bm25s.BM25.load(str(path), allow_pickle=False) if indexed else None
+        return cls(fields, ids)
 
 
 def fuse(rankings: list[np.ndarray], k: int = RRF_K) -> tuple[np.ndarray, np.ndarray]:

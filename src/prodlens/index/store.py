@@ -200,7 +200,7 @@ class ProductIndex:
         if (version_dir / "lexical" / "ids.npy").exists():
             try:
                 index._lexical = LexicalIndex.load(version_dir / "lexical")
-            except (OSError, ValueError, KeyError) as e:
+            except (OSError, ValueError, KeyError) as e:  # the next save writes it whole again
                 log.warning("%s: lexical index unreadable (%s); rebuilding it from the items", version_dir, e)
         return index
 
@@ -401,16 +401,18 @@ class ProductIndex:
     def lexical(self) -> LexicalIndex:
         """BM25 over the items' texts (as saved with this version, or rebuilt after edits)."""
         if self._lexical is None:
-            ids = sorted(self.items)
-            self._lexical = LexicalIndex.build([self.items[i].text for i in ids], ids)
+            items = [self.items[i] for i in sorted(self.items)]
+            names = [" ".join(x for x in (it.title, it.category) if x) for it in items]
+            self._lexical = LexicalIndex.build({"name": names, "text": [it.text for it in items]},
+                                               [it.id for it in items])
         return self._lexical
 
     def search(self, query: np.ndarray, k: int = 10, domains=None, categories=None, per_product: bool = True,
                model_id: str | None = None, exclude_sample: str | None = None, text: str | None = None,
                depth: int = 100) -> list[Hit]:
         """Top-k hits for one query vector; with `per_product` each product appears once (its best sample). With
-        `text`, hybrid: the vector ranking and the BM25 ranking of `text` (each `depth` samples deep, at least 4·k)
-        fused by reciprocal rank; hit scores are then the fused scores."""
+        `text`, hybrid: the vector ranking and the BM25 rankings of `text` by name and by whole text (each `depth`
+        samples deep, at least 4·k) fused by reciprocal rank; hit scores are then the fused scores."""
         self._check_model(model_id)
         query = np.asarray(query, dtype=np.float32).reshape(1, -1)
         allowed = self._allowed(domains, categories)
@@ -434,8 +436,7 @@ class ProductIndex:
                 depth: int) -> list[Hit]:
         depth = min(depth, len(self.items), MAX_FETCH)
         _, vector_ids = self.vectors.search(query, depth, allowed, where=where)
-        lexical_ids, _ = self.lexical.search(text, depth, allowed)
-        ids, scores = fuse([vector_ids[0][vector_ids[0] >= 0], lexical_ids])
+        ids, scores = fuse([vector_ids[0][vector_ids[0] >= 0], *self.lexical.rankings(text, depth, allowed)])
         return self._hits(ids, scores, k, per_product, exclude)
 
     def _hits(self, ids, scores, k: int, per_product: bool, exclude: str | None) -> list[Hit]:

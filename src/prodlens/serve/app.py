@@ -392,5 +392,10 @@ def run(config: ServeConfig, host: str = "127.0.0.1", port: int = 8000, log_leve
     with tempfile.TemporaryDirectory(prefix="prodlens-metrics-") as metrics_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         os.environ[CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
+        # the cores shared out: N processes with a thread per core each would oversubscribe them, and idle OpenMP
+        # threads spin while another process computes (1 client ran at half the speed of 1 process)
+        threads = str(max(1, (os.cpu_count() or 1) // workers))
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, threads)
         uvicorn.run("prodlens.serve.app:app_from_env", factory=True, host=host, port=port, log_level=log_level,
                     workers=workers)
