@@ -11,6 +11,8 @@ from prodlens.embed import EmbedConfig, FeatureCache
 from prodlens.rec import RecConfig, evaluate_recommender
 from prodlens.serve import SearchService, ServeConfig, create_app
 
+from .test_web import browser  # noqa: F401 - the headless Chromium fixture
+
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
@@ -36,13 +38,21 @@ def shop(tmp_path_factory):
     return base, specs
 
 
-def test_learn_on_product_embeddings_recommends_and_serves(shop):
-    base, specs = shop
+@pytest.fixture(scope="module")
+def learned(shop):
+    """(LEARN's metrics, popularity's) with LEARN trained on the product embeddings into shop/run."""
+    base, _ = shop
     inter, items = base / "interactions.tsv", base / "items.tsv"
     pop = evaluate_recommender(inter, items, RecConfig(model="pop"), progress=False, cold_start=False)
     learn = evaluate_recommender(inter, items, RecConfig(model="learn", encoder=f"embeddings:{base / 'products.parquet'}",
                                                          epochs=20, patience=20, dim=32),
                                  out_dir=base / "run", progress=False, cold_start=False)
+    return learn, pop
+
+
+def test_learn_on_product_embeddings_recommends_and_serves(shop, learned):
+    base, specs = shop
+    learn, pop = learned
     assert learn["metrics"]["R@10"] > pop["metrics"]["R@10"]
 
     service = SearchService(ServeConfig(str(base / "index"), cache_dir=str(base / "cache"), rec_run=str(base / "run")))
@@ -59,3 +69,50 @@ def test_learn_on_product_embeddings_recommends_and_serves(shop):
         assert client.post("/recommend", json={"history": [], "k": 5}).status_code == 400
         assert client.post("/recommend", json={"history": ["unknown-item"]}).status_code == 400
         assert client.get("/stats").json()["recommender"]["items"] == 24
+
+
+@pytest.mark.slow
+def test_the_web_page_recommends_for_a_user_and_for_the_products_clicked(shop, learned, browser):
+    import threading
+    import time
+
+    import uvicorn
+
+    from tests.helpers import free_port
+
+    base, specs = shop
+    service = SearchService(ServeConfig(str(base / "index"), cache_dir=str(base / "cache"), rec_run=str(base / "run")))
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(service.config, service), host="127.0.0.1", port=port,
+                                        log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    while not srv.started:
+        assert thread.is_alive(), "the server thread stopped before it started listening"
+        time.sleep(0.05)
+    try:
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector("#recommend:not([hidden])", timeout=30_000)  # shown only with a recommender
+        page.fill("#rec-user", "u0")
+        page.click("#rec-go")
+        page.wait_for_selector("#rec-results .result", timeout=30_000)
+        expected = [h["item_id"] for h in service.recommend(user="u0", k=10)]
+        assert [c.get_attribute("data-product-id") for c in page.query_selector_all("#rec-results .result")] == expected
+
+        page.fill("#text", specs[0].title)  # search, click the first result: it becomes the history
+        page.click("#search")
+        page.wait_for_selector("#results .result", timeout=30_000)
+        clicked = page.query_selector("#results .result").get_attribute("data-product-id")
+        page.click("#results .result")
+        page.fill("#rec-user", "")
+        page.click("#rec-go")
+        page.wait_for_function("document.querySelector('#rec-message').textContent.includes('clicked')",
+                               timeout=30_000)
+        expected = [h["item_id"] for h in service.recommend(history=[clicked], k=10)]
+        assert [c.get_attribute("data-product-id") for c in page.query_selector_all("#rec-results .result")] == expected
+        assert clicked in page.text_content("#rec-history")
+        page.close()
+    finally:
+        srv.should_exit = True
+        thread.join(10)

@@ -158,3 +158,20 @@ def test_the_command_line_answers_many_queries_with_one_model_load(indexed):
     assert result.exit_code == 0, result.output
     answers = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert [a["results"][0]["product_id"] for a in answers] == sorted(catalog.products)[:3]
+
+
+def test_a_service_over_milvus_answers_as_over_faiss(indexed, service, tmp_path):
+    from prodlens import api
+    from prodlens.embed import EmbedConfig, FeatureCache
+    from prodlens.index import IndexConfig
+
+    catalog, _, cache_dir = indexed
+    api.index_catalog(catalog, tmp_path / "milvus-index", ("page", "video", "live"), EmbedConfig(frames=4),
+                      index_config=IndexConfig(store="milvus-lite"), cache=FeatureCache(cache_dir), progress=False)
+    milvus = SearchService(ServeConfig(str(tmp_path / "milvus-index"), cache_dir=str(cache_dir)))
+    assert milvus.stats()["kind"] == "milvus" and len(milvus.index) == len(service.index)
+    for text in ("juice", catalog.products[sorted(catalog.products)[3]].title):
+        for domains in (None, ["live"]):
+            a = service.search(text=text, k=5, domains=domains, per_product=False)
+            b = milvus.search(text=text, k=5, domains=domains, per_product=False)
+            assert [h.sample_id for h in a.hits] == [h.sample_id for h in b.hits]
