@@ -53,9 +53,7 @@ class ServeConfig:
     max_batch: int = 32  # queries embedded in one forward pass (1: every query alone, as before batching)
     batch_wait_ms: float = 2.0  # how long the first query of a batch waits for others to join
     max_batch_queries: int = 64  # queries in one POST /search/batch request
-    # "hybrid": queries with text (typed, or a clip's speech) fuse the vector ranking with BM25 over the items' texts
-    # (reciprocal rank fusion); "vector": the embedding alone
-    retrieval: str = "hybrid"
+    retrieval: str = "hybrid"  # hybrid: queries with text also ranked by BM25, fused by rank; vector: embedding alone
     query_frames: int | None = None  # frames sampled from an uploaded clip (None: as many as the index's model uses)
     asr: bool = False  # transcribe uploaded clips' speech into the query (faster-whisper)
     asr_model: str = DEFAULT_ASR_MODEL  # for --asr: "auto" (multilingual Whisper base, language per clip), an offline
@@ -67,8 +65,7 @@ class ServeConfig:
     rec_run: str | None = None  # a trained recommender run (prodlens rec eval --out): enables /recommend
     # from this many recommender items, approximate top-k (an HNSW graph built at start) instead of exact; None: never
     rec_ann_above: int | None = ANN_ABOVE
-    # the key write endpoints require (X-API-Key header); unset: $PRODLENS_API_KEY; neither: writes are refused
-    api_key: str | None = None
+    api_key: str | None = None  # the X-API-Key write endpoints require (default $PRODLENS_API_KEY; none: no writes)
     reload_seconds: float | None = 2.0  # look for a newer index version (index add/remove) this often; <0: never
 
     def __post_init__(self):
