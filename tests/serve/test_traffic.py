@@ -175,3 +175,14 @@ def test_a_service_over_milvus_answers_as_over_faiss(indexed, service, tmp_path)
             a = service.search(text=text, k=5, domains=domains, per_product=False)
             b = milvus.search(text=text, k=5, domains=domains, per_product=False)
             assert [h.sample_id for h in a.hits] == [h.sample_id for h in b.hits]
+
+
+def test_frames_prepared_in_the_request_thread_embed_to_the_same_vector(service, indexed):
+    from PIL import Image
+
+    catalog, _, _ = indexed
+    photo = Image.open(catalog.path(catalog.by_domain("page")[0].images[0])).convert("RGB").resize((301, 517))
+    prepared = service.model.prepare_query_frames([photo])
+    assert prepared[0].size == (224, 224)  # the resize and crop left to the request thread
+    np.testing.assert_array_equal(service.model.embed_query(prepared, "", "live"),
+                                  service.model.embed_query([photo], "", "live"))

@@ -231,6 +231,13 @@ class FeatureExtractor:
                     self.cache.put_many(model, "probs", store_p)
                 advance(len(decoded))
 
+    def prepare_frames(self, frames: list[Image.Image]) -> list[Image.Image]:
+        """Frames resized and cropped by the image encoder ahead of `encode_frames` (see ProductEncoder.
+        prepare_query_frames); as they are when the encoder offers no `prepare`, or with flip TTA (a mirror of the
+        crop is not the crop of the mirror)."""
+        prepare = getattr(self.image_encoder, "prepare", None)
+        return frames if prepare is None or self.config.flip_tta else prepare(frames)
+
     def encode_frames(self, frames: list[Image.Image]):
         """(pooled features, class probabilities or None) of frames, mirror-averaged with flip TTA."""
         encoder = self.image_encoder

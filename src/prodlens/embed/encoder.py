@@ -23,13 +23,19 @@ from ..media import DEFAULT_FRAMES, load_image, sample_frames
 
 
 class ProductEncoder:
-    """Base class: subclasses give `embed_queries`, `embed_catalog`, `signature`, `with_cache` and `frames`."""
+    """Base class: subclasses give `embed_queries`, `embed_catalog`, `signature`, `with_cache`, `frames` and
+    `features` (the FeatureExtractor their encoders live in)."""
 
     name: str = "encoder"
     frames: int = DEFAULT_FRAMES  # frames sampled from a video
 
     def embed_queries(self, frames: list[list[Image.Image]], texts: list[str], domain: str) -> np.ndarray:
         raise NotImplementedError
+
+    def prepare_query_frames(self, frames: list[Image.Image]) -> list[Image.Image]:
+        """A query's frames made ready for `embed_queries` ahead of it, in the caller's thread (the image encoder's
+        resize and crop, when it offers one; embedding them gives the same vector)."""
+        return self.features.prepare_frames(frames)
 
     def embed_catalog(self, catalog, progress: bool = True):
         raise NotImplementedError

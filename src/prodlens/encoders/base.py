@@ -21,6 +21,9 @@ class ImageEncoder(Protocol):
 
     def encode(self, images: list[Image.Image]) -> ImageFeatures: ...
 
+    # Optional: `prepare(images) -> images`, the encoder's own per-image preprocessing, idempotent, that callers may
+    # run ahead in other threads (the search service does, in its request threads).
+
 
 class TextEncoder(Protocol):
     name: str

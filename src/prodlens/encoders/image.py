@@ -51,8 +51,13 @@ class EfficientNetLite0:
         self.name = f"efficientnet-lite0@{image_size}"
         self.class_names = imagenet_class_names()
 
+    def prepare(self, images: list[Image.Image]) -> list[Image.Image]:
+        """The per-image part of `preprocess`, which callers may run ahead in their own threads: preparing twice
+        changes nothing (a prepared image is already size × size, and PIL returns it as it is)."""
+        return [resize_center_crop(im, self.image_size) for im in images]
+
     def preprocess(self, images: list[Image.Image]) -> torch.Tensor:
-        arrays = [np.asarray(resize_center_crop(im, self.image_size), dtype=np.float32) for im in images]
+        arrays = [np.asarray(im, dtype=np.float32) for im in self.prepare(images)]
         batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
         batch = batch / 127.5 - 1.0  # EfficientNet-Lite expects inputs in [-1, 1]
         return batch.to(self.device).contiguous(memory_format=torch.channels_last)

@@ -201,7 +201,7 @@ class SearchService:
                 text = f"{text}. {transcript}" if text else transcript
                 query["speech"] = transcript
         self._check_domain(query["domain"])
-        return frames, text, query
+        return self.model.prepare_query_frames(frames), text, query
 
     def _clip(self, data: bytes, filename: str) -> tuple[list[Image.Image], str]:
         from ..media import sample_frames, video_info
