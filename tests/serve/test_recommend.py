@@ -11,8 +11,6 @@ from prodlens.embed import EmbedConfig, FeatureCache
 from prodlens.rec import RecConfig, evaluate_recommender
 from prodlens.serve import SearchService, ServeConfig, create_app
 
-from .test_web import browser  # noqa: F401 - the headless Chromium fixture
-
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):

@@ -1,16 +1,11 @@
 """The search web page, driven end to end in headless Chromium (Debian's chromium + Playwright)."""
-import shutil
 import threading
 import time
 
 import pytest
 
 from prodlens.serve import create_app
-from tests.helpers import free_port, importable, require
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from tests.helpers import free_port
 
 
 @pytest.fixture(scope="module")
@@ -28,18 +23,6 @@ def server(service):
     yield f"http://127.0.0.1:{port}"
     srv.should_exit = True
     thread.join(10)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require(CHROMIUM is not None, "chromium", "apt-get install chromium; `make test` installs it as root")
-    require(importable("playwright.sync_api"), "playwright", "pip install playwright")
-    from playwright import sync_api
-
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.mark.slow
