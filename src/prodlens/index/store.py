@@ -194,7 +194,7 @@ class ProductIndex:
             raise ProdlensError(f"index {path} has format {record.get('format')}, this prodlens reads {FORMAT}")
         cols = table.to_pydict()
         if "text" not in cols:  # saved before lexical search: its documents are the titles and categories
-            cols["text"] = [" ".join(x for x in tc if x) for tc in zip(cols["title"], cols["category"])]
+            cols["text"] = [_name(t, c) for t, c in zip(cols["title"], cols["category"])]
         items = {int(i): Item(int(i), *(cols[c][n] for c in ITEM_COLUMNS)) for n, i in enumerate(cols["id"])}
         index = cls(path, vectors, items, record, base=name)
         if (version_dir / "lexical" / "ids.npy").exists():
@@ -230,7 +230,7 @@ class ProductIndex:
                 if not (thumbs_dir / thumb).exists():
                     atomic.write_bytes(thumbs_dir / thumb, data)
             title, category = info.titles.get(sid, ""), info.categories.get(sid, "")
-            text = info.texts.get(sid) or " ".join(x for x in (title, category) if x)
+            text = info.texts.get(sid) or _name(title, category)
             self.items[int(i)] = Item(int(i), sid, pid, dom, split, title, category, thumb, text)
             self._by_sample[sid] = int(i)
         self._filter_cache.clear()
@@ -402,7 +402,7 @@ class ProductIndex:
         """BM25 over the items' texts (as saved with this version, or rebuilt after edits)."""
         if self._lexical is None:
             items = [self.items[i] for i in sorted(self.items)]
-            names = [" ".join(x for x in (it.title, it.category) if x) for it in items]
+            names = [_name(it.title, it.category) for it in items]
             self._lexical = LexicalIndex.build({"name": names, "text": [it.text for it in items]},
                                                [it.id for it in items])
         return self._lexical
@@ -425,12 +425,10 @@ class ProductIndex:
         while True:
             scores, ids = self.vectors.search(query, fetch, allowed, where=(domains, categories))
             hits = self._hits(ids[0], scores[0], k, per_product, exclude_sample)
-            exhausted = fetch >= len(self.items) or (ids[0] < 0).any()
+            exhausted = fetch >= min(len(self.items), MAX_FETCH) or (ids[0] < 0).any()
             if len(hits) >= k or exhausted:
-                return hits[:k]
-            fetch = min(len(self.items), fetch * 4, MAX_FETCH)  # many samples per product: look deeper
-            if fetch == MAX_FETCH and len(hits) < k and ids.shape[1] >= MAX_FETCH:
                 return hits
+            fetch = min(len(self.items), fetch * 4, MAX_FETCH)  # many samples per product: look deeper
 
     def _hybrid(self, query: np.ndarray, text: str, k: int, allowed, where, per_product: bool, exclude: str | None,
                 depth: int) -> list[Hit]:
@@ -460,6 +458,11 @@ class ProductIndex:
                 "dim": self.dim, "model": self.record.get("model", ""), "model_id": self.model_id,
                 "version": self.record.get("version"), "tombstones": len(self.vectors.tombstones),
                 "index_bytes": self.record.get("index_bytes")}
+
+
+def _name(title: str, category: str) -> str:
+    """An item's name for lexical search: its title and category."""
+    return " ".join(x for x in (title, category) if x)
 
 
 def _current_name(path: Path) -> str | None:

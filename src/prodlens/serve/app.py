@@ -225,7 +225,7 @@ def create_app(config: ServeConfig, service: SearchService | None = None, extra_
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics():
         if state.service is not None:
-            state.service.stats()  # index and recommender gauges as served now
+            state.service.refresh()  # index and recommender gauges as served now
         return Response(metrics.render(), media_type=metrics.content_type)
 
     @app.post("/search", response_model=SearchResponse)
@@ -241,10 +241,7 @@ def create_app(config: ServeConfig, service: SearchService | None = None, extra_
                per_product: Annotated[bool, Form(description="one hit per product")] = True,
                query_domain: Annotated[Optional[str], Form(description="embed the query as this domain")] = None):
         service = state.get()
-        data, filename = None, "upload"
-        if file is not None and (file.filename or file.size):
-            filename = Path(file.filename or "upload").name[:200]  # a name for messages, never a path
-            data = _read_limited(file, limit, filename)
+        data, filename = _upload(file, limit)
         result = service.search(data=data, filename=filename, text=text or "", sample_id=sample_id, k=k,
                                 offset=offset, domains=_split_values(domain),
                                 categories=[c for c in category or () if c.strip()] or None,
@@ -280,10 +277,7 @@ def create_app(config: ServeConfig, service: SearchService | None = None, extra_
                                                                 "uploads, page for text)")] = None):
         """The vector the index's model gives an upload and/or text, as a query of `domain`."""
         service = state.get()
-        data, filename = None, "upload"
-        if file is not None and (file.filename or file.size):
-            filename = Path(file.filename or "upload").name[:200]
-            data = _read_limited(file, limit, filename)
+        data, filename = _upload(file, limit)
         return service.embed(data=data, filename=filename, text=text or "", domain=domain or None)
 
     @app.get("/recommend")
@@ -346,6 +340,14 @@ def _base64(value: str, n: int) -> bytes:
         raise BadQuery(f"query {n}: image_base64 is not valid base64", 422) from None
 
 
+def _upload(file: UploadFile | None, limit: int) -> tuple[bytes | None, str]:
+    """(the uploaded bytes or None, a name for messages — never a path)."""
+    if file is None or not (file.filename or file.size):
+        return None, "upload"
+    filename = Path(file.filename or "upload").name[:200]
+    return _read_limited(file, limit, filename), filename
+
+
 def _read_limited(file: UploadFile, limit: int, filename: str) -> bytes:
     chunks, size = [], 0
     while True:
@@ -368,9 +370,20 @@ def _split_values(values: list[str] | None) -> list[str] | None:
 
 
 def app_from_env() -> FastAPI:
-    """The app of one `prodlens serve --workers N` worker process (uvicorn's factory): its config comes from the
-    parent through $PRODLENS_SERVE_CONFIG."""
-    return create_app(ServeConfig(**json.loads(os.environ[CONFIG_ENV])))
+    """The app of one `prodlens serve --workers N` worker process (uvicorn's factory): its config and log level come
+    from the parent through $PRODLENS_SERVE_CONFIG."""
+    settings = json.loads(os.environ[CONFIG_ENV])
+    _log_with_request_ids(settings.pop("log_level"))
+    return create_app(ServeConfig(**settings))
+
+
+def _log_with_request_ids(level: str) -> None:
+    """prodlens's log lines to stderr, each with the id of the request it belongs to."""
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
+    logging.getLogger("prodlens").addHandler(handler)
+    logging.getLogger("prodlens").setLevel(level.upper())
 
 
 def run(config: ServeConfig, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info",
@@ -381,12 +394,8 @@ def run(config: ServeConfig, host: str = "127.0.0.1", port: int = 8000, log_leve
 
     import uvicorn
 
-    handler = logging.StreamHandler()
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
-    logging.getLogger("prodlens").addHandler(handler)
-    logging.getLogger("prodlens").setLevel(log_level.upper())
     if workers <= 1:
+        _log_with_request_ids(log_level)
         uvicorn.run(create_app(config), host=host, port=port, log_level=log_level)
         return
     import socket
@@ -395,7 +404,7 @@ def run(config: ServeConfig, host: str = "127.0.0.1", port: int = 8000, log_leve
 
     with tempfile.TemporaryDirectory(prefix="prodlens-metrics-") as metrics_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-        os.environ[CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
+        os.environ[CONFIG_ENV] = json.dumps({**dataclasses.asdict(config), "log_level": log_level})
         server_config = uvicorn.Config("prodlens.serve.app:app_from_env", factory=True, host=host, port=port,
                                        log_level=log_level, workers=workers)
         # the shared listening socket made here with proto=TCP: uvicorn's own has proto 0, so asyncio never sets

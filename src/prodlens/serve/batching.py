@@ -44,20 +44,20 @@ class MicroBatcher:
         self._worker.start()
 
     def embed(self, frames: list, text: str, domain: str) -> np.ndarray:
-        return self.embed_many([(frames, text)], domain)[0]
+        out = self.embed_many([(frames, text)], domain)[0]
+        if isinstance(out, BaseException):
+            raise out
+        return out
 
-    def embed_many(self, queries: list[tuple[list, str]], domain: str) -> list[np.ndarray]:
-        """Several queries of one request: queued together, so they share a pass (with other requests' too)."""
+    def embed_many(self, queries: list[tuple[list, str]], domain: str) -> list[np.ndarray | BaseException]:
+        """Several queries of one request: queued together, so they share a pass (with other requests' too). Each
+        query's vector, or the error embedding it alone raised."""
         pending = [_Pending(list(frames), text, domain) for frames, text in queries]
         for p in pending:
             self._queue.put(p)
-        out = []
         for p in pending:
             p.done.wait()
-            if p.error is not None:
-                raise p.error
-            out.append(p.vector)
-        return out
+        return [p.vector if p.error is None else p.error for p in pending]
 
     def _run(self) -> None:
         while True:

@@ -299,15 +299,14 @@ class SearchService:
                 to_embed.setdefault(query["domain"], []).append(slot)
         vectors: dict[int, np.ndarray] = {}
         for domain, slots in to_embed.items():
-            try:
-                got = self.batcher.embed_many([(prepared[i][2], prepared[i][3]) for i in slots], domain)
-                vectors.update(zip(slots, got))
-            except RecordError:  # one of them cannot be embedded: find which
-                for i in slots:
-                    try:
-                        vectors[i] = self._embed(prepared[i][2], prepared[i][3], domain)
-                    except BadQuery as e:
-                        out[prepared[i][0]] = e
+            got = self.batcher.embed_many([(prepared[i][2], prepared[i][3]) for i in slots], domain)
+            for i, vector in zip(slots, got):
+                if isinstance(vector, RecordError):  # this query alone cannot be embedded
+                    out[prepared[i][0]] = BadQuery(str(vector), 422)
+                elif isinstance(vector, BaseException):
+                    raise vector
+                else:
+                    vectors[i] = vector
         hybrid = self.config.retrieval == "hybrid"
         for slot, (n, vector, _, text, query, exclude) in enumerate(prepared):
             if out[n] is not None:
@@ -420,13 +419,18 @@ class SearchService:
         version = rec.remove_items(ids)
         return {"removed": len(ids), "version": version, "items": len(rec.table)}
 
-    def stats(self) -> dict:
-        """The served state now: a version saved since the last query is picked up here, not at the next query."""
+    def refresh(self) -> None:
+        """The served state brought up to date now (a version saved since the last query, the recommender's new
+        items), with the metrics' gauges."""
         self.refresh_index(force=self.config.reload_seconds is not None)
-        lat = sorted(self._latencies)
         if self.recommender is not None:
             self.recommender.refresh()
             self.metrics.rec_items.set(len(self.recommender.table))
+
+    def stats(self) -> dict:
+        """The served state now: a version saved since the last query is picked up here, not at the next query."""
+        self.refresh()
+        lat = sorted(self._latencies)
         return {**self.index.stats(), "queries": self.queries, "uptime_s": round(time.time() - self.started, 1),
                 "latency_ms_p50": round(statistics.median(lat), 2) if lat else None,
                 "latency_ms_p99": round(lat[min(len(lat) - 1, int(0.99 * len(lat)))], 2) if lat else None,
