@@ -24,7 +24,7 @@ from torch import nn
 from ..specs import parse_assignments
 
 MODELS = ("learn", "sasrec", "pop")
-LOSSES = ("softmax", "uniform", "sampled", "bce")
+LOSSES = ("softmax", "uniform", "shared", "sampled", "bce")
 # Each model's own defaults for the fields left unset (None) below; the same on every dataset. SASRec: the full
 # softmax with SASRec's dropout for sparse Amazon data. LEARN: chosen on Amazon Beauty validation (README).
 MODEL_DEFAULTS = {

@@ -28,11 +28,11 @@ def _popularity(data: RecData, split: Split) -> np.ndarray:
 
 
 def _trained_model(cfg: RecConfig, data: RecData, split: Split, run_dir: Path | None, checkpoint: Path | None,
-                   content: np.ndarray | None, progress: bool, resume: bool):
-    """(model, its config, a note of how it was obtained): loaded from `checkpoint`, else trained into `run_dir`,
-    whose item table and histories are then written."""
+                   content: np.ndarray | None, progress: bool, resume: bool, loaded: tuple | None = None):
+    """(model, its config, a note of how it was obtained): `loaded` from `checkpoint` (load_rec_checkpoint's answer),
+    else trained into `run_dir`, whose item table and histories are then written."""
     if checkpoint is not None:
-        model, saved_cfg, item_ids = load_rec_checkpoint(checkpoint)
+        model, saved_cfg, item_ids = loaded
         if item_ids != data.item_ids:
             raise ProdlensError(f"checkpoint {checkpoint} was trained on another item catalogue "
                                 f"({len(item_ids)} items vs {data.n_items}); retrain or use the same files")
@@ -97,8 +97,10 @@ def evaluate_recommender(interactions: str | Path, items: str | Path, cfg: RecCo
     checkpoint = Path(checkpoint) if checkpoint else None
     if cfg.model != "pop" and checkpoint is None and out_dir is None:
         raise ProdlensError("training needs an output directory")
+    loaded = None
     if checkpoint is not None and cfg.model != "pop":
-        cfg = load_rec_checkpoint(checkpoint)[1]  # a checkpoint knows its own model, encoder and seed
+        loaded = load_rec_checkpoint(checkpoint)  # read once: it knows its own model, encoder and seed
+        cfg = loaded[1]
     content = None
     if cfg.model == "learn":
         content = content_vectors(data.item_ids, data.item_texts, cfg.encoder, cache, progress=progress)
@@ -108,7 +110,8 @@ def evaluate_recommender(interactions: str | Path, items: str | Path, cfg: RecCo
     if cfg.model == "pop":
         ranks = target_ranks(None, split.test, data.n_items, popularity=_popularity(data, split), progress=progress)
     else:
-        model, saved_cfg, info = _trained_model(cfg, data, split, out_dir, checkpoint, content, progress, resume)
+        model, saved_cfg, info = _trained_model(cfg, data, split, out_dir, checkpoint, content, progress, resume,
+                                                   loaded)
         if rank != 0:  # under torchrun: this process helped train; rank 0 evaluates and writes
             if cold_start:
                 _cold_start(cfg, data, content, out_dir, checkpoint, cache, False, resume)

@@ -101,6 +101,8 @@ def next_item_loss(model, seqs: torch.Tensor, cfg: RecConfig, rng: np.random.Gen
                                                   torch.cat([torch.ones_like(pos), torch.zeros_like(neg)]))
     if cfg.loss == "uniform":
         return uniform_sampled_softmax(model, users, wanted, candidates, cfg.negatives, rng)
+    if cfg.loss == "shared":
+        return shared_sampled_softmax(model, users, wanted, candidates, cfg.negatives, rng)
     if full:
         labels = torch.searchsorted(candidates, wanted)
     else:
@@ -132,6 +134,21 @@ def uniform_sampled_softmax(model, users: torch.Tensor, wanted: torch.Tensor, ca
         scores = torch.einsum("md,mkd->mk", users, table[columns])
     logits = model.logit_scale() * scores
     drawn_positive = torch.cat([torch.zeros(len(wanted), 1, dtype=torch.bool), drawn == positive[:, None]], 1)
+    logits = logits.masked_fill(drawn_positive, -torch.inf)  # the positive drawn as a negative is no negative
+    return F.cross_entropy(logits, torch.zeros(len(wanted), dtype=torch.long))
+
+
+def shared_sampled_softmax(model, users: torch.Tensor, wanted: torch.Tensor, candidates: torch.Tensor,
+                           negatives: int, rng: np.random.Generator) -> torch.Tensor:
+    """Each position's next item against the same `negatives` training items, drawn uniformly once per step: the
+    uniform sampled softmax's estimator (no correction is needed for a uniform draw) with the item tower run only on
+    the step's next items and the shared draws, so a step costs the same at any catalogue size."""
+    drawn = candidates[torch.from_numpy(rng.integers(0, len(candidates), negatives))]
+    needed, inverse = torch.unique(torch.cat([wanted, drawn]), return_inverse=True)
+    table = model.item_vectors(needed)
+    positive, negative = table[inverse[: len(wanted)]], table[inverse[len(wanted):]]
+    logits = model.logit_scale() * torch.cat([(users * positive).sum(-1, keepdim=True), users @ negative.T], 1)
+    drawn_positive = torch.cat([torch.zeros(len(wanted), 1, dtype=torch.bool), drawn[None, :] == wanted[:, None]], 1)
     logits = logits.masked_fill(drawn_positive, -torch.inf)  # the positive drawn as a negative is no negative
     return F.cross_entropy(logits, torch.zeros(len(wanted), dtype=torch.long))
 
