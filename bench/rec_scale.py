@@ -9,7 +9,8 @@ popularity, Zipf exponent 1.1; session lengths lognormal around 10, at least 3),
 2. One LEARN training step (the default configuration: uniform sampled softmax, 256 negatives a position, d 128,
    id embeddings) on content vectors memory-mapped from disk (random vectors: the encoder is not what is measured),
    baseline: today's item tower, which ran on every training item each step; against it the item tower on the
-   step's items only, and LEARN's in-batch sampled softmax (negatives shared by the batch); minutes per epoch.
+   step's items only, the same loss with its draws shared by the step (`loss="shared"`), and LEARN's in-batch
+   sampled softmax (the batch's next items as negatives); minutes per epoch.
 
     python bench/rec_scale.py [--items 1000000] [--interactions 20000000] [--steps 20] [--no-training]
         [--out bench-results/rec-scale]
@@ -147,11 +148,11 @@ def training_rows(data, out: Path, steps: int) -> list[tuple]:
     model = build_model(cfg, data.n_items, content, trained)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     rows = []
-    shared = replace(cfg, loss="sampled")
     for name, all_items, step_cfg in (
             ("uniform softmax, item tower on every training item (baseline: today)", True, cfg),
             ("uniform softmax, item tower on the step's items", False, cfg),
-            ("in-batch sampled softmax (LEARN's; 1,024 shared negatives)", False, shared)):
+            ("uniform softmax, 256 draws shared by the step ('shared')", False, replace(cfg, loss="shared")),
+            ("in-batch sampled softmax (LEARN's; 1,024 shared negatives)", False, replace(cfg, loss="sampled"))):
         rng = np.random.default_rng(0)
         batches = windows.batches(cfg.batch_size, rng)
         model.train()

@@ -70,6 +70,35 @@ def test_new_items_are_recommended_and_accepted_in_histories_without_retraining(
         rec.add_items(["p99"], [" "])
 
 
+def test_resumed_training_keeps_the_items_added_and_removed_since(run, tmp_path):
+    import shutil
+
+    from prodlens.rec.serve import weights_digest
+
+    run_dir, cache_dir = run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    cache = FeatureCache(cache_dir)
+    rec = Recommender(copy, cache=cache)
+    if "p09" not in rec.table.row_of:
+        rec.add_items([i for i, _ in _new_items()], [t for _, t in _new_items()])
+    rec.add_items(["p00"], ["Zest lipstick no. 0 refill"])  # a trained item's new text
+    rec.remove_items(["p01", "p09"])
+    inter, items = run_dir.parent / "interactions.tsv", run_dir.parent / "items.tsv"
+    evaluate_recommender(inter, items, RecConfig(model="learn", epochs=22, patience=20, dim=32), out_dir=copy,
+                         cache=cache, cold_start=False, progress=False, resume=True)
+    table = item_table.ItemTable.open(copy / ITEMS_DIR)
+    resumed = Recommender(copy, cache=cache)
+    assert table.tower == weights_digest(resumed.model)  # every vector from the resumed weights
+    assert {i for i, _ in _new_items()} - {"p09"} <= set(table.live_ids()) and "p09" in table.row_of
+    assert not table.live[table.row_of["p01"]] and not table.live[table.row_of["p09"]]
+    assert table.text(table.row_of["p00"]) == "Zest lipstick no. 0 refill"
+    assert len(table) == 60 - 2
+    top = [h["item_id"] for h in resumed.recommend_history(["p10", "p11"], k=8)]  # 8 unseen in the category
+    assert "p19" in top and all(i.startswith("p1") for i in top), top  # the added item is served
+    assert {h["item_id"] for h in resumed.recommend_history(["p29"], k=60)}.isdisjoint({"p01", "p09"})
+
+
 def test_cli_adds_items_and_recommends_after_a_history_holding_them(run, tmp_path):
     run_dir, cache_dir = run
     new = tmp_path / "new.tsv"

@@ -258,6 +258,38 @@ def test_uniform_sampled_softmax_is_the_softmax_over_the_positive_and_its_draws(
     assert towered and max(towered) <= 4 * 7 and math.isclose(part.item(), full.item(), rel_tol=1e-6)
 
 
+def test_shared_sampled_softmax_draws_once_per_step_and_towers_only_the_step_items():
+    import math
+
+    import numpy as np
+    import torch
+
+    from prodlens.rec.models import build_model
+    from prodlens.rec.train import shared_sampled_softmax
+
+    torch.manual_seed(0)
+    model = build_model(RecConfig(model="sasrec", dim=8), 1000, None)
+    candidates = torch.arange(0, 1000, 2)  # odd items never trained on: never drawn
+    users, wanted = torch.randn(4, 8), torch.tensor([0, 2, 4, 2])
+    towered = []
+    item_vectors = model.item_vectors
+    model.item_vectors = lambda items=None: towered.append(items) or item_vectors(items)
+    loss = shared_sampled_softmax(model, users, wanted, candidates, 6, np.random.default_rng(7))
+    drawn = candidates[torch.from_numpy(np.random.default_rng(7).integers(0, 500, 6))]
+    assert len(towered) == 1 and set(towered[0].tolist()) == set(wanted.tolist()) | set(drawn.tolist())
+    table = item_vectors()
+    want = []
+    for user, target in zip(users, wanted):
+        negatives = [int(i) for i in drawn if i != target]  # every position the same draws, less its positive
+        logits = table[[int(target)] + negatives] @ user
+        want.append(-(logits[0] - torch.logsumexp(logits, 0)))
+    assert math.isclose(loss.item(), torch.stack(want).mean().item(), rel_tol=1e-5)
+    # a positive drawn as a negative is masked, never counted against itself
+    forced = torch.full((3,), 2)
+    one = shared_sampled_softmax(model, users[:3], forced, torch.tensor([2]), 4, np.random.default_rng(0))
+    assert one.item() == 0.0
+
+
 def test_learn_trains_its_logit_scale_and_older_runs_keep_theirs(dataset, tmp_path):
     from prodlens.rec.train import load_rec_checkpoint
 

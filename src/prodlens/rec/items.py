@@ -20,6 +20,7 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -193,14 +194,18 @@ def read_manifest(path: Path) -> dict:
     return manifest
 
 
-def create_table(path: str | Path, rows: ItemRows, tower: str) -> None:
+def create_table(path: str | Path, rows: ItemRows, tower: str,
+                 carry: Callable[[ItemRows], ItemRows] | None = None) -> None:
     """A new table holding `rows` as its first segment (the catalogue a run was trained with); a table already there
-    is replaced as a whole, under the writers' lock."""
+    is replaced as a whole, under the writers' lock. `carry`: given the replaced table's rows (each id's latest),
+    the rows to keep after `rows` (read under the lock, so nothing a writer added meanwhile is lost)."""
     path = Path(path)
     with atomic.file_lock(path / ".lock", LOCK_TIMEOUT, f"the item table {path}"):
         version = 0
         if (path / MANIFEST).exists():
             version = read_manifest(path)["version"]
+            if carry is not None:
+                rows = _concat([rows, carry(_resolved(ItemTable.open(path)))])
         name = _segment_name(version + 1)
         _write_segment(path, name, rows)
         _write_manifest(path, version + 1, [name], rows, tower)

@@ -44,7 +44,7 @@ def _trained_model(cfg: RecConfig, data: RecData, split: Split, run_dir: Path | 
     trainer = RecTrainer(cfg, data, split, run_dir, content, progress)
     summary = trainer.fit(resume=resume)
     if trainer.rank == 0:
-        save_run_data(data, run_dir, trainer.model, content)
+        save_run_data(data, run_dir, trainer.model, content, keep_changes=resume)
     return trainer.model, cfg, {
         "run": str(run_dir), "best_epoch": summary["best"].get("epoch"), "epochs_run": summary["epochs_run"],
         "samples_per_s": round(summary["samples_per_s"], 1), "train_minutes": round(summary["minutes"], 2),

@@ -65,13 +65,26 @@ def _tower_rows(model, ids: list[str], texts: list[str], slots: np.ndarray, cont
     return ItemRows.new(ids, texts, slots, content, vectors)
 
 
-def save_run_data(data: RecData, run_dir: str | Path, model, content: np.ndarray | None) -> None:
+def save_run_data(data: RecData, run_dir: str | Path, model, content: np.ndarray | None,
+                  keep_changes: bool = False) -> None:
     """The item table (the training catalogue, with its content and tower vectors) and the full user histories
-    beside the checkpoint, so a run serves, and takes new items, on its own."""
+    beside the checkpoint, so a run serves, and takes new items, on its own. `keep_changes` (a resumed training):
+    the items added to the run since, and its removals and new texts, stay, their vectors recomputed."""
     run_dir = Path(run_dir)
     model.eval()
     rows = _tower_rows(model, data.item_ids, data.item_texts, np.arange(data.n_items), content)
-    create_table(run_dir / ITEMS_DIR, rows, weights_digest(model))
+    carry = None
+    if keep_changes:
+        trained_text = dict(zip(data.item_ids, data.item_texts))
+
+        def carry(old: ItemRows) -> ItemRows:
+            pick = np.flatnonzero([trained_text.get(i) != text or gone
+                                   for i, text, gone in zip(old.ids, old.texts, old.removed)])
+            slots = old.slots[pick]
+            return ItemRows.new([old.ids[r] for r in pick], [old.texts[r] for r in pick], slots, old.content[pick],
+                                _tower_vectors(model, slots, old.content[pick] if hasattr(model, "tower") else None),
+                                old.removed[pick])
+    create_table(run_dir / ITEMS_DIR, rows, weights_digest(model), carry)
     offsets = np.concatenate([[0], np.cumsum(data.sequences.lengths)]).astype(np.int64)
     items = pa.array(data.item_ids, pa.string()).take(pa.array(data.sequences.flat()))
     histories = pa.table({"user_id": pa.array(data.user_ids, pa.string()),
