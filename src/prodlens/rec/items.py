@@ -195,17 +195,18 @@ def read_manifest(path: Path) -> dict:
 
 
 def create_table(path: str | Path, rows: ItemRows, tower: str,
-                 carry: Callable[[ItemRows], ItemRows] | None = None) -> None:
+                 carry: Callable[[ItemRows], ItemRows | None] | None = None) -> None:
     """A new table holding `rows` as its first segment (the catalogue a run was trained with); a table already there
     is replaced as a whole, under the writers' lock. `carry`: given the replaced table's rows (each id's latest),
-    the rows to keep after `rows` (read under the lock, so nothing a writer added meanwhile is lost)."""
+    the rows to keep after `rows`, if any (read under the lock, so nothing a writer added meanwhile is lost)."""
     path = Path(path)
     with atomic.file_lock(path / ".lock", LOCK_TIMEOUT, f"the item table {path}"):
         version = 0
         if (path / MANIFEST).exists():
             version = read_manifest(path)["version"]
-            if carry is not None:
-                rows = _concat([rows, carry(_resolved(ItemTable.open(path)))])
+            kept = carry(_resolved(ItemTable.open(path))) if carry is not None else None
+            if kept is not None:
+                rows = _concat([rows, kept])
         name = _segment_name(version + 1)
         _write_segment(path, name, rows)
         _write_manifest(path, version + 1, [name], rows, tower)

@@ -77,9 +77,11 @@ def save_run_data(data: RecData, run_dir: str | Path, model, content: np.ndarray
     if keep_changes:
         trained_text = dict(zip(data.item_ids, data.item_texts))
 
-        def carry(old: ItemRows) -> ItemRows:
+        def carry(old: ItemRows) -> ItemRows | None:
             pick = np.flatnonzero([trained_text.get(i) != text or gone
                                    for i, text, gone in zip(old.ids, old.texts, old.removed)])
+            if not len(pick):
+                return None
             slots = old.slots[pick]
             return ItemRows.new([old.ids[r] for r in pick], [old.texts[r] for r in pick], slots, old.content[pick],
                                 _tower_vectors(model, slots, old.content[pick] if hasattr(model, "tower") else None),
