@@ -65,6 +65,23 @@ def _tower_rows(model, ids: list[str], texts: list[str], slots: np.ndarray, cont
     return ItemRows.new(ids, texts, slots, content, vectors)
 
 
+def _changes_since_training(model, data: RecData):
+    """Given a table's rows, those that differ from the training catalogue (items added, retired or given a new
+    text), their vectors recomputed with `model`; None when there are none."""
+    trained_text = dict(zip(data.item_ids, data.item_texts))
+
+    def carry(old: ItemRows) -> ItemRows | None:
+        pick = np.flatnonzero([trained_text.get(i) != text or gone
+                               for i, text, gone in zip(old.ids, old.texts, old.removed)])
+        if not len(pick):
+            return None
+        slots = old.slots[pick]
+        return ItemRows.new([old.ids[r] for r in pick], [old.texts[r] for r in pick], slots, old.content[pick],
+                            _tower_vectors(model, slots, old.content[pick] if hasattr(model, "tower") else None),
+                            old.removed[pick])
+    return carry
+
+
 def save_run_data(data: RecData, run_dir: str | Path, model, content: np.ndarray | None,
                   keep_changes: bool = False) -> None:
     """The item table (the training catalogue, with its content and tower vectors) and the full user histories
@@ -73,19 +90,7 @@ def save_run_data(data: RecData, run_dir: str | Path, model, content: np.ndarray
     run_dir = Path(run_dir)
     model.eval()
     rows = _tower_rows(model, data.item_ids, data.item_texts, np.arange(data.n_items), content)
-    carry = None
-    if keep_changes:
-        trained_text = dict(zip(data.item_ids, data.item_texts))
-
-        def carry(old: ItemRows) -> ItemRows | None:
-            pick = np.flatnonzero([trained_text.get(i) != text or gone
-                                   for i, text, gone in zip(old.ids, old.texts, old.removed)])
-            if not len(pick):
-                return None
-            slots = old.slots[pick]
-            return ItemRows.new([old.ids[r] for r in pick], [old.texts[r] for r in pick], slots, old.content[pick],
-                                _tower_vectors(model, slots, old.content[pick] if hasattr(model, "tower") else None),
-                                old.removed[pick])
+    carry = _changes_since_training(model, data) if keep_changes else None
     create_table(run_dir / ITEMS_DIR, rows, weights_digest(model), carry)
     offsets = np.concatenate([[0], np.cumsum(data.sequences.lengths)]).astype(np.int64)
     items = pa.array(data.item_ids, pa.string()).take(pa.array(data.sequences.flat()))
