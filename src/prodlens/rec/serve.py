@@ -57,12 +57,13 @@ def _tower_vectors(model, slots: np.ndarray, content: np.ndarray | None) -> np.n
                 * model.logit_scale()).numpy()
 
 
-def _tower_rows(model, ids: list[str], texts: list[str], slots: np.ndarray, content: np.ndarray | None) -> ItemRows:
+def _tower_rows(model, ids: list[str], texts: list[str], slots: np.ndarray, content: np.ndarray | None,
+                removed: np.ndarray | None = None) -> ItemRows:
     """Rows for the item table (SASRec's have no content: zero-width)."""
     vectors = _tower_vectors(model, slots, content)
     if content is None:
         content = np.zeros((len(ids), 0), np.float32)
-    return ItemRows.new(ids, texts, slots, content, vectors)
+    return ItemRows.new(ids, texts, slots, content, vectors, removed)
 
 
 def _changes_since_training(model, data: RecData):
@@ -75,10 +76,8 @@ def _changes_since_training(model, data: RecData):
                                for i, text, gone in zip(old.ids, old.texts, old.removed)])
         if not len(pick):
             return None
-        slots = old.slots[pick]
-        return ItemRows.new([old.ids[r] for r in pick], [old.texts[r] for r in pick], slots, old.content[pick],
-                            _tower_vectors(model, slots, old.content[pick] if hasattr(model, "tower") else None),
-                            old.removed[pick])
+        return _tower_rows(model, [old.ids[r] for r in pick], [old.texts[r] for r in pick], old.slots[pick],
+                           old.content[pick], old.removed[pick])
     return carry
 
 

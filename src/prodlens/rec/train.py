@@ -132,10 +132,7 @@ def uniform_sampled_softmax(model, users: torch.Tensor, wanted: torch.Tensor, ca
         scores = (users @ table.T).gather(1, columns)
     else:
         scores = torch.einsum("md,mkd->mk", users, table[columns])
-    logits = model.logit_scale() * scores
-    drawn_positive = torch.cat([torch.zeros(len(wanted), 1, dtype=torch.bool), drawn == positive[:, None]], 1)
-    logits = logits.masked_fill(drawn_positive, -torch.inf)  # the positive drawn as a negative is no negative
-    return F.cross_entropy(logits, torch.zeros(len(wanted), dtype=torch.long))
+    return _positive_first_softmax(model.logit_scale() * scores, drawn == positive[:, None])
 
 
 def shared_sampled_softmax(model, users: torch.Tensor, wanted: torch.Tensor, candidates: torch.Tensor,
@@ -148,9 +145,15 @@ def shared_sampled_softmax(model, users: torch.Tensor, wanted: torch.Tensor, can
     table = model.item_vectors(needed)
     positive, negative = table[inverse[: len(wanted)]], table[inverse[len(wanted):]]
     logits = model.logit_scale() * torch.cat([(users * positive).sum(-1, keepdim=True), users @ negative.T], 1)
-    drawn_positive = torch.cat([torch.zeros(len(wanted), 1, dtype=torch.bool), drawn[None, :] == wanted[:, None]], 1)
-    logits = logits.masked_fill(drawn_positive, -torch.inf)  # the positive drawn as a negative is no negative
-    return F.cross_entropy(logits, torch.zeros(len(wanted), dtype=torch.long))
+    return _positive_first_softmax(logits, drawn[None, :] == wanted[:, None])
+
+
+def _positive_first_softmax(logits: torch.Tensor, drawn_positive: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of column 0 (each position's next item) against the drawn columns after it; a draw that is the
+    position's own positive (`drawn_positive`, one column shorter) is no negative."""
+    drawn_positive = torch.cat([torch.zeros(len(logits), 1, dtype=torch.bool), drawn_positive], 1)
+    return F.cross_entropy(logits.masked_fill(drawn_positive, -torch.inf),
+                           torch.zeros(len(logits), dtype=torch.long))
 
 
 class RecTrainer:
