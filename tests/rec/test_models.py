@@ -85,6 +85,23 @@ def test_training_resumes_where_it_stopped(dataset, tmp_path):
     assert len((tmp_path / "part" / "metrics.jsonl").read_text().splitlines()) == 2
 
 
+def test_the_lr_decays_after_each_plateau_of_validation(dataset, tmp_path):
+    cfg = RecConfig(model="sasrec", epochs=12, patience=20, dim=16, lr=3e-3, lr_decay=0.5, lr_patience=2)
+    evaluate_recommender(*dataset, cfg, out_dir=tmp_path / "run", progress=False, cold_start=False)
+    history = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    best, stale, lr = -1.0, 0, cfg.lr
+    for epoch in history:  # the lr logged with an epoch is the one it trained with
+        assert epoch["lr"] == pytest.approx(lr)
+        if epoch["R@10"] > best:
+            best, stale = epoch["R@10"], 0
+        else:
+            stale += 1
+            lr *= 0.5 if stale % 2 == 0 else 1.0
+    assert min(h["lr"] for h in history) < cfg.lr  # the run did reach a plateau
+    with pytest.raises(ValueError, match="lr_decay must be in"):
+        RecConfig(lr_decay=0.0)
+
+
 @pytest.mark.slow
 def test_exact_command_form_and_recommend(dataset, tmp_path):
     interactions, items = dataset
@@ -195,6 +212,19 @@ def test_settings_change_config_fields_by_name():
     # a checkpoint of the first format (SASRec's loss under its own name, LEARN without id embeddings) still loads
     old = RecConfig.from_dict({"model": "learn", "sasrec_loss": "ce", "dim": 32})
     assert (old.loss, old.item_ids) == ("sampled", False)
+
+
+def test_positions_start_with_each_models_spread():
+    import numpy as np
+
+    from prodlens.rec.models import build_model
+
+    sasrec = build_model(RecConfig(model="sasrec"), n_items=50)
+    learn = build_model(RecConfig(model="learn"), n_items=50, content=np.random.default_rng(0).normal(size=(50, 8)))
+    assert abs(float(sasrec.encoder.positions.weight.detach().std()) - 0.02) < 0.005  # as small as SASRec's item embeddings
+    assert abs(float(learn.encoder.positions.weight.detach().std()) - 1.0) < 0.2
+    # a configuration saved before the setting existed records the N(0, 1) start it was trained from
+    assert RecConfig.from_dict({"model": "sasrec"}).position_std == 1.0
 
 
 def test_fused_attention_layers_compute_what_torch_transformer_layers_do():

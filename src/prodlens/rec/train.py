@@ -217,12 +217,16 @@ class RecTrainer:
                 loss, seconds, positions = self._epoch(epoch)
                 samples, train_seconds = samples + positions, train_seconds + seconds
                 metrics = self.validate()
-                history.append({"epoch": epoch + 1, "loss": loss, **metrics})
+                lr = self.optimizer.param_groups[0]["lr"]  # the lr this epoch trained with
+                history.append({"epoch": epoch + 1, "loss": loss, "lr": lr, **metrics})
                 if metrics["R@10"] > best["R@10"]:
                     best, stale = {"epoch": epoch + 1, **metrics}, 0
                     self._save(run, BEST, epoch + 1, best, history, stale)
                 else:
                     stale += 1
+                    if stale % cfg.lr_patience == 0:  # a plateau: smaller steps (the optimizer state keeps the lr)
+                        for group in self.optimizer.param_groups:
+                            group["lr"] *= cfg.lr_decay
                 self._save(run, LAST, epoch + 1, best, history, stale)
                 run.log(history[-1])
                 advance(1)
