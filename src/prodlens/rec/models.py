@@ -81,7 +81,8 @@ class RecConfig:
         if self.loss == "bce" and self.model == "learn":
             raise ValueError("loss bce is SASRec's; LEARN trains with uniform, softmax or sampled")
         if not 0.0 < self.lr_decay <= 1.0 or self.lr_patience < 1:
-            raise ValueError(f"lr_decay must be in (0, 1] and lr_patience ≥ 1, got {self.lr_decay}, {self.lr_patience}")
+            raise ValueError(f"lr_decay must be in (0, 1] and lr_patience ≥ 1, "
+                             f"got {self.lr_decay}, {self.lr_patience}")
         if not 0.0 <= self.id_dropout < 1.0:
             raise ValueError(f"id_dropout must be in [0, 1), got {self.id_dropout}")
 
