@@ -50,6 +50,9 @@ def test_learn_beats_popularity_and_handles_cold_items(dataset, tmp_path):
     assert pop["metrics"]["R@10"] < 0.35
     assert learn["metrics"]["R@10"] > 0.8 > pop["metrics"]["R@10"] + 0.3
     assert sasrec["metrics"]["R@10"] > pop["metrics"]["R@10"]
+    bsarec = evaluate_recommender(*dataset, RecConfig(model="bsarec", epochs=25, patience=25, dim=32),
+                                  out_dir=tmp_path / "bsarec", progress=False, cold_start=False)
+    assert bsarec["metrics"]["R@10"] > pop["metrics"]["R@10"] + 0.3  # trained prefix by prefix, it learns too
     # items never seen in training: only content can place them
     assert learn["cold_start"]["n"] > 0 and learn["cold_start"]["R@10"] > 0.6
     assert pop["cold_start"]["R@10"] < 0.2 and learn["cold_start"]["R@10"] > pop["cold_start"]["R@10"] + 0.4
@@ -63,6 +66,9 @@ def test_learn_beats_popularity_and_handles_cold_items(dataset, tmp_path):
     # the saved checkpoint reproduces the metrics without training
     again = evaluate_recommender(*dataset, RecConfig(model="learn"), checkpoint=tmp_path / "learn", progress=False)
     assert again["metrics"] == learn["metrics"] and again["cold_start"]["R@10"] == learn["cold_start"]["R@10"]
+    again = evaluate_recommender(*dataset, RecConfig(model="bsarec"), checkpoint=tmp_path / "bsarec", progress=False,
+                                 cold_start=False)
+    assert again["metrics"] == bsarec["metrics"]
 
 
 def test_training_resumes_where_it_stopped(dataset, tmp_path):
@@ -253,6 +259,68 @@ def test_fused_attention_layers_compute_what_torch_transformer_layers_do():
         single = torch.randn(4, 1, dim)  # one item alone: the item tower's shortcut
         want = ours.norm(torch_layers(single + positions[-1:], mask=torch.zeros(4 * heads, 1, 1, dtype=torch.bool)))
         assert torch.allclose(ours(single, torch.zeros(4, 1, dtype=torch.bool)), want, atol=1e-5)
+
+
+def _bsarec_as_its_authors_compute_it(model, seqs):
+    """BSARec's forward as its paper's code runs it: an FFT low pass, attention at every position with an additive
+    -10000 mask, post-norm layers; the states at every position. One difference, ours: a padding position attends
+    to itself (in that code all its keys are masked, so it attends to the whole sequence, later items included)."""
+    import torch
+    import torch.nn.functional as F
+
+    n, dim, cutoff, alpha = model.n_items, model.cfg.dim, model.cfg.frequency_cutoff, model.cfg.frequency_mix
+    length = seqs.shape[1]
+    x = model.input_norm(model.items(seqs) + model.positions.weight)
+    mask = torch.ones(length, length).tril().bool()[None] & (seqs != n)[:, None, :] | torch.eye(length).bool()
+    for mix, feed_forward, norm in zip(model.mixes, model.feed_forwards, model.ff_norms):
+        spectrum = torch.fft.rfft(x, dim=1, norm="ortho")
+        spectrum[:, cutoff // 2 + 1:, :] = 0
+        low = torch.fft.irfft(spectrum, n=length, dim=1, norm="ortho")
+        dsp = mix.filter_norm(low + mix.sqrt_beta ** 2 * (x - low) + x)
+        heads = model.cfg.heads
+        q, k, v = F.linear(x, mix.self_attn.in_proj_weight, mix.self_attn.in_proj_bias).chunk(3, -1)
+        q, k, v = (t.view(len(x), length, heads, -1).transpose(1, 2) for t in (q, k, v))
+        scores = q @ k.transpose(-1, -2) / (dim // heads) ** 0.5 + (~mask[:, None]).float() * -10000.0
+        attended = (scores.softmax(-1) @ v).transpose(1, 2).reshape(len(x), length, dim)
+        gsp = mix.attn_norm(mix.self_attn.out_proj(attended) + x)
+        x = alpha * dsp + (1 - alpha) * gsp
+        x = norm(feed_forward(x) + x)
+    return x
+
+
+def test_bsarec_computes_its_authors_layers_on_each_whole_history():
+    import torch
+
+    from prodlens.rec.models import build_model, pad_left
+
+    torch.manual_seed(0)
+    model = build_model(RecConfig(model="bsarec", dim=16, heads=2, max_len=12), n_items=30).eval()
+    histories = [[3, 7, 1], [5, 2, 9, 11, 4, 8, 6], [29]]
+
+    def padded(histories):  # as BSARec's code feeds them: left-padded to the full history length
+        out = torch.full((len(histories), 12), 30)
+        for r, h in enumerate(histories):
+            out[r, 12 - len(h):] = torch.tensor(h)
+        return out
+
+    with torch.no_grad():
+        ours = model.states(pad_left(histories, 12, 30))[:, -1]
+        assert torch.allclose(ours, _bsarec_as_its_authors_compute_it(model, padded(histories))[:, -1], atol=1e-5)
+        # the filter sees the whole padded history, so a state never depends on the batch it was computed in
+        alone = model.states(pad_left(histories[:1], 12, 30))[:, -1]
+        assert torch.allclose(alone, ours[:1], atol=1e-6)
+        # not causal: in a whole history the state after its 4th item has seen the 5th, so training runs each
+        # prefix alone, and a prefix's state is the same whatever follows it
+        seqs = pad_left([[3, 7, 1, 5, 2]], 12, 30)
+        per_prefix = model.prefix_states(seqs, seqs != 30)
+        want = torch.cat([model.states(pad_left([[3, 7, 1, 5, 2][:t + 1]], 12, 30))[:, -1] for t in range(5)])
+        assert torch.allclose(per_prefix, want, atol=1e-6)
+        whole = _bsarec_as_its_authors_compute_it(model, padded([[3, 7, 1, 5, 2]]))[0, -2]
+        assert torch.allclose(_bsarec_as_its_authors_compute_it(model, padded([[3, 7, 1, 5]]))[0, -1], want[3],
+                              atol=1e-5)
+        assert not torch.allclose(whole, want[3], atol=1e-3)
+        other = pad_left([[3, 7, 1, 5, 9]], 12, 30)
+        assert torch.allclose(model.prefix_states(other, other != 30)[:4], want[:4], atol=1e-6)
 
 
 def test_uniform_sampled_softmax_is_the_softmax_over_the_positive_and_its_draws():

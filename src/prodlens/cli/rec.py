@@ -15,7 +15,7 @@ from ..errors import ProdlensError
 from .common import _fail, _print_bad, app, console
 
 rec_app = typer.Typer(no_args_is_help=True, help="Sequential recommendation: LEARN (frozen LLM content embeddings + "
-                                                 "twin towers), SASRec and popularity.")
+                                                 "twin towers), SASRec, BSARec and popularity.")
 app.add_typer(rec_app, name="rec")
 
 InteractionsOpt = typer.Option(..., "--interactions", help="user_id, item_id[, timestamp] rows, or user_id + item "
@@ -40,7 +40,7 @@ def _metrics_table(result: dict) -> Table:
 
 @rec_app.command("eval")
 def rec_eval(interactions: Path = InteractionsOpt, items: Path = ItemsOpt,
-             model: str = typer.Option(RecConfig.model, help="learn, sasrec or pop"),
+             model: str = typer.Option(RecConfig.model, help="learn, sasrec, bsarec or pop"),
              json_out: Optional[Path] = typer.Option(None, "--json", help="write the metrics here"),
              checkpoint: Optional[Path] = typer.Option(None, help="a trained run directory (default: train now)"),
              out: Optional[Path] = typer.Option(None, help="run directory for training (default: runs/rec-<model>)"),

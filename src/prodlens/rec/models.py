@@ -7,6 +7,10 @@
   content alone, and `id_dropout` trains the content-only path on warm items too, so the two stay comparable.
 - SASRec (Kang & McAuley 2018): item-id embeddings + the same causal transformer; scores are dot products with the
   item embeddings.
+- BSARec (Shin et al., AAAI 2024, arXiv 2312.10325): SASRec's item ids and dot products, with every layer's
+  self-attention mixed with a frequency filter over the history (a low pass plus a learned rescaling of the high
+  frequencies). The filter sees the whole padded history, so the model is not causal: it is trained on every prefix
+  of a window separately (`causal = False`) and always runs on histories padded to `max_len`.
 - Popularity: training frequency.
 
 Histories are left-padded to `max_len`, so the most recent item is always at the last position.
@@ -23,7 +27,7 @@ from torch import nn
 
 from ..specs import parse_assignments
 
-MODELS = ("learn", "sasrec", "pop")
+MODELS = ("learn", "sasrec", "bsarec", "pop")
 LOSSES = ("softmax", "uniform", "shared", "sampled", "bce")
 # Each model's own defaults for the fields left unset (None) below; the same on every dataset. SASRec: the full
 # softmax with SASRec's dropout for sparse Amazon data. LEARN: chosen on Amazon Beauty validation (README).
@@ -33,6 +37,8 @@ LOSSES = ("softmax", "uniform", "shared", "sampled", "bce")
 MODEL_DEFAULTS = {
     "sasrec": {"dim": 64, "loss": "softmax", "layers": 2, "heads": 2, "dropout": 0.5, "position_std": 0.02},
     "learn": {"dim": 128, "loss": "uniform", "layers": 1, "heads": 1, "dropout": 0.2, "position_std": 1.0},
+    # BSARec: its authors' Amazon Beauty setting (1 head, dropout 0.5 on states and attention, N(0, 0.02) starts)
+    "bsarec": {"dim": 64, "loss": "softmax", "layers": 2, "heads": 1, "dropout": 0.5, "position_std": 0.02},
 }
 PER_MODEL = tuple(MODEL_DEFAULTS["sasrec"])
 
@@ -52,6 +58,8 @@ class RecConfig:
     max_len: int = 50
     scale: float = 20.0  # LEARN: cosine logits × scale (LEARN uses 20); the starting value when learn_scale
     learn_scale: bool = True  # LEARN: the scale is a trained parameter (CLIP's temperature), capped at 100
+    frequency_cutoff: int = 5  # BSARec's c: its low pass keeps the c // 2 + 1 lowest frequencies of the history
+    frequency_mix: float = 0.7  # BSARec's α: each layer's output is α × the filter's + (1 - α) × attention's
     # "softmax": every position against every item seen in training; "uniform": against `negatives` training items
     # drawn uniformly for each position (RecTools' / eSASRec's sampled softmax); "sampled" (LEARN's in-batch loss):
     # against the batch's other next items plus `extra_negatives` random training items; "bce" (SASRec's original):
@@ -83,6 +91,9 @@ class RecConfig:
         if not 0.0 < self.lr_decay <= 1.0 or self.lr_patience < 1:
             raise ValueError(f"lr_decay must be in (0, 1] and lr_patience ≥ 1, "
                              f"got {self.lr_decay}, {self.lr_patience}")
+        if not 0.0 <= self.frequency_mix <= 1.0 or self.frequency_cutoff < 0:
+            raise ValueError(f"frequency_mix must be in [0, 1] and frequency_cutoff ≥ 0, "
+                             f"got {self.frequency_mix}, {self.frequency_cutoff}")
         if not 0.0 <= self.id_dropout < 1.0:
             raise ValueError(f"id_dropout must be in [0, 1), got {self.id_dropout}")
 
@@ -133,15 +144,19 @@ class SelfAttention(nn.Module):
         nn.init.xavier_uniform_(self.in_proj_weight)
         nn.init.zeros_(self.out_proj.bias)
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor | None, dropout: float) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor | None, dropout: float,
+                last_only: bool = False) -> torch.Tensor:
+        """`last_only`: the output at the last position alone, (B, 1, D)."""
         b, length, dim = x.shape
         if length == 1:  # one token attends to itself alone: the attention output is its value
             v = F.linear(x, self.in_proj_weight[2 * dim:], self.in_proj_bias[2 * dim:])
             return self.out_proj(v)
         q, k, v = F.linear(x, self.in_proj_weight, self.in_proj_bias).view(b, length, 3, self.heads, -1).unbind(2)
+        if last_only:
+            q, allowed = q[:, -1:], allowed[:, :, -1:]
         out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
                                              attn_mask=allowed, dropout_p=dropout)
-        return self.out_proj(out.transpose(1, 2).reshape(b, length, dim))
+        return self.out_proj(out.transpose(1, 2).reshape(b, q.shape[1], dim))
 
 
 class Block(nn.Module):
@@ -192,6 +207,8 @@ class LEARN(nn.Module):
     """The content vectors are not part of the model: they live in the run's item table (a tensor or a memory-mapped
     array, `attach`ed), so items can be added without touching the weights. The model keeps the per-dimension
     standardisation it was trained with, and an id embedding slot for each item of its training catalogue."""
+
+    causal = True
 
     def __init__(self, cfg: RecConfig, n_items: int, content_dim: int, trained: np.ndarray | None = None):
         super().__init__()
@@ -300,6 +317,8 @@ class LEARN(nn.Module):
 
 
 class SASRec(nn.Module):
+    causal = True  # a position's state depends on earlier positions only: every position trains at once
+
     def __init__(self, n_items: int, cfg: RecConfig):
         super().__init__()
         self.cfg = cfg
@@ -328,6 +347,102 @@ class SASRec(nn.Module):
         return 1.0
 
 
+class FrequencyMix(nn.Module):
+    """BSARec's layer: α × (low pass + β² × high pass of the sequence, dropout, residual, norm) + (1 - α) ×
+    (self-attention, dropout, residual, norm). The low pass (the `cutoff` // 2 + 1 lowest frequencies of an
+    orthonormal real FFT over the positions) is one fixed (L, L) matrix: a matmul, cheaper on CPU than the FFT pair."""
+
+    def __init__(self, dim: int, heads: int, length: int, cutoff: int, mix: float):
+        super().__init__()
+        spectrum = torch.fft.rfft(torch.eye(length, dtype=torch.float64), dim=0, norm="ortho")
+        spectrum[cutoff // 2 + 1:] = 0
+        self.register_buffer("low_pass", torch.fft.irfft(spectrum, n=length, dim=0, norm="ortho").float(),
+                             persistent=False)
+        self.sqrt_beta = nn.Parameter(torch.randn(1, 1, dim))  # BSARec's start: N(0, 1)
+        self.self_attn = SelfAttention(dim, heads)
+        self.filter_norm, self.attn_norm = nn.LayerNorm(dim, eps=1e-12), nn.LayerNorm(dim, eps=1e-12)
+        self.mix = mix
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor, p: float, last_only: bool = False) -> torch.Tensor:
+        """`last_only`: the output at the last position alone, (B, 1, D) (all a model's last layer needs)."""
+        attended = self.self_attn(x, allowed, p, last_only)
+        low = torch.einsum("ts,bsd->btd", self.low_pass[-1:] if last_only else self.low_pass, x)
+        if last_only:
+            x = x[:, -1:]
+        filtered = self.filter_norm(x + F.dropout(low + self.sqrt_beta ** 2 * (x - low), p, self.training))
+        return self.mix * filtered + (1 - self.mix) * self.attn_norm(x + F.dropout(attended, p, self.training))
+
+
+class BSARec(nn.Module):
+    """BSARec's post-norm layers (FrequencyMix, then a GELU feed-forward with residual and norm) over item-id and
+    position embeddings (summed, normalised, dropped out); every weight starts at N(0, 0.02) as in its authors' code."""
+
+    causal = False  # the filter mixes every position: trained prefix by prefix (prodlens.rec.train)
+
+    def __init__(self, n_items: int, cfg: RecConfig):
+        super().__init__()
+        self.cfg = cfg
+        dim = cfg.dim
+        self.items = nn.Embedding(n_items + 1, dim, padding_idx=n_items)
+        self.positions = nn.Embedding(cfg.max_len, dim)
+        self.input_norm = nn.LayerNorm(dim, eps=1e-12)
+        self.mixes = nn.ModuleList([FrequencyMix(dim, cfg.heads, cfg.max_len, cfg.frequency_cutoff,
+                                                 cfg.frequency_mix) for _ in range(cfg.layers)])
+        self.feed_forwards = nn.ModuleList([nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+                                            for _ in range(cfg.layers)])
+        self.ff_norms = nn.ModuleList([nn.LayerNorm(dim, eps=1e-12) for _ in range(cfg.layers)])
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(module.weight, std=0.02)
+            if isinstance(module, nn.Linear):
+                nn.init.zeros_(module.bias)
+        nn.init.normal_(self.positions.weight, std=cfg.position_std)
+        for mix in self.mixes:
+            nn.init.normal_(mix.self_attn.in_proj_weight, std=0.02)
+        with torch.no_grad():
+            self.items.weight[n_items].zero_()
+
+    @property
+    def n_items(self) -> int:
+        return self.items.num_embeddings - 1
+
+    def states(self, seqs: torch.Tensor) -> torch.Tensor:
+        """(B, L) left-padded item indices → (B, 1, D), the state after the whole history: the only one there is,
+        since an earlier position's state would have seen later items. Always computed over the history padded to
+        `max_len` (the filter sees the padding), so a history's state never depends on the others in its batch."""
+        seqs = seqs[:, -self.cfg.max_len:]
+        if seqs.shape[1] < self.cfg.max_len:
+            seqs = F.pad(seqs, (self.cfg.max_len - seqs.shape[1], 0), value=self.n_items)
+        pad = seqs == self.n_items
+        p = self.cfg.dropout if self.training else 0.0
+        x = F.dropout(self.input_norm(self.items(seqs) + self.positions.weight), p, self.training)
+        length = seqs.shape[1]
+        causal = torch.ones(length, length, dtype=torch.bool, device=seqs.device).tril()
+        allowed = causal.unsqueeze(0) & ~pad.unsqueeze(1)
+        allowed = (allowed | torch.eye(length, dtype=torch.bool, device=seqs.device)).unsqueeze(1)
+        for layer, (mix, feed_forward, norm) in enumerate(zip(self.mixes, self.feed_forwards, self.ff_norms)):
+            x = mix(x, allowed, p, last_only=layer == len(self.mixes) - 1)
+            x = norm(x + F.dropout(feed_forward(x), p, self.training))
+        return x[:, -1:]
+
+    def prefix_states(self, seqs: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """The state after each prefix of `seqs` ending at a `valid` position, each prefix run on its own (M, D)."""
+        rows, ends = valid.nonzero(as_tuple=True)
+        columns = ends[:, None] + torch.arange(1 - self.cfg.max_len, 1, device=seqs.device)[None, :]
+        prefixes = torch.where(columns >= 0, seqs[rows[:, None], columns.clamp(min=0)], self.n_items)
+        return self.states(prefixes)[:, -1]
+
+    def item_vectors(self, items: torch.Tensor | None = None) -> torch.Tensor:
+        w = self.items.weight[: self.n_items]
+        return w if items is None else w[items]
+
+    def user_vectors(self, slots: torch.Tensor, pad: torch.Tensor, content: torch.Tensor | None) -> torch.Tensor:
+        return self.states(slots.masked_fill(pad, self.n_items))[:, -1]
+
+    def logit_scale(self) -> float:
+        return 1.0
+
+
 def build_model(cfg: RecConfig, n_items: int, content: np.ndarray | None = None,
                 trained: np.ndarray | None = None) -> nn.Module:
     """`trained`: (n_items,) bool, the items seen in training (LEARN gives only those an id embedding)."""
@@ -337,6 +452,8 @@ def build_model(cfg: RecConfig, n_items: int, content: np.ndarray | None = None,
         return LEARN(cfg, n_items, content.shape[1], trained).attach(content, fit=True)
     if cfg.model == "sasrec":
         return SASRec(n_items, cfg)
+    if cfg.model == "bsarec":
+        return BSARec(n_items, cfg)
     raise ValueError(f"{cfg.model!r} has no trainable model")
 
 

@@ -91,7 +91,7 @@ def next_item_loss(model, seqs: torch.Tensor, cfg: RecConfig, rng: np.random.Gen
     n = model.n_items
     inputs, targets = seqs[:, :-1], seqs[:, 1:]
     valid = (inputs != n) & (targets != n)
-    users = model.states(inputs)[valid]  # (M, D)
+    users = model.states(inputs)[valid] if model.causal else model.prefix_states(inputs, valid)  # (M, D)
     wanted = targets[valid]  # (M,)
     if cfg.loss == "bce":
         negatives = candidates[torch.from_numpy(rng.integers(0, len(candidates), len(wanted)))]
