@@ -1,11 +1,11 @@
-"""LEARN vs SASRec vs popularity on the same data, splits and harness, in one run (popularity is the baseline).
+"""LEARN vs SASRec vs BSARec vs popularity on the same data, splits and harness, in one run (popularity: baseline).
 
 For each model: full-ranking R@10/N@10/R@20/N@20 on leave-one-out, on long-tail targets (bottom 80% of items by
 training frequency), on head targets and on the cold-start protocol (10% of items hidden from training; a second
 model is trained for it). Every model runs with its library defaults (`RecConfig(model=...)`, `MODEL_DEFAULTS`)
 unless `--set` changes them.
 
-    python bench/rec_benchmark.py --dataset beauty|scientific [--models pop,sasrec,learn]
+    python bench/rec_benchmark.py --dataset beauty|scientific [--models pop,sasrec,bsarec,learn]
         [--learn-encoders minilm,e5-small] [--set dropout=0.3 --set dim=128] [--out bench-results/rec-beauty]
         [--resume] [--no-cold-start]
 
@@ -37,7 +37,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", choices=sorted(REC_DATASETS), default="scientific")
     ap.add_argument("--learn-encoders", default=RecConfig.encoder)
-    ap.add_argument("--models", default="pop,sasrec,learn")
+    ap.add_argument("--models", default="pop,sasrec,bsarec,learn")
     ap.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                     help="change a RecConfig default for every model in this run (repeatable)")
     ap.add_argument("--out", type=Path, default=None)

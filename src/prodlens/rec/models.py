@@ -132,8 +132,8 @@ class RecConfig:
 
 
 class SelfAttention(nn.Module):
-    """Multi-head self-attention on torch's fused scaled_dot_product_attention (parameter names as nn.MultiheadAttention's,
-    so checkpoints of either load)."""
+    """Multi-head self-attention on torch's fused scaled_dot_product_attention (parameter names as
+    nn.MultiheadAttention's, so checkpoints of either load)."""
 
     def __init__(self, dim: int, heads: int):
         super().__init__()

@@ -6,7 +6,8 @@ uniformly for each position; `"sampled"` (LEARN's in-batch loss) against the bat
 so an item is never its own negative) plus `extra_negatives` random training items, optionally followed by
 `full_softmax_epochs` of the full softmax; `"bce"` is SASRec's original one-negative loss. Items never seen in
 training (the cold-start protocol's hidden items) are never negatives either: they are hidden from training
-altogether. LEARN's logits are cosines × a learned scale, SASRec's dot products.
+altogether. LEARN's logits are cosines × a learned scale, SASRec's and BSARec's dot products. A model that is not
+causal (BSARec: its filter sees later items) predicts each next item from the prefix before it, run on its own.
 """
 from __future__ import annotations
 
