@@ -1,8 +1,9 @@
 """Recommender speed against a named baseline, in one run.
 
-1. Training and full-catalogue scoring, baseline SASRec: LEARN (default configuration, content vectors precomputed
-   and cached) and SASRec train for a fixed number of epochs on the same data; training samples/s (next-item
-   predictions per second inside the training loop) and the time to score every item for 10,000 users.
+1. Training and full-catalogue scoring, baseline SASRec: BSARec, LEARN (content vectors precomputed and cached) and
+   SASRec, each in its default configuration, train for a fixed number of epochs on the same data; training
+   samples/s (next-item predictions per second inside the training loop) and the time to score every item for
+   10,000 users.
 2. Top-10 retrieval for served users, baseline brute force: a batch of user vectors against 100k and 1M item
    vectors (and the real catalogue's); brute force = score every item and sort (numpy), against what the
    recommender serves with by default (`prodlens.rec.serve.top_k_unseen`: matrix product + torch.topk, history
@@ -36,7 +37,7 @@ def training_rows(data, split, epochs: int) -> list[tuple]:
     cases = (split.test * (10_000 // len(split.test) + 1))[:10_000]
     content = content_vectors(data.item_ids, data.item_texts, RecConfig.encoder, FeatureCache(default_cache_dir()))
     rows, models = [], {}
-    for model in ("sasrec", "learn"):
+    for model in ("sasrec", "bsarec", "learn"):
         cfg = RecConfig(model=model, epochs=epochs, patience=epochs, eval_users=500)
         with tempfile.TemporaryDirectory() as tmp:
             trainer = RecTrainer(cfg, data, split, tmp, content if model == "learn" else None, progress=False)
