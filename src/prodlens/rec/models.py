@@ -174,6 +174,14 @@ class Block(nn.Module):
         return x + F.dropout(self.linear2(hidden), p, self.training)
 
 
+def causal_mask(pad: torch.Tensor) -> torch.Tensor:
+    """(B, L) padding → (B, 1, L, L) keys each position may attend to: earlier, non-padding ones, and itself (so a
+    row is never empty)."""
+    length = pad.shape[1]
+    allowed = torch.ones(length, length, dtype=torch.bool, device=pad.device).tril().unsqueeze(0) & ~pad.unsqueeze(1)
+    return (allowed | torch.eye(length, dtype=torch.bool, device=pad.device)).unsqueeze(1)
+
+
 class CausalEncoder(nn.Module):
     """Positions + pre-norm transformer layers with a causal mask that also hides padding."""
 
@@ -193,11 +201,7 @@ class CausalEncoder(nn.Module):
         p = self.p if self.training and dropout else 0.0
         pos = torch.arange(self.positions.num_embeddings - length, self.positions.num_embeddings, device=x.device)
         x = F.dropout(x + self.positions(pos), p, self.training)
-        allowed = None
-        if length > 1:
-            causal = torch.ones(length, length, dtype=torch.bool, device=x.device).tril()
-            allowed = causal.unsqueeze(0) & ~pad.unsqueeze(1)  # (B, L, L): earlier, non-padding keys
-            allowed = (allowed | torch.eye(length, dtype=torch.bool, device=x.device)).unsqueeze(1)  # never empty
+        allowed = causal_mask(pad) if length > 1 else None
         for layer in self.layers.layers:
             x = layer(x, allowed, p)
         return self.norm(x)
@@ -316,7 +320,23 @@ class LEARN(nn.Module):
         return self.cfg.scale
 
 
-class SASRec(nn.Module):
+class IdItems:
+    """The item side of the id models (SASRec, BSARec): an item is its id embedding (`self.items`, padding last),
+    scored by dot products."""
+
+    @property
+    def n_items(self) -> int:
+        return self.items.num_embeddings - 1
+
+    def item_vectors(self, items: torch.Tensor | None = None) -> torch.Tensor:
+        w = self.items.weight[: self.n_items]
+        return w if items is None else w[items]
+
+    def logit_scale(self) -> float:
+        return 1.0
+
+
+class SASRec(IdItems, nn.Module):
     causal = True  # a position's state depends on earlier positions only: every position trains at once
 
     def __init__(self, n_items: int, cfg: RecConfig):
@@ -328,23 +348,12 @@ class SASRec(nn.Module):
             self.items.weight[n_items].zero_()
         self.encoder = CausalEncoder(cfg.dim, cfg.layers, cfg.heads, cfg.dropout, cfg.max_len, cfg.position_std)
 
-    @property
-    def n_items(self) -> int:
-        return self.items.num_embeddings - 1
-
     def states(self, seqs: torch.Tensor) -> torch.Tensor:
         pad = seqs == self.n_items
         return self.encoder(self.items(seqs) * self.cfg.dim ** 0.5, pad)
 
-    def item_vectors(self, items: torch.Tensor | None = None) -> torch.Tensor:
-        w = self.items.weight[: self.n_items]
-        return w if items is None else w[items]
-
     def user_vectors(self, slots: torch.Tensor, pad: torch.Tensor, content: torch.Tensor | None) -> torch.Tensor:
         return self.encoder(self.items(slots) * self.cfg.dim ** 0.5, pad)[:, -1]
-
-    def logit_scale(self) -> float:
-        return 1.0
 
 
 class FrequencyMix(nn.Module):
@@ -373,7 +382,7 @@ class FrequencyMix(nn.Module):
         return self.mix * filtered + (1 - self.mix) * self.attn_norm(x + F.dropout(attended, p, self.training))
 
 
-class BSARec(nn.Module):
+class BSARec(IdItems, nn.Module):
     """BSARec's post-norm layers (FrequencyMix, then a GELU feed-forward with residual and norm) over item-id and
     position embeddings (summed, normalised, dropped out); every weight starts at N(0, 0.02) as in its authors' code."""
 
@@ -402,10 +411,6 @@ class BSARec(nn.Module):
         with torch.no_grad():
             self.items.weight[n_items].zero_()
 
-    @property
-    def n_items(self) -> int:
-        return self.items.num_embeddings - 1
-
     def states(self, seqs: torch.Tensor) -> torch.Tensor:
         """(B, L) left-padded item indices → (B, 1, D), the state after the whole history: the only one there is,
         since an earlier position's state would have seen later items. Always computed over the history padded to
@@ -416,10 +421,7 @@ class BSARec(nn.Module):
         pad = seqs == self.n_items
         p = self.cfg.dropout if self.training else 0.0
         x = F.dropout(self.input_norm(self.items(seqs) + self.positions.weight), p, self.training)
-        length = seqs.shape[1]
-        causal = torch.ones(length, length, dtype=torch.bool, device=seqs.device).tril()
-        allowed = causal.unsqueeze(0) & ~pad.unsqueeze(1)
-        allowed = (allowed | torch.eye(length, dtype=torch.bool, device=seqs.device)).unsqueeze(1)
+        allowed = causal_mask(pad)
         for layer, (mix, feed_forward, norm) in enumerate(zip(self.mixes, self.feed_forwards, self.ff_norms)):
             x = mix(x, allowed, p, last_only=layer == len(self.mixes) - 1)
             x = norm(x + F.dropout(feed_forward(x), p, self.training))
@@ -432,15 +434,8 @@ class BSARec(nn.Module):
         prefixes = torch.where(columns >= 0, seqs[rows[:, None], columns.clamp(min=0)], self.n_items)
         return self.states(prefixes)[:, -1]
 
-    def item_vectors(self, items: torch.Tensor | None = None) -> torch.Tensor:
-        w = self.items.weight[: self.n_items]
-        return w if items is None else w[items]
-
     def user_vectors(self, slots: torch.Tensor, pad: torch.Tensor, content: torch.Tensor | None) -> torch.Tensor:
         return self.states(slots.masked_fill(pad, self.n_items))[:, -1]
-
-    def logit_scale(self) -> float:
-        return 1.0
 
 
 def build_model(cfg: RecConfig, n_items: int, content: np.ndarray | None = None,
