@@ -1,6 +1,7 @@
 """One item space for search and recommendation: LEARN on prodlens product embeddings, served next to search."""
 import random
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -67,6 +68,48 @@ def test_learn_on_product_embeddings_recommends_and_serves(shop, learned):
         assert client.post("/recommend", json={"history": [], "k": 5}).status_code == 400
         assert client.post("/recommend", json={"history": ["unknown-item"]}).status_code == 400
         assert client.get("/stats").json()["recommender"]["items"] == 24
+
+
+def test_concurrent_recommendations_share_a_pass_and_get_their_own_answers(shop, learned):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from prodlens.errors import ProdlensError
+    from prodlens.rec.serve import Recommender
+
+    base, specs = shop
+    service = SearchService(ServeConfig(str(base / "index"), cache_dir=str(base / "cache"), rec_run=str(base / "run"),
+                                        max_batch=64, batch_wait_ms=1.0))
+    requests = [{"user": f"u{u}", "k": 3 + u % 5} for u in range(12)]
+    requests += [{"history": [specs[n].product_id, specs[n + 1].product_id], "k": 10} for n in range(0, 20, 2)]
+    alone = Recommender(base / "run")
+    expected = [alone.recommend_history(r.get("history") or alone.history_of(r.get("user")), r["k"])
+                for r in requests]
+    batches, entered, gate = [], threading.Event(), threading.Event()
+    real = service.recommender.recommend_histories
+
+    def gated(histories, k):
+        batches.append(len(histories))
+        if not entered.is_set():
+            entered.set()
+            gate.wait()  # hold the first pass until every other request is queued, however slow this machine is
+        return real(histories, k)
+
+    service.recommender.recommend_histories = gated
+    with ThreadPoolExecutor(len(requests)) as pool:
+        futures = [pool.submit(service.recommend, **r) for r in requests]
+        entered.wait()
+        with pytest.raises(ProdlensError, match="not in the catalogue"):  # refused before it can join a batch
+            service.recommend(history=["no-such-item"], k=3)
+        while service.rec_batcher._queue.qsize() < len(requests) - batches[0]:
+            threading.Event().wait(0.01)
+        gate.set()
+        answers = [f.result() for f in futures]
+    assert batches == [batches[0], len(requests) - batches[0]]  # everything queued meanwhile: one pass
+    for got, want, r in zip(answers, expected, requests):
+        assert len(got) == r["k"] and [h["item_id"] for h in got] == [h["item_id"] for h in want]
+        np.testing.assert_allclose([h["score"] for h in got], [h["score"] for h in want], atol=1e-4)
+    assert service.metrics.registry.get_sample_value("prodlens_rec_batch_size_sum") == len(requests)
 
 
 @pytest.mark.slow

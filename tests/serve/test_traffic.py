@@ -28,16 +28,16 @@ def test_concurrent_queries_share_a_forward_pass_and_get_their_own_answers(servi
     first_batch = []
     entered, gate = threading.Event(), threading.Event()
 
-    def embed(frames, batch_texts, domain):
+    def embed(queries, domain):
         if not entered.is_set():
-            first_batch.append(len(batch_texts))
+            first_batch.append(len(queries))
             entered.set()
             gate.wait()  # hold the first pass until every other request is queued, however slow this machine is
-        return service.model.embed_queries(frames, batch_texts, domain)
+        return service._embed_batch(queries, domain)
 
     batcher = MicroBatcher(embed, max_batch=64, max_wait_ms=1.0, on_batch=lambda n, s: sizes.append(n))
     with ThreadPoolExecutor(len(texts)) as pool:
-        futures = [pool.submit(batcher.embed, [], t, "page") for t in texts]
+        futures = [pool.submit(batcher.submit, ([], t), "page") for t in texts]
         entered.wait()
         while batcher._queue.qsize() < len(texts) - first_batch[0]:
             threading.Event().wait(0.01)
@@ -49,18 +49,27 @@ def test_concurrent_queries_share_a_forward_pass_and_get_their_own_answers(servi
 
 
 def test_one_bad_query_in_a_batch_does_not_fail_its_neighbours(service):
-    def embed(frames, texts, domain):
-        if any(t == "bad" for t in texts):
+    def embed(queries, domain):
+        if any(t == "bad" for _, t in queries):
             raise ValueError("this query cannot be embedded")
-        return service.model.embed_queries(frames, texts, domain)
+        return service._embed_batch(queries, domain)
 
     batcher = MicroBatcher(embed, max_batch=8, max_wait_ms=50.0)
     with ThreadPoolExecutor(3) as pool:
-        good = [pool.submit(batcher.embed, [], t, "page") for t in ("oat milk", "apple juice")]
-        bad = pool.submit(batcher.embed, [], "bad", "page")
+        good = [pool.submit(batcher.submit, ([], t), "page") for t in ("oat milk", "apple juice")]
+        bad = pool.submit(batcher.submit, ([], "bad"), "page")
         assert all(f.result().shape == (service.index.dim,) for f in good)
         with pytest.raises(ValueError, match="cannot be embedded"):
             bad.result()
+
+
+def test_a_request_alone_does_not_wait_for_others():
+    import time
+
+    batcher = MicroBatcher(lambda payloads, key: [p * 2 for p in payloads], max_batch=8, max_wait_ms=120_000)
+    start = time.monotonic()
+    assert [batcher.submit(n) for n in range(3)] == [0, 2, 4]
+    assert time.monotonic() - start < 60  # each waited for nobody, not for the two-minute bound
 
 
 def test_pages_of_results_follow_each_other(client):

@@ -266,10 +266,26 @@ class Recommender:
     def recommend_history(self, history: list[str], k: int = 10) -> list[dict]:
         """Top-k items after `history` (item ids, oldest first), seen items excluded; every id must be in the
         catalogue (items added since training included)."""
+        return self.recommend_histories([history], k)[0]
+
+    def recommend_histories(self, histories: list[list[str]], k: int = 10) -> list[list[dict]]:
+        """Top-k after each of several histories, in one pass of the user tower and one scoring of the items (what
+        a server does with the requests that arrive together)."""
         self.refresh()
         with self._lock:
-            rows = self.rows_of(history)
-            return self.recommend_rows([rows], k)[0]
+            rows = []
+            for n, history in enumerate(histories):
+                try:
+                    rows.append(self.rows_of(history))
+                except ProdlensError as e:
+                    raise ProdlensError(f"history {n + 1}: {e}" if len(histories) > 1 else str(e)) from None
+            return self.recommend_rows(rows, k)
+
+    def check_history(self, history: list[str]) -> None:
+        """The error `recommend_history` would raise for this history (empty, or items not in the catalogue),
+        without computing anything."""
+        self.refresh()
+        self.rows_of(history)
 
     def rows_of(self, history: list[str]) -> list[int]:
         if not history:

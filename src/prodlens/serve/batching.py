@@ -1,10 +1,12 @@
-"""Dynamic micro-batching: queries arriving together share one forward pass.
+"""Dynamic micro-batching: requests arriving together share one pass of the model.
 
-Request threads call `embed(frames, text, domain)` and block. One worker thread takes the first waiting query, then
-every query that arrives within `max_wait_ms` (up to `max_batch`), and embeds them in one batched call per query
-domain. Under load the queue fills while a batch runs, so batches grow with the load and no query waits more than
-one batch plus the wait bound; alone, a query waits only the bound. A query that fails alone gets its own error: a
-failing batch is retried one query at a time so that one bad upload never fails its neighbours.
+Request threads call `submit(payload, key)` and block. One worker thread takes the first waiting request, then every
+request that arrives within `max_wait_ms` (up to `max_batch`), and runs them in one batched call per key (the query
+domain for search embeddings). Under load the queue fills while a batch runs, so batches grow with the load and no
+request waits more than one batch plus the wait bound; a request alone after a request alone does not wait at all
+(one client sees no added latency). A request that fails
+alone gets its own error: a failing batch is retried one request at a time so that one bad upload never fails its
+neighbours.
 """
 from __future__ import annotations
 
@@ -12,83 +14,91 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, Hashable
 
-import numpy as np
-
-EmbedFn = Callable[[list, list, str], np.ndarray]  # (frames per query, texts, domain) → (N, D)
+# (payloads of one key, the key) → one result per payload; a result may be the exception of that payload alone
+BatchFn = Callable[[list, Hashable], Any]
 
 
 @dataclass
 class _Pending:
-    frames: list
-    text: str
-    domain: str
+    payload: Any
+    key: Hashable
     done: threading.Event = field(default_factory=threading.Event)
-    vector: np.ndarray | None = None
+    result: Any = None
     error: BaseException | None = None
 
 
 class MicroBatcher:
-    def __init__(self, embed: EmbedFn, max_batch: int = 32, max_wait_ms: float = 2.0,
-                 on_batch: Callable[[int, float], None] | None = None):
-        """`on_batch(size, seconds)` is told of every forward pass (for metrics)."""
+    def __init__(self, run: BatchFn, max_batch: int = 32, max_wait_ms: float = 2.0,
+                 on_batch: Callable[[int, float], None] | None = None, name: str = "prodlens-batcher"):
+        """`on_batch(size, seconds)` is told of every batched call (for metrics)."""
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
-        self._embed = embed
+        self._run_batch = run
         self.max_batch = max_batch
         self.max_wait = max(0.0, max_wait_ms) / 1000.0
         self._on_batch = on_batch
         self._queue: queue.Queue[_Pending] = queue.Queue()
-        self._worker = threading.Thread(target=self._run, daemon=True, name="prodlens-batcher")
+        self._last_size = 1
+        self._worker = threading.Thread(target=self._run, daemon=True, name=name)
         self._worker.start()
 
-    def embed(self, frames: list, text: str, domain: str) -> np.ndarray:
-        out = self.embed_many([(frames, text)], domain)[0]
+    def submit(self, payload: Any, key: Hashable = "") -> Any:
+        """One request's result, or its error raised."""
+        out = self.submit_many([payload], key)[0]
         if isinstance(out, BaseException):
             raise out
         return out
 
-    def embed_many(self, queries: list[tuple[list, str]], domain: str) -> list[np.ndarray | BaseException]:
-        """Several queries of one request: queued together, so they share a pass (with other requests' too). Each
-        query's vector, or the error embedding it alone raised."""
-        pending = [_Pending(list(frames), text, domain) for frames, text in queries]
+    def submit_many(self, payloads: list, key: Hashable = "") -> list:
+        """Several requests of one caller: queued together, so they share a pass (with other callers' too). Each
+        one's result, or the error it alone raised."""
+        pending = [_Pending(p, key) for p in payloads]
         for p in pending:
             self._queue.put(p)
         for p in pending:
             p.done.wait()
-        return [p.vector if p.error is None else p.error for p in pending]
+        return [p.result if p.error is None else p.error for p in pending]
 
     def _run(self) -> None:
         while True:
             batch = [self._queue.get()]
-            deadline = time.monotonic() + self.max_wait
+            # a request alone after a request alone does not wait: nobody else is sending. Requests queued already
+            # still join; after a batch of several, the next one waits for the others to come back.
+            deadline = time.monotonic() + (self.max_wait if self._last_size > 1 else 0.0)
             while len(batch) < self.max_batch:
                 remaining = deadline - time.monotonic()
                 try:
                     batch.append(self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait())
                 except queue.Empty:
                     break
-            by_domain: dict[str, list[_Pending]] = {}
+            self._last_size = len(batch)
+            by_key: dict[Hashable, list[_Pending]] = {}
             for p in batch:
-                by_domain.setdefault(p.domain, []).append(p)
-            for domain, group in by_domain.items():
-                self._pass(group, domain)
+                by_key.setdefault(p.key, []).append(p)
+            for key, group in by_key.items():
+                self._pass(group, key)
 
-    def _pass(self, group: list[_Pending], domain: str) -> None:
+    def _pass(self, group: list[_Pending], key: Hashable) -> None:
         start = time.perf_counter()
         try:
-            vectors = self._embed([p.frames for p in group], [p.text for p in group], domain)
+            results = list(self._run_batch([p.payload for p in group], key))
+            if len(results) != len(group):
+                raise RuntimeError(f"a batch of {len(group)} requests gave {len(results)} results")
         except Exception as e:  # noqa: BLE001 - handed to the waiting request threads
-            if len(group) > 1:  # find the culprit: each query alone
+            if len(group) > 1:  # find the culprit: each request alone
                 for p in group:
-                    self._pass([p], domain)
+                    self._pass([p], key)
                 return
             group[0].error = e
             group[0].done.set()
             return
         if self._on_batch is not None:
             self._on_batch(len(group), time.perf_counter() - start)
-        for p, v in zip(group, vectors):
-            p.vector = v
+        for p, result in zip(group, results):
+            if isinstance(result, BaseException):
+                p.error = result
+            else:
+                p.result = result
             p.done.set()

@@ -30,6 +30,10 @@ class Metrics:
                                     registry=r)
         self.batch_seconds = Histogram("prodlens_batch_seconds", "time of one batched forward pass",
                                        buckets=LATENCY_BUCKETS, registry=r)
+        self.rec_batch_size = Histogram("prodlens_rec_batch_size", "recommendation requests per user-tower pass",
+                                        buckets=BATCH_BUCKETS, registry=r)
+        self.rec_batch_seconds = Histogram("prodlens_rec_batch_seconds", "time of one batched recommendation pass",
+                                           buckets=LATENCY_BUCKETS, registry=r)
         self.index_items = Gauge("prodlens_index_items", "vectors in the served index", registry=r,
                                  multiprocess_mode="max")
         self.index_version = Gauge("prodlens_index_version", "version of the served index", registry=r,
@@ -40,6 +44,10 @@ class Metrics:
     def observe_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)
         self.batch_seconds.observe(seconds)
+
+    def observe_rec_batch(self, size: int, seconds: float) -> None:
+        self.rec_batch_size.observe(size)
+        self.rec_batch_seconds.observe(seconds)
 
     def render(self) -> bytes:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

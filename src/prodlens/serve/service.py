@@ -117,12 +117,15 @@ class SearchService:
         self._speech_features = None
         self.model.embed_query([Image.new("RGB", (64, 64))], "warm up", "page")  # load encoders before "ready"
         # one thread runs every forward pass (torch already uses every core), on as many queued queries as it can
-        self.batcher = MicroBatcher(self.model.embed_queries, config.max_batch, config.batch_wait_ms,
+        self.batcher = MicroBatcher(self._embed_batch, config.max_batch, config.batch_wait_ms,
                                     on_batch=self.metrics.observe_batch)
         self.recommender = None
         if config.rec_run:
             self.recommender = Recommender.from_run(config.rec_run, cache=self.cache,
                                                     ann_above=config.rec_ann_above)
+            # concurrent recommendation requests share one pass of the user tower and one scoring of the items
+            self.rec_batcher = MicroBatcher(self._recommend_batch, config.max_batch, config.batch_wait_ms,
+                                            on_batch=self.metrics.observe_rec_batch, name="prodlens-rec-batcher")
         self._api_key = config.api_key or os.environ.get("PRODLENS_API_KEY") or None
         self._use_index(self.index)
         self._reload_lock = threading.Lock()
@@ -265,10 +268,13 @@ class SearchService:
         if domain not in DOMAINS:
             raise BadQuery(f"query domain must be one of {', '.join(DOMAINS)}, got {domain!r}")
 
+    def _embed_batch(self, queries: list[tuple[list, str]], domain: str) -> np.ndarray:
+        return self.model.embed_queries([frames for frames, _ in queries], [text for _, text in queries], domain)
+
     def _embed(self, frames, text: str, domain: str) -> np.ndarray:
         self._check_domain(domain)
         try:
-            return self.batcher.embed(frames, text, domain)
+            return self.batcher.submit((frames, text), domain)
         except RecordError as e:
             raise BadQuery(str(e), 422) from None
 
@@ -299,7 +305,7 @@ class SearchService:
                 to_embed.setdefault(query["domain"], []).append(slot)
         vectors: dict[int, np.ndarray] = {}
         for domain, slots in to_embed.items():
-            got = self.batcher.embed_many([(prepared[i][2], prepared[i][3]) for i in slots], domain)
+            got = self.batcher.submit_many([(prepared[i][2], prepared[i][3]) for i in slots], domain)
             for i, vector in zip(slots, got):
                 if isinstance(vector, RecordError):  # this query alone cannot be embedded
                     out[prepared[i][0]] = BadQuery(str(vector), 422)
@@ -383,16 +389,21 @@ class SearchService:
         self._check_k(k)
         try:
             if user is not None:
-                hits = self.recommender.recommend_user(user, k)
-            elif history:
-                hits = self.recommender.recommend_history(list(history), k)
-            else:
+                history = self.recommender.history_of(user)
+            elif not history:
                 raise BadQuery("give a user id or a non-empty history of item ids")
         except KeyError as e:
             raise BadQuery(str(e).strip("'\""), 404) from None
+        self.recommender.check_history(list(history))  # an unknown item fails this request here, not its batch
+        hits = self.rec_batcher.submit((list(history), k))
         for h in hits:
             h["thumbnail"] = self._page_thumbnails.get(h["item_id"], "")
         return hits
+
+    def _recommend_batch(self, requests: list[tuple[list[str], int]], _key) -> list[list[dict]]:
+        deepest = max(k for _, k in requests)
+        hits = self.recommender.recommend_histories([history for history, _ in requests], deepest)
+        return [found[:k] for found, (_, k) in zip(hits, requests)]
 
     def check_writer(self, key: str | None) -> None:
         """Write endpoints take the server's API key (compared in constant time)."""
