@@ -7,8 +7,11 @@ process serving the same run; baseline: retraining, the only way before (its min
    server process holds) first returns a new item for a history of the item it was made from.
 2. The table at 1M items: opening it (what a process does on start and after another writer merged segments), and
    a reader picking up one appended item (what every serving process does after each write).
+3. The HNSW graph of the approximate top-k (`--rec-ann-above`) at 100k items: built and saved by the first process
+   that serves the run, against opening the saved graph in the next process (and after a merge renumbered every
+   row of the table), the same random unit vectors.
 
-    python bench/rec_living.py --run RUN_DIR [--table-items 1000000]
+    python bench/rec_living.py [--run RUN_DIR] [--table-items 1000000] [--graph-items 100000]
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from rich.table import Table
 
 from prodlens.embed import FeatureCache, default_cache_dir
 from prodlens.rec import items as item_table
+from prodlens.rec.item_graph import ItemGraph, vector_checksums
 from prodlens.rec.serve import Recommender
 
 
@@ -66,29 +70,74 @@ def open_rows(n: int) -> tuple[float, float]:
         return opened, time.perf_counter() - start
 
 
+def graph_rows(n: int) -> dict:
+    """The HNSW graph over an n-item table (random unit vectors, d 128): built, synced and saved by the first process;
+    opened and synced by the next one (the baseline: building it again); and after a merge renumbered every row."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp)
+        rng = np.random.default_rng(0)
+        vectors = rng.standard_normal((n, 128), dtype=np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        rows = item_table.ItemRows.new([f"i{i}" for i in range(n)], [""] * n, np.arange(n),
+                                       np.zeros((n, 0), np.float32), vectors)
+        item_table.create_table(path, rows, "w")
+        del rows, vectors
+
+        def synced(graph):
+            table = item_table.ItemTable.open(path)
+            arrays = [s.vectors for s in table.segments]
+            return (graph or ItemGraph.empty(128)).sync(table, arrays, [vector_checksums(a) for a in arrays])
+
+        start = time.perf_counter()
+        built = synced(None)
+        built.save(path)
+        build = time.perf_counter() - start
+        start = time.perf_counter()
+        opened = synced(ItemGraph.load(path, 128))
+        reopen = time.perf_counter() - start
+        for i in range(item_table.MAX_SEGMENTS):  # the next append merges every segment: rows renumbered
+            one = item_table.ItemRows.new([f"new{i}"], [""], [-1], np.zeros((1, 0)), rng.standard_normal((1, 128)))
+            item_table.append_rows(path, one, "w")
+        start = time.perf_counter()
+        merged = synced(ItemGraph.load(path, 128))
+        after_merge = time.perf_counter() - start
+        return {"items": n, "build_and_save_s": build, "open_s": reopen, "inserted_on_open": opened.inserted,
+                "open_after_merge_s": after_merge, "inserted_after_merge": merged.inserted}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", type=Path, required=True, help="a trained LEARN run (it gets the new items)")
+    ap.add_argument("--run", type=Path, help="a trained LEARN run (it gets the new items); without it, parts 2-3")
     ap.add_argument("--table-items", type=int, default=1_000_000)
+    ap.add_argument("--graph-items", type=int, default=100_000, help="the HNSW graph's size (0: skip it)")
     args = ap.parse_args()
     console = Console(width=160)
-    log = [json.loads(line) for line in (args.run / "metrics.jsonl").read_text().splitlines()]
-    eval_info = json.loads((args.run / "eval.json").read_text())["training"] if (args.run / "eval.json").exists() \
-        else {}
-    rows = added_rows(args.run)
-    table = Table(title=f"new items into {args.run} ({len(log)} epochs of training, "
-                        f"{eval_info.get('train_minutes', '?')} min: the baseline)", title_justify="left")
-    for col in ("items added", "add_items s", "first request in another process s", "new item served",
-                "vs retraining"):
-        table.add_column(col, justify="right")
-    for size, added, seen, served in rows:
-        minutes = eval_info.get("train_minutes")
-        table.add_row(str(size), f"{added:.3f}", f"{seen:.3f}", "yes" if served else "no",
-                      f"{minutes * 60 / (added + seen):,.0f}x faster" if minutes else "-")
-    console.print(table)
-    opened, refreshed = open_rows(args.table_items)
-    console.print(f"an item table of {args.table_items:,} items: opened in {opened:.2f} s; a reader sees one item "
-                  f"appended by another writer {refreshed:.3f} s after it looks", markup=False)
+    if args.run is not None:
+        log = [json.loads(line) for line in (args.run / "metrics.jsonl").read_text().splitlines()]
+        eval_info = json.loads((args.run / "eval.json").read_text())["training"] if (args.run / "eval.json").exists() \
+            else {}
+        rows = added_rows(args.run)
+        table = Table(title=f"new items into {args.run} ({len(log)} epochs of training, "
+                            f"{eval_info.get('train_minutes', '?')} min: the baseline)", title_justify="left")
+        for col in ("items added", "add_items s", "first request in another process s", "new item served",
+                    "vs retraining"):
+            table.add_column(col, justify="right")
+        for size, added, seen, served in rows:
+            minutes = eval_info.get("train_minutes")
+            table.add_row(str(size), f"{added:.3f}", f"{seen:.3f}", "yes" if served else "no",
+                          f"{minutes * 60 / (added + seen):,.0f}x faster" if minutes else "-")
+        console.print(table)
+    if args.table_items:
+        opened, refreshed = open_rows(args.table_items)
+        console.print(f"an item table of {args.table_items:,} items: opened in {opened:.2f} s; a reader sees one "
+                      f"item appended by another writer {refreshed:.3f} s after it looks", markup=False)
+    if args.graph_items:
+        g = graph_rows(args.graph_items)
+        console.print(f"the HNSW graph over {g['items']:,} items: built and saved by the first process in "
+                      f"{g['build_and_save_s']:.1f} s; opened by the next in {g['open_s']:.1f} s "
+                      f"({g['build_and_save_s'] / g['open_s']:.0f}x faster, {g['inserted_on_open']} items inserted); "
+                      f"after a merge renumbered every row, opened in {g['open_after_merge_s']:.1f} s "
+                      f"({g['inserted_after_merge']} new items inserted)", markup=False)
 
 
 if __name__ == "__main__":

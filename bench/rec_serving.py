@@ -11,13 +11,22 @@ Measured: users/s, and the median and 99th-percentile latency of a request. Both
 `--items N` first grows a copy of the run's catalogue to N items (`add_items` with the content of random catalogue
 items plus noise: the tower and the scoring see N real-sized rows), so the scoring's share can be seen.
 
-    python bench/rec_serving.py --run RUN_DIR [--clients 1,8,32] [--requests 100] [--items 0]
-        [--out bench-results/rec-serving]
+The users' histories at industrial size (`--histories-interactions`, 20M by default; sessions lognormal around 10
+items over 1M items, as bench/rec_scale.py): a run's histories.parquet opened as a server opens it, in a fresh
+process each — baseline: a dict of Python lists (the previous release, copied below), against `UserHistories`
+(arrays, binary search) — seconds, memory added, and microseconds a lookup.
+
+    python bench/rec_serving.py [--run RUN_DIR] [--clients 1,8,32] [--requests 100] [--items 0]
+        [--histories-interactions 20000000] [--out bench-results/rec-serving]
 """
 from __future__ import annotations
 
 import argparse
+import json
+import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -25,6 +34,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 from matplotlib.figure import Figure
 from rich.console import Console
 from rich.table import Table
@@ -87,17 +98,101 @@ def load(call, users: list[str], clients: int) -> dict:
             "p99_ms": float(np.percentile(latencies, 99) * 1000), "requests": len(users)}
 
 
+def write_histories(path: Path, interactions: int, n_items: int = 1_000_000, seed: int = 0) -> int:
+    """A histories.parquet as a run writes it (user_id, items: a list of item ids), generated; returns its users."""
+    rng = np.random.default_rng(seed)
+    lengths = np.maximum(3, rng.lognormal(np.log(10), 0.8, interactions // 8).astype(np.int64))
+    lengths = lengths[np.cumsum(lengths) <= interactions]
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    items = pa.array(rng.zipf(1.1, int(offsets[-1])) % n_items).cast(pa.string())
+    users = pa.array(rng.permutation(len(lengths)) * 7 + 1_000_000).cast(pa.string())
+    pq.write_table(pa.table({"user_id": users, "items": pa.LargeListArray.from_arrays(pa.array(offsets), items)}),
+                   path)
+    return len(lengths)
+
+
+def baseline_histories(path: Path) -> dict[str, list[str]]:
+    """The previous release's histories: a dict of Python lists (kept here as the baseline)."""
+    table = pq.read_table(path).to_pydict()
+    return dict(zip(table["user_id"], table["items"]))
+
+
+def _rss_kib() -> int:
+    """The process's resident memory now (what it holds, not its high-water mark)."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize() // 1024
+
+
+def measure_histories(kind: str, path: str) -> dict:
+    """Run in a fresh process: open the histories as served, then look 10,000 random users up."""
+    from prodlens.rec.serve import _saved_histories
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_before = _rss_kib()
+    start = time.perf_counter()
+    histories = baseline_histories(Path(path)) if kind == "baseline" else _saved_histories(Path(path).parent)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
+    held = _rss_kib() - rss_before
+    users = pq.read_table(path, columns=["user_id"]).column("user_id").to_pylist()
+    picks = [users[i] for i in np.random.default_rng(0).integers(0, len(users), 10_000)]
+    start = time.perf_counter()
+    total = sum(len(histories[u]) for u in picks)
+    lookup = (time.perf_counter() - start) / len(picks)
+    return {"seconds": seconds, "peak_added_gib": (peak - before) / 1024 ** 2, "held_gib": held / 1024 ** 2,
+            "lookup_us": lookup * 1e6,
+            "users": len(histories), "items_looked_up": total}
+
+
+def histories_rows(interactions: int, out: Path) -> list[tuple[str, dict]]:
+    path = out / f"histories-{interactions}" / "histories.parquet"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_histories(path, interactions)
+    rows = []
+    for kind, name in (("baseline", "baseline: dict of Python lists"), ("arrays", "UserHistories (arrays)")):
+        proc = subprocess.run([sys.executable, __file__, "--measure-histories", kind, str(path)], capture_output=True,
+                              text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"{name}: {proc.stderr.strip()[-500:]}")
+        rows.append((name, json.loads(proc.stdout.strip().splitlines()[-1])))
+    return rows
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--measure-histories":
+        print(json.dumps(measure_histories(sys.argv[2], sys.argv[3])))
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", type=Path, required=True, help="a trained run (LEARN, SASRec or BSARec)")
+    ap.add_argument("--run", type=Path, help="a trained run (LEARN, SASRec or BSARec); without it, histories only")
     ap.add_argument("--clients", default="1,8,32")
     ap.add_argument("--requests", type=int, default=100, help="requests per client thread")
     ap.add_argument("--items", type=int, default=0, help="grow a copy of the catalogue to this many items first")
     ap.add_argument("--wait-ms", type=float, default=ServeConfig.batch_wait_ms,
                     help="how long the first request of a batch waits for others (the service's batch_wait_ms)")
+    ap.add_argument("--histories-interactions", type=int, default=20_000_000, help="0: skip the histories")
     ap.add_argument("--out", type=Path, default=Path("bench-results/rec-serving"))
     args = ap.parse_args()
     console = Console(width=160)
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = {}
+    if args.histories_interactions:
+        rows = histories_rows(args.histories_interactions, args.out)
+        table = Table(title=f"users' histories as a server opens them: {rows[0][1]['users']:,} users, "
+                            f"{args.histories_interactions:,} interactions (fresh process each)", title_justify="left")
+        for col in ("histories", "open s", "peak GiB added", "GiB held", "µs a lookup",
+                    "vs baseline (time / peak / held)"):
+            table.add_column(col, justify="left" if col == "histories" else "right")
+        base = rows[0][1]
+        for name, r in rows:
+            table.add_row(name, f"{r['seconds']:.1f}", f"{r['peak_added_gib']:.2f}", f"{r['held_gib']:.2f}",
+                          f"{r['lookup_us']:.1f}", f"{base['seconds'] / r['seconds']:.1f}x faster / "
+                          f"{base['peak_added_gib'] / max(r['peak_added_gib'], 1e-3):.1f}x / "
+                          f"{base['held_gib'] / max(r['held_gib'], 1e-3):.1f}x less")
+        console.print(table)
+        report["histories"] = [{"histories": n, **r} for n, r in rows]
+        atomic.write_json(args.out / "results.json", report)
+    if args.run is None:
+        return
     levels = [int(c) for c in args.clients.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -133,8 +228,8 @@ def main() -> None:
                       f"{b['users_per_s']:,.0f}", f"{b['p50_ms']:.1f}", f"{b['p99_ms']:.1f}",
                       f"{b['users_per_s'] / a['users_per_s']:.2f}x")
     console.print(table)
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic.write_json(args.out / "results.json", {"run": str(args.run), "items": n_items, "rows": rows})
+    report.update({"run": str(args.run), "items": n_items, "rows": rows})
+    atomic.write_json(args.out / "results.json", report)
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()
     for key, label in (("baseline", "one pass per request"), ("micro_batched", "micro-batched")):

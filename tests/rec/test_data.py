@@ -60,3 +60,27 @@ def test_protocols(tmp_path):
     assert cold.test and all(t in cold.cold_items for _, _, t in cold.test)
     tail = long_tail_items(split.train, data.n_items)
     assert len(tail) == 24
+
+
+def test_served_histories_are_arrays_that_read_like_a_dict(tmp_path):
+    import random
+
+    from prodlens.rec.data import UserHistories, load_interactions
+
+    rng = random.Random(0)
+    users = [f"u{n}" for n in range(300)] + ["zoë", "ü", "u1 0"]
+    rows = [(u, f"i{rng.randrange(50)}", t) for u in users for t in rng.sample(range(100), rng.randint(1, 6))]
+    rng.shuffle(rows)
+    lines = "".join(f"{u}\t{i}\t{t}\n" for u, i, t in rows)
+    (tmp_path / "inter.tsv").write_text("user_id\titem_id\ttimestamp\n" + lines, encoding="utf-8")
+    histories = load_interactions(tmp_path / "inter.tsv")[0].histories()
+    expected = {u: [i for _, i in sorted((t, i) for v, i, t in rows if v == u)] for u in users}
+    assert isinstance(histories, UserHistories) and len(histories) == len(users)
+    assert dict(histories.items()) == expected
+    assert "nobody" not in histories and "u1" in histories and "u10" in histories and "u1 0" in histories
+    with pytest.raises(KeyError):
+        histories["u"]
+    # arrays only: 4 bytes an interaction plus each user's key, offset and place, and the distinct item ids
+    assert histories.nbytes < 4 * len(rows) + 40 * len(users) + 10 * 50 + 1000
+    with pytest.raises(ProdlensError, match="'a' has two histories"):
+        UserHistories(["a", "b", "a"], [0, 1, 2, 3], pa.array(["x", "y", "z"]))

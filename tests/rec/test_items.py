@@ -297,5 +297,10 @@ def test_above_the_threshold_top_k_comes_from_an_hnsw_graph_that_follows_the_tab
     exact.add_items(["g1"], ["Zest toothpaste gel"])  # written by another Recommender: the graph takes it in
     toothpastes = [h["item_id"] for h in approx.recommend_history(["p40", "p41"], k=9)]
     assert "g1" in toothpastes and not {"p40", "p41"} & set(toothpastes)
+    assert (copy / ITEMS_DIR / "hnsw" / "GRAPH.json").exists()  # saved by the process that built it
+    later = Recommender(copy, cache=FeatureCache(cache_dir), ann_above=1)  # the next process opens it
+    assert later._ann.inserted <= 1  # at most g1, added after the graph was saved
+    assert [[h["item_id"] for h in later.recommend_user(u, 10)] for u in users] == \
+        [[h["item_id"] for h in approx.recommend_user(u, 10)] for u in users]
     exact.remove_items(["g1"])
     assert "g1" not in [h["item_id"] for h in approx.recommend_history(["p40", "p41"], k=60)]

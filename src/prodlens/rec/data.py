@@ -9,6 +9,7 @@ items file (or `item_map=`) maps one to the other.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -218,6 +219,64 @@ def _find_item_map(items_path: Path, item_map: str | Path | None) -> dict[str, s
     return mapping
 
 
+class UserHistories(Mapping):
+    """user id → item ids, oldest first, held as arrays: the user ids sorted (a lookup is a binary search) and every
+    history a slice of one array of item codes into the distinct item ids (an Arrow array). No Python object per user
+    or interaction, so a server holds millions of users' histories at about 4 bytes an interaction."""
+
+    def __init__(self, user_ids, offsets: np.ndarray, items):
+        """`user_ids`: one per history (strings, distinct); history u is `items[offsets[u]:offsets[u + 1]]` (a
+        pyarrow string array, or a dictionary array of strings as Parquet reads one without decoding it)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        users = pa.array(user_ids, pa.string()) if not isinstance(user_ids, pa.Array) else user_ids
+        keys = np.array([u.encode() for u in users.to_pylist()], dtype="S")
+        self._order = np.argsort(keys, kind="stable")
+        self._keys = keys[self._order]
+        if len(keys) > 1 and (self._keys[1:] == self._keys[:-1]).any():
+            raise ProdlensError(f"user {self._keys[1:][self._keys[1:] == self._keys[:-1]][0].decode()!r} has two "
+                                "histories")
+        self._offsets = np.asarray(offsets, np.int64)
+        if isinstance(items, pa.ChunkedArray):
+            items = items.combine_chunks()
+        encoded = items if pa.types.is_dictionary(items.type) else pc.dictionary_encode(items)
+        self._codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+        self._item_ids = encoded.dictionary
+
+    @classmethod
+    def empty(cls) -> "UserHistories":
+        import pyarrow as pa
+
+        return cls([], np.zeros(1, np.int64), pa.array([], pa.string()))
+
+    def _row(self, user: str) -> int | None:
+        key = str(user).encode()
+        i = int(np.searchsorted(self._keys, key))
+        return int(self._order[i]) if i < len(self._keys) and self._keys[i] == key else None
+
+    def __getitem__(self, user: str) -> list[str]:
+        row = self._row(user)
+        if row is None:
+            raise KeyError(user)
+        codes = self._codes[self._offsets[row]:self._offsets[row + 1]]
+        return self._item_ids.take(codes).to_pylist()
+
+    def __contains__(self, user) -> bool:
+        return isinstance(user, str) and self._row(user) is not None
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __iter__(self):
+        return (k.decode() for k in self._keys)
+
+    @property
+    def nbytes(self) -> int:
+        return self._keys.nbytes + self._order.nbytes + self._offsets.nbytes + self._codes.nbytes + \
+            self._item_ids.nbytes
+
+
 @dataclass
 class Interactions:
     """A file's interactions, columnar, in user order (users by first appearance) and time order within a user."""
@@ -225,12 +284,10 @@ class Interactions:
     users: np.ndarray  # (n,) user index of each interaction
     items: object  # (n,) pyarrow string array: each interaction's item id
 
-    def histories(self) -> dict[str, list[str]]:
-        """user id → item ids, oldest first (Python lists: for serving a file's users, not for training data)."""
+    def histories(self) -> UserHistories:
+        """user id → item ids, oldest first (what a server looks users up in)."""
         ends = np.searchsorted(self.users, np.arange(len(self.user_ids)), side="right")
-        items = self.items.to_pylist()
-        return {u: items[a:b] for u, a, b in zip(self.user_ids, np.concatenate([[0], ends[:-1]]).tolist(),
-                                                 ends.tolist())}
+        return UserHistories(self.user_ids, np.concatenate([[0], ends]), self.items)
 
 
 def _listing(bad: BadRecords, record: str, problem: str) -> None:

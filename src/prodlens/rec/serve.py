@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -22,19 +23,20 @@ import torch
 from .. import atomic
 from ..cache import FeatureCache
 from ..errors import ProdlensError
-from ..index import IndexConfig, VectorIndex
 from .content import content_vectors
-from .data import RecData, load_interactions
+from .data import RecData, UserHistories, load_interactions
 from .evaluate import rank_targets
+from .item_graph import SAVE_INSERTED, ItemGraph, vector_checksums
 from .items import MANIFEST, ItemRows, ItemTable, append_rows, create_table
 from .models import pad_left
 from .train import load_rec_checkpoint
 
 log = logging.getLogger(__name__)
 ITEMS_DIR = "items"
-# From this many item rows, top-k goes through an HNSW graph over the item vectors (prodlens.index) instead of the
-# exact product with every vector (~6 ms of CPU per user at 1M items, bench/rec_train.py). Off by default: the graph
-# is built when a process opens the run, and at 1M items that takes over 15 minutes on 2 cores (not yet persisted).
+# From this many item rows, top-k goes through an HNSW graph over the item vectors (prodlens.rec.item_graph) instead
+# of the exact product with every vector (~6 ms of CPU per user at 1M items, bench/rec_train.py). Off by default: the
+# first process to serve a run builds the graph (over 15 minutes at 1M items on 2 cores; it is saved with the run and
+# opened by the processes after it), and the exact product's answers need no recall caveat.
 ANN_ABOVE: int | None = None
 
 
@@ -103,11 +105,12 @@ class Recommender:
     """A trained run, served: `recommend_user`, `recommend_history`, and the living catalogue (`add_items`,
     `remove_items`). Thread-safe; several processes may serve and write the same run."""
 
-    def __init__(self, run_dir: str | Path, histories: dict[str, list[str]] | None = None,
+    def __init__(self, run_dir: str | Path, histories: Mapping[str, list[str]] | None = None,
                  cache: FeatureCache | None = None, ann_above: int | None = ANN_ABOVE):
         self.run = Path(run_dir)
         self.ann_above = ann_above
-        self._ann: VectorIndex | None = None
+        self._ann: ItemGraph | None = None
+        self._checksums: dict[tuple[str, bool], np.ndarray] = {}  # per segment (immutable): its vectors' checksums
         self.model, self.cfg, self.trained_ids = load_rec_checkpoint(self.run)
         self.tower = weights_digest(self.model)
         if not (self.run / ITEMS_DIR / MANIFEST).exists():
@@ -161,31 +164,36 @@ class Recommender:
                 vectors = [torch.from_numpy(_tower_vectors(self.model, s.slots, s.content)) for s in table.segments]
             live = torch.from_numpy(table.live)
             use_ann = self.ann_above is not None and table.n_rows >= self.ann_above
-            self._ann = self._ann_index(table, vectors) if use_ann else None
+            self._ann = self._item_graph(table, vectors) if use_ann else None
             self.table, self._vectors_by_segment = table, vectors
             self._live = [live[int(a):int(b)] for a, b in zip(table.starts[:-1], table.starts[1:])]
             self._stamp = stamp
             return True
 
-    def _ann_index(self, table: ItemTable, vectors: list[torch.Tensor]) -> VectorIndex:
-        """An HNSW graph over every row's vector (ids = rows), retired and replaced rows hidden. After appends only
-        the new rows are inserted; after a merge of segments the graph is built again."""
-        old = self.table
-        index = self._ann
-        grown = index is not None and old is not None and [s.name for s in table.segments[:len(old.segments)]] \
-            == [s.name for s in old.segments]
-        first = old.n_rows if grown else 0
-        if not grown:
-            index = VectorIndex.create(vectors[0].shape[1], IndexConfig(kind="hnsw"))
+    def _item_graph(self, table: ItemTable, vectors: list[torch.Tensor]) -> ItemGraph:
+        """The HNSW graph for this table version: the one this process holds, else the one saved beside the table,
+        else a new one; brought in step with the table (prodlens.rec.item_graph) and saved when this process had
+        to insert much of it."""
+        arrays = [v.numpy() for v in vectors]
+        own = table.tower == self.tower  # else the vectors were recomputed here, and so are their checksums
+        checksums = []
+        for segment, array in zip(table.segments, arrays):
+            key = (segment.name, own)
+            if key not in self._checksums:
+                self._checksums[key] = vector_checksums(array)
+            checksums.append(self._checksums[key])
+        graph = self._ann if self._ann is not None else ItemGraph.load(self.run / ITEMS_DIR, arrays[0].shape[1])
+        if graph is None:
             log.info("%s: building an HNSW graph over %d item vectors", self.run, table.n_rows)
-        for start, v in zip(table.starts, vectors):
-            rows = np.arange(int(start), int(start) + len(v))
-            new = rows >= first
-            if new.any():
-                index.add(v.numpy()[new], rows[new])
-        hidden = np.flatnonzero(~table.live)
-        index.remove(hidden[~np.isin(hidden, np.fromiter(index.tombstones, np.int64, len(index.tombstones)))])
-        return index
+            graph = ItemGraph.empty(arrays[0].shape[1])
+        graph = graph.sync(table, arrays, checksums)
+        if graph.inserted > SAVE_INSERTED * len(graph.items):
+            try:
+                graph.save(self.run / ITEMS_DIR)
+                graph.inserted = 0
+            except OSError as e:  # a read-only run still serves; the next process builds its own graph
+                log.warning("%s: the HNSW graph could not be saved (%s)", self.run, e)
+        return graph
 
     def _check_writable(self) -> None:
         if self.cfg.model != "learn":
@@ -301,7 +309,7 @@ class Recommender:
         with self._lock, torch.inference_mode():
             users = self.user_vectors(histories)
             if self._ann is not None:
-                hits = ann_top_k_unseen(self._ann, users, histories, k)
+                hits = graph_top_k_unseen(self._ann, users, histories, k)
             else:
                 segments = zip(self.table.starts, self._vectors_by_segment, self._live)
                 hits = top_k_unseen(users, segments, histories, k)
@@ -339,19 +347,23 @@ class Recommender:
             return rank_targets(score, indexed, progress=progress)
 
 
-def _saved_histories(run_dir: Path) -> dict[str, list[str]]:
+def _saved_histories(run_dir: Path) -> UserHistories:
     path = run_dir / "histories.parquet"
     if not path.exists():
-        return {}
-    table = pq.read_table(path).to_pydict()
-    return dict(zip(table["user_id"], table["items"]))
+        return UserHistories.empty()
+    table = pq.read_table(path, read_dictionary=["items.list.element"])  # item ids as codes, never as strings
+    lists = table.column("items").combine_chunks()
+    histories = UserHistories(table.column("user_id").combine_chunks(), lists.offsets.to_numpy(), lists.values)
+    del table, lists
+    pa.default_memory_pool().release_unused()  # the file's read buffers go back to the OS, not to Arrow's cache
+    return histories
 
 
-def ann_top_k_unseen(index: VectorIndex, users: torch.Tensor, histories: list[list[int]],
-                     k: int) -> list[list[tuple[int, float]]]:
+def graph_top_k_unseen(graph: ItemGraph, users: torch.Tensor, histories: list[list[int]],
+                       k: int) -> list[list[tuple[int, float]]]:
     """Approximate top-k from an HNSW graph: k + the history's length hits, the history's rows dropped."""
-    depth = min(len(index), k + max((len(set(h)) for h in histories), default=0))
-    scores, rows = index.search(users.numpy(), depth)
+    depth = min(len(graph), k + max((len(set(h)) for h in histories), default=0))
+    scores, rows = graph.search(users.numpy(), depth)
     out = []
     for row_scores, row_ids, history in zip(scores.tolist(), rows.tolist(), histories):
         seen = set(history)
