@@ -63,7 +63,8 @@ class ServeConfig:
     device: str = "cpu"  # torch device for the query encoders
     cache_dir: str | None = None  # feature / transcript cache directory
     rec_run: str | None = None  # a trained recommender run (prodlens rec eval --out): enables /recommend
-    # from this many recommender items, approximate top-k (an HNSW graph built at start) instead of exact; None: never
+    # from this many recommender items, approximate top-k (an HNSW graph saved with the run: built by the first
+    # process that serves it, opened by the others) instead of exact; None: never
     rec_ann_above: int | None = ANN_ABOVE
     api_key: str | None = None  # the X-API-Key write endpoints require (default $PRODLENS_API_KEY; none: no writes)
     reload_seconds: float | None = 2.0  # look for a newer index version (index add/remove) this often; <0: never
