@@ -27,7 +27,7 @@ from rich.table import Table
 
 from prodlens.embed import FeatureCache, default_cache_dir
 from prodlens.rec import items as item_table
-from prodlens.rec.item_graph import ItemGraph, vector_checksums
+from prodlens.rec.item_graph import ItemGraph
 from prodlens.rec.serve import Recommender
 
 
@@ -85,8 +85,7 @@ def graph_rows(n: int) -> dict:
 
         def synced(graph):
             table = item_table.ItemTable.open(path)
-            arrays = [s.vectors for s in table.segments]
-            return (graph or ItemGraph.empty(128)).sync(table, arrays, [vector_checksums(a) for a in arrays])
+            return (graph or ItemGraph.empty(128)).sync(table, [s.vectors for s in table.segments])
 
         start = time.perf_counter()
         built = synced(None)

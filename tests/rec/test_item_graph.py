@@ -4,7 +4,7 @@ import numpy as np
 
 from prodlens.rec import item_graph
 from prodlens.rec import items as item_table
-from prodlens.rec.item_graph import ItemGraph, vector_checksums
+from prodlens.rec.item_graph import ItemGraph
 
 DIM = 8
 
@@ -20,8 +20,7 @@ def _rows(ids, seed, removed=None):
 
 def _synced(graph, path):
     table = item_table.ItemTable.open(path)
-    vectors = [s.vectors for s in table.segments]
-    graph = (graph or ItemGraph.empty(DIM)).sync(table, vectors, [vector_checksums(v) for v in vectors])
+    graph = (graph or ItemGraph.empty(DIM)).sync(table, [s.vectors for s in table.segments])
     return graph, table
 
 

@@ -230,8 +230,8 @@ class UserHistories(Mapping):
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        users = pa.array(user_ids, pa.string()) if not isinstance(user_ids, pa.Array) else user_ids
-        keys = np.array([u.encode() for u in users.to_pylist()], dtype="S")
+        ids = user_ids.to_pylist() if isinstance(user_ids, pa.Array) else user_ids
+        keys = np.array([u.encode() for u in ids], dtype="S")
         self._order = np.argsort(keys, kind="stable")
         self._keys = keys[self._order]
         if len(keys) > 1 and (self._keys[1:] == self._keys[:-1]).any():

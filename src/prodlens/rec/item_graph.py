@@ -56,23 +56,26 @@ class ItemGraph:
         return cls(VectorIndex.create(dim, IndexConfig(kind="hnsw")), [], np.zeros(0, np.uint64))
 
     # -- keeping in step with the table ---------------------------------------------------------------------------
-    def sync(self, table: ItemTable, vectors: list[np.ndarray], checksums: list[np.ndarray]) -> "ItemGraph":
-        """Match every slot to the table's live rows (per segment: its vectors and their checksums, in row order);
-        hide the slots that no longer match and insert the rows no slot holds. Returns the graph to use from now
-        on: this one, or a new one when too many of its slots are hidden."""
+    def sync(self, table: ItemTable, vectors: list[np.ndarray],
+             checksums: list[np.ndarray] | None = None) -> "ItemGraph":
+        """Match every slot to the table's live rows (per segment: its vectors and, when a caller keeps them, their
+        checksums, in row order); hide the slots that no longer match and insert the rows no slot holds. Returns the
+        graph to use from now on: this one, or a new one when too many of its slots are hidden."""
+        if checksums is None:
+            checksums = [vector_checksums(v) for v in vectors]
         row_sums = np.concatenate(checksums) if checksums else np.zeros(0, np.uint64)
         live = table.live
         rows = np.array([table.row_of.get(item, -1) for item in self.items], np.int64)
         ok = rows >= 0
         ok[ok] = live[rows[ok]] & (row_sums[rows[ok]] == self.checksums[ok])
-        ok[np.fromiter(self.index.tombstones, np.int64, len(self.index.tombstones))] = False  # hidden for good
+        hidden = np.zeros(len(ok), bool)
+        hidden[np.fromiter(self.index.tombstones, np.int64, len(self.index.tombstones))] = True
+        ok &= ~hidden  # hidden for good
         matched = np.flatnonzero(ok)
         ok[matched[np.setdiff1d(np.arange(len(matched)), np.unique(rows[matched], return_index=True)[1])]] = False
         self.rows = np.where(ok, rows, -1)
-        stale = np.flatnonzero(~ok)
-        self.index.remove(stale[~np.isin(stale, np.fromiter(self.index.tombstones, np.int64,
-                                                                len(self.index.tombstones)))])
-        if len(self.items) and len(stale) > REBUILD_HIDDEN * len(self.items):
+        self.index.remove(np.flatnonzero(~ok & ~hidden))
+        if len(self.items) and (~ok).sum() > REBUILD_HIDDEN * len(self.items):
             fresh = ItemGraph.empty(self.index.dim)
             return fresh.sync(table, vectors, checksums)
         held = np.zeros(len(live), bool)

@@ -4,9 +4,8 @@ Request threads call `submit(payload, key)` and block. One worker thread takes t
 request that arrives within `max_wait_ms` (up to `max_batch`), and runs them in one batched call per key (the query
 domain for search embeddings). Under load the queue fills while a batch runs, so batches grow with the load and no
 request waits more than one batch plus the wait bound; a request alone after a request alone does not wait at all
-(one client sees no added latency). A request that fails
-alone gets its own error: a failing batch is retried one request at a time so that one bad upload never fails its
-neighbours.
+(one client sees no added latency). A request that fails alone gets its own error: a failing batch is retried one
+request at a time so that one bad upload never fails its neighbours.
 """
 from __future__ import annotations
 
@@ -16,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable
 
-# (payloads of one key, the key) → one result per payload; a result may be the exception of that payload alone
+# (payloads of one key, the key) → one result per payload, in order
 BatchFn = Callable[[list, Hashable], Any]
 
 
@@ -97,8 +96,5 @@ class MicroBatcher:
         if self._on_batch is not None:
             self._on_batch(len(group), time.perf_counter() - start)
         for p, result in zip(group, results):
-            if isinstance(result, BaseException):
-                p.error = result
-            else:
-                p.result = result
+            p.result = result
             p.done.set()
