@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .errors import ProdlensError
 from .tensorfile import SUFFIX, load_state, save_state
@@ -79,13 +79,17 @@ class RunDir:
         if writer:
             self.path.mkdir(parents=True, exist_ok=True)
 
-    def start(self, resume: bool, identity: dict[str, Any], ignore: Iterable[str] = ()) -> dict | None:
+    def start(self, resume: bool, identity: dict[str, Any], ignore: Iterable[str] = (),
+              upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> dict | None:
+        """`upgrade`: the saved identity as the current code would write it (settings added since take their
+        defaults), so a run saved by an earlier release resumes."""
         last = self.path / LAST
         if resume and not last.exists() and (self.path / f"last{LEGACY_SUFFIX}").exists():
             raise legacy_error(self.path / f"last{LEGACY_SUFFIX}")
         if resume and last.exists():
             state = self.load(LAST)
-            check_resume(last, {k: state.get("identity", state).get(k) for k in identity}, identity, ignore)
+            saved = {k: state.get("identity", state).get(k) for k in identity}
+            check_resume(last, upgrade(saved) if upgrade else saved, identity, ignore)
             return state
         if self.writer:
             (self.path / self.METRICS).unlink(missing_ok=True)

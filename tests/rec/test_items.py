@@ -141,6 +141,32 @@ def test_cold_start_benchmark_adds_the_hidden_items_to_the_trained_run(tmp_path)
     assert item_table.ItemTable.open(tmp_path / "run" / "cold-start" / ITEMS_DIR).version == table.version
 
 
+def test_a_user_whose_items_were_all_hidden_is_no_user_of_the_cold_start_run(tmp_path):
+    from prodlens.rec.content import content_vectors
+    from prodlens.rec.data import Split, without_hidden_items
+    from prodlens.rec.models import build_model
+    from prodlens.rec.serve import save_run_data
+    from prodlens.rec.train import CHECKPOINT_FORMAT
+    from prodlens.runs import BEST, RunDir
+
+    inter, items = write_dataset(tmp_path / "data", users=20, seed=2)
+    data = load_rec_data(inter, items)
+    first = set(data.sequences[0].tolist())
+    warm, _ = without_hidden_items(data, Split(data.sequences, [], [], first))
+    assert len(warm.sequences[0]) == 0
+    cache = FeatureCache(tmp_path / "cache")
+    content = content_vectors(warm.item_ids, warm.item_texts, "minilm", cache, progress=False)
+    cfg = RecConfig(model="learn", dim=16)
+    model = build_model(cfg, warm.n_items, content)
+    RunDir(tmp_path / "run").save(BEST, {"model": model.state_dict(), "config": cfg.to_dict(),
+                                           "item_ids": warm.item_ids, "format": CHECKPOINT_FORMAT})
+    save_run_data(warm, tmp_path / "run", model, content)
+    rec = Recommender(tmp_path / "run", cache=cache)
+    with pytest.raises(KeyError, match="unknown user"):  # not "the history is empty"
+        rec.recommend_user(data.user_ids[0])
+    assert len(rec.recommend_user(data.user_ids[1], k=3)) == 3
+
+
 def _rows(ids, dim=3, removed=None):
     n = len(ids)
     return item_table.ItemRows.new(ids, [f"text {i}" for i in ids], np.full(n, -1),

@@ -95,6 +95,18 @@ def test_training_resumes_where_it_stopped(dataset, tmp_path):
     with pytest.raises(ProdlensError, match=r"another configuration \(config.lr: 0.001 → 0.003\)"):
         evaluate_recommender(*dataset, other, out_dir=tmp_path / "part", progress=False, cold_start=False,
                              resume=True)
+    # a run saved by an earlier release, before some settings existed, resumes with their defaults
+    from prodlens.runs import LAST
+    from prodlens.tensorfile import load_state, save_state
+
+    state = load_state(tmp_path / "part" / LAST)
+    for config in (state["config"], state["identity"]["config"]):
+        for key in ("item_prior", "contrastive", "contrastive_positive"):
+            del config[key]
+    save_state(tmp_path / "part" / LAST, state)
+    evaluate_recommender(*dataset, RecConfig(**{**cfg.to_dict(), "epochs": 5}), out_dir=tmp_path / "part",
+                         progress=False, cold_start=False, resume=True)
+    assert len((tmp_path / "part" / "metrics.jsonl").read_text().splitlines()) == 5
     # a fresh run in the same directory starts its log anew
     evaluate_recommender(*dataset, short, out_dir=tmp_path / "part", progress=False, cold_start=False)
     assert len((tmp_path / "part" / "metrics.jsonl").read_text().splitlines()) == 2
@@ -187,6 +199,88 @@ def test_items_never_trained_on_are_scored_from_content_alone():
     assert not torch.allclose(before[:4], after[:4])  # warm items: content + their id embedding
     content_only = build_model(RecConfig(model="learn", dim=16, item_ids=False), 6, content)
     assert not hasattr(content_only, "ids")
+
+
+def test_the_item_prior_is_a_learned_score_per_item_carried_as_one_more_coordinate(dataset, tmp_path):
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from prodlens.rec.data import cold_start_split
+    from prodlens.rec.models import build_model
+    from prodlens.rec.serve import Recommender
+
+    rng = np.random.default_rng(0)
+    content = rng.standard_normal((6, 8)).astype(np.float32)
+    trained = np.array([True, True, True, True, False, False])
+    model = build_model(RecConfig(model="learn", dim=16, item_prior=True), 6, content, trained).eval()
+    assert torch.equal(model.item_vectors()[:, -1], torch.zeros(6))  # it starts as the cosine model
+    with torch.no_grad():
+        model.prior.weight.normal_()
+        model.prior.bias.fill_(0.5)
+    seqs = torch.tensor([[6, 0, 1], [2, 3, 4]])
+    users, items, scale = model.states(seqs)[:, -1], model.item_vectors(), model.logit_scale()
+    assert torch.equal(users[:, -1], torch.ones(2))
+    all_items = torch.arange(6)
+    hidden = model.hidden(model.content_of(all_items)[:, None], all_items[:, None], torch.zeros(6, 1, dtype=bool),
+                          dropout=False)[:, -1]
+    cosines = F.normalize(users[:, :16], dim=-1) @ F.normalize(items[:, :16], dim=-1).T
+    assert torch.allclose(scale * users @ items.T, scale * cosines + model.prior(hidden).T, atol=1e-5)
+    assert items[4:, -1].abs().min() > 0  # items never trained on get a prior too, from their content
+
+    # trained, and served on the run with items added after training: the benchmark's ranking
+    inter, item_file = dataset
+    cache = FeatureCache(tmp_path / "cache")
+    result = evaluate_recommender(inter, item_file, RecConfig(model="learn", item_prior=True, epochs=8, patience=8,
+                                                              dim=16), out_dir=tmp_path / "run", cache=cache,
+                                  progress=False)
+    assert result["metrics"]["R@10"] > 0.8
+    rec = Recommender(tmp_path / "run" / "cold-start", cache=cache)
+    assert rec.model.prior.weight.abs().sum() > 0  # it was trained
+    data = load_rec_data(inter, item_file)
+    cold = cold_start_split(data, 0.1, seed=0)
+    ranks = rec.target_ranks([([data.item_ids[i] for i in h], data.item_ids[t]) for _, h, t in cold.test])
+    assert float((ranks < 10).mean()) == result["cold_start"]["R@10"]
+
+
+def test_the_contrastive_term_pairs_two_views_of_a_window_and_never_repels_windows_of_the_same_next_item(
+        dataset, tmp_path):
+    from collections import Counter
+
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from prodlens.rec.data import Sequences
+    from prodlens.rec.train import Windows, contrastive_loss
+
+    windows = Windows(Sequences.from_lists([[1, 2, 3], [4, 5, 3], [6, 3], [7, 8], [9, 8], [1, 2]]), 50)
+    rows, rng, drawn = np.arange(6), np.random.default_rng(0), Counter()
+    for _ in range(2000):
+        picks = windows.same_target(rows, rng)
+        assert (windows.items[windows.ends[picks] - 1] == windows.items[windows.ends - 1]).all()
+        drawn.update(zip(rows.tolist(), picks.tolist()))
+    assert set(drawn) == {(0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1), (3, 4), (4, 3), (5, 5)}
+    assert 850 < drawn[0, 1] < 1150  # uniform over the other windows; itself only when there is none
+
+    first, second = torch.randn(4, 8), torch.randn(4, 8)
+    last = torch.tensor([3, 3, 8, 2])
+    cos = F.normalize(first, dim=-1) @ F.normalize(second, dim=-1).T * 20
+    by_hand = 0.0
+    for i in range(4):  # rows 0 and 1 share a next item: neither is the other's negative
+        keep = [j for j in range(4) if j == i or last[j] != last[i]]
+        by_hand += -torch.log_softmax(cos[i, keep], 0)[keep.index(i)] / 8
+        by_hand += -torch.log_softmax(cos[keep, i], 0)[keep.index(i)] / 8
+    assert torch.allclose(contrastive_loss(first, second, last), by_hand)
+
+    for positive in ("dropout", "same-target"):
+        result = evaluate_recommender(*dataset, RecConfig(model="learn", contrastive=0.1, contrastive_positive=positive,
+                                                          epochs=8, patience=8, dim=16),
+                                      out_dir=tmp_path / positive, cache=FeatureCache(tmp_path / "cache"),
+                                      progress=False, cold_start=False)
+        assert result["metrics"]["R@10"] > 0.8
+    with pytest.raises(ValueError, match="causal"):
+        RecConfig(model="bsarec", contrastive=0.1)
 
 
 def test_served_top_k_is_the_exact_ranking_without_seen_or_retired_items():

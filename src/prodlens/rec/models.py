@@ -58,6 +58,10 @@ class RecConfig:
     max_len: int = 50
     scale: float = 20.0  # LEARN: cosine logits × scale (LEARN uses 20); the starting value when learn_scale
     learn_scale: bool = True  # LEARN: the scale is a trained parameter (CLIP's temperature), capped at 100
+    # LEARN: each item's score gets a learned prior, predicted from its content + id by the item tower (so new items
+    # have one too); it rides as one more coordinate of the vectors (items: the prior, users: 1), so every score
+    # stays one dot product (exact, batched or ANN)
+    item_prior: bool = False
     frequency_cutoff: int = 5  # BSARec's c: its low pass keeps the c // 2 + 1 lowest frequencies of the history
     frequency_mix: float = 0.7  # BSARec's α: each layer's output is α × the filter's + (1 - α) × attention's
     # "softmax": every position against every item seen in training; "uniform": against `negatives` training items
@@ -66,6 +70,12 @@ class RecConfig:
     # one random negative per position. None: the model's default
     loss: str | None = None
     negatives: int = 256  # "uniform": negatives per position
+    # weight of a contrastive term on each window's final state (DuoRec, arXiv 2110.05730), matched against the
+    # batch's other windows; 0: off. Its positive (`contrastive_positive`): "dropout", the same window under a second
+    # dropout draw (SimCSE's, DuoRec's unsupervised view); "same-target", another training window whose next item is
+    # the same (DuoRec's supervised view; the window itself when it has none)
+    contrastive: float = 0.0
+    contrastive_positive: str = "dropout"
     extra_negatives: int = 1024  # "sampled": random negatives shared by the batch
     batch_size: int = 128
     lr: float = 1e-3
@@ -94,6 +104,12 @@ class RecConfig:
         if not 0.0 <= self.frequency_mix <= 1.0 or self.frequency_cutoff < 0:
             raise ValueError(f"frequency_mix must be in [0, 1] and frequency_cutoff ≥ 0, "
                              f"got {self.frequency_mix}, {self.frequency_cutoff}")
+        if self.contrastive < 0:
+            raise ValueError(f"contrastive must be ≥ 0, got {self.contrastive}")
+        if self.contrastive_positive not in ("dropout", "same-target"):
+            raise ValueError(f"contrastive_positive must be dropout or same-target, got {self.contrastive_positive!r}")
+        if self.contrastive > 0 and self.model == "bsarec":
+            raise ValueError("contrastive needs a causal model (learn or sasrec)")
         if not 0.0 <= self.id_dropout < 1.0:
             raise ValueError(f"id_dropout must be in [0, 1), got {self.id_dropout}")
 
@@ -236,6 +252,10 @@ class LEARN(nn.Module):
         self.norm = nn.LayerNorm(cfg.dim)
         self.encoder = CausalEncoder(cfg.dim, cfg.layers, cfg.heads, cfg.dropout, cfg.max_len, cfg.position_std)
         self.head = nn.Linear(cfg.dim, cfg.out_dim or cfg.dim)
+        if cfg.item_prior:
+            self.prior = nn.Linear(cfg.dim, 1)  # starts at zero: the model starts as the cosine model
+            nn.init.zeros_(self.prior.weight)
+            nn.init.zeros_(self.prior.bias)
         if cfg.learn_scale:
             self.log_scale = nn.Parameter(torch.tensor(math.log(cfg.scale)))
 
@@ -279,18 +299,29 @@ class LEARN(nn.Module):
         x = self.standardise(rows).masked_fill(pad[:, None], 0.0)
         return x.view(*seqs.shape, -1)
 
-    def encode(self, content: torch.Tensor, slots: torch.Tensor, pad: torch.Tensor,
+    def hidden(self, content: torch.Tensor, slots: torch.Tensor, pad: torch.Tensor,
                dropout: bool = True) -> torch.Tensor:
-        """(B, L, D) standardised content, (B, L) id slots (n_items: none), (B, L) padding → (B, L, out_dim)
-        normalised states."""
+        """(B, L, D) standardised content, (B, L) id slots (n_items: none), (B, L) padding → (B, L, dim) states
+        before the output head."""
         x = self.project(content)
         if self.cfg.item_ids:
             keep = self.has_id[slots]
             if self.training and self.cfg.id_dropout > 0:
                 keep = keep & (torch.rand(slots.shape, device=slots.device) >= self.cfg.id_dropout)
             x = x + self.ids(slots) * keep.unsqueeze(-1)
-        h = self.encoder(self.norm(x), pad, dropout)
-        return F.normalize(self.head(h), dim=-1)
+        return self.encoder(self.norm(x), pad, dropout)
+
+    def encode(self, content: torch.Tensor, slots: torch.Tensor, pad: torch.Tensor,
+               dropout: bool = True) -> torch.Tensor:
+        """User states, (B, L, vector_dim): normalised (and a constant 1 that meets the items' prior)."""
+        users = F.normalize(self.head(self.hidden(content, slots, pad, dropout)), dim=-1)
+        if self.cfg.item_prior:
+            users = torch.cat([users, users.new_ones(*users.shape[:-1], 1)], -1)
+        return users
+
+    @property
+    def vector_dim(self) -> int:
+        return self.head.out_features + int(self.cfg.item_prior)
 
     def states(self, seqs: torch.Tensor, dropout: bool = True) -> torch.Tensor:
         """(B, L) item indices of the training catalogue (n_items = padding) → (B, L, out_dim) user states."""
@@ -300,10 +331,15 @@ class LEARN(nn.Module):
         """The item tower: each item alone through the same adapter + transformer. No dropout here (as SASRec's
         output embeddings have none): it would only add noise to every negative, and on CPU it is most of the
         tower's cost; the id dropout, which trains the content-only path, stays."""
-        out = [self.encode(content[i:i + 8192, None], slots[i:i + 8192, None],
-                           torch.zeros(len(slots[i:i + 8192]), 1, dtype=torch.bool, device=slots.device),
-                           dropout=False)[:, -1] for i in range(0, len(slots), 8192)]
-        return torch.cat(out) if out else content.new_zeros(0, self.head.out_features)
+        out = []
+        for i in range(0, len(slots), 8192):
+            hidden = self.hidden(content[i:i + 8192, None], slots[i:i + 8192, None],
+                                 torch.zeros(len(slots[i:i + 8192]), 1, dtype=torch.bool, device=slots.device),
+                                 dropout=False)[:, -1]
+            items = F.normalize(self.head(hidden), dim=-1)
+            out.append(torch.cat([items, self.prior(hidden) / self.logit_scale()], -1) if self.cfg.item_prior
+                       else items)
+        return torch.cat(out) if out else content.new_zeros(0, self.vector_dim)
 
     def item_vectors(self, items: torch.Tensor | None = None) -> torch.Tensor:
         if items is None:

@@ -93,9 +93,11 @@ def save_run_data(data: RecData, run_dir: str | Path, model, content: np.ndarray
     rows = _tower_rows(model, data.item_ids, data.item_texts, np.arange(data.n_items), content)
     carry = _changes_since_training(model, data) if keep_changes else None
     create_table(run_dir / ITEMS_DIR, rows, weights_digest(model), carry)
-    offsets = np.concatenate([[0], np.cumsum(data.sequences.lengths)]).astype(np.int64)
+    lengths = data.sequences.lengths
+    kept = np.flatnonzero(lengths > 0)  # a user whose every item is hidden (a cold-start run) has nothing to serve
+    offsets = np.concatenate([[0], np.cumsum(lengths[kept])]).astype(np.int64)
     items = pa.array(data.item_ids, pa.string()).take(pa.array(data.sequences.flat()))
-    histories = pa.table({"user_id": pa.array(data.user_ids, pa.string()),
+    histories = pa.table({"user_id": pa.array(data.user_ids, pa.string()).take(pa.array(kept)),
                           "items": pa.LargeListArray.from_arrays(pa.array(offsets), items)})
     with atomic.atomic_path(run_dir / "histories.parquet") as tmp:
         pq.write_table(histories, tmp)

@@ -58,6 +58,22 @@ class Windows:
         seen[self.items[concat_ranges(self.starts, self.ends)]] = True
         return seen
 
+    def same_target(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """For each window of `rows`, another window whose last item (its final next item) is the same, drawn
+        uniformly; the window itself when no other has that item."""
+        if not hasattr(self, "_by_target"):
+            last = self.items[self.ends - 1]
+            self._by_target = np.argsort(last, kind="stable")  # windows grouped by last item
+            self._last_sorted = last[self._by_target]
+            self._place = np.empty(len(last), np.int64)  # each window's place in that order
+            self._place[self._by_target] = np.arange(len(last))
+        last = self.items[self.ends[rows] - 1]
+        lo = np.searchsorted(self._last_sorted, last, "left")
+        others = np.searchsorted(self._last_sorted, last, "right") - lo - 1
+        place = lo + (rng.random(len(rows)) * np.maximum(others, 1)).astype(np.int64)
+        place += place >= self._place[rows]  # skip the window itself
+        return np.where(others > 0, self._by_target[np.minimum(place, len(self._by_target) - 1)], rows)
+
     def positions(self, rows: np.ndarray) -> int:
         """Next-item predictions the windows `rows` hold."""
         return int((self.ends[rows] - self.starts[rows] - 1).sum())
@@ -86,14 +102,37 @@ class Windows:
 
 
 def next_item_loss(model, seqs: torch.Tensor, cfg: RecConfig, rng: np.random.Generator,
-                   candidates: torch.Tensor, full: bool) -> torch.Tensor:
+                   candidates: torch.Tensor, full: bool, positives: torch.Tensor | None = None) -> torch.Tensor:
     """`seqs`: (B, L) left-padded training windows; `candidates`: the sorted indices of the items seen in training
-    (the only possible targets and negatives)."""
+    (the only possible targets and negatives); `positives`: for the contrastive term, a window with the same last
+    item for each of `seqs` (None: `seqs` again, under another dropout draw)."""
     n = model.n_items
     inputs, targets = seqs[:, :-1], seqs[:, 1:]
     valid = (inputs != n) & (targets != n)
-    users = model.states(inputs)[valid] if model.causal else model.prefix_states(inputs, valid)  # (M, D)
-    wanted = targets[valid]  # (M,)
+    if not model.causal:
+        return next_item_term(model, model.prefix_states(inputs, valid), targets[valid], cfg, rng, candidates, full)
+    states = model.states(inputs)
+    loss = next_item_term(model, states[valid], targets[valid], cfg, rng, candidates, full)
+    if cfg.contrastive > 0 and len(seqs) > 1:
+        other = model.states((seqs if positives is None else positives)[:, :-1])[:, -1]
+        loss = loss + cfg.contrastive * contrastive_loss(states[:, -1], other, seqs[:, -1])
+    return loss
+
+
+def contrastive_loss(first: torch.Tensor, second: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+    """InfoNCE between two views of the same windows' final states, (B, D) each: row i's positive is its own
+    second view, its negatives the batch's other windows except those with the same next item (`last`, (B,)): they
+    are positives too (DuoRec's mask), both ways. Cosines at SimCSE's temperature 0.05."""
+    logits = 20.0 * F.normalize(first, dim=-1) @ F.normalize(second, dim=-1).T
+    same = (last[:, None] == last[None, :]) & ~torch.eye(len(last), dtype=torch.bool)
+    logits = logits.masked_fill(same, -torch.inf)
+    labels = torch.arange(len(first))
+    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+
+
+def next_item_term(model, users: torch.Tensor, wanted: torch.Tensor, cfg: RecConfig, rng: np.random.Generator,
+                   candidates: torch.Tensor, full: bool) -> torch.Tensor:
+    """The next-item loss of user states (M, D) against their next items (M,)."""
     if cfg.loss == "bce":
         negatives = candidates[torch.from_numpy(rng.integers(0, len(candidates), len(wanted)))]
         pos = (users * model.item_vectors(wanted)).sum(-1)
@@ -198,7 +237,7 @@ class RecTrainer:
         cfg = self.cfg
         run = RunDir(self.out, writer=self.rank == 0)
         start_epoch, best, history, stale = 0, {"R@10": -1.0}, [], 0
-        state = run.start(resume, self.identity(), ignore=RESUMABLE_CHANGES)
+        state = run.start(resume, self.identity(), ignore=RESUMABLE_CHANGES, upgrade=upgrade_identity)
         if state is not None:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -254,8 +293,11 @@ class RecTrainer:
             batches = batches[self.rank:len(batches) // self.world * self.world:self.world]
             negatives = np.random.default_rng([cfg.seed * 1000 + epoch, self.rank])
         for rows in batches:
+            positives = None
+            if cfg.contrastive > 0 and cfg.contrastive_positive == "same-target":
+                positives = self.windows.batch(self.windows.same_target(rows, negatives), self.model.n_items)
             loss = next_item_loss(self.model, self.windows.batch(rows, self.model.n_items), cfg, negatives,
-                                  self.candidates, full)
+                                  self.candidates, full, positives)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.world > 1:
@@ -279,6 +321,13 @@ class RecTrainer:
                         "best": best, "history": history, "stale": stale, "config": self.cfg.to_dict(),
                         "item_ids": self.data.item_ids, "torch_rng": torch.get_rng_state(),
                         "format": CHECKPOINT_FORMAT}, identity=self.identity())
+
+
+def upgrade_identity(saved: dict) -> dict:
+    """A saved run's identity with its configuration as this release writes it (settings added since: defaults)."""
+    if not isinstance(saved.get("config"), dict):
+        return saved
+    return {**saved, "config": RecConfig.from_dict(saved["config"]).to_dict()}
 
 
 def average_gradients(model: torch.nn.Module, world: int) -> None:
