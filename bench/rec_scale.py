@@ -8,12 +8,14 @@ popularity, Zipf exponent 1.1; session lengths lognormal around 10, at least 3),
    fresh process, on the first `--baseline-interactions` rows and on all of them.
 2. One LEARN training step (the default configuration: uniform sampled softmax, 256 negatives a position, d 128,
    id embeddings) on content vectors memory-mapped from disk (random vectors: the encoder is not what is measured),
-   baseline: today's item tower, which ran on every training item each step; against it the item tower on the
-   step's items only, the same loss with its draws shared by the step (`loss="shared"`), and LEARN's in-batch
-   sampled softmax (the batch's next items as negatives); minutes per epoch.
+   baseline: an earlier release's item tower, which ran on every training item each step; against it the item
+   tower on the step's items only, the same loss with its draws shared by the step (`loss="shared"`), and LEARN's
+   in-batch sampled softmax (the batch's next items as negatives), each with Adam over the whole id table (dense,
+   the previous release) and with the id table updated lazily (the rows the step looked up; the default from
+   100,000 items, prodlens.rec.optim); minutes per epoch. Each step includes the trainer's gradient clipping.
 
-    python bench/rec_scale.py [--items 1000000] [--interactions 20000000] [--steps 20] [--no-training]
-        [--out bench-results/rec-scale]
+    python bench/rec_scale.py [--items 1000000] [--interactions 20000000] [--steps 20]
+        [--no-training | --no-loading] [--out bench-results/rec-scale]
 """
 from __future__ import annotations
 
@@ -130,6 +132,7 @@ def training_rows(data, out: Path, steps: int) -> list[tuple]:
     from prodlens.rec import RecConfig
     from prodlens.rec.data import leave_one_out
     from prodlens.rec.models import build_model
+    from prodlens.rec.optim import RecOptimizer
     from prodlens.rec.train import Windows, next_item_loss
 
     content_path = out / "content.npy"
@@ -146,13 +149,18 @@ def training_rows(data, out: Path, steps: int) -> list[tuple]:
     trained = windows.trained_items(data.n_items)
     candidates = torch.from_numpy(np.flatnonzero(trained))
     model = build_model(cfg, data.n_items, content, trained)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
+    dense = replace(cfg, lazy_ids_above=data.n_items + 1)
     rows = []
     for name, all_items, step_cfg in (
-            ("uniform softmax, item tower on every training item (baseline: today)", True, cfg),
-            ("uniform softmax, item tower on the step's items", False, cfg),
-            ("uniform softmax, 256 draws shared by the step ('shared')", False, replace(cfg, loss="shared")),
-            ("in-batch sampled softmax (LEARN's; 1,024 shared negatives)", False, replace(cfg, loss="sampled"))):
+            ("uniform softmax, item tower on every training item (baseline: an earlier release)", True, dense),
+            ("uniform softmax, item tower on the step's items, dense Adam", False, dense),
+            ("uniform softmax, item tower on the step's items, lazy id table", False, cfg),
+            ("256 uniform draws shared by the step ('shared'), dense Adam", False, replace(dense, loss="shared")),
+            ("256 uniform draws shared by the step ('shared'), lazy id table", False, replace(cfg, loss="shared")),
+            ("in-batch sampled softmax (LEARN's; 1,024 shared negatives), dense Adam", False,
+             replace(dense, loss="sampled")),
+            ("in-batch sampled softmax, lazy id table", False, replace(cfg, loss="sampled"))):
+        optimizer = RecOptimizer(model, step_cfg.lr, step_cfg.weight_decay, step_cfg.lazy_ids_above)
         rng = np.random.default_rng(0)
         batches = windows.batches(cfg.batch_size, rng)
         model.train()
@@ -165,8 +173,9 @@ def training_rows(data, out: Path, steps: int) -> list[tuple]:
                 loss = _today_uniform_loss(model, seqs, cfg, rng, candidates)
             else:
                 loss = next_item_loss(model, seqs, step_cfg, rng, candidates, full=False)
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             loss.backward()
+            optimizer.clip_gradients(5.0)
             optimizer.step()
             if step:  # the first step warms up
                 times.append(time.perf_counter() - start)
@@ -205,6 +214,7 @@ def main() -> None:
     ap.add_argument("--baseline-interactions", type=int, default=2_000_000)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--no-training", action="store_true", help="the loading table only")
+    ap.add_argument("--no-loading", action="store_true", help="the training table only")
     ap.add_argument("--out", type=Path, default=Path("bench-results") / "rec-scale")
     args = ap.parse_args()
     console = Console(width=160)
@@ -221,7 +231,7 @@ def main() -> None:
                     break
                 dst.write(line)
     loads = []
-    for size, path in ((args.baseline_interactions, small), (args.interactions, inter)):
+    for size, path in () if args.no_loading else ((args.baseline_interactions, small), (args.interactions, inter)):
         loads += [("baseline: row-by-row Python loader", size, load_in_process("baseline", path, items, size)),
                   ("columnar loader", size, load_in_process("columnar", path, items, size))]
     table = Table(title=f"loading {args.items:,} items with text and their interactions (fresh process each)",
@@ -238,7 +248,8 @@ def main() -> None:
             if base and "error" not in base else "-"
         table.add_row(name, f"{size:,}", f"{r['seconds']:.1f}", f"{r['peak_gib']:.2f}", f"{r['data_gib']:.2f}",
                       f"{r['users']:,}", ratio)
-    console.print(table)
+    if loads:
+        console.print(table)
     args.out.mkdir(parents=True, exist_ok=True)
     results = {"items": args.items, "interactions": args.interactions,
                "load": [{"loader": n, "interactions": s, **r} for n, s, r in loads]}
@@ -251,7 +262,7 @@ def main() -> None:
     data = load_rec_data(inter, items)
     train = training_rows(data, args.out, args.steps)
     table = Table(title=f"one LEARN training step (default configuration), {data.n_items:,} items, content "
-                        "memory-mapped; baseline: today's item tower", title_justify="left")
+                        "memory-mapped; baseline: an earlier release's item tower", title_justify="left")
     for col in ("loss and item tower", "s / step", "samples/s", "minutes / epoch", "vs baseline"):
         table.add_column(col, justify="left" if col == "loss and item tower" else "right")
     for name, per_step, sps, minutes in train:

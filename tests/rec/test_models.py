@@ -506,15 +506,18 @@ def test_learn_trains_its_logit_scale_and_older_runs_keep_theirs(dataset, tmp_pa
 
 
 @pytest.mark.slow
-def test_torchrun_trains_learn_data_parallel(dataset, tmp_path):
-    """Two processes share every epoch (gradients averaged); rank 0 validates, writes and evaluates."""
+@pytest.mark.parametrize("lazy_above", [RecConfig.lazy_ids_above, 0])
+def test_torchrun_trains_learn_data_parallel(dataset, tmp_path, lazy_above):
+    """Two processes share every epoch (gradients averaged; a lazily updated id table's rows gathered from both);
+    rank 0 validates, writes and evaluates."""
     interactions, items = dataset
     env = {**os.environ, "PRODLENS_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
            "COLUMNS": "200"}
     out = tmp_path / "out.json"
     proc = subprocess.run([str(BIN / "torchrun"), "--nproc_per_node", "2", "-m", "prodlens", "rec", "eval",
                            "--interactions", str(interactions), "--items", str(items), "--out", str(tmp_path / "run"),
-                           "--json", str(out), "--epochs", "12", "--set", "dim=32", "--set", "patience=12"],
+                           "--json", str(out), "--epochs", "12", "--set", "dim=32", "--set", "patience=12",
+                           "--set", f"lazy_ids_above={lazy_above}"],
                           capture_output=True, text=True, env=env, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())

@@ -79,6 +79,9 @@ class RecConfig:
     extra_negatives: int = 1024  # "sampled": random negatives shared by the batch
     batch_size: int = 128
     lr: float = 1e-3
+    # LEARN: from this many training items its id table is updated lazily, only the rows a step looked up
+    # (prodlens.rec.optim); below it every weight is AdamW's
+    lazy_ids_above: int = 100_000
     weight_decay: float = 0.0
     epochs: int = 200
     full_softmax_epochs: int = 0  # after a "sampled" stage: epochs with the full softmax, from the best model

@@ -29,6 +29,7 @@ from ..tensorfile import load_state
 from .data import RecData, Sequences, Split, concat_ranges
 from .evaluate import metrics_from_ranks, target_ranks
 from .models import LEARN, RecConfig, build_model
+from .optim import RecOptimizer
 
 
 # The learning rate is constant, so a resumed run may be given more (or fewer) epochs; nothing else may change.
@@ -210,7 +211,7 @@ class RecTrainer:
             raise ProdlensError("no training sequence has two items: nothing to train on")
         self.candidates = torch.from_numpy(np.flatnonzero(trained))
         self.model = build_model(cfg, data.n_items, content, trained)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.optimizer = RecOptimizer(self.model, cfg.lr, cfg.weight_decay, cfg.lazy_ids_above)
         if self.world > 1:
             torch.manual_seed(cfg.seed * 1000 + self.rank)  # each process its own dropout
         rng = np.random.default_rng(cfg.seed + 1)
@@ -298,11 +299,11 @@ class RecTrainer:
                 positives = self.windows.batch(self.windows.same_target(rows, negatives), self.model.n_items)
             loss = next_item_loss(self.model, self.windows.batch(rows, self.model.n_items), cfg, negatives,
                                   self.candidates, full, positives)
-            self.optimizer.zero_grad(set_to_none=True)
+            self.optimizer.zero_grad()
             loss.backward()
             if self.world > 1:
                 average_gradients(self.model, self.world)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+            self.optimizer.clip_gradients(5.0)
             self.optimizer.step()
             losses.append(loss.item())
             positions += self.windows.positions(rows)
@@ -332,17 +333,41 @@ def upgrade_identity(saved: dict) -> dict:
 
 def average_gradients(model: torch.nn.Module, world: int) -> None:
     """Data parallelism without DDP's wrapper (the losses call the towers' methods, not forward): one all-reduce of
-    every gradient, flattened into a single buffer, then divided by the number of processes."""
+    every dense gradient, flattened into a single buffer, then divided by the number of processes; a sparse one (a
+    lazily updated id table) is gathered row by row from every process instead."""
     params = [p for p in model.parameters() if p.requires_grad]
     for p in params:
         if p.grad is None:
-            p.grad = torch.zeros_like(p)
-    grads = [p.grad for p in params]
+            sparse = getattr(getattr(model, "ids", None), "sparse", False) and p is model.ids.weight
+            p.grad = (torch.sparse_coo_tensor(torch.zeros(1, 0, dtype=torch.long), p.new_zeros(0, *p.shape[1:]),
+                                              p.shape) if sparse else torch.zeros_like(p))
+    grads = [p.grad for p in params if not p.grad.is_sparse]
     flat = _flatten_dense_tensors(grads)
     dist.all_reduce(flat)
     flat /= world
     for grad, synced in zip(grads, _unflatten_dense_tensors(flat, grads)):
         grad.copy_(synced)
+    for p in params:
+        if p.grad.is_sparse:
+            p.grad = _gathered_rows(p.grad, world)
+
+
+def _gathered_rows(grad: torch.Tensor, world: int) -> torch.Tensor:
+    """The mean over processes of a sparse row gradient: every process's rows, gathered, summed, / world."""
+    grad = grad.coalesce()
+    rows, values = grad.indices()[0], grad.values()
+    counts = [torch.zeros(1, dtype=torch.long) for _ in range(world)]
+    dist.all_gather(counts, torch.tensor([len(rows)]))
+    most = max(int(c) for c in counts)
+    padded_rows = F.pad(rows, (0, most - len(rows)))
+    padded_values = F.pad(values, (0, 0, 0, most - len(rows)))
+    all_rows, all_values = [torch.empty_like(padded_rows) for _ in range(world)], \
+        [torch.empty_like(padded_values) for _ in range(world)]
+    dist.all_gather(all_rows, padded_rows)
+    dist.all_gather(all_values, padded_values)
+    rows = torch.cat([r[:int(c)] for r, c in zip(all_rows, counts)])
+    values = torch.cat([v[:int(c)] for v, c in zip(all_values, counts)])
+    return (torch.sparse_coo_tensor(rows[None], values, grad.shape) / world).coalesce()
 
 
 def load_rec_checkpoint(path: str | Path):
