@@ -281,6 +281,8 @@ def test_the_contrastive_term_pairs_two_views_of_a_window_and_never_repels_windo
         assert result["metrics"]["R@10"] > 0.8
     with pytest.raises(ValueError, match="causal"):
         RecConfig(model="bsarec", contrastive=0.1)
+    with pytest.raises(ValueError, match="LEARN's"):
+        RecConfig(model="sasrec", item_prior=True)
 
 
 def test_served_top_k_is_the_exact_ranking_without_seen_or_retired_items():

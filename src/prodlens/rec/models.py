@@ -111,6 +111,8 @@ class RecConfig:
             raise ValueError(f"contrastive must be ≥ 0, got {self.contrastive}")
         if self.contrastive_positive not in ("dropout", "same-target"):
             raise ValueError(f"contrastive_positive must be dropout or same-target, got {self.contrastive_positive!r}")
+        if self.item_prior and self.model != "learn":
+            raise ValueError("item_prior is LEARN's (its item tower predicts it); the id models have none")
         if self.contrastive > 0 and self.model == "bsarec":
             raise ValueError("contrastive needs a causal model (learn or sasrec)")
         if not 0.0 <= self.id_dropout < 1.0:

@@ -8,6 +8,8 @@ so an item is never its own negative) plus `extra_negatives` random training ite
 training (the cold-start protocol's hidden items) are never negatives either: they are hidden from training
 altogether. LEARN's logits are cosines × a learned scale, SASRec's and BSARec's dot products. A model that is not
 causal (BSARec: its filter sees later items) predicts each next item from the prefix before it, run on its own.
+`contrastive` adds DuoRec's term on each window's final state (off by default). The optimizer is AdamW, with
+LEARN's id table updated lazily in large catalogues (prodlens.rec.optim).
 """
 from __future__ import annotations
 
