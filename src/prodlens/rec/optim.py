@@ -3,10 +3,11 @@
 Dense, Adam reads and writes the whole id table, its gradient and both moments every step: at 1M items × d 128
 that is four 512 MB tables a step, whatever the step looked up. From `lazy_ids_above` training items (a RecConfig
 setting, 100,000 by default) the id table's gradient is sparse (the rows the step looked up) and only those rows'
-moments and values change, with AdamW's own arithmetic on them (the lazy Adam of TensorFlow Addons; torch's SparseAdam differs from AdamW in where eps goes). A
-row a step does not touch keeps its value, where dense Adam would still move it by its decaying momentum. Below the
-threshold the full and uniform losses look every training item up every step, so lazy and dense are one update
-there; the threshold keeps the benchmarks' optimizer exactly as it was.
+moments and values change, with AdamW's own arithmetic on them (the lazy Adam of TensorFlow Addons; torch's
+SparseAdam differs from AdamW in where eps goes). A row a step does not touch keeps its value, where dense Adam
+would still move it by its decaying momentum. Below the threshold the full and uniform losses look every training
+item up every step, so lazy and dense are one update there; the threshold keeps the benchmarks' optimizer exactly
+as it was.
 """
 from __future__ import annotations
 
@@ -26,10 +27,11 @@ class RecOptimizer:
             ids.sparse = self.lazy  # lazy: backward gives the looked-up rows only
         self.dense = torch.optim.AdamW([p for p in model.parameters() if p is not self.ids], lr=lr,
                                        weight_decay=weight_decay)
-        self.id_state = None
-        if self.lazy:
-            self.id_state = {"step": torch.tensor(0.0), "exp_avg": torch.zeros_like(self.ids),
-                             "exp_avg_sq": torch.zeros_like(self.ids)}
+        self.id_state = self._fresh_id_state() if self.lazy else None
+
+    def _fresh_id_state(self) -> dict:
+        return {"step": torch.tensor(0.0), "exp_avg": torch.zeros_like(self.ids),
+                "exp_avg_sq": torch.zeros_like(self.ids)}
 
     @property
     def param_groups(self) -> list[dict]:
@@ -99,10 +101,10 @@ class RecOptimizer:
     def _split(self, adamw: dict) -> dict:
         place, moments = self._ids_place, adamw["state"]
         renumber = lambda i: int(i) - (int(i) > place)  # noqa: E731
-        groups = [{**g, "params": [renumber(i) for i in g["params"] if int(i) != place]} for g in adamw["param_groups"]]
+        groups = [{**g, "params": [renumber(i) for i in g["params"] if int(i) != place]}
+                  for g in adamw["param_groups"]]
         ids = moments.get(place, moments.get(str(place)))
         if ids is None:  # saved before its first step
-            ids = {"step": torch.tensor(0.0), "exp_avg": torch.zeros_like(self.ids),
-                   "exp_avg_sq": torch.zeros_like(self.ids)}
+            ids = self._fresh_id_state()
         dense = {renumber(i): v for i, v in moments.items() if int(i) != place}
         return {"dense": {"state": dense, "param_groups": groups}, "ids": ids}
