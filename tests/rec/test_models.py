@@ -516,7 +516,7 @@ def test_torchrun_trains_learn_data_parallel(dataset, tmp_path, lazy_above):
     env = {**os.environ, "PRODLENS_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
            "COLUMNS": "200"}
     out = tmp_path / "out.json"
-    proc = subprocess.run([str(BIN / "torchrun"), "--nproc_per_node", "2", "-m", "prodlens", "rec", "eval",
+    proc = subprocess.run([str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2", "-m", "prodlens", "rec", "eval",
                            "--interactions", str(interactions), "--items", str(items), "--out", str(tmp_path / "run"),
                            "--json", str(out), "--epochs", "12", "--set", "dim=32", "--set", "patience=12",
                            "--set", f"lazy_ids_above={lazy_above}"],
