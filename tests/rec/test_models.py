@@ -507,6 +507,43 @@ def test_learn_trains_its_logit_scale_and_older_runs_keep_theirs(dataset, tmp_pa
     assert not RecConfig.from_dict({"model": "learn", "dim": 32}).learn_scale
 
 
+def test_an_ensemble_trains_each_member_as_its_own_seed_and_serves_the_sum_of_their_scores(dataset, tmp_path):
+    import numpy as np
+    import torch
+
+    from prodlens.rec import content_vectors, load_rec_checkpoint
+    from prodlens.rec.models import Members, pad_left
+    from prodlens.rec.serve import Recommender
+
+    cache = FeatureCache(tmp_path / "cache")
+    cfg = RecConfig(model="learn", dim=16, loss="uniform", negatives=16, epochs=3, patience=3, members=2)
+    ensemble = evaluate_recommender(*dataset, cfg, out_dir=tmp_path / "ens", cache=cache, progress=False)
+    evaluate_recommender(*dataset, RecConfig(**{**cfg.to_dict(), "members": 1, "seed": 1}),
+                         out_dir=tmp_path / "seed1", cache=cache, progress=False, cold_start=False)
+    assert len(ensemble["training"]["best_epoch"]) == 2 and ensemble["cold_start"]["R@10"] > 0
+    model, saved, _ = load_rec_checkpoint(tmp_path / "ens")
+    assert isinstance(model, Members) and saved.members == 2
+    second, _, _ = load_rec_checkpoint(tmp_path / "ens" / "member-1")
+    alone, _, _ = load_rec_checkpoint(tmp_path / "seed1")
+    for (name, a), (_, b) in zip(second.state_dict().items(), alone.state_dict().items()):
+        assert torch.equal(a, b), name  # member 1 is exactly the run with seed 1
+    rec = Recommender(tmp_path / "ens", cache=cache)
+    data = load_rec_data(*dataset)
+    history = [data.item_ids[i] for i in data.sequences[0][:3]]
+    content = content_vectors(data.item_ids, data.item_texts, cfg.encoder, cache, progress=False)
+    members = [load_rec_checkpoint(tmp_path / "ens" / f"member-{i}")[0].attach(content) for i in range(2)]
+    seqs = pad_left([[data.item_ids.index(i) for i in history]], 50, data.n_items)
+    with torch.inference_mode():
+        summed = sum(m.states(seqs)[:, -1] @ (m.item_vectors() * m.logit_scale()).T
+                     for m in members)[0]
+        summed[[data.item_ids.index(i) for i in history]] = -torch.inf
+    served = rec.recommend_history(history, k=5)
+    assert [r["item_id"] for r in served] == [data.item_ids[i] for i in np.argsort(-summed.numpy())[:5]]
+    assert np.allclose([r["score"] for r in served], np.sort(summed.numpy())[::-1][:5], atol=1e-4)
+    with pytest.raises(ValueError, match="members"):
+        RecConfig(members=0)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("lazy_above", [RecConfig.lazy_ids_above, 0])
 def test_torchrun_trains_learn_data_parallel(dataset, tmp_path, lazy_above):

@@ -12,13 +12,15 @@
   frequencies). The filter sees the whole padded history, so the model is not causal: it is trained on every prefix
   of a window separately (`causal = False`) and always runs on histories padded to `max_len`.
 - Popularity: training frequency.
+- `Members`: an ensemble of `members` models of one kind, trained one after another with seeds seed, seed + 1, ...;
+  its user and item vectors are the members' side by side, so a score stays one dot product.
 
 Histories are left-padded to `max_len`, so the most recent item is always at the last position.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -55,6 +57,9 @@ class RecConfig:
     heads: int | None = None
     dropout: float | None = None
     position_std: float | None = None  # the position embeddings' starting spread
+    # an ensemble: this many models of this configuration, trained one after another with seeds seed, seed + 1, ...
+    # and served as one (`Members`: a score is the sum of theirs); each costs a training
+    members: int = 1
     max_len: int = 50
     scale: float = 20.0  # LEARN: cosine logits × scale (LEARN uses 20); the starting value when learn_scale
     learn_scale: bool = True  # LEARN: the scale is a trained parameter (CLIP's temperature), capped at 100
@@ -117,6 +122,12 @@ class RecConfig:
             raise ValueError("contrastive needs a causal model (learn or sasrec)")
         if not 0.0 <= self.id_dropout < 1.0:
             raise ValueError(f"id_dropout must be in [0, 1), got {self.id_dropout}")
+        if self.members < 1:
+            raise ValueError(f"members must be ≥ 1, got {self.members}")
+
+    def member(self, i: int) -> "RecConfig":
+        """The configuration of an ensemble's i-th model: one model, its own seed."""
+        return replace(self, members=1, seed=self.seed + i)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -133,6 +144,7 @@ class RecConfig:
         if data.get("model") == "learn":
             data.setdefault("learn_scale", False)  # saved before the scale was learned
         data.setdefault("position_std", 1.0)  # saved before it was a setting: torch's N(0, 1) start
+        data.setdefault("members", 1)  # saved before ensembles: one model
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(data) - known)
         if unknown:
@@ -477,6 +489,57 @@ class BSARec(IdItems, nn.Module):
 
     def user_vectors(self, slots: torch.Tensor, pad: torch.Tensor, content: torch.Tensor | None) -> torch.Tensor:
         return self.states(slots.masked_fill(pad, self.n_items))[:, -1]
+
+
+class Members(nn.Module):
+    """An ensemble served as one model: user vectors are the members' side by side, item vectors too, each member's
+    × its logit scale, so a score is the sum of the members' logits and still one dot product (exact, batched or
+    ANN). Members are trained on their own (prodlens.rec.train.fit_recommender); this module only scores. The
+    members of a LEARN ensemble share the content (the same standardisation: they were fitted on the same table)."""
+
+    def __init__(self, cfg: RecConfig, members: list[nn.Module]):
+        super().__init__()
+        if len(members) != cfg.members:
+            raise ValueError(f"{len(members)} models for an ensemble of {cfg.members}")
+        self.cfg = cfg
+        self.members = nn.ModuleList(members)
+        self.causal = members[0].causal
+
+    @property
+    def n_items(self) -> int:
+        return self.members[0].n_items
+
+    @property
+    def table(self):
+        return self.members[0].table
+
+    @property
+    def legacy_content(self) -> bool:
+        return False
+
+    def attach(self, content, fit: bool = False) -> "Members":
+        for member in self.members:
+            member.attach(content, fit)
+        return self
+
+    def standardise(self, raw: torch.Tensor) -> torch.Tensor:
+        return self.members[0].standardise(raw)
+
+    def logit_scale(self) -> float:
+        return 1.0  # each member's scale is in its item vectors
+
+    def states(self, seqs: torch.Tensor) -> torch.Tensor:
+        return torch.cat([m.states(seqs) for m in self.members], -1)
+
+    def user_vectors(self, slots: torch.Tensor, pad: torch.Tensor, content: torch.Tensor | None) -> torch.Tensor:
+        return torch.cat([m.user_vectors(slots, pad, content) for m in self.members], -1)
+
+    def item_vectors(self, items: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.cat([m.item_vectors(items) * m.logit_scale() for m in self.members], -1)
+
+    def tower(self, content: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
+        """LEARN's item tower of every member, side by side."""
+        return torch.cat([m.tower(content, slots) * m.logit_scale() for m in self.members], -1)
 
 
 def build_model(cfg: RecConfig, n_items: int, content: np.ndarray | None = None,

@@ -19,7 +19,7 @@ from .data import (RecData, Split, cold_start_split, item_frequencies, leave_one
 from .evaluate import metrics_from_ranks, target_ranks
 from .models import RecConfig
 from .serve import Recommender, save_run_data
-from .train import RecTrainer, load_rec_checkpoint
+from .train import fit_recommender, load_rec_checkpoint
 
 
 def _popularity(data: RecData, split: Split) -> np.ndarray:
@@ -41,11 +41,10 @@ def _trained_model(cfg: RecConfig, data: RecData, split: Split, run_dir: Path | 
         return model, saved_cfg, {"checkpoint": str(checkpoint), "config": saved_cfg.to_dict()}
     if run_dir is None:
         raise ProdlensError("training needs an output directory")
-    trainer = RecTrainer(cfg, data, split, run_dir, content, progress)
-    summary = trainer.fit(resume=resume)
-    if trainer.rank == 0:
-        save_run_data(data, run_dir, trainer.model, content, keep_changes=resume)
-    return trainer.model, cfg, {
+    model, summary = fit_recommender(cfg, data, split, run_dir, content, progress, resume)
+    if setup_distributed()[0] == 0:
+        save_run_data(data, run_dir, model, content, keep_changes=resume)
+    return model, cfg, {
         "run": str(run_dir), "best_epoch": summary["best"].get("epoch"), "epochs_run": summary["epochs_run"],
         "samples_per_s": round(summary["samples_per_s"], 1), "train_minutes": round(summary["minutes"], 2),
         "valid": {k: v for k, v in summary["best"].items() if k != "epoch"}}

@@ -52,7 +52,7 @@ def weights_digest(model: torch.nn.Module) -> str:
 def _tower_vectors(model, slots: np.ndarray, content: np.ndarray | None) -> np.ndarray:
     """The item tower's vectors (× the logit scale) of items given by content (LEARN) and id slots (-1: none)."""
     with torch.inference_mode():
-        if not hasattr(model, "tower"):  # SASRec: its id embeddings
+        if model.cfg.model != "learn":  # the id models: their id embeddings
             return model.item_vectors(torch.from_numpy(slots)).numpy()
         std = model.standardise(torch.from_numpy(np.asarray(content, np.float32)))
         return (model.tower(std, torch.from_numpy(np.where(slots < 0, model.n_items, slots)))

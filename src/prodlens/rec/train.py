@@ -9,7 +9,8 @@ training (the cold-start protocol's hidden items) are never negatives either: th
 altogether. LEARN's logits are cosines × a learned scale, SASRec's and BSARec's dot products. A model that is not
 causal (BSARec: its filter sees later items) predicts each next item from the prefix before it, run on its own.
 `contrastive` adds DuoRec's term on each window's final state (off by default). The optimizer is AdamW, with
-LEARN's id table updated lazily in large catalogues (prodlens.rec.optim).
+LEARN's id table updated lazily in large catalogues (prodlens.rec.optim). An ensemble (`members` > 1) trains its
+models one after another, each as a run of its own in `member-<i>/`, then writes the ensemble's checkpoint.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from ..runs import BEST, LAST, RunDir, config_digest, resolve_checkpoint
 from ..tensorfile import load_state
 from .data import RecData, Sequences, Split, concat_ranges
 from .evaluate import metrics_from_ranks, target_ranks
-from .models import LEARN, RecConfig, build_model
+from .models import LEARN, Members, RecConfig, build_model
 from .optim import RecOptimizer
 
 
@@ -200,8 +201,12 @@ def _positive_first_softmax(logits: torch.Tensor, drawn_positive: torch.Tensor) 
 
 
 class RecTrainer:
+    """Trains one model (an ensemble's members: `fit_recommender`)."""
+
     def __init__(self, cfg: RecConfig, data: RecData, split: Split, out_dir: str | Path,
                  content: np.ndarray | None = None, progress: bool = True):
+        if cfg.members != 1:
+            raise ValueError(f"RecTrainer trains one model, not an ensemble of {cfg.members} (fit_recommender)")
         self.cfg, self.data, self.split = cfg, data, split
         self.out = Path(out_dir)
         self.rank, self.world = setup_distributed()  # under torchrun: data-parallel over the processes
@@ -326,6 +331,37 @@ class RecTrainer:
                         "format": CHECKPOINT_FORMAT}, identity=self.identity())
 
 
+def fit_recommender(cfg: RecConfig, data: RecData, split: Split, out_dir: str | Path,
+                    content: np.ndarray | None = None, progress: bool = True, resume: bool = False):
+    """(trained model, summary): one model's RecTrainer run in `out_dir`, or for an ensemble each member's run in
+    `out_dir/member-<i>` (seeds seed, seed + 1, ...; each early-stopped on its own validation), then the ensemble,
+    validated on the same cases and written to `out_dir` as its best checkpoint (rank 0; the other processes of a
+    torchrun only train)."""
+    if cfg.members == 1:
+        trainer = RecTrainer(cfg, data, split, out_dir, content, progress)
+        return trainer.model, trainer.fit(resume=resume)
+    members, summaries = [], []
+    for i in range(cfg.members):
+        if progress:
+            print(f"ensemble member {i + 1} of {cfg.members} (seed {cfg.seed + i})", flush=True)
+        trainer = RecTrainer(cfg.member(i), data, split, Path(out_dir) / f"member-{i}", content, progress)
+        summaries.append(trainer.fit(resume=resume))
+        members.append(trainer.model)
+    model = Members(cfg, members).eval()
+    best = {}
+    if trainer.rank == 0:
+        ranks = target_ranks(model, trainer.valid_cases, data.n_items, cfg.max_len)
+        best = {"epoch": [s["best"].get("epoch") for s in summaries], **metrics_from_ranks(ranks)}
+        run = RunDir(out_dir)
+        identity = {"config": cfg.to_dict(), "item catalogue": config_digest(data.item_ids)}
+        run.save(BEST, {"model": model.state_dict(), "best": best, "members": [s["best"] for s in summaries],
+                        "config": cfg.to_dict(), "item_ids": data.item_ids, "format": CHECKPOINT_FORMAT},
+                 identity=identity)
+    return model, {"best": best, "epochs_run": sum(s["epochs_run"] for s in summaries),
+                   "samples_per_s": sum(s["samples_per_s"] for s in summaries) / len(summaries),
+                   "minutes": sum(s["minutes"] for s in summaries), "members": [s["best"] for s in summaries]}
+
+
 def upgrade_identity(saved: dict) -> dict:
     """A saved run's identity with its configuration as this release writes it (settings added since: defaults)."""
     if not isinstance(saved.get("config"), dict):
@@ -383,12 +419,24 @@ def load_rec_checkpoint(path: str | Path):
     cfg = RecConfig.from_dict(state["config"])
     weights = dict(state["model"])
     n_items = len(state["item_ids"])
-    if state["format"] == "prodlens-rec-1":  # LEARN's adapter was one Sequential(Linear, LayerNorm)
+    if cfg.members > 1:
+        members = []
+        for i in range(cfg.members):
+            prefix = f"members.{i}."
+            part = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
+            members.append(_loaded_model(cfg.member(i), part, n_items, state["format"]))
+        return Members(cfg, members).eval(), cfg, state["item_ids"]
+    return _loaded_model(cfg, weights, n_items, state["format"]), cfg, state["item_ids"]
+
+
+def _loaded_model(cfg: RecConfig, weights: dict, n_items: int, checkpoint_format: str):
+    """One model from its saved weights (LEARN without content, unless it is a legacy checkpoint's)."""
+    if checkpoint_format == "prodlens-rec-1":  # LEARN's adapter was one Sequential(Linear, LayerNorm)
         weights = {k.replace("adapter.0.", "project.").replace("adapter.1.", "norm."): v for k, v in weights.items()}
     if cfg.model != "learn":
         model = build_model(cfg, n_items)
         model.load_state_dict(weights)
-        return model.eval(), cfg, state["item_ids"]
+        return model.eval()
     legacy = weights.pop("content", None)  # before prodlens-rec-3: standardised content rows + a padding row
     model = LEARN(cfg, n_items, weights["project.weight"].shape[1])
     if legacy is not None:
@@ -398,4 +446,4 @@ def load_rec_checkpoint(path: str | Path):
         model.attach(legacy[:-1])
     model.load_state_dict(weights)
     model.legacy_content = legacy is not None
-    return model.eval(), cfg, state["item_ids"]
+    return model.eval()
