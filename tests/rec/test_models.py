@@ -544,6 +544,30 @@ def test_an_ensemble_trains_each_member_as_its_own_seed_and_serves_the_sum_of_th
         RecConfig(members=0)
 
 
+def test_an_id_model_ensemble_is_served_as_its_members_summed(dataset, tmp_path):
+    import torch
+
+    from prodlens.rec import load_rec_checkpoint
+    from prodlens.rec.models import pad_left
+    from prodlens.rec.serve import Recommender
+
+    cfg = RecConfig(model="sasrec", dim=16, epochs=2, patience=2, members=2)
+    result = evaluate_recommender(*dataset, cfg, out_dir=tmp_path / "ens", progress=False, cold_start=False)
+    data = load_rec_data(*dataset)
+    members = [load_rec_checkpoint(tmp_path / "ens" / f"member-{i}")[0] for i in range(2)]
+    cases = [(list(h), t) for _, h, t in [(0, data.sequences[u][:-1], data.sequences[u][-1]) for u in range(40)]]
+    seqs = pad_left([h for h, _ in cases], 50, data.n_items)
+    with torch.inference_mode():
+        summed = sum(m.states(seqs)[:, -1] @ m.item_vectors().T for m in members)
+    rec = Recommender(tmp_path / "ens")
+    ranks = rec.target_ranks([([data.item_ids[i] for i in h], data.item_ids[t]) for h, t in cases])
+    for (history, target), rank, row in zip(cases, ranks, summed):
+        row = row.clone()
+        row[[i for i in history if i != target]] = -torch.inf
+        assert rank == int((row > row[target]).sum())
+    assert result["metrics"]["n"] == data.summary()["users"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("lazy_above", [RecConfig.lazy_ids_above, 0])
 def test_torchrun_trains_learn_data_parallel(dataset, tmp_path, lazy_above):
