@@ -38,7 +38,8 @@ def training_rows(data, split, epochs: int) -> list[tuple]:
     content = content_vectors(data.item_ids, data.item_texts, RecConfig.encoder, FeatureCache(default_cache_dir()))
     rows, models = [], {}
     for model in ("sasrec", "bsarec", "learn"):
-        cfg = RecConfig(model=model, epochs=epochs, patience=epochs, eval_users=500)
+        # one model of each: an ensemble trains its members one after another, at a member's speed
+        cfg = RecConfig(model=model, epochs=epochs, patience=epochs, eval_users=500).member(0)
         with tempfile.TemporaryDirectory() as tmp:
             trainer = RecTrainer(cfg, data, split, tmp, content if model == "learn" else None, progress=False)
             summary = trainer.fit()

@@ -34,8 +34,9 @@ def run(tmp_path_factory):
     inter, items = write_dataset(base)
     lines = items.read_text().splitlines()
     items.write_text("\n".join(line for line in lines if "Zest" not in line) + "\n")
-    evaluate_recommender(inter, items, RecConfig(model="learn", epochs=20, patience=20, dim=32), out_dir=base / "run",
-                         cache=FeatureCache(base / "cache"), cold_start=False, progress=False)
+    # one model: the living catalogue's behaviour is the same for an ensemble (tests/rec/test_models.py)
+    evaluate_recommender(inter, items, RecConfig(model="learn", epochs=20, patience=20, dim=32, members=1),
+                         out_dir=base / "run", cache=FeatureCache(base / "cache"), cold_start=False, progress=False)
     return base / "run", base / "cache"
 
 
@@ -85,8 +86,8 @@ def test_resumed_training_keeps_the_items_added_and_removed_since(run, tmp_path)
     rec.add_items(["p00"], ["Zest lipstick no. 0 refill"])  # a trained item's new text
     rec.remove_items(["p01", "p09"])
     inter, items = run_dir.parent / "interactions.tsv", run_dir.parent / "items.tsv"
-    evaluate_recommender(inter, items, RecConfig(model="learn", epochs=22, patience=20, dim=32), out_dir=copy,
-                         cache=cache, cold_start=False, progress=False, resume=True)
+    evaluate_recommender(inter, items, RecConfig(model="learn", epochs=22, patience=20, dim=32, members=1),
+                         out_dir=copy, cache=cache, cold_start=False, progress=False, resume=True)
     table = item_table.ItemTable.open(copy / ITEMS_DIR)
     resumed = Recommender(copy, cache=cache)
     assert table.tower == weights_digest(resumed.model)  # every vector from the resumed weights
@@ -156,7 +157,7 @@ def test_a_user_whose_items_were_all_hidden_is_no_user_of_the_cold_start_run(tmp
     assert len(warm.sequences[0]) == 0
     cache = FeatureCache(tmp_path / "cache")
     content = content_vectors(warm.item_ids, warm.item_texts, "minilm", cache, progress=False)
-    cfg = RecConfig(model="learn", dim=16)
+    cfg = RecConfig(model="learn", dim=16, members=1)
     model = build_model(cfg, warm.n_items, content)
     RunDir(tmp_path / "run").save(BEST, {"model": model.state_dict(), "config": cfg.to_dict(),
                                            "item_ids": warm.item_ids, "format": CHECKPOINT_FORMAT})

@@ -165,7 +165,7 @@ def test_full_softmax_stage_fine_tunes_the_best_model(dataset, tmp_path):
     from prodlens.tensorfile import load_state, save_state
 
     cache = FeatureCache(tmp_path / "cache")
-    in_batch = RecConfig(model="learn", loss="sampled", epochs=6, patience=10, dim=32)
+    in_batch = RecConfig(model="learn", loss="sampled", epochs=6, patience=10, dim=32, members=1)
     evaluate_recommender(*dataset, in_batch, out_dir=tmp_path / "run", cache=cache, progress=False, cold_start=False)
     # spoil the last in-batch weights: the full-softmax stage must start from the best checkpoint, not from these
     last = load_state(tmp_path / "run" / "last.safetensors")
@@ -232,8 +232,8 @@ def test_the_item_prior_is_a_learned_score_per_item_carried_as_one_more_coordina
     inter, item_file = dataset
     cache = FeatureCache(tmp_path / "cache")
     result = evaluate_recommender(inter, item_file, RecConfig(model="learn", item_prior=True, epochs=8, patience=8,
-                                                              dim=16), out_dir=tmp_path / "run", cache=cache,
-                                  progress=False)
+                                                              dim=16, members=1), out_dir=tmp_path / "run",
+                                  cache=cache, progress=False)
     assert result["metrics"]["R@10"] > 0.8
     rec = Recommender(tmp_path / "run" / "cold-start", cache=cache)
     assert rec.model.prior.weight.abs().sum() > 0  # it was trained
@@ -498,8 +498,8 @@ def test_learn_trains_its_logit_scale_and_older_runs_keep_theirs(dataset, tmp_pa
     from prodlens.rec.train import load_rec_checkpoint
 
     evaluate_recommender(*dataset, RecConfig(model="learn", loss="uniform", negatives=16, epochs=6, patience=6,
-                                             dim=16), out_dir=tmp_path / "run", cache=FeatureCache(tmp_path / "c"),
-                         progress=False, cold_start=False)
+                                             dim=16, members=1), out_dir=tmp_path / "run",
+                         cache=FeatureCache(tmp_path / "c"), progress=False, cold_start=False)
     model, cfg, _ = load_rec_checkpoint(tmp_path / "run")
     scale = model.logit_scale().item()
     assert cfg.learn_scale and abs(scale - cfg.scale) > 0.01 and scale <= 100
@@ -571,8 +571,8 @@ def test_an_id_model_ensemble_is_served_as_its_members_summed(dataset, tmp_path)
 @pytest.mark.slow
 @pytest.mark.parametrize("lazy_above", [RecConfig.lazy_ids_above, 0])
 def test_torchrun_trains_learn_data_parallel(dataset, tmp_path, lazy_above):
-    """Two processes share every epoch (gradients averaged; a lazily updated id table's rows gathered from both);
-    rank 0 validates, writes and evaluates."""
+    """Two processes share every epoch (gradients averaged; a lazily updated id table's rows gathered from both) of
+    every member of LEARN's ensemble; rank 0 validates, writes and evaluates."""
     interactions, items = dataset
     env = {**os.environ, "PRODLENS_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
            "COLUMNS": "200"}
@@ -586,8 +586,10 @@ def test_torchrun_trains_learn_data_parallel(dataset, tmp_path, lazy_above):
     result = json.loads(out.read_text())
     assert result["metrics"]["R@10"] > 0.8 and result["cold_start"]["R@10"] > 0.6
     assert proc.stdout.count("all (leave-one-out)") == 1  # one report, from rank 0
-    logged = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
-    assert len(logged) == result["training"]["epochs_run"] == 12  # one writer
+    # LEARN's default ensemble: each member trained data-parallel in turn, each run written once (by rank 0)
+    for member in ("member-0", "member-1"):
+        assert len((tmp_path / "run" / member / "metrics.jsonl").read_text().splitlines()) == 12
+    assert result["training"]["epochs_run"] == 24
 
 
 def test_training_windows_and_memory_mapped_content_match_the_in_memory_forms(tmp_path):

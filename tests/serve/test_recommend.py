@@ -44,7 +44,7 @@ def learned(shop):
     inter, items = base / "interactions.tsv", base / "items.tsv"
     pop = evaluate_recommender(inter, items, RecConfig(model="pop"), progress=False, cold_start=False)
     learn = evaluate_recommender(inter, items, RecConfig(model="learn", encoder=f"embeddings:{base / 'products.parquet'}",
-                                                         epochs=20, patience=20, dim=32),
+                                                         epochs=20, patience=20, dim=32, members=1),
                                  out_dir=base / "run", progress=False, cold_start=False)
     return learn, pop
 
