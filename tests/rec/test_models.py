@@ -555,7 +555,7 @@ def test_an_id_model_ensemble_is_served_as_its_members_summed(dataset, tmp_path)
     result = evaluate_recommender(*dataset, cfg, out_dir=tmp_path / "ens", progress=False, cold_start=False)
     data = load_rec_data(*dataset)
     members = [load_rec_checkpoint(tmp_path / "ens" / f"member-{i}")[0] for i in range(2)]
-    cases = [(list(h), t) for _, h, t in [(0, data.sequences[u][:-1], data.sequences[u][-1]) for u in range(40)]]
+    cases = [(list(data.sequences[u][:-1]), data.sequences[u][-1]) for u in range(40)]
     seqs = pad_left([h for h, _ in cases], 50, data.n_items)
     with torch.inference_mode():
         summed = sum(m.states(seqs)[:, -1] @ m.item_vectors().T for m in members)

@@ -238,8 +238,7 @@ class RecTrainer:
         return metrics[0]
 
     def identity(self) -> dict:
-        """What a resumed run must share with the checkpoint it continues."""
-        return {"config": self.cfg.to_dict(), "item catalogue": config_digest(self.data.item_ids)}
+        return run_identity(self.cfg, self.data.item_ids)
 
     def fit(self, resume: bool = False) -> dict:
         cfg = self.cfg
@@ -352,14 +351,18 @@ def fit_recommender(cfg: RecConfig, data: RecData, split: Split, out_dir: str | 
     if trainer.rank == 0:
         ranks = target_ranks(model, trainer.valid_cases, data.n_items, cfg.max_len)
         best = {"epoch": [s["best"].get("epoch") for s in summaries], **metrics_from_ranks(ranks)}
-        run = RunDir(out_dir)
-        identity = {"config": cfg.to_dict(), "item catalogue": config_digest(data.item_ids)}
-        run.save(BEST, {"model": model.state_dict(), "best": best, "members": [s["best"] for s in summaries],
-                        "config": cfg.to_dict(), "item_ids": data.item_ids, "format": CHECKPOINT_FORMAT},
-                 identity=identity)
+        RunDir(out_dir).save(BEST, {"model": model.state_dict(), "best": best,
+                                    "members": [s["best"] for s in summaries], "config": cfg.to_dict(),
+                                    "item_ids": data.item_ids, "format": CHECKPOINT_FORMAT},
+                             identity=run_identity(cfg, data.item_ids))
     return model, {"best": best, "epochs_run": sum(s["epochs_run"] for s in summaries),
                    "samples_per_s": sum(s["samples_per_s"] for s in summaries) / len(summaries),
                    "minutes": sum(s["minutes"] for s in summaries), "members": [s["best"] for s in summaries]}
+
+
+def run_identity(cfg: RecConfig, item_ids: list[str]) -> dict:
+    """What a resumed run must share with the checkpoint it continues."""
+    return {"config": cfg.to_dict(), "item catalogue": config_digest(item_ids)}
 
 
 def upgrade_identity(saved: dict) -> dict:
