@@ -5,6 +5,7 @@ the world size; the process group uses NCCL on GPUs and gloo on CPUs. Run withou
 """
 from __future__ import annotations
 
+import atexit
 import os
 
 
@@ -18,7 +19,19 @@ def setup_distributed() -> tuple[int, int]:
 
     if not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        # a process that exits with the group alive aborts (gloo: "terminate called without an active exception")
+        # when its worker threads are torn down with the interpreter; a process that finishes before the others
+        # (rank 0 still evaluating) must release it first
+        atexit.register(teardown_distributed)
     return dist.get_rank(), dist.get_world_size()
+
+
+def teardown_distributed() -> None:
+    """Release this process's process group (a no-op when none is initialised)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def barrier() -> None:
