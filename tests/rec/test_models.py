@@ -81,9 +81,9 @@ def test_learn_beats_popularity_and_handles_cold_items(dataset, tmp_path):
 
 
 def test_training_resumes_where_it_stopped(dataset, tmp_path):
-    cfg = RecConfig(model="sasrec", epochs=4, patience=10, dim=16)
+    cfg = RecConfig(model="sasrec", epochs=4, patience=10, dim=16, members=1)
     full = evaluate_recommender(*dataset, cfg, out_dir=tmp_path / "full", progress=False, cold_start=False)
-    short = RecConfig(model="sasrec", epochs=2, patience=10, dim=16)
+    short = RecConfig(model="sasrec", epochs=2, patience=10, dim=16, members=1)
     evaluate_recommender(*dataset, short, out_dir=tmp_path / "part", progress=False, cold_start=False)
     resumed = evaluate_recommender(*dataset, cfg, out_dir=tmp_path / "part", progress=False, cold_start=False,
                                    resume=True)
@@ -113,7 +113,7 @@ def test_training_resumes_where_it_stopped(dataset, tmp_path):
 
 
 def test_the_lr_decays_after_each_plateau_of_validation(dataset, tmp_path):
-    cfg = RecConfig(model="sasrec", epochs=12, patience=20, dim=16, lr=3e-3, lr_decay=0.5, lr_patience=2)
+    cfg = RecConfig(model="sasrec", epochs=12, patience=20, dim=16, lr=3e-3, lr_decay=0.5, lr_patience=2, members=1)
     evaluate_recommender(*dataset, cfg, out_dir=tmp_path / "run", progress=False, cold_start=False)
     history = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     best, stale, lr = -1.0, 0, cfg.lr
@@ -587,9 +587,10 @@ def test_torchrun_trains_learn_data_parallel(dataset, tmp_path, lazy_above):
     assert result["metrics"]["R@10"] > 0.8 and result["cold_start"]["R@10"] > 0.6
     assert proc.stdout.count("all (leave-one-out)") == 1  # one report, from rank 0
     # LEARN's default ensemble: each member trained data-parallel in turn, each run written once (by rank 0)
-    for member in ("member-0", "member-1"):
-        assert len((tmp_path / "run" / member / "metrics.jsonl").read_text().splitlines()) == 12
-    assert result["training"]["epochs_run"] == 24
+    members = RecConfig().members
+    for i in range(members):
+        assert len((tmp_path / "run" / f"member-{i}" / "metrics.jsonl").read_text().splitlines()) == 12
+    assert result["training"]["epochs_run"] == 12 * members
 
 
 def test_training_windows_and_memory_mapped_content_match_the_in_memory_forms(tmp_path):
