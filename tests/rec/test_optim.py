@@ -1,4 +1,5 @@
-"""LEARN's lazily updated id table: AdamW's update on the rows a step looks up, and nothing on the others."""
+"""LEARN's lazily updated id table: AdamW's update on the rows a step looks up, and nothing on the others; the
+Polyak average of the weights, dense and lazy."""
 import copy
 
 import numpy as np
@@ -7,7 +8,7 @@ import torch
 
 from prodlens.rec import RecConfig
 from prodlens.rec.models import build_model
-from prodlens.rec.optim import RecOptimizer
+from prodlens.rec.optim import RecOptimizer, WeightAverage
 from prodlens.rec.train import next_item_loss
 
 
@@ -134,6 +135,82 @@ def test_a_lazy_run_trains_and_resumes_where_it_stopped(tmp_path):
     resumed = evaluate_recommender(*dataset, cfg, out_dir=tmp_path / "part", cache=cache, progress=False,
                                    cold_start=False, resume=True)
     assert resumed["metrics"] == full["metrics"]  # the id table's moments came back with the run
+
+
+def _averaged_steps(model, cfg, optimizer, average, batches, loss_fn):
+    for seqs in batches:
+        optimizer.zero_grad()
+        loss_fn(model, seqs).backward()
+        optimizer.clip_gradients(0.5)
+        average.before_step(optimizer.id_rows_to_step())
+        optimizer.step()
+        average.after_step()
+
+
+def _partial_loss(m, seqs):  # scores against items 10-19 only: most id rows are not looked up by a step
+    users = m.states(seqs)[:, -1]
+    return -(users @ m.item_vectors(torch.arange(10, 20)).T).logsumexp(-1).sum()
+
+
+def test_the_weight_average_is_the_exponential_moving_average_of_every_step():
+    model, cfg = _model()
+    optimizer = RecOptimizer(model, 1e-2, 0.0, lazy_above=10**9)
+    average = WeightAverage(model, half_life_steps=2.0)
+    decay = 0.5 ** 0.5
+    expected = {name: p.detach().clone() for name, p in model.named_parameters()}
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        _averaged_steps(model, cfg, optimizer, average, [torch.from_numpy(rng.integers(0, 40, (4, 5)))],
+                        _partial_loss)
+        for name, p in model.named_parameters():
+            expected[name] = decay * expected[name] + (1 - decay) * p.detach()
+    averaged = average.state_dict()
+    for name, p in model.named_parameters():
+        assert torch.allclose(averaged[name], expected[name], atol=1e-6), name
+        if name in ("project.weight", "ids.weight"):
+            assert not torch.allclose(averaged[name], p)  # the average lags the trained weights
+
+
+def test_a_lazy_id_table_is_averaged_as_if_every_row_were_averaged_every_step():
+    model, cfg = _model()
+    lazy = RecOptimizer(model, 1e-2, 0.0, cfg.lazy_ids_above)
+    lazy_average = WeightAverage(model, half_life_steps=3.0, lazy_ids=lazy.ids)
+    dense_average = WeightAverage(model, half_life_steps=3.0)  # the whole table, every step: the reference
+    batches = [torch.tensor([[1, 2, 3, 4]]), torch.tensor([[5, 6, 7, 8]]), torch.tensor([[1, 6, 30, 31]])] * 2
+    for seqs in batches:
+        lazy.zero_grad()
+        _partial_loss(model, seqs).backward()
+        lazy.clip_gradients(0.5)
+        rows = lazy.id_rows_to_step()
+        assert 0 < len(rows) < 40  # the step changes some rows, not the table
+        lazy_average.before_step(rows)
+        dense_average.before_step(None)
+        lazy.step()
+        lazy_average.after_step()
+        dense_average.after_step()
+    assert torch.allclose(lazy_average.state_dict()["ids.weight"], dense_average.state_dict()["ids.weight"],
+                          atol=1e-6)
+
+
+def test_a_run_with_weight_averaging_serves_the_average_and_resumes_where_it_stopped(tmp_path):
+    from prodlens.embed import FeatureCache
+    from prodlens.rec import evaluate_recommender
+    from prodlens.runs import BEST, RunDir
+    from tests.rec.test_models import write_dataset
+
+    dataset = write_dataset(tmp_path / "data")
+    cache = FeatureCache(tmp_path / "cache")
+    cfg = RecConfig(model="learn", dim=16, epochs=6, patience=6, lazy_ids_above=0, ema_half_life=1.0, members=1)
+    full = evaluate_recommender(*dataset, cfg, out_dir=tmp_path / "full", cache=cache, progress=False,
+                                cold_start=False)
+    assert full["metrics"]["R@10"] > 0.8
+    best = RunDir(tmp_path / "full").load(BEST)
+    assert not torch.equal(best["model"]["project.weight"], best["trained"]["project.weight"])
+    evaluate_recommender(*dataset, RecConfig(**{**cfg.to_dict(), "epochs": 3}), out_dir=tmp_path / "part",
+                         cache=cache, progress=False, cold_start=False)
+    resumed = evaluate_recommender(*dataset, cfg, out_dir=tmp_path / "part", cache=cache, progress=False,
+                                   cold_start=False, resume=True)
+    assert resumed["metrics"] == full["metrics"]  # the average came back with the run, not restarted
 
 
 def _gather_in_process(rank: int, world: int, init: str, out: str) -> None:

@@ -97,6 +97,9 @@ class RecConfig:
     weight_decay: float = 0.0
     epochs: int = 200
     full_softmax_epochs: int = 0  # after a "sampled" stage: epochs with the full softmax, from the best model
+    # Polyak averaging: the weights validated, saved and served are an exponential moving average of the trained
+    # ones, with this half-life in epochs (prodlens.rec.optim.WeightAverage); 0: the trained weights themselves
+    ema_half_life: float = 0.0
     patience: int = 10  # epochs without validation gain before stopping
     lr_decay: float = 1.0  # the lr × this after every `lr_patience` epochs without validation gain (1: constant lr)
     lr_patience: int = 3
@@ -129,6 +132,8 @@ class RecConfig:
             raise ValueError("contrastive needs a causal model (learn or sasrec)")
         if not 0.0 <= self.id_dropout < 1.0:
             raise ValueError(f"id_dropout must be in [0, 1), got {self.id_dropout}")
+        if self.ema_half_life < 0:
+            raise ValueError(f"ema_half_life must be ≥ 0 (epochs; 0: off), got {self.ema_half_life}")
         if self.members < 1:
             raise ValueError(f"members must be ≥ 1, got {self.members}")
 

@@ -58,6 +58,13 @@ class RecOptimizer:
             g.mul_(scale)
         self.ids.grad.values().mul_(scale)
 
+    def id_rows_to_step(self) -> torch.Tensor | None:
+        """The lazy id table's rows the next step changes (None: not lazy, or no row)."""
+        if not self.lazy or self.ids.grad is None:
+            return None
+        self.ids.grad = self.ids.grad.coalesce()
+        return self.ids.grad.indices()[0]
+
     @torch.no_grad()
     def step(self) -> None:
         self.dense.step()
@@ -108,3 +115,63 @@ class RecOptimizer:
             ids = self._fresh_id_state()
         dense = {renumber(i): v for i, v in moments.items() if int(i) != place}
         return {"dense": {"state": dense, "param_groups": groups}, "ids": ids}
+
+
+class WeightAverage:
+    """Polyak averaging: an exponential moving average of a model's weights, updated after every optimizer step, with
+    a half-life in steps. Its weights are the ones validated, saved and served; training goes on with the model's
+    own. A lazily updated id table is averaged lazily too: a row no step touches keeps its value, so its average
+    can be brought forward over k steps at once (× decay^k, exactly), when a step is about to change the row and
+    when the average is read; a step costs the rows it looked up, not the catalogue."""
+
+    def __init__(self, model: torch.nn.Module, half_life_steps: float, lazy_ids: torch.Tensor | None = None):
+        if half_life_steps <= 0:
+            raise ValueError(f"half_life_steps must be > 0, got {half_life_steps}")
+        self.model, self.decay, self.lazy_ids = model, 0.5 ** (1.0 / half_life_steps), lazy_ids
+        self.named = [(name, p) for name, p in model.named_parameters()]
+        self.reset()
+
+    def reset(self) -> None:
+        """Start the average at the model's current weights."""
+        self.shadow = {name: p.detach().clone() for name, p in self.named}
+        self.steps = 0
+        self.caught_up = None if self.lazy_ids is None else torch.zeros(len(self.lazy_ids), dtype=torch.long)
+
+    def _lazy_name(self) -> str | None:
+        return next((name for name, p in self.named if p is self.lazy_ids), None)
+
+    @torch.no_grad()
+    def before_step(self, rows: torch.Tensor | None) -> None:
+        """Bring the lazy table's `rows` (the ones this step will change) up to date with their current values."""
+        if self.lazy_ids is not None and rows is not None and len(rows):
+            self._catch_up(rows)
+
+    def _catch_up(self, rows: torch.Tensor) -> None:
+        shadow = self.shadow[self._lazy_name()]
+        kept = torch.pow(self.decay, (self.steps - self.caught_up[rows]).double()).float()[:, None]
+        shadow[rows] = kept * shadow[rows] + (1 - kept) * self.lazy_ids.detach()[rows]
+        self.caught_up[rows] = self.steps
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        lazy = self._lazy_name()
+        names = [name for name, _ in self.named if name != lazy]
+        params = dict(self.named)
+        torch._foreach_lerp_([self.shadow[n] for n in names], [params[n].detach() for n in names], 1 - self.decay)
+        self.steps += 1
+
+    @torch.no_grad()
+    def state_dict(self) -> dict:
+        """The model's state dict with the averaged weights in place of its own (buffers as they are)."""
+        if self.lazy_ids is not None:
+            self._catch_up(torch.arange(len(self.lazy_ids)))
+        averaged = dict(self.model.state_dict())
+        averaged.update({name: tensor.clone() for name, tensor in self.shadow.items()})
+        return averaged
+
+    @torch.no_grad()
+    def load_state_dict(self, weights: dict) -> None:
+        """Continue from saved averaged weights (`state_dict()`'s)."""
+        self.reset()
+        for name, tensor in self.shadow.items():
+            tensor.copy_(weights[name])

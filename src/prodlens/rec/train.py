@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ from ..tensorfile import load_state
 from .data import RecData, Sequences, Split, concat_ranges
 from .evaluate import metrics_from_ranks, target_ranks
 from .models import LEARN, Members, RecConfig, build_model
-from .optim import RecOptimizer
+from .optim import RecOptimizer, WeightAverage
 
 
 # The learning rate is constant, so a resumed run may be given more (or fewer) epochs; nothing else may change.
@@ -219,6 +220,10 @@ class RecTrainer:
         self.candidates = torch.from_numpy(np.flatnonzero(trained))
         self.model = build_model(cfg, data.n_items, content, trained)
         self.optimizer = RecOptimizer(self.model, cfg.lr, cfg.weight_decay, cfg.lazy_ids_above)
+        self.average = None
+        if cfg.ema_half_life > 0:
+            steps_per_epoch = max(1, math.ceil(len(self.windows) / cfg.batch_size) // self.world)
+            self.average = WeightAverage(self.model, cfg.ema_half_life * steps_per_epoch, self.optimizer.ids)
         if self.world > 1:
             torch.manual_seed(cfg.seed * 1000 + self.rank)  # each process its own dropout
         rng = np.random.default_rng(cfg.seed + 1)
@@ -228,14 +233,28 @@ class RecTrainer:
         self.valid_cases = cases
 
     def validate(self) -> dict:
-        """Validation metrics, computed by rank 0 and shared with the other processes."""
+        """Validation metrics of the served (averaged) weights, computed by rank 0 and shared with the others."""
         metrics = [None]
         if self.rank == 0:
-            ranks = target_ranks(self.model, self.valid_cases, self.data.n_items, self.cfg.max_len)
+            with self.served_weights():
+                ranks = target_ranks(self.model, self.valid_cases, self.data.n_items, self.cfg.max_len)
             metrics = [metrics_from_ranks(ranks)]
         if self.world > 1:
             dist.broadcast_object_list(metrics, src=0)
         return metrics[0]
+
+    @contextmanager
+    def served_weights(self):
+        """The model holds the weights it will be saved and served with (the average, with `ema_half_life`)."""
+        if self.average is None:
+            yield
+            return
+        trained = {name: tensor.clone() for name, tensor in self.model.state_dict().items()}
+        self.model.load_state_dict(self.average.state_dict())
+        try:
+            yield
+        finally:
+            self.model.load_state_dict(trained)
 
     def identity(self) -> dict:
         return run_identity(self.cfg, self.data.item_ids)
@@ -246,7 +265,9 @@ class RecTrainer:
         start_epoch, best, history, stale = 0, {"R@10": -1.0}, [], 0
         state = run.start(resume, self.identity(), ignore=RESUMABLE_CHANGES, upgrade=upgrade_identity)
         if state is not None:
-            self.model.load_state_dict(state["model"])
+            self.model.load_state_dict(state.get("trained", state["model"]))
+            if self.average is not None:
+                self.average.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             start_epoch, best, history, stale = state["epoch"], state["best"], state["history"], state["stale"]
             torch.set_rng_state(state["torch_rng"])
@@ -261,6 +282,8 @@ class RecTrainer:
                 if epoch == cfg.epochs and epoch > 0 and self._saved(run, BEST):
                     # the full-softmax stage fine-tunes the best sampled-softmax model, not the last (stale) one
                     self.model.load_state_dict(run.load(BEST)["model"])
+                    if self.average is not None:
+                        self.average.reset()
                 loss, seconds, positions = self._epoch(epoch)
                 samples, train_seconds = samples + positions, train_seconds + seconds
                 metrics = self.validate()
@@ -310,7 +333,11 @@ class RecTrainer:
             if self.world > 1:
                 average_gradients(self.model, self.world)
             self.optimizer.clip_gradients(5.0)
+            if self.average is not None:
+                self.average.before_step(self.optimizer.id_rows_to_step())
             self.optimizer.step()
+            if self.average is not None:
+                self.average.after_step()
             losses.append(loss.item())
             positions += self.windows.positions(rows)
         mean = float(np.mean(losses))
@@ -324,7 +351,11 @@ class RecTrainer:
         return run.has(name)
 
     def _save(self, run: RunDir, name: str, epoch: int, best: dict, history: list, stale: int) -> None:
-        run.save(name, {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "epoch": epoch,
+        """`model`: the served weights (the average, with `ema_half_life`; then `trained`: the model's own)."""
+        weights = {"model": self.model.state_dict()}
+        if self.average is not None:
+            weights = {"model": self.average.state_dict(), "trained": weights["model"]}
+        run.save(name, {**weights, "optimizer": self.optimizer.state_dict(), "epoch": epoch,
                         "best": best, "history": history, "stale": stale, "config": self.cfg.to_dict(),
                         "item_ids": self.data.item_ids, "torch_rng": torch.get_rng_state(),
                         "format": CHECKPOINT_FORMAT}, identity=self.identity())
