@@ -323,6 +323,10 @@ def test_settings_change_config_fields_by_name():
     # a checkpoint of the first format (SASRec's loss under its own name, LEARN without id embeddings) still loads
     old = RecConfig.from_dict({"model": "learn", "sasrec_loss": "ce", "dim": 32})
     assert (old.loss, old.item_ids) == ("sampled", False)
+    # a setting given as an integer is the same run (the same run directory) as the default it equals
+    from prodlens.runs import config_digest
+    given = RecConfig(model="learn").with_settings(["ema_half_life=0"])
+    assert config_digest(given.to_dict()) == config_digest(RecConfig(model="learn").to_dict())
 
 
 def test_positions_start_with_each_models_spread():

@@ -98,7 +98,9 @@ class RecConfig:
     epochs: int = 200
     full_softmax_epochs: int = 0  # after a "sampled" stage: epochs with the full softmax, from the best model
     # Polyak averaging: the weights validated, saved and served are an exponential moving average of the trained
-    # ones, with this half-life in epochs (prodlens.rec.optim.WeightAverage); 0: the trained weights themselves
+    # ones, with this half-life in epochs (prodlens.rec.optim.WeightAverage); 0: the trained weights themselves.
+    # Off: at 3 epochs it lifts one LEARN by +4% validation R@10 on Beauty, and an ensemble of three by nothing
+    # (README)
     ema_half_life: float = 0.0
     patience: int = 10  # epochs without validation gain before stopping
     lr_decay: float = 1.0  # the lr × this after every `lr_patience` epochs without validation gain (1: constant lr)
@@ -132,6 +134,7 @@ class RecConfig:
             raise ValueError("contrastive needs a causal model (learn or sasrec)")
         if not 0.0 <= self.id_dropout < 1.0:
             raise ValueError(f"id_dropout must be in [0, 1), got {self.id_dropout}")
+        self.ema_half_life = float(self.ema_half_life)  # `--set ema_half_life=0` is the same run as the default
         if self.ema_half_life < 0:
             raise ValueError(f"ema_half_life must be ≥ 0 (epochs; 0: off), got {self.ema_half_life}")
         if self.members < 1:

@@ -161,12 +161,13 @@ class WeightAverage:
         self.steps += 1
 
     @torch.no_grad()
-    def state_dict(self) -> dict:
-        """The model's state dict with the averaged weights in place of its own (buffers as they are)."""
+    def state_dict(self, copy: bool = True) -> dict:
+        """The model's state dict with the averaged weights in place of its own (buffers as they are); `copy=False`
+        hands out the average itself (to be copied from at once: the next step changes it)."""
         if self.lazy_ids is not None:
             self._catch_up(torch.arange(len(self.lazy_ids)))
         averaged = dict(self.model.state_dict())
-        averaged.update({name: tensor.clone() for name, tensor in self.shadow.items()})
+        averaged.update({name: tensor.clone() if copy else tensor for name, tensor in self.shadow.items()})
         return averaged
 
     @torch.no_grad()

@@ -250,7 +250,7 @@ class RecTrainer:
             yield
             return
         trained = {name: tensor.clone() for name, tensor in self.model.state_dict().items()}
-        self.model.load_state_dict(self.average.state_dict())
+        self.model.load_state_dict(self.average.state_dict(copy=False))  # copied into the model's own tensors
         try:
             yield
         finally:
@@ -354,7 +354,7 @@ class RecTrainer:
         """`model`: the served weights (the average, with `ema_half_life`; then `trained`: the model's own)."""
         weights = {"model": self.model.state_dict()}
         if self.average is not None:
-            weights = {"model": self.average.state_dict(), "trained": weights["model"]}
+            weights = {"model": self.average.state_dict(copy=False), "trained": weights["model"]}
         run.save(name, {**weights, "optimizer": self.optimizer.state_dict(), "epoch": epoch,
                         "best": best, "history": history, "stale": stale, "config": self.cfg.to_dict(),
                         "item_ids": self.data.item_ids, "torch_rng": torch.get_rng_state(),
