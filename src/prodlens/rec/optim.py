@@ -129,16 +129,17 @@ class WeightAverage:
             raise ValueError(f"half_life_steps must be > 0, got {half_life_steps}")
         self.model, self.decay, self.lazy_ids = model, 0.5 ** (1.0 / half_life_steps), lazy_ids
         self.named = [(name, p) for name, p in model.named_parameters()]
+        self.lazy_name = next((name for name, p in self.named if p is lazy_ids), None)
         self.reset()
 
     def reset(self) -> None:
         """Start the average at the model's current weights."""
         self.shadow = {name: p.detach().clone() for name, p in self.named}
+        # what every step averages: all weights but the lazy table, as two lists for one fused lerp
+        self._dense_shadow = [self.shadow[name] for name, _ in self.named if name != self.lazy_name]
+        self._dense_params = [p.detach() for name, p in self.named if name != self.lazy_name]
         self.steps = 0
         self.caught_up = None if self.lazy_ids is None else torch.zeros(len(self.lazy_ids), dtype=torch.long)
-
-    def _lazy_name(self) -> str | None:
-        return next((name for name, p in self.named if p is self.lazy_ids), None)
 
     @torch.no_grad()
     def before_step(self, rows: torch.Tensor | None) -> None:
@@ -147,17 +148,14 @@ class WeightAverage:
             self._catch_up(rows)
 
     def _catch_up(self, rows: torch.Tensor) -> None:
-        shadow = self.shadow[self._lazy_name()]
+        shadow = self.shadow[self.lazy_name]
         kept = torch.pow(self.decay, (self.steps - self.caught_up[rows]).double()).float()[:, None]
         shadow[rows] = kept * shadow[rows] + (1 - kept) * self.lazy_ids.detach()[rows]
         self.caught_up[rows] = self.steps
 
     @torch.no_grad()
     def after_step(self) -> None:
-        lazy = self._lazy_name()
-        names = [name for name, _ in self.named if name != lazy]
-        params = dict(self.named)
-        torch._foreach_lerp_([self.shadow[n] for n in names], [params[n].detach() for n in names], 1 - self.decay)
+        torch._foreach_lerp_(self._dense_shadow, self._dense_params, 1 - self.decay)
         self.steps += 1
 
     @torch.no_grad()
