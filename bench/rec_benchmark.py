@@ -2,7 +2,7 @@
 
 For each model: full-ranking R@10/N@10/R@20/N@20 on leave-one-out, on long-tail targets (bottom 80% of items by
 training frequency), on head targets and on the cold-start protocol (10% of items hidden from training; a second
-model is trained for it). Every model runs with its library defaults (`RecConfig(model=...)`, `MODEL_DEFAULTS`)
+model is trained for it). Every model runs with its library defaults (`RecConfig(model=...)`, `prodlens.rec.registry`)
 unless `--set` changes them.
 
     python bench/rec_benchmark.py --dataset beauty|scientific [--models pop,sasrec,bsarec,learn]

@@ -131,7 +131,7 @@ def training_rows(data, out: Path, steps: int) -> list[tuple]:
 
     from prodlens.rec import RecConfig
     from prodlens.rec.data import leave_one_out
-    from prodlens.rec.models import build_model
+    from prodlens.rec.registry import new_model
     from prodlens.rec.optim import RecOptimizer
     from prodlens.rec.train import Windows, next_item_loss
 
@@ -148,7 +148,7 @@ def training_rows(data, out: Path, steps: int) -> list[tuple]:
     windows = Windows(leave_one_out(data).train, cfg.max_len)
     trained = windows.trained_items(data.n_items)
     candidates = torch.from_numpy(np.flatnonzero(trained))
-    model = build_model(cfg, data.n_items, content, trained)
+    model = new_model(cfg, data.n_items, content, trained)
     dense = replace(cfg, lazy_ids_above=data.n_items + 1)
     rows = []
     for name, all_items, step_cfg in (

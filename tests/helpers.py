@@ -309,3 +309,70 @@ def synthetic_embeddings(rng, n_products=5, per_domain=3, noise=0.3):
 
 PITCH = ("hi guys welcome back to the live so this is the lumo organic shampoo five hundred ml it smells like "
          "green apple and it is great for dry hair. please follow and like. only nine ninety nine today")
+
+
+WORDS = ["oat", "milk", "Crème", "brûlée", "中文", "organic", "apple", "juice", "red", "lipstick", "toner", "ÅÄÖ",
+         "x-large", "50ml", "pack"]
+
+
+def messy_table(rng: random.Random, columns: list[str], tab: bool, rows: int = 60, key_blank_ok: bool = False):
+    """A CSV/TSV file of `rows` data rows whose first column is a key, built to break loaders: BOM, CRLF, empty
+    fields, all-empty rows, blank keys, repeated keys, quotes, tabs inside fields, a 1 MB field, invalid UTF-8.
+    Returns (file bytes, cases): each case a dict with `line` (where the row starts), `kind` and `values` (the
+    fields as written, decoded). Kinds: good, dup (a key seen before), empty (every field after the key empty),
+    blank-key, tab-inside (TSV: one field too many), bad-utf8."""
+    sep = "\t" if tab else ","
+    newline = "\r\n" if rng.random() < 0.5 else "\n"
+    bom = rng.random() < 0.5
+
+    def text(allow_specials: bool) -> str:
+        words = rng.sample(WORDS, rng.randint(1, 4))
+        if allow_specials and not tab and rng.random() < 0.3:
+            words.insert(1, rng.choice(['"quoted"', "a, b", "tab\there", "two\nlines"]))
+        if allow_specials and tab and rng.random() < 0.2:
+            words.insert(1, '"literal quotes"')
+        return " ".join(words)
+
+    def cell(value: str) -> str:
+        if tab or not any(c in value for c in ',"\n\t'):
+            return value
+        return '"' + value.replace('"', '""') + '"'
+
+    out = [(bom and "\ufeff" or "") + sep.join(columns) + newline]
+    out_bytes = [b""]
+    cases, keys, line = [], [], 2
+    kinds = ["good"] * 6 + ["dup", "empty", "blank-key", "bad-utf8", "all-empty"] + (["tab-inside"] if tab else [])
+    long_at = rng.randrange(rows)
+    for n in range(rows):
+        kind = rng.choice(kinds) if n != long_at else "good"
+        if kind == "dup" and not keys:
+            kind = "good"
+        key = rng.choice(keys) if kind == "dup" else f"K{n}-{rng.choice(WORDS)}"
+        values = [key] + [text(True) for _ in columns[1:]]
+        if n == long_at:
+            values[-1] = "long " + "y" * (1 << 20)
+        if kind == "empty":
+            values[1:] = [""] * (len(columns) - 1)
+        if kind in ("blank-key", "all-empty"):
+            values[0] = rng.choice(["", "  "])
+            if kind == "all-empty":
+                values[1:] = [""] * (len(columns) - 1)
+                kind = "blank-key" if not key_blank_ok else "empty"
+        raw = sep.join(cell(v) for v in values)
+        if kind == "tab-inside":
+            raw = sep.join([values[0], values[1] + "\tstray"] + values[2:])
+        data = raw.encode("utf-8")
+        if kind == "bad-utf8":
+            data = data + b" \xff\xfe broken"
+        out.append(data.decode("utf-8", errors="surrogateescape") + newline)
+        if kind in ("good", "dup", "empty") and values[0].strip():
+            keys.append(values[0])
+        cases.append({"line": line, "kind": kind, "values": values})
+        line += raw.count("\n") + 1
+    blob = "".join(out).encode("utf-8", errors="surrogateescape")
+    return blob, cases
+
+
+def clean(value: str) -> str:
+    """A field as the loaders clean it: whitespace runs to one space, trimmed."""
+    return " ".join(value.split())

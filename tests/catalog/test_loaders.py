@@ -82,3 +82,29 @@ def test_real_grocery_store_dataset(grocery_root):
     assert not len(cat.bad)
     granny = cat.products["Granny-Smith"]
     assert granny.category == "Apple" and len(granny.description) > 50
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_folder_products_csv_rows_never_shift_and_every_bad_row_is_named_by_line(tmp_path, seed):
+    import random
+
+    from prodlens.catalog.text import MAX_TEXT_CHARS
+    from tests.helpers import clean, messy_table, solid_image
+
+    tab = seed == 1  # a products file may be TSV (a tab in its header)
+    blob, cases = messy_table(random.Random(seed), ["product_id", "title", "category", "description"], tab)
+    (tmp_path / "products.csv").write_bytes(blob)
+    (tmp_path / "page" / "K0").mkdir(parents=True)
+    solid_image().save(tmp_path / "page" / "K0" / "main.jpg")
+    cat = load_folder(tmp_path)
+    named = {b.record: b.problem for b in cat.bad}
+    expected = {}
+    for case in cases:
+        record = f"products.csv line {case['line']}"
+        key = case["values"][0].strip()
+        if case["kind"] in ("blank-key", "bad-utf8", "tab-inside") or key in expected:
+            assert record in named, case  # a bad row, or a product id again (its first row is kept)
+            continue
+        expected[key] = [clean(v)[:MAX_TEXT_CHARS] for v in case["values"][1:]]
+    listed = {pid: p for pid, p in cat.products.items() if pid in expected}
+    assert {pid: [p.title, p.category, p.description] for pid, p in listed.items()} == expected

@@ -62,6 +62,8 @@ def test_build_search_serve_edit_with_a_trained_model(tmp_path):
 
     # edits: remove a product, add the live photos of the train split with the index's own model
     run(["index", "remove", str(index), "--product", "Banana"], env)
+    again = run(["index", "remove", str(index), "--product", "Banana"], env, check=False)  # nothing left to remove
+    assert again.returncode == 1 and "removed 0 item(s)" in again.stdout and "not found: product Banana" in again.stdout
     added = run(["index", "add", str(index), "grocery", "--root", str(root), "--split", "train", "--domains", "live"], env)
     assert "added 6" in added.stdout
     info = json.loads(run(["index", "info", str(index)], env).stdout)

@@ -22,7 +22,7 @@ def test_long_form_sorted_by_time_with_bad_rows(tmp_path):
     assert data.item_texts[data.item_ids.index("a")] == "Red lipstick. Acme"
     assert "e" in data.item_ids  # never bought, still ranked
     problems = " ".join(b.problem for b in data.bad)
-    assert "not a number" in problems and "expected 3 columns" in problems and "no item id" in problems
+    assert "not a number" in problems and "expected 3 fields" in problems and "no item id" in problems
     assert "1 interaction(s) with items missing" in problems
 
 
@@ -84,3 +84,68 @@ def test_served_histories_are_arrays_that_read_like_a_dict(tmp_path):
     assert histories.nbytes < 4 * len(rows) + 40 * len(users) + 10 * 50 + 1000
     with pytest.raises(ProdlensError, match="'a' has two histories"):
         UserHistories(["a", "b", "a"], [0, 1, 2, 3], pa.array(["x", "y", "z"]))
+
+
+@pytest.mark.parametrize("seed,tab", [(0, True), (1, False), (2, True), (3, False)])
+def test_items_file_rows_never_shift_and_every_bad_row_is_named_by_line(tmp_path, seed, tab):
+    import random
+
+    from prodlens.rec.data import MAX_ITEM_TEXT, load_items
+    from tests.helpers import clean, messy_table
+
+    blob, cases = messy_table(random.Random(seed), ["item_id", "title", "brand"], tab)
+    path = tmp_path / ("items.tsv" if tab else "items.csv")
+    path.write_bytes(blob)
+    texts, bad = load_items(path)
+    named = {b.record: b.problem for b in bad}
+    expected = {}
+    for case in cases:
+        record = f"{path.name} line {case['line']}"
+        key = case["values"][0].strip()
+        if case["kind"] in ("blank-key", "bad-utf8", "tab-inside"):
+            assert record in named, (case["kind"], record, named)  # every bad row is named by its line
+            continue
+        parts = [clean(v) for v in case["values"][1:] if clean(v)]
+        if key in expected:  # an id again: the later row wins, the earlier one is reported
+            assert named[expected[key][1]].startswith(f"item id {key!r} again at line {case['line']}")
+        expected[key] = (". ".join(parts)[:MAX_ITEM_TEXT], record)
+    for text, record in expected.values():
+        assert text or "has no text" in named[record]  # kept with an empty text, and said
+    assert texts == {key: text for key, (text, _) in expected.items()}  # every good row keeps its own text
+
+
+@pytest.mark.parametrize("seed,tab", [(4, True), (5, False)])
+def test_interactions_file_rows_never_shift_and_every_bad_row_is_named_by_line(tmp_path, seed, tab):
+    import random
+
+    from prodlens.rec.data import load_interactions
+    from tests.helpers import messy_table
+
+    rng = random.Random(seed)
+    blob, cases = messy_table(rng, ["user_id", "item_id", "note"], tab, rows=80)
+    path = tmp_path / ("inter.tsv" if tab else "inter.csv")
+    path.write_bytes(blob)
+    inter, bad = load_interactions(path)
+    named = {b.record for b in bad}
+    histories = inter.histories()
+    expected: dict[str, list[str]] = {}
+    for case in cases:
+        user, item = case["values"][0].strip(), case["values"][1].strip()
+        if case["kind"] in ("blank-key", "bad-utf8", "tab-inside") or not item:
+            assert f"{path.name} line {case['line']}" in named, case
+            continue
+        expected.setdefault(user, []).append(item)  # no timestamp column: file order
+    assert {u: histories[u] for u in histories} == expected
+
+
+def test_the_seven_row_items_file_of_issue_40(tmp_path):
+    from prodlens.rec.data import load_items
+
+    (tmp_path / "items.tsv").write_text("item_id\ttitle\tbrand\nA\tApple\tx\nB\t\t\nC\tCee\tz\n\tnoid\ty\n"
+                                        "D\tDee\t\nC\tCee again\tq\nE\tEee\tw\n")
+    texts, bad = load_items(tmp_path / "items.tsv")
+    assert texts == {"A": "Apple. x", "B": "", "C": "Cee again. q", "D": "Dee", "E": "Eee. w"}
+    problems = {b.record: b.problem for b in bad}
+    assert problems["items.tsv line 5"].startswith("no item id")
+    assert problems["items.tsv line 4"].startswith("item id 'C' again at line 7")
+    assert problems["items.tsv line 3"].startswith("item 'B' has no text")

@@ -62,7 +62,10 @@ def test_new_items_are_recommended_and_accepted_in_histories_without_retraining(
     other = Recommender(run_dir, cache=cache)  # another process serving the same run sees the same catalogue
     assert other.recommend_history(lipsticks, k=7) == rec.recommend_history(lipsticks, k=7)
 
-    rec.remove_items(["p09"])
+    removal = rec.remove_items(["p09"])
+    assert removal["removed"] == ["p09"] and removal["already_removed"] == []
+    again = rec.remove_items(["p09"])  # idempotent: said so, and no new version written
+    assert again == {"version": removal["version"], "removed": [], "already_removed": ["p09"]}
     assert "p09" not in [h["item_id"] for h in other.recommend_history(lipsticks, k=60)]  # picked up on request
     assert other.recommend_history(["p09"], k=3)  # a retired item still counts in a history
     with pytest.raises(ProdlensError, match="2 unknown item"):
@@ -145,7 +148,7 @@ def test_cold_start_benchmark_adds_the_hidden_items_to_the_trained_run(tmp_path)
 def test_a_user_whose_items_were_all_hidden_is_no_user_of_the_cold_start_run(tmp_path):
     from prodlens.rec.content import content_vectors
     from prodlens.rec.data import Split, without_hidden_items
-    from prodlens.rec.models import build_model
+    from prodlens.rec.registry import new_model
     from prodlens.rec.serve import save_run_data
     from prodlens.rec.train import CHECKPOINT_FORMAT
     from prodlens.runs import BEST, RunDir
@@ -158,7 +161,7 @@ def test_a_user_whose_items_were_all_hidden_is_no_user_of_the_cold_start_run(tmp
     cache = FeatureCache(tmp_path / "cache")
     content = content_vectors(warm.item_ids, warm.item_texts, "minilm", cache, progress=False)
     cfg = RecConfig(model="learn", dim=16, members=1)
-    model = build_model(cfg, warm.n_items, content)
+    model = new_model(cfg, warm.n_items, content)
     RunDir(tmp_path / "run").save(BEST, {"model": model.state_dict(), "config": cfg.to_dict(),
                                            "item_ids": warm.item_ids, "format": CHECKPOINT_FORMAT})
     save_run_data(warm, tmp_path / "run", model, content)

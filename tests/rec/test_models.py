@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from prodlens.embed import FeatureCache
@@ -185,19 +186,19 @@ def test_items_never_trained_on_are_scored_from_content_alone():
     import numpy as np
     import torch
 
-    from prodlens.rec.models import build_model
+    from prodlens.rec.registry import new_model
 
     rng = np.random.default_rng(0)
     content = rng.standard_normal((6, 8)).astype(np.float32)
     trained = np.array([True, True, True, True, False, False])
-    model = build_model(RecConfig(model="learn", dim=16), 6, content, trained).eval()
+    model = new_model(RecConfig(model="learn", dim=16), 6, content, trained).eval()
     before = model.item_vectors().detach().clone()
     with torch.no_grad():
         model.ids.weight.add_(torch.randn_like(model.ids.weight))
     after = model.item_vectors().detach()
     assert torch.allclose(before[4:], after[4:])  # cold items: content only, whatever their id rows hold
     assert not torch.allclose(before[:4], after[:4])  # warm items: content + their id embedding
-    content_only = build_model(RecConfig(model="learn", dim=16, item_ids=False), 6, content)
+    content_only = new_model(RecConfig(model="learn", dim=16, item_ids=False), 6, content)
     assert not hasattr(content_only, "ids")
 
 
@@ -207,13 +208,13 @@ def test_the_item_prior_is_a_learned_score_per_item_carried_as_one_more_coordina
     import torch.nn.functional as F
 
     from prodlens.rec.data import cold_start_split
-    from prodlens.rec.models import build_model
+    from prodlens.rec.registry import new_model
     from prodlens.rec.serve import Recommender
 
     rng = np.random.default_rng(0)
     content = rng.standard_normal((6, 8)).astype(np.float32)
     trained = np.array([True, True, True, True, False, False])
-    model = build_model(RecConfig(model="learn", dim=16, item_prior=True), 6, content, trained).eval()
+    model = new_model(RecConfig(model="learn", dim=16, item_prior=True), 6, content, trained).eval()
     assert torch.equal(model.item_vectors()[:, -1], torch.zeros(6))  # it starts as the cosine model
     with torch.no_grad():
         model.prior.weight.normal_()
@@ -279,10 +280,8 @@ def test_the_contrastive_term_pairs_two_views_of_a_window_and_never_repels_windo
                                       out_dir=tmp_path / positive, cache=FeatureCache(tmp_path / "cache"),
                                       progress=False, cold_start=False)
         assert result["metrics"]["R@10"] > 0.8
-    with pytest.raises(ValueError, match="causal"):
+    with pytest.raises(ValueError, match="contrastive: not a setting of bsarec"):  # the causal models' term
         RecConfig(model="bsarec", contrastive=0.1)
-    with pytest.raises(ValueError, match="LEARN's"):
-        RecConfig(model="sasrec", item_prior=True)
 
 
 def test_served_top_k_is_the_exact_ranking_without_seen_or_retired_items():
@@ -308,7 +307,7 @@ def test_served_top_k_is_the_exact_ranking_without_seen_or_retired_items():
 
 
 def test_settings_change_config_fields_by_name():
-    from prodlens.rec.models import MODEL_DEFAULTS
+    from prodlens.rec.registry import REGISTRY
 
     cfg = RecConfig().with_settings(["dim=128", "loss=sampled", "encoder=e5-small"])
     assert (cfg.dim, cfg.loss, cfg.encoder) == (128, "sampled", "e5-small")
@@ -319,23 +318,50 @@ def test_settings_change_config_fields_by_name():
     # each model brings its own defaults for the fields left unset, also when a setting switches the model
     assert (RecConfig(model="sasrec").loss, RecConfig(model="learn").loss) == ("softmax", "uniform")
     switched = RecConfig(model="learn", dropout=0.3).with_settings(["model=sasrec", "layers=3"])
-    assert (switched.loss, switched.layers, switched.heads) == ("softmax", 3, MODEL_DEFAULTS["sasrec"]["heads"])
+    assert (switched.loss, switched.layers, switched.heads) == ("softmax", 3, REGISTRY["sasrec"].defaults["heads"])
     # a checkpoint of the first format (SASRec's loss under its own name, LEARN without id embeddings) still loads
     old = RecConfig.from_dict({"model": "learn", "sasrec_loss": "ce", "dim": 32})
     assert (old.loss, old.item_ids) == ("sampled", False)
     # a setting given as an integer is the same run (the same run directory) as the default it equals
     from prodlens.runs import config_digest
-    given = RecConfig(model="learn").with_settings(["ema_half_life=0"])
+    given = RecConfig(model="learn").with_settings(["ema_half_life=3"])
     assert config_digest(given.to_dict()) == config_digest(RecConfig(model="learn").to_dict())
+
+
+def test_every_model_is_one_registry_entry_with_affordable_defaults():
+    from prodlens.rec.registry import REGISTRY, RecModel, new_model
+
+    content = np.random.default_rng(0).normal(size=(20, 8)).astype(np.float32)
+    for name, spec in REGISTRY.items():
+        cfg = RecConfig(model=name)
+        assert cfg.members == 1, name  # one training, one served vector width: ensembles are a setting
+        if spec.trainable:
+            model = new_model(cfg, 20, content if spec.content else None)
+            assert isinstance(model, RecModel), name
+            vectors = model.table_vectors(np.arange(3), content[:3] if spec.content else None)
+            assert vectors.shape[0] == 3 and np.isfinite(vectors).all()
+    assert RecConfig(model="learn").ema_half_life == 3.0 and RecConfig(model="sasrec").ema_half_life == 0.0
+    assert [n for n, s in REGISTRY.items() if s.new_items] == ["learn"]
+    # a setting the chosen model does not read is refused, not silently ignored
+    with pytest.raises(ValueError, match="item_prior: not a setting of sasrec"):
+        RecConfig(model="sasrec", item_prior=True)
+    with pytest.raises(ValueError, match="contrastive: not a setting of bsarec"):
+        RecConfig(model="bsarec", contrastive=0.1)
+    with pytest.raises(ValueError, match="frequency_mix: not a setting of learn"):
+        RecConfig(model="learn", frequency_mix=0.5)
+    with pytest.raises(ValueError, match="loss bce is not learn's"):
+        RecConfig(model="learn", loss="bce")
+    with pytest.raises(ValueError, match="model must be one of"):
+        RecConfig(model="gru4rec")
 
 
 def test_positions_start_with_each_models_spread():
     import numpy as np
 
-    from prodlens.rec.models import build_model
+    from prodlens.rec.registry import new_model
 
-    sasrec = build_model(RecConfig(model="sasrec"), n_items=50)
-    learn = build_model(RecConfig(model="learn"), n_items=50, content=np.random.default_rng(0).normal(size=(50, 8)))
+    sasrec = new_model(RecConfig(model="sasrec"), n_items=50)
+    learn = new_model(RecConfig(model="learn"), n_items=50, content=np.random.default_rng(0).normal(size=(50, 8)))
     # SASRec's as small as its item embeddings; LEARN's torch's N(0, 1)
     assert abs(float(sasrec.encoder.positions.weight.detach().std()) - 0.02) < 0.005
     assert abs(float(learn.encoder.positions.weight.detach().std()) - 1.0) < 0.2
@@ -400,10 +426,11 @@ def _bsarec_as_its_authors_compute_it(model, seqs):
 def test_bsarec_computes_its_authors_layers_on_each_whole_history():
     import torch
 
-    from prodlens.rec.models import build_model, pad_left
+    from prodlens.rec.models import pad_left
+    from prodlens.rec.registry import new_model
 
     torch.manual_seed(0)
-    model = build_model(RecConfig(model="bsarec", dim=16, heads=2, max_len=12), n_items=30).eval()
+    model = new_model(RecConfig(model="bsarec", dim=16, heads=2, max_len=12), n_items=30).eval()
     histories = [[3, 7, 1], [5, 2, 9, 11, 4, 8, 6], [29]]
 
     def padded(histories):  # as BSARec's code feeds them: left-padded to the full history length
@@ -438,11 +465,11 @@ def test_uniform_sampled_softmax_is_the_softmax_over_the_positive_and_its_draws(
     import numpy as np
     import torch
 
-    from prodlens.rec.models import build_model
+    from prodlens.rec.registry import new_model
     from prodlens.rec.train import uniform_sampled_softmax
 
     torch.manual_seed(0)
-    model = build_model(RecConfig(model="sasrec", dim=8), 5, None)
+    model = new_model(RecConfig(model="sasrec", dim=8), 5, None)
     candidates = torch.tensor([0, 2, 3])  # item 1 and 4 never trained on: never drawn
     users, wanted = torch.randn(4, 8), torch.tensor([0, 2, 3, 2])
     loss = uniform_sampled_softmax(model, users, wanted, candidates, 6, np.random.default_rng(7))
@@ -456,7 +483,7 @@ def test_uniform_sampled_softmax_is_the_softmax_over_the_positive_and_its_draws(
     assert math.isclose(loss.item(), torch.stack(want).mean().item(), rel_tol=1e-5)
 
     # a large catalogue: the item tower runs on the step's items only, and the loss is the same
-    big = build_model(RecConfig(model="sasrec", dim=8), 1000, None)
+    big = new_model(RecConfig(model="sasrec", dim=8), 1000, None)
     every = torch.arange(1000)
     full = uniform_sampled_softmax(big, users, wanted, every, 6, np.random.default_rng(3))
     towered = []
@@ -472,11 +499,11 @@ def test_shared_sampled_softmax_draws_once_per_step_and_towers_only_the_step_ite
     import numpy as np
     import torch
 
-    from prodlens.rec.models import build_model
+    from prodlens.rec.registry import new_model
     from prodlens.rec.train import shared_sampled_softmax
 
     torch.manual_seed(0)
-    model = build_model(RecConfig(model="sasrec", dim=8), 1000, None)
+    model = new_model(RecConfig(model="sasrec", dim=8), 1000, None)
     candidates = torch.arange(0, 1000, 2)  # odd items never trained on: never drawn
     users, wanted = torch.randn(4, 8), torch.tensor([0, 2, 4, 2])
     towered = []
@@ -575,8 +602,8 @@ def test_an_id_model_ensemble_is_served_as_its_members_summed(dataset, tmp_path)
 @pytest.mark.slow
 @pytest.mark.parametrize("lazy_above", [RecConfig.lazy_ids_above, 0])
 def test_torchrun_trains_learn_data_parallel(dataset, tmp_path, lazy_above):
-    """Two processes share every epoch (gradients averaged; a lazily updated id table's rows gathered from both) of
-    every member of LEARN's ensemble; rank 0 validates, writes and evaluates."""
+    """Two processes share every epoch of LEARN's default (gradients averaged; a lazily updated id table's rows
+    gathered from both; the weight average kept the same in both); rank 0 validates, writes and evaluates."""
     interactions, items = dataset
     env = {**os.environ, "PRODLENS_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
            "COLUMNS": "200"}
@@ -590,11 +617,9 @@ def test_torchrun_trains_learn_data_parallel(dataset, tmp_path, lazy_above):
     result = json.loads(out.read_text())
     assert result["metrics"]["R@10"] > 0.8 and result["cold_start"]["R@10"] > 0.6
     assert proc.stdout.count("all (leave-one-out)") == 1  # one report, from rank 0
-    # LEARN's default ensemble: each member trained data-parallel in turn, each run written once (by rank 0)
-    members = RecConfig().members
-    for i in range(members):
-        assert len((tmp_path / "run" / f"member-{i}" / "metrics.jsonl").read_text().splitlines()) == 12
-    assert result["training"]["epochs_run"] == 12 * members
+    # the run written once (by rank 0): one line per epoch
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 12
+    assert result["training"]["epochs_run"] == 12
 
 
 def test_training_windows_and_memory_mapped_content_match_the_in_memory_forms(tmp_path):
@@ -602,7 +627,8 @@ def test_training_windows_and_memory_mapped_content_match_the_in_memory_forms(tm
     import torch
 
     from prodlens.rec.data import Sequences
-    from prodlens.rec.models import build_model, pad_left
+    from prodlens.rec.models import pad_left
+    from prodlens.rec.registry import new_model
     from prodlens.rec.train import Windows
 
     lists = [[1, 2, 3, 4, 5, 6, 7], [8], [9, 3], [4, 4, 4]]
@@ -617,9 +643,9 @@ def test_training_windows_and_memory_mapped_content_match_the_in_memory_forms(tm
     np.save(tmp_path / "content.npy", content)
     mapped = np.load(tmp_path / "content.npy", mmap_mode="r")
     torch.manual_seed(0)
-    in_memory = build_model(RecConfig(model="learn", dim=16), 20, content).eval()
+    in_memory = new_model(RecConfig(model="learn", dim=16), 20, content).eval()
     torch.manual_seed(0)
-    on_disk = build_model(RecConfig(model="learn", dim=16), 20, mapped).eval()
+    on_disk = new_model(RecConfig(model="learn", dim=16), 20, mapped).eval()
     assert torch.allclose(in_memory.content_std, on_disk.content_std, atol=1e-5)
     seqs = torch.tensor([[20, 3, 4], [1, 2, 19]])
     assert torch.allclose(in_memory.states(seqs), on_disk.states(seqs), atol=1e-5)

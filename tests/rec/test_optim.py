@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from prodlens.rec import RecConfig
-from prodlens.rec.models import build_model
+from prodlens.rec.registry import new_model
 from prodlens.rec.optim import RecOptimizer, WeightAverage
 from prodlens.rec.train import next_item_loss
 
@@ -16,7 +16,7 @@ def _model(n_items=40, lazy_above=0):
     rng = np.random.default_rng(0)
     cfg = RecConfig(model="learn", dim=16, lazy_ids_above=lazy_above, id_dropout=0.0, dropout=0.0)
     torch.manual_seed(0)
-    model = build_model(cfg, n_items, rng.standard_normal((n_items, 8)).astype(np.float32))
+    model = new_model(cfg, n_items, rng.standard_normal((n_items, 8)).astype(np.float32))
     with torch.no_grad():  # ids start at zero: give them values, so a wrong update shows
         model.ids.weight.normal_()
     return model, cfg

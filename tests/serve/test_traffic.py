@@ -72,6 +72,35 @@ def test_a_request_alone_does_not_wait_for_others():
     assert time.monotonic() - start < 60  # each waited for nobody, not for the two-minute bound
 
 
+def test_a_failing_metrics_hook_neither_fails_the_answers_nor_ends_the_worker():
+    calls = []
+
+    def on_batch(size, seconds):
+        calls.append(size)
+        if len(calls) == 1:
+            raise RuntimeError("metrics backend down")
+
+    batcher = MicroBatcher(lambda payloads, key: [p + 1 for p in payloads], max_batch=4, on_batch=on_batch)
+    assert batcher.submit(1) == 2  # its answer was ready before the hook failed
+    assert batcher.submit(2) == 3  # the worker thread survived: later requests are answered
+    assert batcher._worker.is_alive()
+
+
+def test_a_stuck_batch_times_out_its_requests_and_later_ones_are_served():
+    release = threading.Event()
+
+    def run(payloads, key):
+        if "stuck" in payloads:
+            release.wait()  # a model that hangs until released
+        return [f"ok {p}" for p in payloads]
+
+    batcher = MicroBatcher(run, max_batch=1, timeout_s=0.2)
+    with pytest.raises(TimeoutError, match="within 0.2 s"):
+        batcher.submit("stuck")
+    release.set()
+    assert batcher.submit("next") == "ok next"
+
+
 def test_pages_of_results_follow_each_other(client):
     whole = client.post("/search", data={"text": "juice", "k": "6", "per_product": "false"}).json()
     assert whole["offset"] == 0 and len(whole["results"]) == 6

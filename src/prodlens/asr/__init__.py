@@ -1,6 +1,10 @@
 """Speech → text for video and live samples (faster-whisper)."""
-from .models import OFFLINE_ASR_MODELS, resolve_asr_model
-from .transcribe import DEFAULT_ASR_MODEL, Segment, Transcriber, Transcript, catalog_language, transcribe_catalog
+from ..lazy import exports
 
-__all__ = ["DEFAULT_ASR_MODEL", "OFFLINE_ASR_MODELS", "Segment", "Transcriber", "Transcript", "catalog_language",
-           "resolve_asr_model", "transcribe_catalog"]
+_WHERE = {
+    "models": ['OFFLINE_ASR_MODELS', 'resolve_asr_model'],
+    "config": ['DEFAULT_ASR_MODEL'],
+    "transcribe": ['Segment', 'Transcriber', 'Transcript', 'catalog_language', 'transcribe_catalog'],
+}
+__getattr__, __dir__ = exports(__name__, _WHERE)
+__all__ = [name for names in _WHERE.values() for name in names]

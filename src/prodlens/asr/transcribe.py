@@ -22,10 +22,10 @@ from ..cache import FeatureCache
 from ..errors import BadRecords, MediaError, ProdlensError, RecordError
 from ..media import extract_audio
 from ..progress import progress_bar
+from .config import DEFAULT_ASR_MODEL
 from .models import resolve_asr_model
 
 SAMPLE_RATE = 16_000
-DEFAULT_ASR_MODEL = "auto"
 ENGLISH_MODEL, MULTILINGUAL_MODEL = "tiny.en-offline", "base-offline"
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[A-Za-z]")

@@ -1,42 +1,15 @@
 """Catalogue: products and their samples in the page / video / live domains, and the loaders that build it."""
-from __future__ import annotations
+from ..lazy import exports
 
-from pathlib import Path
-
-from ..errors import ProdlensError
-from .folder import load_folder
-from .grocery import load_grocery
-from .manifest import ManifestView, is_manifest_dir, load_manifest, open_manifest, save_manifest
-from .rope import ImportReport, import_rope, load_rope
-from .schema import DOMAINS, Catalog, Product, Sample
-from .validate import validate_catalog
-
-SOURCES = ("grocery", "rope", "folder", "manifest")
-
-
-def load_catalog(source: str, root: str | Path, split: str | None = None, media_dir: str | Path | None = None) -> Catalog:
-    """Load a catalogue from one of the supported layouts; `split` limits loading to that split where it can.
-    `media_dir`: where ROPE's downloaded images are (default ROOT/media). For ROPE-sized catalogues import once
-    (`import_rope`) and stream the manifest (`open_manifest`) instead of loading everything."""
-    root = Path(root)
-    if not root.exists():
-        raise ProdlensError(f"catalogue root {root} does not exist")
-    splits = (split,) if split else None
-    if source == "grocery":
-        catalog = load_grocery(root, splits)
-    elif source == "rope":
-        catalog = load_rope(root, splits, media_dir)
-    elif source == "folder":
-        catalog = load_folder(root)
-    elif source == "manifest":
-        catalog = load_manifest(root)
-    else:
-        raise ProdlensError(f"unknown catalogue source {source!r}; expected one of {', '.join(SOURCES)}")
-    if split and catalog.splits and split not in catalog.splits:
-        raise ProdlensError(f"split {split!r} not in this catalogue (it has: {', '.join(catalog.splits)})")
-    return catalog.select(split) if split else catalog
-
-
-__all__ = ["DOMAINS", "SOURCES", "Catalog", "ImportReport", "ManifestView", "Product", "Sample", "import_rope",
-           "load_catalog", "load_folder", "load_grocery", "load_manifest", "load_rope", "open_manifest",
-           "save_manifest", "is_manifest_dir", "validate_catalog"]
+_WHERE = {
+    "config": ["SOURCES"],
+    "folder": ["load_folder"],
+    "grocery": ["load_grocery"],
+    "manifest": ["ManifestView", "is_manifest_dir", "load_manifest", "open_manifest", "save_manifest"],
+    "rope": ["ImportReport", "import_rope", "load_rope"],
+    "schema": ["DOMAINS", "Catalog", "Product", "Sample"],
+    "sources": ["load_catalog"],
+    "validate": ["validate_catalog"],
+}
+__getattr__, __dir__ = exports(__name__, _WHERE)
+__all__ = [name for names in _WHERE.values() for name in names]

@@ -9,14 +9,16 @@
       .../<name>.asr.txt                 optional ASR transcript of a video/live sample
 
 Sample ids are `<domain>/<product_id>/<name>`. Products that only appear as folder names get their id as title.
+products.csv and splits.csv are CSV (or TSV: a tab in the header); a product id given twice keeps its first row, and
+every row skipped is reported by its line.
 """
 from __future__ import annotations
 
-import csv
 from dataclasses import replace
 from pathlib import Path
 
 from ..errors import BadRecords, ProdlensError, RecordError
+from ..rows import read_rows
 from .schema import DOMAINS, Catalog, Product, Sample, posix
 from .text import clean_text, read_text_file
 
@@ -88,16 +90,17 @@ def _sample_from_entry(root: Path, domain: str, pid: str, entry: Path, bad: BadR
 
 def _read_products(path: Path, bad: BadRecords) -> dict[str, Product]:
     products: dict[str, Product] = {}
+    lines: dict[str, int] = {}
     if not path.exists():
         return products
     for line_no, row in _csv_rows(path, bad):
-        record = f"products.csv line {line_no}"
+        record = f"{path.name} line {line_no}"
         pid = (row.get("product_id") or "").strip()
         if not pid:
             bad.add(record, "missing product_id", "folder")
             continue
-        if pid in products:
-            bad.add(record, f"duplicate product_id {pid!r}", "folder")
+        if pid in products:  # the first row of a product id is kept
+            bad.add(record, f"duplicate product_id {pid!r} (first given at line {lines[pid]}): skipped", "folder")
             continue
         try:
             fields = {k: clean_text(row.get(k) or "", record) for k in ("title", "category", "description")}
@@ -105,6 +108,7 @@ def _read_products(path: Path, bad: BadRecords) -> dict[str, Product]:
             bad.add_error(e, "folder")
             continue
         products[pid] = Product(pid, **fields)
+        lines[pid] = line_no
     return products
 
 
@@ -115,17 +119,16 @@ def _read_splits(path: Path, bad: BadRecords) -> dict[str, str]:
     for line_no, row in _csv_rows(path, bad):
         sid, split = (row.get("sample_id") or "").strip(), (row.get("split") or "").strip()
         if not sid or not split:
-            bad.add(f"splits.csv line {line_no}", "needs sample_id and split", "folder")
+            bad.add(f"{path.name} line {line_no}", "needs sample_id and split", "folder")
+            continue
+        if sid in splits and splits[sid] != split:
+            bad.add(f"{path.name} line {line_no}", f"sample {sid!r} given split {split!r} after {splits[sid]!r}: "
+                    "the first is kept", "folder")
             continue
         splits[sid] = split
     return splits
 
 
 def _csv_rows(path: Path, bad: BadRecords):
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        bad.add(path.name, f"not valid UTF-8 (byte {e.start})", "folder")
-        return
-    for i, row in enumerate(csv.DictReader(text.splitlines()), start=2):
-        yield i, row
+    """(line, row) of every good row; a bad one (field count, UTF-8, a runaway field) is reported by its line."""
+    return read_rows(path, bad, "folder")

@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 from .. import atomic
 from ..errors import BadRecordLog, ProdlensError
 from ..progress import progress_bar
+from .config import DEFAULT_URL_PREFIX
 from .manifest import MANIFEST_VERSION, PRODUCT_SCHEMA, ROW_GROUP_ROWS, SAMPLE_SCHEMA, load_manifest
 from .text import MAX_TEXT_CHARS
 
@@ -50,7 +51,6 @@ DOMAIN_FILES = {  # domain: (pair file, text file, media file)
     "live": ("product_lives_pair", "live_asrs", "live_clips"),
 }
 EMPTY_TEXT = "空"
-DEFAULT_URL_PREFIX = "https://js-ad.a.yximgs.com/bs2/ad-material-video/"  # the COPE README's example
 BUCKET_BYTES = 16 << 20  # input bytes per bucket: what one bucket holds in memory, whatever the dataset size
 READ_BLOCK = 8 << 20
 

@@ -7,22 +7,26 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..cache import open_cache
-from ..catalog import SOURCES
-from ..embed import EmbedConfig
+from ..catalog.config import SOURCES
+from ..embed.config import EmbedConfig
+from ..lazy import LazyModule
 from ..errors import BadRecords
 from .options import config_options
+from ..progress import terminal_console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Unified cross-domain product embeddings: product pages, short videos and live streams.")
 catalog_app = typer.Typer(no_args_is_help=True, help="Load, check and convert catalogues.")
 app.add_typer(catalog_app, name="catalog")
-console = Console()
-err = Console(stderr=True)
+# the heavy layers, imported when a command first uses them: `prodlens --help` loads no model library
+api = LazyModule("prodlens.api")
+catalogs = LazyModule("prodlens.catalog")
+downloads = LazyModule("prodlens.catalog.download")
+console = terminal_console()
+err = terminal_console(stderr=True)
 
 SourceArg = typer.Argument(..., help=f"catalogue layout: {', '.join(SOURCES)}")
 RootOpt = typer.Option(..., "--root", help="catalogue root directory (for 'manifest': the manifest directory)")
@@ -46,7 +50,7 @@ def _cache_options(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        return func(*args, cache=open_cache(kwargs.pop("cache_dir"), kwargs.pop("no_cache")), **kwargs)
+        return func(*args, cache=api.open_cache(kwargs.pop("cache_dir"), kwargs.pop("no_cache")), **kwargs)
 
     sig = inspect.signature(func)
     wrapper.__signature__ = sig.replace(parameters=[p for p in sig.parameters.values() if p.name != "cache"] + extra)

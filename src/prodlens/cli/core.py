@@ -9,15 +9,13 @@ from typing import Optional
 
 import typer
 
-from .. import api
-from ..catalog import import_rope, load_catalog, save_manifest, validate_catalog
-from ..catalog.download import count_rope_images, download_images, rope_image_names
-from ..catalog.rope import DEFAULT_URL_PREFIX
-from ..embed.shards import SHARD_ROWS
+from ..asr.config import DEFAULT_ASR_MODEL
+from ..catalog.config import DEFAULT_URL_PREFIX
+from ..embed.config import SHARD_ROWS
 from ..errors import ProdlensError
-from ..asr.transcribe import DEFAULT_ASR_MODEL
-from ..media import DEFAULT_FRAMES
-from .common import (RootOpt, SourceArg, SplitOpt, _fail, _model_options, _print_bad, app, catalog_app, console,
+from ..lazy import LazyModule
+from ..media.config import DEFAULT_FRAMES
+from .common import (api, catalogs, downloads, RootOpt, SourceArg, SplitOpt, _fail, _model_options, _print_bad, app, catalog_app, console,
                      err)
 
 @catalog_app.command("validate")
@@ -41,10 +39,10 @@ def catalog_validate(source: str = SourceArg, root: Path = RootOpt, split: Optio
         console.print("[green]all records valid[/green]")
         return
     try:
-        catalog = load_catalog(source, root, split)
+        catalog = catalogs.load_catalog(source, root, split)
     except ProdlensError as e:
         _fail(str(e))
-    bad = validate_catalog(catalog, check_media=not no_media, frames=frames)
+    bad = catalogs.validate_catalog(catalog, check_media=not no_media, frames=frames)
     summary = catalog.summary()
     console.print(f"[bold]{catalog.name}[/bold]: {summary['products']} products, {summary['samples']} samples "
                   f"(page {summary['page']}, video {summary['video']}, live {summary['live']})")
@@ -63,17 +61,17 @@ def catalog_import(source: str = SourceArg, root: Path = RootOpt, out: Path = ty
     streamed (memory bounded by a bucket of rows, not the dataset); bad rows go to OUT/bad_records.jsonl."""
     try:
         if source == "rope":
-            report = import_rope(root, out, media_dir, (split,) if split else None)
+            report = catalogs.import_rope(root, out, media_dir, (split,) if split else None)
             console.print(f"wrote manifest of {report.samples} samples ({report.by_domain['page']} pages, "
                           f"{report.by_domain['video']} videos, {report.by_domain['live']} live clips) of "
                           f"{report.products} products to {out}")
             if report.bad:
                 err.print(f"[yellow]{report.bad} bad record(s) skipped[/yellow], listed in {out / 'bad_records.jsonl'}")
             return
-        catalog = load_catalog(source, root, split)
+        catalog = catalogs.load_catalog(source, root, split)
     except ProdlensError as e:
         _fail(str(e))
-    save_manifest(catalog, out)
+    catalogs.save_manifest(catalog, out)
     console.print(f"wrote manifest of {len(catalog.samples)} samples to {out}")
     _print_bad(catalog.bad)
 
@@ -93,8 +91,8 @@ def catalog_download(source: str = typer.Argument(..., help="rope"), root: Path 
         _fail(f"download knows the 'rope' layout, not {source!r}")
     splits = (split,) if split else None
     try:
-        total = count_rope_images(root, splits)
-        report = download_images(rope_image_names(root, splits), media_dir, url_prefix, workers=workers, rate=rate,
+        total = downloads.count_rope_images(root, splits)
+        report = downloads.download_images(downloads.rope_image_names(root, splits), media_dir, url_prefix, workers=workers, rate=rate,
                                  retries=retries, timeout=timeout, total=total)
     except ProdlensError as e:
         _fail(str(e))
@@ -125,7 +123,7 @@ def embed_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str
     if source == "manifest":
         return _embed_manifest(root, split, domains, out, checkpoint, shard_rows, config, cache)
     try:
-        catalog = load_catalog(source, root, split)
+        catalog = catalogs.load_catalog(source, root, split)
         emb = api.embed(catalog, config, cache, checkpoint=checkpoint)
     except ProdlensError as e:
         _fail(str(e))
@@ -205,14 +203,14 @@ def asr_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str] 
     from ..asr import Transcriber, transcribe_catalog
 
     try:
-        catalog = load_catalog(source, root, split)
+        catalog = catalogs.load_catalog(source, root, split)
         transcriber = Transcriber(model, device=device, cache=api.open_cache(cache_dir), language=language,
                                   max_seconds=max_minutes * 60)
         updated, transcripts, bad = transcribe_catalog(catalog, transcriber, overwrite=overwrite,
                                                        domains=tuple(d.strip() for d in domains.split(",") if d.strip()))
     except ProdlensError as e:
         _fail(str(e))
-    save_manifest(updated, out)
+    catalogs.save_manifest(updated, out)
     from .. import atomic
     from dataclasses import asdict
 

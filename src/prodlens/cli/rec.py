@@ -9,10 +9,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .. import api
-from ..rec.models import RecConfig
-from ..errors import ProdlensError
-from .common import _fail, _print_bad, app, console
+from ..rec.config import RecConfig
+from ..errors import BadRecords, ProdlensError
+from .common import api, _fail, _print_bad, app, console
 
 rec_app = typer.Typer(no_args_is_help=True, help="Sequential recommendation: LEARN (frozen LLM content embeddings + "
                                                  "twin towers), SASRec, BSARec and popularity.")
@@ -137,9 +136,14 @@ def items_add(run: Path = RunArg,
     from ..rec.serve import Recommender
 
     try:
-        texts, bad = load_items(items)
+        texts, found = load_items(items)
+        bad = BadRecords()
+        for b in found:  # a new item is placed by its text: one without text cannot be added
+            bad.add(b.record, b.problem.replace("kept with an empty text", "skipped (a new item is placed by its "
+                                                "text)"), b.stage)
+        texts = {item: text for item, text in texts.items() if text}
         if not texts:
-            raise ProdlensError(f"no items with an id in {items}")
+            raise ProdlensError(f"no item with an id and a text in {items}")
         rec = Recommender(run, histories={}, cache=api.open_cache(cache_dir))
         version = rec.add_items(list(texts), list(texts.values()), progress=True)
     except ProdlensError as e:
@@ -156,11 +160,13 @@ def items_remove(run: Path = RunArg, ids: list[str] = typer.Argument(..., help="
 
     try:
         rec = Recommender(run, histories={})
-        version = rec.remove_items(ids)
+        outcome = rec.remove_items(ids)
     except ProdlensError as e:
         _fail(str(e))
-    console.print(f"removed {len(ids)} item(s) from {run}: item table version {version}, {len(rec.table)} items "
-                  "served", markup=False)
+    already = outcome["already_removed"]
+    console.print(f"removed {len(outcome['removed'])} item(s) from {run}"
+                  + (f"; already removed: {', '.join(already[:10])}" if already else "")
+                  + f": item table version {outcome['version']}, {len(rec.table)} items served", markup=False)
 
 
 @items_app.command("info")

@@ -9,12 +9,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .. import api
-from ..catalog import DOMAINS, load_catalog
-from ..errors import ProdlensError
+from ..catalog.schema import DOMAINS
+from ..errors import BadRecords, ProdlensError
+from ..rows import read_lines
 from ..index.vectors import IndexConfig
-from ..serve.service import ServeConfig
-from .common import RootOpt, SourceArg, SplitOpt, _fail, _model_options, _print_bad, app, console
+from ..serve.config import ServeConfig
+from .common import api, catalogs, RootOpt, SourceArg, SplitOpt, _fail, _model_options, _print_bad, app, console
 from .options import config_options
 
 index_app = typer.Typer(no_args_is_help=True, help="Build and edit the product vector index (FAISS).")
@@ -63,7 +63,7 @@ def index_build(source: str = SourceArg, root: Path = RootOpt, split: Optional[s
     try:
         index_config = IndexConfig(store=store, kind=kind, hnsw_m=hnsw_m, hnsw_ef_search=ef_search, ivf_lists=ivf_lists,
                                    ivf_probe=ivf_probe)
-        catalog = load_catalog(source, root, split)
+        catalog = catalogs.load_catalog(source, root, split)
         index, stats = api.index_catalog(catalog, out, _domains(domains), config, checkpoint, index_config, cache,
                                          thumbnails)
     except (ProdlensError, ValueError) as e:
@@ -78,7 +78,7 @@ def index_add(index_dir: Path = typer.Argument(..., help="an index directory"), 
               cache_dir: Optional[Path] = typer.Option(None, help="feature cache directory")):
     """Embed samples with the index's own model and add them (already indexed samples are replaced)."""
     try:
-        catalog = load_catalog(source, root, split)
+        catalog = catalogs.load_catalog(source, root, split)
         index, stats = api.index_catalog(catalog, index_dir, _domains(domains), cache=api.open_cache(cache_dir),
                                          thumbnails=thumbnails)
     except ProdlensError as e:
@@ -97,14 +97,18 @@ def index_remove(index_dir: Path = typer.Argument(..., help="an index directory"
         _fail("name at least one --sample or --product to remove")
     try:
         index = ProductIndex.open(index_dir)
+        missing = [f"sample {s}" for s in sample if index.item(s) is None]
+        known_products = {it.product_id for it in index.items.values()}
+        missing += [f"product {p}" for p in product if p not in known_products]
         removed = index.remove(sample, product)
         if removed:
             index.save()
     except ProdlensError as e:
         _fail(str(e))
-    missing = [s for s in sample if index.item(s) is None] if not removed else []
     console.print(f"removed {removed} item(s); {len(index)} left" + (f"; not found: {', '.join(missing)}" if missing
                                                                     else ""), markup=False)
+    if missing:  # as rm: what was found is removed, and a name that matched nothing is an error
+        raise typer.Exit(1)
 
 
 @index_app.command("info")
@@ -145,9 +149,12 @@ def index_search(index_dir: Optional[Path] = typer.Argument(None, help="an index
     texts = list(text)
     if queries is not None:
         try:
-            texts += [line.strip() for line in queries.read_text(encoding="utf-8").splitlines() if line.strip()]
-        except (OSError, UnicodeDecodeError) as e:
+            bad = BadRecords()
+            found = read_lines(queries, bad, "queries")
+        except OSError as e:
             _fail(f"{queries}: {e}")
+        _print_bad(bad)
+        texts += found
     try:
         data = file.read_bytes() if file else None
     except OSError as e:

@@ -13,11 +13,12 @@ from ..asr import Transcriber, transcribe_catalog
 from ..catalog import load_catalog, save_manifest, validate_catalog
 from ..evaluate import print_results
 from .synth import generate_demo_catalog
+from ..progress import terminal_console
 
 
 def run_demo(out: Path, n_products: int = 30, seed: int = 0, cache_dir: Path | None = None,
              console: Console | None = None, epochs: int = 30, speech: bool = True):
-    console = console or Console()
+    console = console or terminal_console()
     start = time.time()
     catalog_dir = out / "catalog"
     if (catalog_dir / "splits.csv").exists():

@@ -1,7 +1,11 @@
 """Embedding: catalogue samples → L2-normalised vectors, cached by content hash and model."""
 from ..cache import FeatureCache, default_cache_dir
-from .embedder import EmbedConfig, FeatureExtractor, ProductEmbedder, SampleFeatures, model_id
-from .store import Embeddings
+from ..lazy import exports
 
-__all__ = ["FeatureCache", "default_cache_dir", "EmbedConfig", "FeatureExtractor", "ProductEmbedder", "SampleFeatures",
-           "Embeddings", "model_id"]
+_WHERE = {
+    "config": ['EmbedConfig'],
+    "embedder": ['FeatureExtractor', 'ProductEmbedder', 'SampleFeatures', 'model_id'],
+    "store": ['Embeddings'],
+}
+__getattr__, __dir__ = exports(__name__, _WHERE)
+__all__ = ["FeatureCache", "default_cache_dir"] + [name for names in _WHERE.values() for name in names]

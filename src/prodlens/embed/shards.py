@@ -31,11 +31,10 @@ from ..errors import BadRecords, ProdlensError
 from ..progress import progress_bar
 from ..runs import config_changes
 from ..cache import FeatureCache
+from .config import SHARD_ROWS
 from .embedder import model_id
 from .encoder import ProductEncoder
 from .store import Embeddings
-
-SHARD_ROWS = 4096
 
 
 @dataclass

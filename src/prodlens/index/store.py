@@ -9,11 +9,12 @@
       v000003/lexical/     BM25 over the items' texts (prodlens.index.lexical), for hybrid text search
       thumbs/<hash>.jpg    content-named, never rewritten in place
 
-Every save writes a whole new version directory, then swaps CURRENT: a crash at any point leaves the previous
-version intact and readable. Edits are kept as a journal until saved; `save` takes an exclusive lock, and when
-another writer has saved since this index was opened (two `prodlens index add` embedding at once), the journal is
-replayed on the newest version before writing, so no writer's update is lost. Readers never see a half-written
-version: `open` retries when the version it was pointed at has just been pruned.
+The directory is a `prodlens.versioned` store whose manifest is CURRENT. Every save writes a whole new version
+directory, then swaps CURRENT: a crash at any point leaves the previous version intact and readable. Edits are kept as
+a journal until saved; `save` holds the store's writer lock, and when another writer has saved since this index was
+opened (two `prodlens index add` embedding at once), the journal is replayed on the newest version before writing, so
+no writer's update is lost. Readers never see a half-written version: `open` retries when the version it was pointed
+at has just been pruned.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ import pyarrow.parquet as pq
 
 from .. import atomic
 from ..embed import Embeddings
+from ..versioned import VersionedStore
 from ..errors import ProdlensError
 from .lexical import LexicalIndex, fuse
 from .milvus import MilvusVectors
@@ -161,18 +163,11 @@ class ProductIndex:
     @classmethod
     def open(cls, path: str | Path) -> "ProductIndex":
         path = Path(path)
-        for _ in range(5):
-            name = _current_name(path)
-            if name is None:
-                raise ProdlensError(f"{path} is not a prodlens index (no CURRENT file); build one with "
-                                    "`prodlens index build`")
-            try:
-                return cls._read(path, name)
-            except ProdlensError:
-                if _current_name(path) == name:  # nothing moved: that version itself is unreadable
-                    raise
-                # a writer saved and pruned the version CURRENT named a moment ago: read the new one
-        raise ProdlensError(f"index {path} kept changing while being read; try again")
+        store = _store(path)
+        if not store.exists():
+            raise ProdlensError(f"{path} is not a prodlens index (no CURRENT file); build one with "
+                                "`prodlens index build`")
+        return store.read(lambda current: cls._read(path, current["version"]))
 
     @classmethod
     def _read(cls, path: Path, name: str) -> "ProductIndex":
@@ -188,6 +183,8 @@ class ProductIndex:
                 vectors = MilvusVectors.open(config.store, path, record["collection"], record["dim"], config,
                                              record["version"])
             table = pq.read_table(version_dir / "items.parquet")
+        except FileNotFoundError:
+            raise  # a writer removed this version while it was read: the store reads the current one
         except (OSError, ValueError, KeyError, RuntimeError, pa.ArrowException) as e:
             raise ProdlensError(f"index {version_dir} is unreadable: {e}") from e
         if record.get("format") != FORMAT:
@@ -274,13 +271,14 @@ class ProductIndex:
         """Write a new version and make it current, atomically; older versions beyond the last two are removed.
         If another writer saved since this index was read, this one's edits are replayed on that newer version
         first (the result holds both writers' updates)."""
-        with self.write_lock(lock_timeout):
-            current = _current_name(self.path)
+        store = _store(self.path)
+        with store.writing(lock_timeout) as commit:
+            current = commit.manifest["version"] if commit.manifest else None
             if current != self._base:
                 self._rebase(current)
             if self._needs_rebuild():
                 self._rebuild()
-            version = self._latest_version() + 1
+            version = _version_number(current) + 1
             name = _version_name(version)
             tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.path))
             try:
@@ -299,15 +297,16 @@ class ProductIndex:
                     np.save(buf, np.array(sorted(self.vectors.tombstones), dtype=np.int64))
                     _write_synced(tmp / "tombstones.npy", buf.getvalue())
                 _write_synced(tmp / "index.json", json.dumps(self.record, indent=2).encode())
+                if (self.path / name).exists():  # a save of this number that never became current (a crash)
+                    shutil.rmtree(self.path / name)
                 os.replace(tmp, self.path / name)
             finally:
                 if tmp.exists():
                     shutil.rmtree(tmp, ignore_errors=True)
-            atomic.write_text(self.path / "CURRENT", name + "\n")
+            commit({"version": name}, keep={_version_name(v) for v in range(version - KEEP_VERSIONS + 1, version + 1)})
             if isinstance(self.vectors, MilvusVectors):
                 self.vectors.committed(version)
             self._base, self._journal = name, []
-            self._prune(version)
         return self.path / name
 
     def _rebase(self, current: str | None) -> None:
@@ -333,18 +332,7 @@ class ProductIndex:
 
     def write_lock(self, timeout: float = LOCK_TIMEOUT):
         """The index's writer lock; waits up to `timeout` seconds for another writer's save to finish."""
-        return atomic.file_lock(self.path / ".lock", timeout, f"the index {self.path}")
-
-    def _latest_version(self) -> int:
-        versions = [int(p.name[1:]) for p in self.path.glob("v[0-9]*") if p.is_dir() and p.name[1:].isdigit()]
-        return max(versions, default=0)
-
-    def _prune(self, current: int) -> None:
-        for p in self.path.glob("v[0-9]*"):
-            if p.is_dir() and p.name[1:].isdigit() and int(p.name[1:]) <= current - KEEP_VERSIONS:
-                shutil.rmtree(p, ignore_errors=True)
-        for p in self.path.glob(".v*"):  # temp dirs of crashed writers
-            shutil.rmtree(p, ignore_errors=True)
+        return _store(self.path).writing(timeout)
 
     def _items_parquet(self) -> bytes:
         items = [self.items[i] for i in sorted(self.items)]
@@ -465,11 +453,15 @@ def _name(title: str, category: str) -> str:
     return " ".join(x for x in (title, category) if x)
 
 
-def _current_name(path: Path) -> str | None:
-    try:
-        return (path / "CURRENT").read_text().strip() or None
-    except FileNotFoundError:
-        return None
+def _store(path: Path) -> VersionedStore:
+    """CURRENT names the live version directory (plain text: indexes of every release read the same)."""
+    return VersionedStore(path, "CURRENT", ["v[0-9]*"], f"the index {path}",
+                          encode=lambda manifest: manifest["version"] + "\n",
+                          decode=lambda text: {"version": text.strip()} if text.strip() else None)
+
+
+def _version_number(name: str | None) -> int:
+    return int(name[1:]) if name and name[1:].isdigit() else 0
 
 
 def _version_name(version: int) -> str:

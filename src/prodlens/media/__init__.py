@@ -1,5 +1,10 @@
 """Media decoding: images (Pillow) and videos (PyAV), with errors that name the record."""
-from .image import decode_image, load_image, random_view, to_rgb
-from .video import DEFAULT_FRAMES, extract_audio, sample_frames, uniform_positions, video_info
+from ..lazy import exports
 
-__all__ = ["DEFAULT_FRAMES", "decode_image", "load_image", "random_view", "to_rgb", "extract_audio", "sample_frames", "uniform_positions", "video_info"]
+_WHERE = {
+    "image": ['decode_image', 'load_image', 'random_view', 'to_rgb'],
+    "config": ['DEFAULT_FRAMES'],
+    "video": ['extract_audio', 'sample_frames', 'uniform_positions', 'video_info'],
+}
+__getattr__, __dir__ = exports(__name__, _WHERE)
+__all__ = [name for names in _WHERE.values() for name in names]

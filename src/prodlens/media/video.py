@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import MediaError
+from .config import DEFAULT_FRAMES
 
 SEEK_THRESHOLD_SECONDS = 120.0  # shorter clips are decoded straight through; longer ones are sampled by seeking
 
@@ -22,7 +23,6 @@ def uniform_positions(n_total: int, n: int) -> list[int]:
     return [min(n_total - 1, int((2 * i + 1) * step / 2)) for i in range(n)]
 
 
-DEFAULT_FRAMES = 8  # frames sampled from a video or live clip, wherever a caller does not say
 
 
 def sample_frames(path: str | Path, n: int = DEFAULT_FRAMES, record: str | None = None) -> list[Image.Image]:

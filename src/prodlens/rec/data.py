@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadRecords, ProdlensError
+from ..rows import is_tab_separated
 
 MAX_ITEM_TEXT = 2000
 
@@ -113,9 +114,11 @@ class RecData:
 
 
 def _arrow_table(path: Path):
-    """A pyarrow table of the whole file, every column as strings, and the rows it could not parse (their text and
-    column count). Column names keep RecBole's ':type' suffix. Parsed by Arrow's multi-threaded reader: a 20M-row
-    file takes seconds and its bytes, not a Python object per cell."""
+    """(table, rows dropped, bad text): the whole file as a pyarrow table, every column as strings; the number of rows
+    the reader dropped (field count unlike the header's: `row_names` names them by line); and a mask of the table's
+    rows holding bytes that are not UTF-8 (their values are empty strings). Column names keep RecBole's ':type'
+    suffix. Parsed by Arrow's multi-threaded reader: a 20M-row file takes seconds and its bytes, not a Python object
+    per cell."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -128,34 +131,67 @@ def _arrow_table(path: Path):
             table = pq.read_table(path)
         except Exception as e:
             raise ProdlensError(f"cannot read {path}: {e}") from e
-        return table.cast(pa.schema([(f.name, pa.string()) for f in table.schema])), []
+        return table.cast(pa.schema([(f.name, pa.string()) for f in table.schema])), 0, np.zeros(len(table), bool)
     with open(path, "rb") as f:
         first = f.readline()
     if not first.strip():
         raise ProdlensError(f"{path} is empty")
     try:
-        first.decode("utf-8")
+        header_text = first.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise ProdlensError(f"{path} is not UTF-8 text (byte {e.start})") from None
-    tab = b"\t" in first or path.suffix in (".tsv", ".inter", ".text")
-    invalid: list[tuple[str, int]] = []
+        raise ProdlensError(f"{path} line 1: the header is not UTF-8 text (byte {e.start})") from None
+    tab = is_tab_separated(path, header_text)
+    dropped = 0
 
     def skip(row) -> str:
-        invalid.append((row.text, row.actual_columns))
+        nonlocal dropped
+        dropped += 1
         return "skip"
 
-    names = [h.strip() for h in first.decode("utf-8").rstrip("\r\n").split("\t" if tab else ",")]
-    convert = pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+    names = [h.strip() for h in header_text.rstrip("\r\n").split("\t" if tab else ",")]
+    convert = pacsv.ConvertOptions(column_types={n: pa.binary() for n in names},
                                    strings_can_be_null=False, quoted_strings_can_be_null=False)
     parse = pacsv.ParseOptions(delimiter="\t" if tab else ",", quote_char=False if tab else '"',
-                               invalid_row_handler=skip)
+                               newlines_in_values=not tab, invalid_row_handler=skip)
     try:
         table = pacsv.read_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 24, column_names=names,
                                                                     skip_rows=1),
                                parse_options=parse, convert_options=convert)
     except pa.ArrowInvalid as e:
         raise ProdlensError(f"cannot read {path}: {e}") from None
-    return table, invalid
+    bad_text = np.zeros(len(table), bool)
+    columns = []
+    for column in table.columns:
+        column = column.combine_chunks()
+        try:
+            columns.append(column.cast(pa.string()))
+            continue
+        except pa.ArrowInvalid:
+            pass
+        values = column.to_pylist()  # some bytes are not UTF-8: find the rows, keep the rest
+        text = []
+        for i, v in enumerate(values):
+            try:
+                text.append(v.decode("utf-8"))
+            except UnicodeDecodeError:
+                bad_text[i] = True
+                text.append("")
+        columns.append(pa.array(text, pa.string()))
+    return pa.table(columns, names=table.column_names), dropped, bad_text
+
+
+def _row_names(path: Path, rows, dropped: int) -> tuple[dict[int, str], list[tuple[str, str]]]:
+    """({table row: "file line N"} for the given rows, [("file line N", problem)] for the rows the reader dropped):
+    the file is read again only for what is reported."""
+    rows = [int(r) for r in rows]
+    if path.suffix == ".parquet":
+        return {r: f"{path.name} row {r + 1}" for r in rows}, []
+    from ..rows import data_lines, dropped_lines
+
+    lines = data_lines(path, rows)
+    named = {r: f"{path.name} line {lines[r]}" if r in lines else f"{path.name} data row {r + 1}" for r in rows}
+    gone = [(f"{path.name} line {line}", problem) for line, problem in dropped_lines(path)] if dropped else []
+    return named, gone
 
 
 def _column(header: list[str], names: tuple[str, ...], path: Path, default: int | None = None) -> int:
@@ -169,35 +205,69 @@ def _column(header: list[str], names: tuple[str, ...], path: Path, default: int 
 
 def load_items(path: str | Path, item_map: str | Path | None = None) -> tuple[dict[str, str], BadRecords]:
     """item id → text: the text columns, whitespace collapsed and trailing dots dropped, joined with '. ' (empty ones
-    skipped), at most MAX_ITEM_TEXT characters; computed by Arrow, column by column. With an id map, ids are
-    translated to the map's indices."""
+    skipped), at most MAX_ITEM_TEXT characters; computed by Arrow, column by column, every row's columns kept
+    together. Reported by line: rows without an id (skipped), rows the reader could not split into the header's
+    columns or decode (skipped), rows without text (kept, with an empty text), and an id given again: its last row
+    wins, as a later `rec items add` of the id replaces its text. With an id map, ids are translated to the map's
+    indices."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     path = Path(path)
-    table, invalid = _arrow_table(path)
+    table, dropped, bad_text = _arrow_table(path)
     header = [h.split(":")[0] for h in table.column_names]
-    bad = BadRecords()
-    for text, columns in invalid[:MAX_LISTED_BAD]:
-        bad.add(f"{path.name} row {text[:80]!r}", f"expected {len(header)} columns, got {columns}", "items")
     id_col = _column(header, ("item_id", "item", "iid", "product_id"), path, 0)
     ids = pc.utf8_trim_whitespace(table.column(id_col).combine_chunks())
-    parts = []
+    joined = None
     for i, h in enumerate(header):
         if i == id_col or h == "timestamp":
             continue
         # whitespace as Python's str.split() sees it (RE2's \\s alone misses no-break and other Unicode spaces)
         col = pc.replace_substring_regex(table.column(i).combine_chunks(), r"[\s\p{Z}\x{1c}-\x{1f}\x{85}]+", " ")
-        col = pc.utf8_trim(col, characters=" ")
-        parts.append(pc.if_else(pc.equal(pc.utf8_length(col), 0), None, pc.utf8_rtrim(col, characters=".")))
-    if parts:
-        joined = pc.fill_null(pc.binary_join_element_wise(*parts, ". ", null_handling="skip"), "")
-        texts_col = pc.utf8_slice_codeunits(joined, 0, MAX_ITEM_TEXT).to_pylist()
-    else:
+        col = pc.utf8_rtrim(pc.utf8_trim(col, characters=" "), characters=".")
+        col = pc.if_else(pc.equal(pc.utf8_length(col), 0), pa.scalar(None, pa.string()), col)
+        # element-wise: a row's parts stay in its row (a join that skips nulls drops rows whose parts are all null)
+        joined = col if joined is None else pc.coalesce(pc.binary_join_element_wise(joined, col, ". "), joined, col)
+    if joined is None:
         texts_col = [""] * len(ids)
-    has_id = (pc.utf8_length(ids).to_numpy(zero_copy_only=False) > 0)
-    for row in np.flatnonzero(~has_id)[:MAX_LISTED_BAD]:
-        bad.add(f"{path.name} row {int(row) + 1} ({texts_col[row][:60]!r})", "no item id", "items")
-    texts = {item: text for item, text, ok in zip(ids.to_pylist(), texts_col, has_id.tolist()) if ok}
+    else:
+        texts_col = pc.utf8_slice_codeunits(pc.fill_null(joined, ""), 0, MAX_ITEM_TEXT).to_pylist()
+    if len(texts_col) != len(ids):
+        raise AssertionError(f"{path}: {len(texts_col)} texts for {len(ids)} ids")  # the rows must stay aligned
+    id_list = ids.to_pylist()
+    has_id = (pc.utf8_length(ids).to_numpy(zero_copy_only=False) > 0) & ~bad_text
+    last: dict[str, int] = {}
+    repeated: list[tuple[int, int]] = []  # (earlier row, the row that replaces it)
+    for row in np.flatnonzero(has_id).tolist():
+        item = id_list[row]
+        if item in last:
+            repeated.append((last[item], row))
+        last[item] = row
+    no_text = [r for r in last.values() if not texts_col[r]]
+    report = {"no_id": np.flatnonzero(~has_id & ~bad_text)[:MAX_LISTED_BAD].tolist(),
+              "bad_text": np.flatnonzero(bad_text)[:MAX_LISTED_BAD].tolist(),
+              "repeated": repeated[:MAX_LISTED_BAD], "no_text": no_text[:MAX_LISTED_BAD]}
+    bad = BadRecords()
+    if dropped or any(report.values()):
+        wanted = report["no_id"] + report["bad_text"] + report["no_text"] + [r for pair in report["repeated"]
+                                                                             for r in pair]
+        named, gone = _row_names(path, wanted, dropped)
+        for record, problem in gone[:MAX_LISTED_BAD]:
+            bad.add(record, problem + ": skipped", "items")
+        for r in report["bad_text"]:
+            bad.add(named[r], "not valid UTF-8: skipped", "items")
+        for r in report["no_id"]:
+            bad.add(named[r], f"no item id ({texts_col[r][:60]!r}): skipped", "items")
+        for earlier, later in report["repeated"]:
+            bad.add(named[earlier], f"item id {id_list[earlier]!r} again at {named[later].split(' ', 1)[1]}: the "
+                    "later row is kept", "items")
+        for r in report["no_text"]:
+            bad.add(named[r], f"item {id_list[r]!r} has no text: kept with an empty text", "items")
+        listed = len(bad)
+        total = dropped + int((~has_id).sum()) + len(repeated) + len(no_text)
+        if total > listed:
+            bad.add(str(path), f"{total - listed} more bad row(s) not listed", "items")
+    texts = {item: texts_col[row] for item, row in last.items()}
     mapping = _find_item_map(path, item_map)
     if mapping:
         texts = {mapping[k]: v for k, v in texts.items() if k in mapping}
@@ -290,13 +360,8 @@ class Interactions:
         return UserHistories(self.user_ids, np.concatenate([[0], ends]), self.items)
 
 
-def _listing(bad: BadRecords, record: str, problem: str) -> None:
-    if len(bad) < MAX_LISTED_BAD:
-        bad.add(record, problem, "interactions")
-
-
-def _timestamps(column, users, items, path: Path, bad: BadRecords) -> tuple[np.ndarray, np.ndarray]:
-    """(float seconds, valid mask); values that are not numbers are bad rows, named by user and item."""
+def _timestamps(column) -> tuple[np.ndarray, np.ndarray]:
+    """(float seconds, valid mask): a value that is not a number is invalid."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -312,30 +377,34 @@ def _timestamps(column, users, items, path: Path, bad: BadRecords) -> tuple[np.n
             out[i] = float(v)
         except (TypeError, ValueError):
             ok[i] = False
-            _listing(bad, f"{path.name} row {users[i].as_py()},{items[i].as_py()}", f"timestamp {v!r} is not a number")
-    return out, ok
+    return out, ok & np.isfinite(out)
 
 
 def load_interactions(path: str | Path) -> tuple[Interactions, BadRecords]:
     """The file's interactions, sorted by user, then timestamp (ties keep file order). Long form: user_id, item_id
-    [, timestamp]; sequence form: user_id + a column of space-separated item ids in order."""
+    [, timestamp]; sequence form: user_id + a column of space-separated item ids in order. Bad rows (no user or item,
+    a timestamp that is not a number, fields unlike the header's, bytes that are not UTF-8) are skipped and reported
+    by line."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     path = Path(path)
-    table, invalid = _arrow_table(path)
+    table, dropped, bad_text = _arrow_table(path)
     header = [h.split(":")[0] for h in table.column_names]
-    bad = BadRecords()
-    for text, columns in invalid:
-        _listing(bad, f"{path.name} row {text[:80]!r}", f"expected {len(header)} columns, got {columns}")
     user_col = _column(header, ("user_id", "user", "uid"), path, 0)
     users = pc.utf8_trim_whitespace(table.column(user_col).combine_chunks())
+    has_user = pc.utf8_length(users).to_numpy(zero_copy_only=False) > 0
+    problems: dict[int, str] = {}  # table row → why it is skipped
+    for row in np.flatnonzero(bad_text).tolist():
+        problems[row] = "not valid UTF-8"
     seq_col = next((i for i, h in enumerate(header) if "seq" in h or h.endswith("_list")), None)
     if seq_col is not None and "item_id" not in header:
         lists = pc.utf8_split_whitespace(table.column(seq_col).combine_chunks())
-        empty = np.flatnonzero(pc.list_value_length(lists).to_numpy(zero_copy_only=False) == 0)
-        for row in empty[:MAX_LISTED_BAD]:
-            _listing(bad, f"{path.name} user {users[int(row)].as_py()}", "empty item sequence")
+        empty = pc.list_value_length(lists).to_numpy(zero_copy_only=False) == 0
+        for row in np.flatnonzero((empty | ~has_user) & ~bad_text).tolist():
+            problems[row] = "no user id" if not has_user[row] else "empty item sequence"
+        keep_rows = pa.array(~bad_text & has_user)
+        lists, users = lists.filter(keep_rows), users.filter(keep_rows)
         items = pc.list_flatten(lists)
         users = users.take(pc.list_parent_indices(lists))
         times = np.arange(len(items), dtype=np.float64)  # file order
@@ -343,20 +412,28 @@ def load_interactions(path: str | Path) -> tuple[Interactions, BadRecords]:
     else:
         item_col = _column(header, ("item_id", "item", "iid", "product_id"), path, 1)
         items = pc.utf8_trim_whitespace(table.column(item_col).combine_chunks())
+        has_item = pc.utf8_length(items).to_numpy(zero_copy_only=False) > 0
+        valid = has_user & has_item & ~bad_text
+        for row in np.flatnonzero(~(has_user & has_item) & ~bad_text).tolist():
+            problems[row] = "no user id" if not has_user[row] else "no item id"
         time_col = next((i for i, h in enumerate(header) if h in ("timestamp", "time", "ts")), None)
-        valid = ((pc.utf8_length(users).to_numpy(zero_copy_only=False) > 0)
-                 & (pc.utf8_length(items).to_numpy(zero_copy_only=False) > 0))
-        for row in np.flatnonzero(~valid)[:MAX_LISTED_BAD]:
-            _listing(bad, f"{path.name} row {users[int(row)].as_py()},{items[int(row)].as_py()}",
-                     "empty user or item id")
         times = np.zeros(len(items))
         if time_col is not None:
-            times, ok = _timestamps(table.column(time_col).combine_chunks(), users, items, path, bad)
+            times, ok = _timestamps(table.column(time_col).combine_chunks())
+            values = table.column(time_col)
+            for row in np.flatnonzero(valid & ~ok).tolist():
+                problems[row] = f"timestamp {values[row].as_py()!r} is not a number"
             valid &= ok
-    listed = len(bad)
-    skipped = len(invalid) + int((~valid).sum())
-    if skipped > listed:
-        bad.add(str(path), f"{skipped - listed} more bad row(s) not listed", "interactions")
+    bad = BadRecords()
+    if dropped or problems:
+        listed = sorted(problems)[:MAX_LISTED_BAD]
+        named, gone = _row_names(path, listed, dropped)
+        for record, problem in gone[:MAX_LISTED_BAD]:
+            bad.add(record, problem + ": skipped", "interactions")
+        for row in listed:
+            bad.add(named[row], problems[row] + ": skipped", "interactions")
+        if dropped + len(problems) > len(bad):
+            bad.add(str(path), f"{dropped + len(problems) - len(bad)} more bad row(s) not listed", "interactions")
     keep = pa.array(valid)
     users, items, times = users.filter(keep), items.filter(keep), times[valid]
     encoded = users.dictionary_encode()  # indices in order of first appearance

@@ -10,13 +10,12 @@ same path, and the graph always answers for exactly the table's live items. Past
 again.
 
     RUN/items/hnsw/
-      GRAPH.json          format, dimension, slot count, the two files below (replaced atomically, written last)
+      GRAPH.json          format, dimension, slot count, the two files below (a prodlens.versioned store)
       graph-<token>.faiss the FAISS index (HNSW, inner product; ids = slots)
       slots-<token>.parquet  item_id and vector checksum of every slot
 """
 from __future__ import annotations
 
-import json
 import secrets
 from pathlib import Path
 
@@ -25,7 +24,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import atomic
+from ..errors import ProdlensError
 from ..index import IndexConfig, VectorIndex
+from ..versioned import VersionedStore
 from .items import ItemTable
 
 GRAPH_DIR = "hnsw"
@@ -105,37 +106,45 @@ class ItemGraph:
 
     # -- saved beside the table -----------------------------------------------------------------------------------
     def save(self, items_dir: Path) -> None:
-        """The graph, its slots' items and checksums, then GRAPH.json naming them (atomically, last): a reader sees
-        the previous graph or this one, whole. Hidden slots are saved too; the next sync hides them again."""
-        out = Path(items_dir) / GRAPH_DIR
-        out.mkdir(parents=True, exist_ok=True)
+        """The graph, its slots' items and checksums, then GRAPH.json naming them, under the store's writer lock (a
+        `prodlens.versioned` store): a reader sees the previous graph or this one, whole, and two processes saving
+        at once leave one whole graph. Hidden slots are saved too; the next sync hides them again."""
         token = secrets.token_hex(6)
         graph, slots = f"graph-{token}.faiss", f"slots-{token}.parquet"
-        with atomic.atomic_path(out / graph) as tmp:
-            Path(tmp).write_bytes(self.index.to_bytes())
-        with atomic.atomic_path(out / slots) as tmp:
-            pq.write_table(pa.table({"item_id": pa.array(self.items, pa.string()),
-                                     "checksum": pa.array(self.checksums, pa.uint64())}), tmp)
-        atomic.write_json(out / GRAPH_FILE, {"format": FORMAT, "dim": self.index.dim, "slots": len(self.items),
-                                             "graph": graph, "slot_table": slots})
-        for old in list(out.glob("graph-*.faiss")) + list(out.glob("slots-*.parquet")):
-            if old.name not in (graph, slots):
-                old.unlink(missing_ok=True)
+        store = _store(items_dir)
+        with store.writing() as commit:
+            with atomic.atomic_path(store.path / graph) as tmp:
+                Path(tmp).write_bytes(self.index.to_bytes())
+            with atomic.atomic_path(store.path / slots) as tmp:
+                pq.write_table(pa.table({"item_id": pa.array(self.items, pa.string()),
+                                         "checksum": pa.array(self.checksums, pa.uint64())}), tmp)
+            commit({"format": FORMAT, "dim": self.index.dim, "slots": len(self.items), "graph": graph,
+                    "slot_table": slots}, keep={graph, slots})
 
     @classmethod
     def load(cls, items_dir: Path, dim: int) -> "ItemGraph | None":
         """The saved graph (FAISS and Parquet data only: nothing is executed), or None when there is none of this
-        dimension or another writer replaced it while it was being read."""
-        out = Path(items_dir) / GRAPH_DIR
-        try:
-            meta = json.loads((out / GRAPH_FILE).read_text())
+        dimension."""
+        store = _store(items_dir)
+
+        def read(meta: dict):
             if meta.get("format") != FORMAT or meta.get("dim") != dim:
                 return None
-            slots = pq.read_table(out / meta["slot_table"])
-            data = (out / meta["graph"]).read_bytes()
-        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            return pq.read_table(store.path / meta["slot_table"]), (store.path / meta["graph"]).read_bytes()
+
+        try:
+            found = store.read(read) if store.exists() else None
+        except (FileNotFoundError, KeyError, ProdlensError):
             return None
+        if found is None:
+            return None
+        slots, data = found
         index = VectorIndex.from_bytes(data, "hnsw", IndexConfig(kind="hnsw"))
         if index.index.ntotal != len(slots):
             return None
         return cls(index, slots.column("item_id").to_pylist(), slots.column("checksum").to_numpy())
+
+
+def _store(items_dir: Path) -> VersionedStore:
+    path = Path(items_dir) / GRAPH_DIR
+    return VersionedStore(path, GRAPH_FILE, ["graph-*", "slots-*"], f"the HNSW graph {path}")

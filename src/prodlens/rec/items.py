@@ -9,15 +9,13 @@ run without retraining.
       seg-000000.vectors.npy     (rows, dim) float32, the item tower's output × the model's logit scale
 
 A later row of an id replaces its earlier rows (an update); a row with `removed` retires the item: it is never
-recommended again, but histories that hold it still read its content. Writers hold `items/.lock` while they read the
-manifest, write a new segment and replace the manifest (atomically), so two writers never lose each other's items;
+recommended again, but histories that hold it still read its content. The directory is a `prodlens.versioned` store:
+writers hold its lock from reading the manifest to committing the next, so two writers never lose each other's items;
 readers never lock: segment files never change once the manifest names them. Many small segments are merged into one
 by the writer that would exceed `MAX_SEGMENTS`.
 """
 from __future__ import annotations
 
-import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -28,11 +26,11 @@ import pyarrow.parquet as pq
 
 from .. import atomic
 from ..errors import ProdlensError
+from ..versioned import VersionedStore
 
 MANIFEST = "MANIFEST.json"
 FORMAT = "prodlens-rec-items-1"
 MAX_SEGMENTS = 32
-LOCK_TIMEOUT = 600.0
 
 
 @dataclass
@@ -109,13 +107,8 @@ class ItemTable:
     @classmethod
     def open(cls, path: str | Path) -> "ItemTable":
         path = Path(path)
-        for attempt in range(20):
-            manifest = read_manifest(path)
-            try:
-                return cls(path, manifest, [Segment(path, s["name"]) for s in manifest["segments"]])
-            except FileNotFoundError:  # a writer merged the segments after we read the manifest: read it again
-                if attempt == 19:
-                    raise
+        return store(path).read(lambda manifest: cls(path, _checked(path, manifest),
+                                                     [Segment(path, s["name"]) for s in manifest["segments"]]))
 
     @property
     def version(self) -> int:
@@ -184,14 +177,21 @@ class ItemTable:
         return ItemTable(self.path, manifest, self.segments + new, base=self)
 
 
-def read_manifest(path: Path) -> dict:
-    try:
-        manifest = json.loads((Path(path) / MANIFEST).read_text())
-    except FileNotFoundError:
-        raise ProdlensError(f"{path} has no item table ({MANIFEST} is missing)") from None
+def store(path: Path) -> VersionedStore:
+    return VersionedStore(path, MANIFEST, ["seg-*"], f"the item table {path}")
+
+
+def _checked(path: Path, manifest: dict) -> dict:
     if manifest.get("format") != FORMAT:
         raise ProdlensError(f"{path}/{MANIFEST} is not a prodlens item table (format {manifest.get('format')!r})")
     return manifest
+
+
+def read_manifest(path: Path) -> dict:
+    manifest = store(Path(path)).manifest()
+    if manifest is None:
+        raise ProdlensError(f"{path} has no item table ({MANIFEST} is missing)")
+    return _checked(path, manifest)
 
 
 def create_table(path: str | Path, rows: ItemRows, tower: str,
@@ -200,38 +200,49 @@ def create_table(path: str | Path, rows: ItemRows, tower: str,
     is replaced as a whole, under the writers' lock. `carry`: given the replaced table's rows (each id's latest),
     the rows to keep after `rows`, if any (read under the lock, so nothing a writer added meanwhile is lost)."""
     path = Path(path)
-    with atomic.file_lock(path / ".lock", LOCK_TIMEOUT, f"the item table {path}"):
+    with store(path).writing() as commit:
         version = 0
-        if (path / MANIFEST).exists():
-            version = read_manifest(path)["version"]
+        if commit.manifest is not None:
+            version = _checked(path, commit.manifest)["version"]
             kept = carry(_resolved(ItemTable.open(path))) if carry is not None else None
             if kept is not None:
                 rows = _concat([rows, kept])
         name = _segment_name(version + 1)
         _write_segment(path, name, rows)
-        _write_manifest(path, version + 1, [name], rows, tower)
-        _remove_unlisted(path, {name})
+        commit(_manifest(version + 1, [name], rows, tower), keep={name})
 
 
 def append_rows(path: str | Path, rows: ItemRows, tower: str) -> int:
-    """Append `rows` as a new segment (merging every segment into one when there would be too many); returns the
-    table's new version. The caller computed the rows' vectors with the weights whose digest is `tower`."""
+    """Append `rows` as a new segment; returns the table's new version. The caller computed the rows' vectors with the
+    weights whose digest is `tower`."""
+    return update_rows(path, tower, lambda table: rows)[0]
+
+
+def update_rows(path: str | Path, tower: str, change: Callable[[ItemTable], ItemRows | None]) -> tuple[int, bool]:
+    """(version, written): `change` is given the table as it stands under the writers' lock and returns the rows to
+    append (None: nothing to write, no new version), so what it read cannot be changed by another writer before
+    its rows land. Every segment is merged into one when there would be too many."""
     path = Path(path)
-    with atomic.file_lock(path / ".lock", LOCK_TIMEOUT, f"the item table {path}"):
-        manifest = read_manifest(path)
+    with store(path).writing() as commit:
+        if commit.manifest is None:
+            raise ProdlensError(f"{path} has no item table ({MANIFEST} is missing)")
+        manifest = _checked(path, commit.manifest)
         if manifest["tower"] != tower:
             raise ProdlensError(f"the item table {path} was computed with other weights than the model's; "
                                 "reopen the run")
+        table = ItemTable(path, manifest, [Segment(path, s["name"]) for s in manifest["segments"]])
+        rows = change(table)
+        if rows is None or not len(rows):
+            return table.version, False
         version = manifest["version"] + 1
         names = [s["name"] for s in manifest["segments"]]
         if len(names) + 1 > MAX_SEGMENTS:
-            rows = _concat([_resolved(ItemTable.open(path)), rows])
+            rows = _concat([_resolved(table), rows])
             names = []
         name = _segment_name(version)
         _write_segment(path, name, rows)
-        _write_manifest(path, version, names + [name], rows, tower)
-        _remove_unlisted(path, set(names) | {name})
-        return version
+        commit(_manifest(version, names + [name], rows, tower), keep=set(names) | {name})
+        return version, True
 
 
 def _resolved(table: ItemTable) -> ItemRows:
@@ -251,17 +262,6 @@ def _segment_name(version: int) -> str:
     return f"seg-{version:06d}"
 
 
-def _write_manifest(path: Path, version: int, names: list[str], rows: ItemRows, tower: str) -> None:
-    atomic.write_json(path / MANIFEST, {"format": FORMAT, "version": version, "tower": tower,
-                                        "content_dim": int(rows.content.shape[1]), "dim": int(rows.vectors.shape[1]),
-                                        "segments": [{"name": n} for n in names]})
-
-
-def _remove_unlisted(path: Path, keep: set[str]) -> None:
-    """Segments no manifest names any more. A reader that opened the previous manifest may still map them: on POSIX
-    its open maps stay valid after the unlink."""
-    for p in path.glob("seg-*"):
-        if p.name.split(".")[0] not in keep:
-            p.unlink(missing_ok=True) if p.is_file() else shutil.rmtree(p, ignore_errors=True)
-    for p in path.glob(".seg-*.tmp"):  # a crashed writer's
-        p.unlink(missing_ok=True)
+def _manifest(version: int, names: list[str], rows: ItemRows, tower: str) -> dict:
+    return {"format": FORMAT, "version": version, "tower": tower, "content_dim": int(rows.content.shape[1]),
+            "dim": int(rows.vectors.shape[1]), "segments": [{"name": n} for n in names]}

@@ -20,164 +20,13 @@ Histories are left-padded to `max_len`, so the most recent item is always at the
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..specs import parse_assignments
-
-MODELS = ("learn", "sasrec", "bsarec", "pop")
-LOSSES = ("softmax", "uniform", "shared", "sampled", "bce")
-# Each model's own defaults for the fields left unset (None) below; the same on every dataset. SASRec: the full
-# softmax with SASRec's dropout for sparse Amazon data. LEARN: chosen on Amazon Beauty validation (README).
-# position_std: SASRec's positions start as small as its items (std 0.02 × √dim); torch's N(0, 1) start drowned
-# them (+4.9% validation R@10 on Beauty, +12% on Scientific). LEARN's normalised content is as loud as N(0, 1), and
-# there the small start validated the same on Beauty and lower on Scientific, so LEARN keeps it.
-# members: LEARN and SASRec are three models of seeds 0, 1 and 2, their scores summed. Beauty validation R@10, one,
-# two, three models: LEARN 0.1140, 0.1190, 0.1225; SASRec 0.1030, 0.1077, 0.1104 (each step above one standard
-# error, 0.0021); a fourth validated lower or within noise. The price: three trainings (README). BSARec (2.4 hours
-# a model on Beauty) was not measured as an ensemble and stays one.
-MODEL_DEFAULTS = {
-    "sasrec": {"dim": 64, "loss": "softmax", "layers": 2, "heads": 2, "dropout": 0.5, "position_std": 0.02,
-               "members": 3},
-    "learn": {"dim": 128, "loss": "uniform", "layers": 1, "heads": 1, "dropout": 0.2, "position_std": 1.0,
-              "members": 3},
-    # BSARec: its authors' Amazon Beauty setting (1 head, dropout 0.5 on states and attention, N(0, 0.02) starts)
-    "bsarec": {"dim": 64, "loss": "softmax", "layers": 2, "heads": 1, "dropout": 0.5, "position_std": 0.02,
-               "members": 1},
-}
-PER_MODEL = tuple(MODEL_DEFAULTS["sasrec"])
-
-
-@dataclass
-class RecConfig:
-    model: str = "learn"
-    encoder: str = "minilm"  # LEARN content encoder (see prodlens.rec.content)
-    item_ids: bool = True  # LEARN: content + learned id embedding for items seen in training (cold: content only)
-    id_dropout: float = 0.2  # LEARN: share of training tokens whose id embedding is dropped (trains the cold path)
-    dim: int | None = None  # None: the model's default (MODEL_DEFAULTS)
-    out_dim: int | None = None  # LEARN: user/item vector size (default: dim)
-    layers: int | None = None
-    heads: int | None = None
-    dropout: float | None = None
-    position_std: float | None = None  # the position embeddings' starting spread
-    # an ensemble: this many models of this configuration, trained one after another with seeds seed, seed + 1, ...
-    # and served as one (`Members`: a score is the sum of theirs); each costs a training. None: the model's default
-    members: int | None = None
-    max_len: int = 50
-    scale: float = 20.0  # LEARN: cosine logits × scale (LEARN uses 20); the starting value when learn_scale
-    learn_scale: bool = True  # LEARN: the scale is a trained parameter (CLIP's temperature), capped at 100
-    # LEARN: each item's score gets a learned prior, predicted from its content + id by the item tower (so new items
-    # have one too); it rides as one more coordinate of the vectors (items: the prior, users: 1), so every score
-    # stays one dot product (exact, batched or ANN)
-    item_prior: bool = False
-    frequency_cutoff: int = 5  # BSARec's c: its low pass keeps the c // 2 + 1 lowest frequencies of the history
-    frequency_mix: float = 0.7  # BSARec's α: each layer's output is α × the filter's + (1 - α) × attention's
-    # "softmax": every position against every item seen in training; "uniform": against `negatives` training items
-    # drawn uniformly for each position (RecTools' / eSASRec's sampled softmax); "sampled" (LEARN's in-batch loss):
-    # against the batch's other next items plus `extra_negatives` random training items; "bce" (SASRec's original):
-    # one random negative per position. None: the model's default
-    loss: str | None = None
-    negatives: int = 256  # "uniform": negatives per position
-    # weight of a contrastive term on each window's final state (DuoRec, arXiv 2110.05730), matched against the
-    # batch's other windows; 0: off. Its positive (`contrastive_positive`): "dropout", the same window under a second
-    # dropout draw (SimCSE's, DuoRec's unsupervised view); "same-target", another training window whose next item is
-    # the same (DuoRec's supervised view; the window itself when it has none)
-    contrastive: float = 0.0
-    contrastive_positive: str = "dropout"
-    extra_negatives: int = 1024  # "sampled": random negatives shared by the batch
-    batch_size: int = 128
-    lr: float = 1e-3
-    # LEARN: from this many training items its id table is updated lazily, only the rows a step looked up
-    # (prodlens.rec.optim); below it every weight is AdamW's
-    lazy_ids_above: int = 100_000
-    weight_decay: float = 0.0
-    epochs: int = 200
-    full_softmax_epochs: int = 0  # after a "sampled" stage: epochs with the full softmax, from the best model
-    # Polyak averaging: the weights validated, saved and served are an exponential moving average of the trained
-    # ones, with this half-life in epochs (prodlens.rec.optim.WeightAverage); 0: the trained weights themselves.
-    # Off: at 3 epochs it lifts one LEARN by +4% validation R@10 on Beauty, and an ensemble of three by nothing
-    # (README)
-    ema_half_life: float = 0.0
-    patience: int = 10  # epochs without validation gain before stopping
-    lr_decay: float = 1.0  # the lr × this after every `lr_patience` epochs without validation gain (1: constant lr)
-    lr_patience: int = 3
-    eval_users: int = 30_000  # validation cases scored per epoch (a fixed random subset when there are more)
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.model not in MODELS:
-            raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
-        for key in PER_MODEL:
-            if getattr(self, key) is None:
-                setattr(self, key, MODEL_DEFAULTS.get(self.model, MODEL_DEFAULTS["sasrec"])[key])
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        if self.loss == "bce" and self.model == "learn":
-            raise ValueError("loss bce is SASRec's; LEARN trains with uniform, softmax or sampled")
-        if not 0.0 < self.lr_decay <= 1.0 or self.lr_patience < 1:
-            raise ValueError(f"lr_decay must be in (0, 1] and lr_patience ≥ 1, "
-                             f"got {self.lr_decay}, {self.lr_patience}")
-        if not 0.0 <= self.frequency_mix <= 1.0 or self.frequency_cutoff < 0:
-            raise ValueError(f"frequency_mix must be in [0, 1] and frequency_cutoff ≥ 0, "
-                             f"got {self.frequency_mix}, {self.frequency_cutoff}")
-        if self.contrastive < 0:
-            raise ValueError(f"contrastive must be ≥ 0, got {self.contrastive}")
-        if self.contrastive_positive not in ("dropout", "same-target"):
-            raise ValueError(f"contrastive_positive must be dropout or same-target, got {self.contrastive_positive!r}")
-        if self.item_prior and self.model != "learn":
-            raise ValueError("item_prior is LEARN's (its item tower predicts it); the id models have none")
-        if self.contrastive > 0 and self.model == "bsarec":
-            raise ValueError("contrastive needs a causal model (learn or sasrec)")
-        if not 0.0 <= self.id_dropout < 1.0:
-            raise ValueError(f"id_dropout must be in [0, 1), got {self.id_dropout}")
-        self.ema_half_life = float(self.ema_half_life)  # `--set ema_half_life=0` is the same run as the default
-        if self.ema_half_life < 0:
-            raise ValueError(f"ema_half_life must be ≥ 0 (epochs; 0: off), got {self.ema_half_life}")
-        if self.members < 1:
-            raise ValueError(f"members must be ≥ 1, got {self.members}")
-
-    def member(self, i: int) -> "RecConfig":
-        """The configuration of an ensemble's i-th model: one model, its own seed."""
-        return replace(self, members=1, seed=self.seed + i)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "RecConfig":
-        """A saved configuration, including the first checkpoint format's (`sasrec_loss`, no id embeddings)."""
-        data = dict(data)
-        if "sasrec_loss" in data:
-            old = data.pop("sasrec_loss")
-            data.setdefault("loss", ("bce" if old == "bce" else "softmax") if data.get("model") == "sasrec"
-                            else "sampled")
-            data.setdefault("item_ids", False)
-        if data.get("model") == "learn":
-            data.setdefault("learn_scale", False)  # saved before the scale was learned
-        data.setdefault("position_std", 1.0)  # saved before it was a setting: torch's N(0, 1) start
-        data.setdefault("members", 1)  # saved before ensembles: one model
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown recommender setting(s): {', '.join(unknown)}")
-        return cls(**data)
-
-    def with_settings(self, assignments: list[str]) -> "RecConfig":
-        """["dropout=0.3", "loss=sampled"] → a copy with those fields changed (values are JSON, else strings)."""
-        changes = parse_assignments(assignments)
-        unknown = [key for key in changes if key not in self.__dataclass_fields__]
-        if unknown:
-            raise ValueError(f"--set {unknown[0]}=...: expected key=value with key one of "
-                             f"{', '.join(self.__dataclass_fields__)}")
-        current = self.to_dict()
-        if changes.get("model", self.model) != self.model:  # another model brings its own defaults
-            current.update({key: None for key in PER_MODEL})
-        return type(self)(**{**current, **changes})
-
+from .config import RecConfig
 
 class SelfAttention(nn.Module):
     """Multi-head self-attention on torch's fused scaled_dot_product_attention (parameter names as
@@ -387,6 +236,13 @@ class LEARN(nn.Module):
             return self.log_scale.clamp(max=math.log(100.0)).exp()
         return self.cfg.scale
 
+    def table_vectors(self, slots: np.ndarray, content: np.ndarray | None) -> np.ndarray:
+        """The item table's vectors (× the logit scale) of items given by raw content and id slots (-1: none)."""
+        with torch.inference_mode():
+            std = self.standardise(torch.from_numpy(np.asarray(content, np.float32)))
+            slots = torch.from_numpy(np.where(np.asarray(slots) < 0, self.n_items, slots))
+            return (self.tower(std, slots) * self.logit_scale()).numpy()
+
 
 class IdItems:
     """The item side of the id models (SASRec, BSARec): an item is its id embedding (`self.items`, padding last),
@@ -402,6 +258,11 @@ class IdItems:
 
     def logit_scale(self) -> float:
         return 1.0
+
+    def table_vectors(self, slots: np.ndarray, content: np.ndarray | None) -> np.ndarray:
+        """The item table's vectors: the id embeddings of the slots (every item of the table was trained on)."""
+        with torch.inference_mode():
+            return self.item_vectors(torch.from_numpy(np.asarray(slots, np.int64))).numpy()
 
 
 class SASRec(IdItems, nn.Module):
@@ -556,19 +417,8 @@ class Members(nn.Module):
         """LEARN's item tower of every member, side by side."""
         return torch.cat([m.tower(content, slots) * m.logit_scale() for m in self.members], -1)
 
-
-def build_model(cfg: RecConfig, n_items: int, content: np.ndarray | None = None,
-                trained: np.ndarray | None = None) -> nn.Module:
-    """`trained`: (n_items,) bool, the items seen in training (LEARN gives only those an id embedding)."""
-    if cfg.model == "learn":
-        if content is None:
-            raise ValueError("LEARN needs content vectors")
-        return LEARN(cfg, n_items, content.shape[1], trained).attach(content, fit=True)
-    if cfg.model == "sasrec":
-        return SASRec(n_items, cfg)
-    if cfg.model == "bsarec":
-        return BSARec(n_items, cfg)
-    raise ValueError(f"{cfg.model!r} has no trainable model")
+    def table_vectors(self, slots: np.ndarray, content: np.ndarray | None) -> np.ndarray:
+        return np.concatenate([m.table_vectors(slots, content) for m in self.members], -1)
 
 
 def pad_left(histories: list[list[int]], max_len: int, pad: int) -> torch.Tensor:

@@ -18,6 +18,7 @@ from .data import (RecData, Split, cold_start_split, item_frequencies, leave_one
                    without_hidden_items)
 from .evaluate import metrics_from_ranks, target_ranks
 from .models import RecConfig
+from .registry import model_spec
 from .serve import Recommender, save_run_data
 from .train import fit_recommender, load_rec_checkpoint
 
@@ -36,7 +37,7 @@ def _trained_model(cfg: RecConfig, data: RecData, split: Split, run_dir: Path | 
         if item_ids != data.item_ids:
             raise ProdlensError(f"checkpoint {checkpoint} was trained on another item catalogue "
                                 f"({len(item_ids)} items vs {data.n_items}); retrain or use the same files")
-        if saved_cfg.model == "learn" and model.table is None:
+        if model_spec(saved_cfg.model).content and model.table is None:
             model.attach(content)
         return model, saved_cfg, {"checkpoint": str(checkpoint), "config": saved_cfg.to_dict()}
     if run_dir is None:
@@ -56,10 +57,11 @@ def _cold_start(cfg: RecConfig, data: RecData, content: np.ndarray | None, out_d
     the number a user gets for products added after training."""
     cold = cold_start_split(data, 0.1, seed=cfg.seed)
     info = {"definition": cold.protocol, "hidden_items": len(cold.cold_items)}
-    if cfg.model == "pop":
+    spec = model_spec(cfg.model)
+    if not spec.trainable:
         return {**metrics_from_ranks(target_ranks(None, cold.test, data.n_items, popularity=_popularity(data, cold))),
                 **info}
-    if cfg.model != "learn":
+    if not spec.new_items:
         return {**info, "skipped": f"{cfg.model} has no content tower: items added after training cannot be placed"}
     if checkpoint is not None:
         run = (checkpoint if checkpoint.is_dir() else checkpoint.parent) / "cold-start"
@@ -94,19 +96,21 @@ def evaluate_recommender(interactions: str | Path, items: str | Path, cfg: RecCo
     progress = progress and rank == 0
     out_dir = Path(out_dir) if out_dir else None
     checkpoint = Path(checkpoint) if checkpoint else None
-    if cfg.model != "pop" and checkpoint is None and out_dir is None:
+    spec = model_spec(cfg.model)
+    if spec.trainable and checkpoint is None and out_dir is None:
         raise ProdlensError("training needs an output directory")
     loaded = None
-    if checkpoint is not None and cfg.model != "pop":
+    if checkpoint is not None and spec.trainable:
         loaded = load_rec_checkpoint(checkpoint)  # read once: it knows its own model, encoder and seed
         cfg = loaded[1]
+        spec = model_spec(cfg.model)
     content = None
-    if cfg.model == "learn":
+    if spec.content:
         content = content_vectors(data.item_ids, data.item_texts, cfg.encoder, cache, progress=progress)
 
     split = leave_one_out(data)
     info: dict = {}
-    if cfg.model == "pop":
+    if not spec.trainable:
         ranks = target_ranks(None, split.test, data.n_items, popularity=_popularity(data, split), progress=progress)
     else:
         model, saved_cfg, info = _trained_model(cfg, data, split, out_dir, checkpoint, content, progress, resume,
@@ -118,7 +122,7 @@ def evaluate_recommender(interactions: str | Path, items: str | Path, cfg: RecCo
         ranks = target_ranks(model, split.test, data.n_items, saved_cfg.max_len, progress=progress)
     tail = long_tail_items(split.train, data.n_items)
     is_tail = np.array([t in tail for _, _, t in split.test])
-    result = {"model": cfg.model, "encoder": cfg.encoder if cfg.model == "learn" else None,
+    result = {"model": cfg.model, "encoder": cfg.encoder if spec.content else None,
               "dataset": data.summary(), "protocol": "leave-one-out by time, full ranking over all items, "
                                                     "history items masked",
               "metrics": metrics_from_ranks(ranks),

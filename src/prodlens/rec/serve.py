@@ -27,17 +27,14 @@ from .content import content_vectors
 from .data import RecData, UserHistories, load_interactions
 from .evaluate import rank_targets
 from .item_graph import SAVE_INSERTED, ItemGraph, vector_checksums
-from .items import MANIFEST, ItemRows, ItemTable, append_rows, create_table
+from .items import MANIFEST, ItemRows, ItemTable, append_rows, create_table, update_rows
+from .config import ANN_ABOVE
 from .models import pad_left
+from .registry import model_spec
 from .train import load_rec_checkpoint
 
 log = logging.getLogger(__name__)
 ITEMS_DIR = "items"
-# From this many item rows, top-k goes through an HNSW graph over the item vectors (prodlens.rec.item_graph) instead
-# of the exact product with every vector (~6 ms of CPU per user at 1M items, bench/rec_train.py). Off by default: the
-# first process to serve a run builds the graph (over 15 minutes at 1M items on 2 cores; it is saved with the run and
-# opened by the processes after it), and the exact product's answers need no recall caveat.
-ANN_ABOVE: int | None = None
 
 
 def weights_digest(model: torch.nn.Module) -> str:
@@ -49,20 +46,10 @@ def weights_digest(model: torch.nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
-def _tower_vectors(model, slots: np.ndarray, content: np.ndarray | None) -> np.ndarray:
-    """The item tower's vectors (× the logit scale) of items given by content (LEARN) and id slots (-1: none)."""
-    with torch.inference_mode():
-        if model.cfg.model != "learn":  # the id models: their id embeddings
-            return model.item_vectors(torch.from_numpy(slots)).numpy()
-        std = model.standardise(torch.from_numpy(np.asarray(content, np.float32)))
-        return (model.tower(std, torch.from_numpy(np.where(slots < 0, model.n_items, slots)))
-                * model.logit_scale()).numpy()
-
-
 def _tower_rows(model, ids: list[str], texts: list[str], slots: np.ndarray, content: np.ndarray | None,
                 removed: np.ndarray | None = None) -> ItemRows:
     """Rows for the item table (SASRec's have no content: zero-width)."""
-    vectors = _tower_vectors(model, slots, content)
+    vectors = model.table_vectors(slots, content)
     if content is None:
         content = np.zeros((len(ids), 0), np.float32)
     return ItemRows.new(ids, texts, slots, content, vectors, removed)
@@ -114,6 +101,7 @@ class Recommender:
         self._ann: ItemGraph | None = None
         self._checksums: dict[tuple[str, bool], np.ndarray] = {}  # per segment (immutable): its vectors' checksums
         self.model, self.cfg, self.trained_ids = load_rec_checkpoint(self.run)
+        self.spec = model_spec(self.cfg.model)
         self.tower = weights_digest(self.model)
         if not (self.run / ITEMS_DIR / MANIFEST).exists():
             self._table_from_older_run()
@@ -142,7 +130,7 @@ class Recommender:
         items = pq.read_table(path).to_pydict()
         if items["item_id"] != self.trained_ids:
             raise ProdlensError(f"{path} does not hold the catalogue {self.run} was trained with")
-        content = self.model.table.numpy() if self.cfg.model == "learn" else None
+        content = self.model.table.numpy() if self.spec.content else None
         log.warning("%s: writing its item table from items.parquet (a run saved by an older prodlens)", self.run)
         rows = _tower_rows(self.model, items["item_id"], items["text"], np.arange(len(self.trained_ids)), content)
         create_table(self.run / ITEMS_DIR, rows, self.tower)
@@ -163,7 +151,7 @@ class Recommender:
             vectors = [torch.from_numpy(s.vectors) for s in table.segments]
             if table.tower != self.tower:  # the run was trained further since the table was written
                 log.warning("%s: item vectors were computed with other weights; recomputing them", self.run)
-                vectors = [torch.from_numpy(_tower_vectors(self.model, s.slots, s.content)) for s in table.segments]
+                vectors = [torch.from_numpy(self.model.table_vectors(s.slots, s.content)) for s in table.segments]
             live = torch.from_numpy(table.live)
             use_ann = self.ann_above is not None and table.n_rows >= self.ann_above
             self._ann = self._item_graph(table, vectors) if use_ann else None
@@ -193,15 +181,15 @@ class Recommender:
             try:
                 graph.save(self.run / ITEMS_DIR)
                 graph.inserted = 0
-            except OSError as e:  # a read-only run still serves; the next process builds its own graph
+            except (OSError, ProdlensError) as e:  # a read-only run still serves; the next process builds its own
                 log.warning("%s: the HNSW graph could not be saved (%s)", self.run, e)
         return graph
 
     def _check_writable(self) -> None:
-        if self.cfg.model != "learn":
+        if not self.spec.new_items:
             raise ProdlensError(f"a {self.cfg.model} run cannot take new items: it has no content tower "
-                                "(only LEARN places items it was not trained on); retrain it")
-        if self.model.legacy_content:
+                                "(it places only items it was trained on); retrain it")
+        if getattr(self.model, "legacy_content", False):
             raise ProdlensError(f"{self.run} was trained before items could be added (its checkpoint stores "
                                 "standardised content only); retrain it to add items")
 
@@ -231,22 +219,30 @@ class Recommender:
         self.refresh()
         return version
 
-    def remove_items(self, ids: list[str]) -> int:
-        """Retire items: never recommended again; histories that hold them still read them. Returns the version."""
+    def remove_items(self, ids: list[str]) -> dict:
+        """Retire items: never recommended again; histories that hold them still read them. Idempotent: an item
+        retired already is not written again, and when nothing changes no new version is written. Returns
+        {"version", "removed": ids retired now, "already_removed": ids that were retired before}; an id the catalogue
+        never held is an error (nothing is written)."""
         self._check_writable()
-        with self._lock:
-            self.refresh()
-            ids = list(dict.fromkeys(ids))
-            unknown = [i for i in ids if i not in self.table.row_of]
+        ids = list(dict.fromkeys(str(i).strip() for i in ids))
+        outcome = {"removed": [], "already_removed": []}
+
+        def retire(table: ItemTable) -> ItemRows | None:  # under the table's writer lock: nothing moves meanwhile
+            unknown = [i for i in ids if i not in table.row_of]
             if unknown:
                 raise ProdlensError(f"{len(unknown)} unknown item(s): {', '.join(unknown[:5])}")
-            rows = np.array([self.table.row_of[i] for i in ids], np.int64)
-            removal = ItemRows.new(list(ids), [self.table.text(r) for r in rows], self.table.slots(rows),
-                                   self.table.content(rows), self.table.vectors(rows),
-                                   np.ones(len(ids), bool))
-        version = append_rows(self.run / ITEMS_DIR, removal, self.tower)
+            live = [i for i in ids if table.live[table.row_of[i]]]
+            outcome["removed"], outcome["already_removed"] = live, [i for i in ids if i not in live]
+            if not live:
+                return None
+            rows = np.array([table.row_of[i] for i in live], np.int64)
+            return ItemRows.new(live, [table.text(r) for r in rows], table.slots(rows), table.content(rows),
+                                table.vectors(rows), np.ones(len(live), bool))
+
+        version, _ = update_rows(self.run / ITEMS_DIR, self.tower, retire)
         self.refresh()
-        return version
+        return {"version": version, **outcome}
 
     def _slot(self, item: str) -> int:
         """An item's id-embedding slot: its own when it was in the training catalogue, else none (-1)."""
@@ -327,7 +323,7 @@ class Recommender:
             slots = torch.from_numpy(self.table.slots(flat)).view(rows.shape)
             slots = torch.where((slots < 0) | pad, self.model.n_items, slots)
             content = None
-            if self.cfg.model == "learn":
+            if self.spec.content:
                 raw = torch.from_numpy(self.table.content(flat)).view(*rows.shape, -1)
                 content = self.model.standardise(raw).masked_fill(pad[..., None], 0.0)
             return self.model.user_vectors(slots, pad, content)

@@ -27,12 +27,13 @@ from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
 from ..distributed import barrier, setup_distributed
 from ..errors import ProdlensError
-from ..progress import progress_bar
+from ..progress import note, progress_bar
 from ..runs import BEST, LAST, RunDir, config_digest, resolve_checkpoint
 from ..tensorfile import load_state
 from .data import RecData, Sequences, Split, concat_ranges
 from .evaluate import metrics_from_ranks, target_ranks
-from .models import LEARN, Members, RecConfig, build_model
+from .models import Members, RecConfig
+from .registry import model_spec, new_model
 from .optim import RecOptimizer, WeightAverage
 
 
@@ -218,7 +219,7 @@ class RecTrainer:
         if not trained.any():
             raise ProdlensError("no training sequence has two items: nothing to train on")
         self.candidates = torch.from_numpy(np.flatnonzero(trained))
-        self.model = build_model(cfg, data.n_items, content, trained)
+        self.model = new_model(cfg, data.n_items, content, trained)
         self.optimizer = RecOptimizer(self.model, cfg.lr, cfg.weight_decay, cfg.lazy_ids_above)
         self.average = None
         if cfg.ema_half_life > 0:
@@ -299,6 +300,11 @@ class RecTrainer:
                             group["lr"] *= cfg.lr_decay
                 self._save(run, LAST, epoch + 1, best, history, stale)
                 run.log(history[-1])
+                if self.progress:
+                    left = min(total - epoch - 1, cfg.patience - stale if epoch < cfg.epochs else total)
+                    note(f"{cfg.model} epoch {epoch + 1}: loss {loss:.4f}, valid R@10 {metrics['R@10']:.4f} "
+                         f"(best {best['R@10']:.4f} at {best['epoch']}), {seconds:.0f} s; "
+                         f"early stop within {left} epoch(s) (~{left * seconds / 60:.0f} min) without a new best")
                 advance(1)
         self._saved(run, BEST)
         self.model.load_state_dict(run.load(BEST)["model"])
@@ -467,17 +473,15 @@ def _loaded_model(cfg: RecConfig, weights: dict, n_items: int, checkpoint_format
     """One model from its saved weights (LEARN without content, unless it is a legacy checkpoint's)."""
     if checkpoint_format == "prodlens-rec-1":  # LEARN's adapter was one Sequential(Linear, LayerNorm)
         weights = {k.replace("adapter.0.", "project.").replace("adapter.1.", "norm."): v for k, v in weights.items()}
-    if cfg.model != "learn":
-        model = build_model(cfg, n_items)
-        model.load_state_dict(weights)
-        return model.eval()
-    legacy = weights.pop("content", None)  # before prodlens-rec-3: standardised content rows + a padding row
-    model = LEARN(cfg, n_items, weights["project.weight"].shape[1])
+    spec = model_spec(cfg.model)
+    legacy = weights.pop("content", None)  # LEARN before prodlens-rec-3: standardised content rows + a padding row
     if legacy is not None:
         weights.setdefault("content_mean", torch.zeros(legacy.shape[1]))
         weights.setdefault("content_std", torch.ones(legacy.shape[1]))
-        weights.setdefault("has_id", model.has_id)
+        weights.setdefault("has_id", torch.ones(n_items + 1, dtype=torch.bool).index_fill_(0, torch.tensor(n_items),
+                                                                                          False))
+    model = spec.from_weights(cfg, weights, n_items)
+    if legacy is not None:
         model.attach(legacy[:-1])
-    model.load_state_dict(weights)
-    model.legacy_content = legacy is not None
-    return model.eval()
+        model.legacy_content = True
+    return model

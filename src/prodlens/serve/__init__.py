@@ -1,6 +1,11 @@
 """Search service: an index + the model that built it, behind an HTTP API (FastAPI) with a web page."""
-from .service import BadQuery, QueryResult, SearchQuery, SearchService, ServeConfig
+from ..lazy import exports
 
+_WHERE = {
+    "config": ["ServeConfig"],
+    "service": ["BadQuery", "QueryResult", "SearchQuery", "SearchService"],
+}
+__getattr__, __dir__ = exports(__name__, _WHERE)
 __all__ = ["BadQuery", "QueryResult", "SearchQuery", "SearchService", "ServeConfig", "create_app"]
 
 

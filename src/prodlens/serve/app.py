@@ -203,6 +203,10 @@ def create_app(config: ServeConfig, service: SearchService | None = None, extra_
     async def mismatch(request: Request, exc: ModelMismatch):
         return JSONResponse({"detail": str(exc)}, status_code=409)
 
+    @app.exception_handler(TimeoutError)
+    async def overloaded(request: Request, exc: TimeoutError):
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
+
     @app.exception_handler(ProdlensError)
     async def prodlens_error(request: Request, exc: ProdlensError):
         return JSONResponse({"detail": str(exc)}, status_code=400)

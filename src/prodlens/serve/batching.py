@@ -5,16 +5,20 @@ request that arrives within `max_wait_ms` (up to `max_batch`), and runs them in 
 domain for search embeddings). Under load the queue fills while a batch runs, so batches grow with the load and no
 request waits more than one batch plus the wait bound; a request alone after a request alone does not wait at all
 (one client sees no added latency). A request that fails alone gets its own error: a failing batch is retried one
-request at a time so that one bad upload never fails its neighbours.
+request at a time so that one bad upload never fails its neighbours. Nothing ends the worker: an error anywhere in
+a pass (the model, the metrics hook) fails that pass's requests and the worker takes the next. A waiting request gives
+up after `timeout_s` with a `TimeoutError` (the server answers 503), so a stuck model never hangs every caller.
 """
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable
 
+log = logging.getLogger(__name__)
 # (payloads of one key, the key) → one result per payload, in order
 BatchFn = Callable[[list, Hashable], Any]
 
@@ -30,10 +34,14 @@ class _Pending:
 
 class MicroBatcher:
     def __init__(self, run: BatchFn, max_batch: int = 32, max_wait_ms: float = 2.0,
-                 on_batch: Callable[[int, float], None] | None = None, name: str = "prodlens-batcher"):
+                 on_batch: Callable[[int, float], None] | None = None, name: str = "prodlens-batcher",
+                 timeout_s: float = 60.0):
         """`on_batch(size, seconds)` is told of every batched call (for metrics)."""
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+        self.timeout = timeout_s
         self._run_batch = run
         self.max_batch = max_batch
         self.max_wait = max(0.0, max_wait_ms) / 1000.0
@@ -56,8 +64,11 @@ class MicroBatcher:
         pending = [_Pending(p, key) for p in payloads]
         for p in pending:
             self._queue.put(p)
+        deadline = time.monotonic() + self.timeout
         for p in pending:
-            p.done.wait()
+            if not p.done.wait(max(0.0, deadline - time.monotonic())):
+                p.error = TimeoutError(f"no result within {self.timeout:g} s (the model is busy or stuck)")
+                p.done.set()  # the worker's late result is dropped
         return [p.result if p.error is None else p.error for p in pending]
 
     def _run(self) -> None:
@@ -77,7 +88,14 @@ class MicroBatcher:
             for p in batch:
                 by_key.setdefault(p.key, []).append(p)
             for key, group in by_key.items():
-                self._pass(group, key)
+                try:
+                    self._pass(group, key)
+                except BaseException as e:  # noqa: BLE001 - the worker must outlive any one pass
+                    log.exception("a batch of %d request(s) failed", len(group))
+                    for p in group:
+                        if not p.done.is_set():
+                            p.error = e if isinstance(e, Exception) else RuntimeError(repr(e))
+                            p.done.set()
 
     def _pass(self, group: list[_Pending], key: Hashable) -> None:
         start = time.perf_counter()
@@ -93,8 +111,9 @@ class MicroBatcher:
             group[0].error = e
             group[0].done.set()
             return
+        for p, result in zip(group, results):
+            if not p.done.is_set():  # timed out already: nobody waits for it
+                p.result = result
+                p.done.set()
         if self._on_batch is not None:
             self._on_batch(len(group), time.perf_counter() - start)
-        for p, result in zip(group, results):
-            p.result = result
-            p.done.set()

@@ -20,18 +20,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..asr import DEFAULT_ASR_MODEL
 from ..cache import open_cache
 from ..catalog import DOMAINS
 from ..errors import MediaError, ProdlensError, RecordError
 from ..index import Hit, ProductIndex
 from ..index.query import query_model
-from ..rec.serve import ANN_ABOVE, Recommender
+from ..rec.serve import Recommender
 from .batching import MicroBatcher
+from .config import RETRIEVALS, ServeConfig  # noqa: F401  (re-exported)
 from .metrics import Metrics
 
 log = logging.getLogger(__name__)
-RETRIEVALS = ("hybrid", "vector")
 
 
 class BadQuery(ProdlensError):
@@ -40,40 +39,6 @@ class BadQuery(ProdlensError):
     def __init__(self, message: str, status: int = 400):
         super().__init__(message)
         self.status = status
-
-
-@dataclass
-class ServeConfig:
-    index_dir: str = ""
-    checkpoint: str | None = None  # where the index's trained model now lives (the same weights are required)
-    max_upload_mb: float = 64.0  # largest accepted upload
-    max_text_chars: int = 2000  # longest accepted query text
-    max_k: int = 100  # most results one query (one page) may ask for
-    max_offset: int = 1000  # deepest page: offset + k may not exceed this
-    max_batch: int = 32  # queries embedded in one forward pass (1: every query alone, as before batching)
-    batch_wait_ms: float = 2.0  # how long the first query of a batch waits for others to join
-    max_batch_queries: int = 64  # queries in one POST /search/batch request
-    retrieval: str = "hybrid"  # hybrid: queries with text also ranked by BM25, fused by rank; vector: embedding alone
-    query_frames: int | None = None  # frames sampled from an uploaded clip (None: as many as the index's model uses)
-    asr: bool = False  # transcribe uploaded clips' speech into the query (faster-whisper)
-    asr_model: str = DEFAULT_ASR_MODEL  # for --asr: "auto" (multilingual Whisper base, language per clip), an offline
-    # name, a faster-whisper size name or a local CTranslate2 directory
-    summarizer: str | None = None  # speech summariser (default: the one the index's model was built with)
-    max_clip_seconds: float = 600.0  # longest accepted uploaded clip
-    device: str = "cpu"  # torch device for the query encoders
-    cache_dir: str | None = None  # feature / transcript cache directory
-    rec_run: str | None = None  # a trained recommender run (prodlens rec eval --out): enables /recommend
-    # from this many recommender items, approximate top-k (an HNSW graph saved with the run: built by the first
-    # process that serves it, opened by the others) instead of exact; None: never
-    rec_ann_above: int | None = ANN_ABOVE
-    api_key: str | None = None  # the X-API-Key write endpoints require (default $PRODLENS_API_KEY; none: no writes)
-    reload_seconds: float | None = 2.0  # look for a newer index version (index add/remove) this often; <0: never
-
-    def __post_init__(self):
-        if self.reload_seconds is not None and self.reload_seconds < 0:
-            self.reload_seconds = None
-        if self.retrieval not in RETRIEVALS:
-            raise ValueError(f"retrieval must be one of {', '.join(RETRIEVALS)}, got {self.retrieval!r}")
 
 
 @dataclass
@@ -119,6 +84,7 @@ class SearchService:
         self.model.embed_query([Image.new("RGB", (64, 64))], "warm up", "page")  # load encoders before "ready"
         # one thread runs every forward pass (torch already uses every core), on as many queued queries as it can
         self.batcher = MicroBatcher(self._embed_batch, config.max_batch, config.batch_wait_ms,
+                                    timeout_s=config.batch_timeout_s,
                                     on_batch=self.metrics.observe_batch)
         self.recommender = None
         if config.rec_run:
@@ -126,6 +92,7 @@ class SearchService:
                                                     ann_above=config.rec_ann_above)
             # concurrent recommendation requests share one pass of the user tower and one scoring of the items
             self.rec_batcher = MicroBatcher(self._recommend_batch, config.max_batch, config.batch_wait_ms,
+                                            timeout_s=config.batch_timeout_s,
                                             on_batch=self.metrics.observe_rec_batch, name="prodlens-rec-batcher")
         self._api_key = config.api_key or os.environ.get("PRODLENS_API_KEY") or None
         self._use_index(self.index)
@@ -428,8 +395,7 @@ class SearchService:
 
     def remove_rec_items(self, ids: list[str]) -> dict:
         rec = self._writable_recommender()
-        version = rec.remove_items(ids)
-        return {"removed": len(ids), "version": version, "items": len(rec.table)}
+        return {**rec.remove_items(ids), "items": len(rec.table)}
 
     def refresh(self) -> None:
         """The served state brought up to date now (a version saved since the last query, the recommender's new

@@ -1,11 +1,13 @@
 """Speech text → product facts: AMPere's summariser (LLM backends, extractive fallback, grounding)."""
-from .backends import BackendError, HTTPChatBackend, TransformersBackend, build_backend
-from .extractive import ExtractiveSummarizer
-from .facts import ProductFacts
-from .grounding import Grounder, ground_facts
-from .prompt import PROMPT_VERSION, chat_messages, completion_prompt, parse_json_object, sanitise_transcript
-from .summarizer import Summarizer, Summary
+from ..lazy import exports
 
-__all__ = ["BackendError", "HTTPChatBackend", "TransformersBackend", "build_backend", "ExtractiveSummarizer",
-           "ProductFacts", "Grounder", "ground_facts", "PROMPT_VERSION", "chat_messages", "completion_prompt",
-           "parse_json_object", "sanitise_transcript", "Summarizer", "Summary"]
+_WHERE = {
+    "backends": ['BackendError', 'HTTPChatBackend', 'TransformersBackend', 'build_backend'],
+    "extractive": ['ExtractiveSummarizer'],
+    "facts": ['ProductFacts'],
+    "grounding": ['Grounder', 'ground_facts'],
+    "prompt": ['PROMPT_VERSION', 'chat_messages', 'completion_prompt', 'parse_json_object', 'sanitise_transcript'],
+    "summarizer": ['Summarizer', 'Summary'],
+}
+__getattr__, __dir__ = exports(__name__, _WHERE)
+__all__ = [name for names in _WHERE.values() for name in names]

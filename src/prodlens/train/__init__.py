@@ -1,8 +1,11 @@
 """Training the unified product embedding on frozen-backbone features (COPE / AMPere losses, torchrun-ready)."""
-from .data import GroupBatcher, collate
-from .loss import MarginClassifier, ProductLoss, info_nce
-from .report import comparison_table, write_training_report
-from .trainer import TrainResult, Trainer
+from ..lazy import exports
 
-__all__ = ["GroupBatcher", "collate", "MarginClassifier", "ProductLoss", "info_nce", "comparison_table",
-           "write_training_report", "TrainResult", "Trainer"]
+_WHERE = {
+    "data": ['GroupBatcher', 'collate'],
+    "loss": ['MarginClassifier', 'ProductLoss', 'info_nce'],
+    "report": ['comparison_table', 'write_training_report'],
+    "trainer": ['TrainResult', 'Trainer'],
+}
+__getattr__, __dir__ = exports(__name__, _WHERE)
+__all__ = [name for names in _WHERE.values() for name in names]

@@ -1,0 +1,46 @@
+"""The search service's settings (imports no model: the command line generates `serve`'s options from them)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..asr.config import DEFAULT_ASR_MODEL
+from ..rec.config import ANN_ABOVE
+
+RETRIEVALS = ("hybrid", "vector")
+
+
+@dataclass
+class ServeConfig:
+    index_dir: str = ""
+    checkpoint: str | None = None  # where the index's trained model now lives (the same weights are required)
+    max_upload_mb: float = 64.0  # largest accepted upload
+    max_text_chars: int = 2000  # longest accepted query text
+    max_k: int = 100  # most results one query (one page) may ask for
+    max_offset: int = 1000  # deepest page: offset + k may not exceed this
+    max_batch: int = 32  # queries embedded in one forward pass (1: every query alone, as before batching)
+    batch_wait_ms: float = 2.0  # how long the first query of a batch waits for others to join
+    batch_timeout_s: float = 60.0  # a query waiting longer for its batch gets 503 (a stuck model never hangs all)
+    max_batch_queries: int = 64  # queries in one POST /search/batch request
+    retrieval: str = "hybrid"  # hybrid: queries with text also ranked by BM25, fused by rank; vector: embedding alone
+    query_frames: int | None = None  # frames sampled from an uploaded clip (None: as many as the index's model uses)
+    asr: bool = False  # transcribe uploaded clips' speech into the query (faster-whisper)
+    asr_model: str = DEFAULT_ASR_MODEL  # for --asr: "auto" (multilingual Whisper base, language per clip), an offline
+    # name, a faster-whisper size name or a local CTranslate2 directory
+    summarizer: str | None = None  # speech summariser (default: the one the index's model was built with)
+    max_clip_seconds: float = 600.0  # longest accepted uploaded clip
+    device: str = "cpu"  # torch device for the query encoders
+    cache_dir: str | None = None  # feature / transcript cache directory
+    rec_run: str | None = None  # a trained recommender run (prodlens rec eval --out): enables /recommend
+    # from this many recommender items, approximate top-k (an HNSW graph saved with the run: built by the first
+    # process that serves it, opened by the others) instead of exact; None: never
+    rec_ann_above: int | None = ANN_ABOVE
+    api_key: str | None = None  # the X-API-Key write endpoints require (default $PRODLENS_API_KEY; none: no writes)
+    reload_seconds: float | None = 2.0  # look for a newer index version (index add/remove) this often; <0: never
+
+    def __post_init__(self):
+        if self.reload_seconds is not None and self.reload_seconds < 0:
+            self.reload_seconds = None
+        if self.retrieval not in RETRIEVALS:
+            raise ValueError(f"retrieval must be one of {', '.join(RETRIEVALS)}, got {self.retrieval!r}")
+
+
