@@ -16,7 +16,7 @@ LLAMA_SERVER := $(HOME)/.cache/prodlens/bin/llama-server-$(LLAMA_TAG)
 
 .PHONY: setup test-setup speech-tools browser llama llama-server demo test test-slow bench clean
 
-# What the demo needs; the test suite also needs the browser and the in-process LLM engine.
+# What the demo and the fast test tier need; the slow tier also needs the browser and the in-process LLM engine.
 setup: $(STAMP) speech-tools
 test-setup: setup browser llama
 
@@ -34,7 +34,8 @@ browser:
 
 # llama-cpp-python runs the summariser's GGUF model in-process. PyPI has only its source: it compiles once (~5-10 min
 # on 2 cores) into a wheel kept in $(WHEELS), so later setups and fresh venvs install it in seconds. A failed build
-# fails the target: the tests of that engine must run, not pass as skips.
+# fails the target: the tests of that engine (the slow tier) must run, not pass as skips. Neither `make demo` nor
+# `make test` needs it: without it the LLM summariser runs in transformers.
 llama: $(STAMP)
 	@test -f $(VENV)/.llama-$(LLAMA_TAG) && $(BIN)/python -c "import llama_cpp" 2>/dev/null || { \
 	  ls $(WHEELS)/llama_cpp_python-$(word 2,$(subst ==, ,$(LLAMA_CPP)))-*.whl >/dev/null 2>&1 || { \
@@ -75,9 +76,9 @@ $(STAMP): requirements.txt pyproject.toml
 demo: setup
 	HF_HUB_OFFLINE=1 $(BIN)/prodlens demo --out prodlens-demo
 
-# Two tiers: `make test` (the layer contract, then every test not marked slow: under 10 minutes on 2 idle cores) and
-# `make test-slow` (multi-process, fine-tuning, browser and real-LLM tests). CI runs both.
-test: test-setup
+# Two tiers: `make test` (the layer contract, then every test not marked slow; nothing compiled) and `make test-slow`
+# (multi-process, fine-tuning, browser and real-LLM tests, with the browser and llama-cpp-python installed). CI runs both.
+test: setup
 	$(BIN)/lint-imports --no-cache
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow"
 

@@ -86,3 +86,16 @@ def test_real_grocery_val_zero_shot(grocery_root, tmp_path):
     assert image_only["R@1"] >= 0.34
     assert text_only["R@1"] >= 0.145
     assert fused["R@1"] >= image_only["R@1"]
+
+
+def test_the_command_line_starts_without_loading_a_model_library(tmp_path):
+    """`prodlens --help` and every command's options come from the typed configs alone: torch, Arrow, FAISS and the
+    encoders are imported when a command first needs them (the start takes a fraction of a second, not seconds)."""
+    heavy = ("torch", "pyarrow", "faiss", "transformers", "sentence_transformers", "av", "fastapi", "matplotlib")
+    code = ("import sys, prodlens.cli; from prodlens.cli import app; "
+            "import typer.main; typer.main.get_command(app); "  # every command and option built, as --help does
+            f"print([m for m in {heavy!r} if m in sys.modules])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+    assert "rec" in run(["--help"], tmp_path).stdout

@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from PIL import Image
@@ -106,6 +107,7 @@ def thumbnailer(catalog: Catalog, features: FeatureExtractor, size: int = 160):
     """sample_id → a small RGB thumbnail (the sample's middle frame), or None if it cannot be decoded."""
     by_id = {s.sample_id: s for s in catalog.samples}
 
+    @functools.lru_cache(maxsize=1024)  # a report's grids show the same samples many times: decode each once
     def thumb(sample_id: str) -> Image.Image | None:
         s = by_id.get(sample_id)
         if s is None:

@@ -154,6 +154,15 @@ def combine_digests(parts: list[str], *extra: object) -> str:
     return h.hexdigest()
 
 
+def model_key(name: str, **identity: object) -> str:
+    """The one way a cache names what produced an entry: a name, then every part of the producing model's identity
+    (weights digests, versions of rules and prompts, the engine) and every setting that changes the output, sorted
+    by key. Two computations that can give different outputs never share a key; a key never depends on the order
+    its parts were given in. None-valued parts are left out (a setting that does not apply)."""
+    parts = [f"{k}={identity[k]}" for k in sorted(identity) if identity[k] is not None]
+    return "|".join([name, *parts])
+
+
 def open_cache(cache_dir: str | Path | None = None, no_cache: bool = False) -> FeatureCache:
     """The feature cache at `cache_dir` (default: $PRODLENS_CACHE or ~/.cache/prodlens), or none at all."""
     return FeatureCache(None) if no_cache else FeatureCache(cache_dir or default_cache_dir())

@@ -39,16 +39,16 @@ def note(text: str) -> None:
 
 
 @contextlib.contextmanager
-def _log_lines(total: int, description: str, unit: str) -> Iterator[Callable[[int], None]]:
+def _log_lines(total: int, description: str, unit: str, eta: bool = True) -> Iterator[Callable[[int], None]]:
     start = last = time.monotonic()
     done = 0
 
     def line() -> str:
         elapsed = time.monotonic() - start
-        eta = elapsed / done * (total - done) if done else None
+        left = elapsed / done * (total - done) if done and eta else None
         count = f"{done / 1e6:.1f}/{total / 1e6:.1f} MB" if unit == "B" else f"{done}/{total}"
         return (f"{description}: {count} ({done / total:.0%}), {_clock(elapsed)} elapsed"
-                + (f", eta {_clock(eta)}" if eta is not None and done < total else ""))
+                + (f", eta {_clock(left)}" if left is not None and done < total else ""))
 
     def advance(n: int = 1) -> None:
         nonlocal done, last
@@ -63,19 +63,21 @@ def _log_lines(total: int, description: str, unit: str) -> Iterator[Callable[[in
 
 
 @contextlib.contextmanager
-def progress_bar(total: int, description: str, enabled: bool = True,
-                 unit: str = "") -> Iterator[Callable[[int], None]]:
-    """Yield `advance(n)`; shows a rich progress bar on stderr when enabled. `unit="B"` counts bytes."""
+def progress_bar(total: int, description: str, enabled: bool = True, unit: str = "",
+                 upper_bound: bool = False) -> Iterator[Callable[[int], None]]:
+    """Yield `advance(n)`; shows a rich progress bar on stderr when enabled. `unit="B"` counts bytes. `upper_bound`:
+    `total` is a most, not a count (epochs under early stopping): no ETA is shown, as it would be a fiction."""
     if not enabled or total <= 0:
         yield lambda n=1: None
         return
     if not console.is_terminal:
-        with _log_lines(total, description, unit) as advance:
+        with _log_lines(total, description, unit, eta=not upper_bound) as advance:
             yield advance
         return
     done = DownloadColumn() if unit == "B" else MofNCompleteColumn()
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), done,
-               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), done, TimeElapsedColumn()]
+    if not upper_bound:
+        columns += [TextColumn("eta"), TimeRemainingColumn()]
     with Progress(*columns, console=console) as prog:
         task = prog.add_task(description, total=total)
         yield lambda n=1: prog.advance(task, n)

@@ -103,3 +103,19 @@ def test_flip_tta_embeds_an_image_and_its_mirror_alike(embedder):
     a, b = (tta.features.query_features([[x]], [""])[0].visual[0] for x in (img, mirrored))
     assert np.allclose(a, b, atol=1e-4)
     assert tta.features.image_model_key == plain.features.image_model_key + "+flip"
+
+
+def test_a_model_id_names_the_speech_defence_that_made_its_clip_text():
+    from prodlens.embed import model_id
+    from prodlens.text import Summarizer
+    from prodlens.text.detector import InjectionDetector, shipped_detector
+
+    raw = ProductEmbedder(EmbedConfig(speech="raw"), FeatureCache(None))
+    assert "speech" not in raw.signature()  # raw ASR text: no rule decides it
+    gated = ProductEmbedder(EmbedConfig(speech="gated"), FeatureCache(None))
+    before = model_id(gated.signature())
+    shipped = shipped_detector()
+    retrained = InjectionDetector(shipped.weights * 0.5, shipped.bias, shipped.threshold, shipped.text_encoder,
+                                  shipped.ngram_dim, version="retrained")
+    gated.features.speech._summarizer = Summarizer("extractive", gated.features.cache, detector=retrained)
+    assert model_id(gated.signature()) != before  # an index built before the change refuses the new vectors

@@ -42,3 +42,20 @@ def test_product_embeddings_must_cover_the_items(tmp_path):
     assert np.allclose(v[0], [0, 0, 1]) and np.allclose(v[1], np.array([1, 1, 0]) / np.sqrt(2))
     with pytest.raises(ProdlensError, match="no product embedding"):
         content_vectors(["p1", "p9"], ["", ""], f"embeddings:{tmp_path / 'e.parquet'}")
+
+
+def test_content_cache_keys_name_the_weights_and_the_engine(tmp_path, monkeypatch):
+    from prodlens.rec.content import content_key
+
+    model = tmp_path / "my-encoder"
+    model.mkdir()
+    (model / "weights.bin").write_bytes(b"first training")
+    before = content_key(f"st:{model}")
+    (model / "weights.bin").write_bytes(b"trained again, in place")
+    assert content_key(f"st:{model}") != before  # a model retrained in place never serves old vectors
+    monkeypatch.setattr(content_module, "offline_llm_path", lambda name: model / "weights.bin")
+    engines = {}
+    for engine in ("llama.cpp", "transformers"):
+        monkeypatch.setattr(content_module, "llm_engine", lambda device="cpu", engine_name=engine: engine_name)
+        engines[engine] = content_key("llm:gemma3-270m")
+    assert engines["llama.cpp"] != engines["transformers"]  # two engines, two sets of vectors

@@ -61,3 +61,11 @@ def test_the_summary_cache_key_names_the_defence_and_extractor(tmp_path):
     second = Summarizer("extractive", cache, detector=changed)
     assert second.model_key != first.model_key and "retrained" in second.model_key
     assert not second.summarize(ISSUE_EXAMPLE).cached  # a changed defence never serves an old summary
+
+
+def test_summaries_read_with_another_text_encoder_are_other_cache_entries(tmp_path):
+    cache = FeatureCache(tmp_path / "c")
+    minilm, e5 = Summarizer("extractive", cache), Summarizer("extractive", cache, text_encoder="e5-small")
+    assert minilm.model_key != e5.model_key and minilm.gate_key != e5.gate_key
+    minilm.summarize(ISSUE_EXAMPLE)
+    assert not e5.summarize(ISSUE_EXAMPLE).cached  # its evidence reads with other vectors: never the other's answer

@@ -30,7 +30,8 @@ def test_gated_speech_is_cached_under_the_evidence_and_detector_versions():
     cache = FeatureCache(None)
     summarizer = Summarizer("extractive", cache)
     first, _ = summarizer.gate_many([("a", PITCH, "lunara silk pillowcase")])
-    assert summarizer.gate_key.startswith("gate|evidence-") and "detector-" in summarizer.gate_key
+    assert summarizer.gate_key.startswith("gate|") and "evidence=evidence-" in summarizer.gate_key
+    assert "detector=" in summarizer.gate_key and "text_encoder=minilm#" in summarizer.gate_key
     hits = cache.hits
     again, _ = summarizer.gate_many([("b", PITCH, "lunara silk pillowcase")])
     assert again["b"] == first["a"] and cache.hits == hits + 1

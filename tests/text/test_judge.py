@@ -22,4 +22,5 @@ def test_the_judge_picks_a_candidate_and_the_summary_is_the_extracted_one():
     reference = plain.summarize(TWO_PRODUCTS).facts
     assert facts.product_name in names
     assert facts.summary == reference.summary and facts.attributes == reference.attributes
-    assert judged.model_key.startswith("judge:qwen2.5-0.5b|judge-") and judged.model_key != plain.model_key
+    assert judged.model_key.startswith("judge:qwen2.5-0.5b|") and "prompt=judge-" in judged.model_key
+    assert judged.model_key != plain.model_key

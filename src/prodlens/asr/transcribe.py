@@ -95,7 +95,14 @@ class Transcriber:
 
     @property
     def cache_model_key(self) -> str:
-        return f"asr:{self.resolved_model}:beam{self.beam_size}:vad{int(self.vad_filter)}:{self.language or 'auto'}"
+        """The model (by name and, for a local directory, its content), decoding settings and the numeric type the
+        model runs in: int8 and float32 transcribe differently."""
+        from ..cache import dir_digest, model_key
+
+        local = Path(resolve_asr_model(self.resolved_model))
+        weights = dir_digest(local)[:16] if local.exists() else None
+        return model_key(f"asr:{self.resolved_model}", beam=self.beam_size, vad=int(self.vad_filter),
+                         language=self.language or "auto", compute_type=self.compute_type, weights=weights)
 
     def for_language(self, language: str) -> "Transcriber":
         """With the "auto" model: the transcriber for a catalogue in `language` (see `catalog_language`); any other

@@ -316,7 +316,7 @@ def train_cmd(source: str = SourceArg, root: Path = RootOpt,
 
 @app.command("demo")
 def demo_cmd(out: Path = typer.Option(Path("prodlens-demo"), help="where the catalogue and report go"),
-             products: int = typer.Option(30, min=4, help="number of generated products"),
+             products: int = typer.Option(20, min=4, help="number of generated products"),
              seed: int = typer.Option(0),
              cache_dir: Optional[Path] = typer.Option(None, help="feature cache (default: OUT/cache)"),
              epochs: int = typer.Option(30, min=1, help="training epochs")):

@@ -66,6 +66,16 @@ class FeatureExtractor:
         return {"image": self._image_key or weights_digest(self.config.image_encoder),
                 "text": weights_digest(self.config.text_encoder)}
 
+    def speech_identity(self) -> str | None:
+        """What decides the speech part of a clip's text under gated or summarised speech (the evidence, detector,
+        extractor, prompt and backend versions): part of the model's identity, so an index built before a rule
+        changed refuses vectors made after. None for raw or no speech."""
+        if self.config.speech == "gated":
+            return self.speech.summarizer.gate_key
+        if self.config.speech == "summary":
+            return self.speech.summarizer.model_key
+        return None
+
     def with_cache(self, cache: FeatureCache) -> "FeatureExtractor":
         other = self.with_config()
         other.cache = cache
@@ -317,7 +327,8 @@ class ProductEmbedder(ProductEncoder):
         return self.config.model_name()
 
     def signature(self) -> dict:
-        return {**self.config.signature(), "weights": self.features.weights()}
+        speech = self.features.speech_identity()
+        return {**self.config.signature(), "weights": self.features.weights(), **({"speech": speech} if speech else {})}
 
     @property
     def frames(self) -> int:

@@ -123,8 +123,10 @@ class CheckpointEmbedder(ProductEncoder):
         encoders) and every setting that decides its output — not its path, nor whether it is a checkpoint or a
         saved directory."""
         settings = self.features.config.signature()["config"]
+        speech = self.features.speech_identity()
         return {"kind": "trained", "settings": settings, "network": asdict(self.run_config.model),
-                "weights": {**self.features.weights(), "network": self._weights_digest}}
+                "weights": {**self.features.weights(), "network": self._weights_digest},
+                **({"speech": speech} if speech else {})}
 
     def save(self, path: str | Path) -> Path:
         """This model as a directory (weights in safetensors, settings in JSON, a model card): see

@@ -14,13 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cache import FeatureCache, text_digest
+from ..cache import FeatureCache, dir_digest, text_digest
+from ..cache import model_key as cache_model_key
 from ..embed import Embeddings
-from ..encoders import load_text_encoder
+from ..encoders import load_text_encoder, weights_digest
 from ..errors import ProdlensError
 from ..progress import progress_bar
 from ..specs import parse_spec
-from ..text.llm import OFFLINE_LLMS, llama_cpp_available, load_causal_lm, offline_llm_path
+from ..text.llm import OFFLINE_LLMS, llm_engine, load_causal_lm, offline_llm_path
 
 
 class CausalLMMeanPool:
@@ -73,13 +74,27 @@ class LlamaCppMeanPool:
         return np.asarray(self.llm.embed([t or " " for t in texts], normalize=False, truncate=True), np.float32)
 
 
+def content_key(spec: str, device: str = "cpu") -> str:
+    """The cache's name for a content encoder: its spec, the content of the weights it resolves to and, for an LLM,
+    the engine that runs it (llama.cpp's quantised and transformers' dequantised weights give other vectors)."""
+    scheme, target, gguf = parse_spec(spec)
+    if scheme != "llm":
+        return cache_model_key("content", spec=spec, weights=weights_digest(spec))
+    if target in OFFLINE_LLMS:
+        return cache_model_key("content", spec=spec, engine=llm_engine(device),
+                               weights=dir_digest(offline_llm_path(target))[:16])
+    local = Path(target)
+    return cache_model_key("content", spec=spec, engine="transformers",
+                           weights=dir_digest(local)[:16] if local.exists() else f"name:{target}")
+
+
 def build_content_encoder(spec: str, device: str = "cpu"):
     scheme, target, gguf = parse_spec(spec)
     if scheme != "llm":
         return load_text_encoder(spec, device)
     if target in OFFLINE_LLMS:
         path = offline_llm_path(target)
-        if llama_cpp_available() and device == "cpu":
+        if llm_engine(device) == "llama.cpp":
             return LlamaCppMeanPool(str(path), name=spec)
         return CausalLMMeanPool(str(path.parent), path.name, device, name=spec)
     return CausalLMMeanPool(target, gguf or None, device)
@@ -107,7 +122,7 @@ def content_vectors(item_ids: list[str], texts: list[str], spec: str = "minilm",
                                 f"{', '.join(missing[:5])} (item ids must be the catalogue's product ids)")
         return np.stack([vectors[i] for i in item_ids])
     cache = cache if cache is not None else FeatureCache(None)
-    model_key = f"content:{spec}"
+    model_key = content_key(spec, device)
     keys = [text_digest(t) for t in texts]
     cached = cache.get_many(model_key, "item", list(set(keys)))
     todo = sorted({k: t for k, t in zip(keys, texts) if k not in cached}.items())

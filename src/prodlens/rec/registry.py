@@ -12,7 +12,8 @@ from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from .models import BSARec, LEARN, RecConfig, SASRec
+from .config import LOSSES, RecConfig
+from .models import BSARec, LEARN, SASRec
 
 
 @runtime_checkable
@@ -91,6 +92,10 @@ class ModelSpec:
         return model.eval()
 
 
+# the id models' shared defaults: d 64, the full softmax, 2 layers, dropout 0.5, N(0, 0.02) positions, one model
+_ID_MODELS = {"dim": 64, "loss": "softmax", "layers": 2, "dropout": 0.5, "position_std": 0.02, "members": 1,
+              "ema_half_life": 0.0}
+
 REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (
     # LEARN: chosen on Amazon Beauty validation (docs/recommendation.md). Weight averaging with a half-life of 3
     # epochs: one model validates 0.1200 / 0.1182 / 0.1188 R@10 over three seeds against 0.1140 / 0.1123 / 0.1153
@@ -105,18 +110,12 @@ REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (
               content=True, new_items=True),
     # SASRec: the full softmax with SASRec's dropout for sparse Amazon data; positions start as small as its items
     # (std 0.02: +4.9% validation R@10 on Beauty, +12% on Scientific over torch's N(0, 1))
-    ModelSpec("sasrec", "SASRec: item-id embeddings + causal transformer",
-              {"dim": 64, "loss": "softmax", "layers": 2, "heads": 2, "dropout": 0.5, "position_std": 0.02,
-               "members": 1, "ema_half_life": 0.0},
-              reads=frozenset({"contrastive", "contrastive_positive"}),
-              losses=("softmax", "uniform", "shared", "sampled", "bce"),
+    ModelSpec("sasrec", "SASRec: item-id embeddings + causal transformer", {**_ID_MODELS, "heads": 2},
+              reads=frozenset({"contrastive", "contrastive_positive"}), losses=LOSSES,
               build=lambda cfg, n, content_dim, trained: SASRec(n, cfg)),
     # BSARec: its authors' Amazon Beauty setting (1 head, dropout 0.5 on states and attention, N(0, 0.02) starts)
     ModelSpec("bsarec", "BSARec: SASRec's ids with a frequency filter mixed into every attention layer",
-              {"dim": 64, "loss": "softmax", "layers": 2, "heads": 1, "dropout": 0.5, "position_std": 0.02,
-               "members": 1, "ema_half_life": 0.0},
-              reads=frozenset({"frequency_cutoff", "frequency_mix"}),
-              losses=("softmax", "uniform", "shared", "sampled", "bce"),
+              {**_ID_MODELS, "heads": 1}, reads=frozenset({"frequency_cutoff", "frequency_mix"}), losses=LOSSES,
               build=lambda cfg, n, content_dim, trained: BSARec(n, cfg)),
     # popularity: training frequency; nothing to train, nothing to serve per user
     ModelSpec("pop", "popularity: training frequency",

@@ -275,7 +275,8 @@ class RecTrainer:
         total = cfg.epochs + (cfg.full_softmax_epochs if cfg.loss == "sampled" else 0)
         samples, train_seconds = 0, 0.0
         started = time.time()
-        with progress_bar(total - start_epoch, f"training {cfg.model}", enabled=self.progress) as advance:
+        with progress_bar(total - start_epoch, f"training {cfg.model} (epochs, at most)", enabled=self.progress,
+                          upper_bound=True) as advance:
             for epoch in range(start_epoch, total):
                 if stale >= cfg.patience and epoch < cfg.epochs:
                     advance(1)
@@ -285,6 +286,7 @@ class RecTrainer:
                     self.model.load_state_dict(run.load(BEST)["model"])
                     if self.average is not None:
                         self.average.reset()
+                epoch_start = time.perf_counter()
                 loss, seconds, positions = self._epoch(epoch)
                 samples, train_seconds = samples + positions, train_seconds + seconds
                 metrics = self.validate()
@@ -302,9 +304,10 @@ class RecTrainer:
                 run.log(history[-1])
                 if self.progress:
                     left = min(total - epoch - 1, cfg.patience - stale if epoch < cfg.epochs else total)
+                    took = time.perf_counter() - epoch_start
                     note(f"{cfg.model} epoch {epoch + 1}: loss {loss:.4f}, valid R@10 {metrics['R@10']:.4f} "
-                         f"(best {best['R@10']:.4f} at {best['epoch']}), {seconds:.0f} s; "
-                         f"early stop within {left} epoch(s) (~{left * seconds / 60:.0f} min) without a new best")
+                         f"(best {best['R@10']:.4f} at {best['epoch']}), {took:.0f} s; "
+                         f"early stop within {left} epoch(s) (~{left * took / 60:.0f} min) without a new best")
                 advance(1)
         self._saved(run, BEST)
         self.model.load_state_dict(run.load(BEST)["model"])

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..errors import ProdlensError
 from ..specs import parse_spec
-from .llm import DEFAULT_LLM, OFFLINE_LLMS, llama_cpp_available, load_causal_lm, offline_llm_path
+from .llm import DEFAULT_LLM, OFFLINE_LLMS, llm_engine, load_causal_lm, offline_llm_path
 from .prompt import (Retry, chat_messages, completion_prompt, judge_messages, judge_prompt, judge_schema,
                      parse_json_object)
 
@@ -216,7 +216,7 @@ def offline_llm(name: str, device: str = "cpu", engine: str = "auto"):
     """An offline LLM from its wheel: in llama.cpp when available (engine "auto" or "llama"), else transformers."""
     _, chat, display = OFFLINE_LLMS[name]
     path = offline_llm_path(name)
-    if engine == "llama" or (engine == "auto" and llama_cpp_available() and device == "cpu"):
+    if llm_engine(device, engine) == "llama.cpp":
         return LlamaCppBackend(str(path), name=f"{display}@llama.cpp", chat=chat)
     return TransformersBackend(str(path.parent), gguf_file=path.name, device=device, name=display, chat=chat)
 
@@ -317,6 +317,26 @@ def _error_body(error: urllib.error.HTTPError) -> str:
 
 class _Rejected(Exception):
     """The server refused the request's response_format (4xx): try the next dialect."""
+
+
+def backend_identity(spec: str, device: str = "cpu") -> dict:
+    """What decides an LLM backend's answers, known without loading it: the engine and the weights' content (a local
+    file or directory by digest, an offline model by its GGUF's digest; a hub or server model by its name, which is
+    all that is known of it here). Part of every summary cache key."""
+    from ..cache import dir_digest
+
+    if spec in ("", "extractive", "none"):
+        return {}
+    name, _, engine = spec.partition(":")
+    if name == "llm":
+        name = DEFAULT_LLM
+    if name in OFFLINE_LLMS:
+        return {"engine": llm_engine(device, engine or "auto"), "weights": dir_digest(offline_llm_path(name))[:16]}
+    scheme, target, extra = parse_spec(spec)
+    local = Path(target)
+    weights = dir_digest(local)[:16] if scheme in ("llama", "hf") and local.exists() else f"name:{target}"
+    return {"engine": {"llama": "llama.cpp", "hf": "transformers"}.get(scheme, scheme), "weights": weights,
+            "option": extra or None}
 
 
 def build_backend(spec: str, device: str = "cpu"):

@@ -77,6 +77,14 @@ def llama_cpp_available() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None
 
 
+def llm_engine(device: str = "cpu", engine: str = "auto") -> str:
+    """Which engine runs an offline GGUF model: llama.cpp (in-process, when installed, on CPU) or transformers. The
+    two decode differently (quantised vs dequantised weights), so the engine is part of every cache key."""
+    if engine == "llama" or (engine == "auto" and llama_cpp_available() and device == "cpu"):
+        return "llama.cpp"
+    return "transformers"
+
+
 def offline_llm_path(name: str) -> Path:
     """The GGUF file of an offline LLM (`OFFLINE_LLMS`), from its wheel."""
     if name not in OFFLINE_LLMS:

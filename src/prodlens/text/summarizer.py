@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from ..cache import FeatureCache
+from ..cache import FeatureCache, model_key
 from ..errors import BadRecords, RecordError
 from ..progress import progress_bar
-from .backends import BackendError, build_backend
+from .backends import BackendError, backend_identity, build_backend
 from .detector import shipped_detector
 from .evidence import EVIDENCE_VERSION, EvidenceScorer, Identity
 from .extractive import EXTRACTIVE_VERSION, ExtractiveSummarizer, split_sentences
@@ -57,6 +57,7 @@ class Summarizer:
         self._extractive = None
         self._evidence = None
         self._detector = detector  # an InjectionDetector; the shipped one when None
+        self._identity = None  # the backend's engine and weights, computed once
 
     @property
     def backend_name(self) -> str:
@@ -124,8 +125,16 @@ class Summarizer:
 
     @property
     def gate_key(self) -> str:
-        """What decides gated speech: the evidence and the detector (no backend, no prompt, no extractor)."""
-        return f"gate|{EVIDENCE_VERSION}|detector-{self.detector.version}"
+        """What decides gated speech: the evidence, the detector and the text encoder the evidence reads with (no
+        backend, no prompt, no extractor)."""
+        return model_key("gate", evidence=EVIDENCE_VERSION, detector=self.detector.version,
+                         text_encoder=self._text_encoder_identity)
+
+    @property
+    def _text_encoder_identity(self) -> str:
+        from ..encoders import weights_digest
+
+        return f"{self.text_encoder_spec}#{weights_digest(self.text_encoder_spec)}"
 
     def gate_many(self, items: list[tuple], progress: bool = False) -> tuple[dict[str, str], BadRecords]:
         """items: (record, transcript, title[, visual]) → the speech as said, less what the evidence rejects: clauses
@@ -151,10 +160,13 @@ class Summarizer:
 
     @property
     def model_key(self) -> str:
-        """Everything that decides a summary: backend, prompt, the defence's rules/detector, evidence, extractor."""
-        prompt = JUDGE_VERSION if self.judge else PROMPT_VERSION
-        return (f"{self.backend_name}|{prompt}|{EVIDENCE_VERSION}|{EXTRACTIVE_VERSION}|"
-                f"detector-{self.detector.version}")
+        """Everything that decides a summary: the backend (its engine and weights), the prompt, the defence's
+        detector, the evidence, the extractor and the text encoder they read with."""
+        if self._identity is None:
+            self._identity = backend_identity(self.spec.removeprefix("judge:"), self.device)
+        return model_key(self.backend_name, prompt=JUDGE_VERSION if self.judge else PROMPT_VERSION,
+                         evidence=EVIDENCE_VERSION, extractor=EXTRACTIVE_VERSION, detector=self.detector.version,
+                         text_encoder=self._text_encoder_identity, **self._identity)
 
     def _facts(self, job: "_Job", first_answer: str | None = None) -> tuple[ProductFacts, int]:
         if not job.text and not job.title and job.identity.winner is None:

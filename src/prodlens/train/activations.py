@@ -20,6 +20,7 @@ from PIL import ImageOps
 
 from ..catalog import Sample
 from ..cache import FeatureCache
+from ..cache import model_key as cache_model_key
 from ..embed.embedder import load_sample_frames, media_key
 from ..encoders.tunable import TunableBackbone, pixels_of
 from ..errors import ProdlensError, RecordError
@@ -59,14 +60,16 @@ def activation_key(root: Path, media: Sample, frames: int, view: int, mirror: bo
 
 def build_activation_table(table: FeatureTable, backbone: TunableBackbone, depth: int, views: int, frames: int,
                            cache: FeatureCache, out_dir: Path, progress: bool = True, batch: int = 32,
-                           mirror: bool = False) -> ActivationTable:
+                           mirror: bool = False, weights: str | None = None) -> ActivationTable:
     """Lower-backbone activations of every frame of `table` in `views` looks, from the cache where possible,
     written to `out_dir/activations.npy`; with `mirror` (and views = 2) the second look is the plain view's mirror
     image instead of a random one. A sample whose media cannot be decoded any more keeps no activations,
-    and its frames are dropped from the table's frame mask (it then trains on its text only)."""
+    and its frames are dropped from the table's frame mask (it then trains on its text only). `weights`: the digest
+    of the pretrained weights the frozen blocks hold (part of the cache key)."""
     if mirror and views != 2:
         raise ValueError("mirror=True takes views=2: the plain view and its mirror image")
-    model_key = f"{backbone.name}@lower{backbone.blocks - backbone.check_depth(depth)}"
+    model_key = cache_model_key(f"activations:{backbone.name}", blocks=backbone.blocks - backbone.check_depth(depth),
+                                weights=weights, augmentation=AUGMENTATION)
     n, max_frames = table.frame_mask.shape
     frame_rows = torch.full((n, max_frames), -1, dtype=torch.long)
     counts = table.frame_mask.sum(dim=1)

@@ -179,7 +179,7 @@ class Trainer:
         plain), for partial fine-tuning. Rank 0 fills the cache first, as for the features."""
         def build():
             common = dict(backbone=backbone, depth=depth, frames=self.features.frames, cache=self.embedder.cache,
-                          progress=self.progress)
+                          progress=self.progress, weights=self.embedder.features.weights()["image"])
             t = build_activation_table(table, views=self.cfg.augment_views,
                                        out_dir=self.out / f"activations-rank{self.rank}", **common)
             flip = self.run.model.flip_tta  # validation embeds as inference will: plain + mirror image averaged
