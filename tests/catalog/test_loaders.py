@@ -2,7 +2,7 @@
 import pytest
 
 from prodlens.catalog import load_catalog, load_folder, load_grocery, load_manifest, save_manifest
-from prodlens.errors import ProdlensError
+from prodlens.errors import BadRecords, ProdlensError
 from tests.helpers import make_folder_catalog, make_grocery
 
 
@@ -108,3 +108,43 @@ def test_folder_products_csv_rows_never_shift_and_every_bad_row_is_named_by_line
         expected[key] = [clean(v)[:MAX_TEXT_CHARS] for v in case["values"][1:]]
     listed = {pid: p for pid, p in cat.products.items() if pid in expected}
     assert {pid: [p.title, p.category, p.description] for pid, p in listed.items()} == expected
+
+
+def test_manifest_rows_never_shift_and_bad_rows_are_named_by_their_place_in_the_file(tmp_path):
+    import random
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from prodlens.catalog import open_manifest
+    from tests.helpers import WORDS
+
+    cat = load_folder(make_folder_catalog(tmp_path / "cat"))
+    save_manifest(cat, tmp_path / "m")
+    schema = pq.read_schema(tmp_path / "m" / "samples.parquet")
+    rng = random.Random(0)
+    rows, expected, bad_rows = [], {}, set()
+    for n in range(60):
+        title = rng.choice(["", " ".join(rng.sample(WORDS, 3)), "tab\tand\nnewline", "y" * (1 << 20)])
+        row = {"sample_id": f"page/p1/s{n}", "product_id": "p1", "domain": "page", "images": ["page/p1/main.jpg"],
+               "video": None, "title": title, "text": "", "asr_text": None, "split": rng.choice(["train", "test"])}
+        kind = rng.random()
+        if kind < 0.1:
+            row["sample_id"] = None  # no id: named by its row
+        elif kind < 0.2:
+            row["images"] = [""]  # an empty path
+        if kind < 0.2:
+            bad_rows.add(n + 1)
+        elif row["split"] == "train":
+            expected[row["sample_id"]] = " ".join(title.split())[:20_000]
+        rows.append(row)
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp_path / "m" / "samples.parquet", row_group_size=7)
+    bad = BadRecords()
+    view = open_manifest(tmp_path / "m", split="train")
+    got = {s.sample_id: s.title for batch in view.iter_samples(batch_rows=5, bad=bad) for s in batch}
+    assert got == expected  # every good row keeps its own title, across row groups and batches
+    named = {b.record for b in bad}
+    for n in bad_rows:
+        row = rows[n - 1]
+        if row["split"] == "train":
+            assert (row["sample_id"] or f"samples.parquet row {n}") in named

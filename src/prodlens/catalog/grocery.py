@@ -29,7 +29,13 @@ def load_grocery(root: str | Path, splits: tuple[str, ...] | None = None) -> Cat
     with open(classes_csv, newline="", encoding="utf-8") as f:
         reader = csv.reader(f)
         next(reader, None)
-        for line_no, row in enumerate(reader, start=2):
+        while True:
+            line_no = reader.line_num + 1  # where the next row starts (a quoted field may span lines)
+            row = next(reader, None)
+            if row is None:
+                break
+            if not row:
+                continue
             record = f"classes.csv line {line_no}"
             if len(row) < 6:
                 bad.add(record, f"expected 6 columns, got {len(row)}", "grocery")

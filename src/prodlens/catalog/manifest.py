@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Iterable, Iterator
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
@@ -62,6 +63,9 @@ def save_manifest(catalog: Catalog, out_dir: str | Path) -> Path:
     atomic.write_json(out_dir / "catalog.json", {"version": MANIFEST_VERSION, "name": catalog.name, "root": root_field,
                                                   "bad_records_at_import": catalog.bad.as_dicts()})
     return out_dir
+
+
+ROW = "_row"  # the file position of a row read from samples.parquet (not stored: added when read)
 
 
 def _meta(manifest_dir: Path) -> tuple[dict, Path]:
@@ -122,8 +126,14 @@ class ManifestView:
     def iter_tables(self, batch_rows: int = ROW_GROUP_ROWS, columns: list[str] | None = None) -> Iterator[pa.Table]:
         """The selection as Arrow tables of `batch_rows` rows (the last may be shorter), read a row group at a time:
         memory holds one row group and one batch."""
-        groups = range(self._file.num_row_groups)
-        return _rebatch((self._selected(self._file.read_row_group(g, columns=columns)) for g in groups), batch_rows)
+        def groups() -> Iterator[pa.Table]:
+            first = 0
+            for g in range(self._file.num_row_groups):
+                table = self._file.read_row_group(g, columns=columns)
+                yield self._selected(_numbered(table, first))
+                first += len(table)
+
+        return _rebatch(groups(), batch_rows)
 
     @property
     def total_rows(self) -> int:
@@ -139,7 +149,7 @@ class ManifestView:
                 rows = self._file.metadata.row_group(group).num_rows
                 lo, hi = max(start, first), min(stop, first + rows)
                 if lo < hi:
-                    yield self._selected(self._file.read_row_group(group).slice(lo - first, hi - lo))
+                    yield self._selected(_numbered(self._file.read_row_group(group).slice(lo - first, hi - lo), lo))
                 first += rows
                 if first >= stop:
                     break
@@ -174,6 +184,12 @@ class ManifestView:
         return Catalog.build(self.root, products, samples, bad, name=self.name)
 
 
+def _numbered(table: pa.Table, first: int) -> pa.Table:
+    """`table` (rows first, first + 1, ... of samples.parquet) with each row's position in the file as `_row`, so a
+    bad row is named by where it is, whatever selection or batch it arrives in."""
+    return table.append_column(ROW, pa.array(np.arange(first, first + len(table), dtype=np.int64)))
+
+
 def _rebatch(tables: Iterable[pa.Table], batch_rows: int) -> Iterator[pa.Table]:
     """Tables of exactly `batch_rows` rows (the last may be shorter) out of tables of any size."""
     pending: list[pa.Table] = []
@@ -200,7 +216,7 @@ def load_manifest(manifest_dir: str | Path) -> Catalog:
 
 def products_from_rows(rows: list[dict], bad: BadRecords) -> list[Product]:
     products = []
-    for i, row in enumerate(rows):
+    for i, row in enumerate(rows, start=1):
         pid = row.get("product_id")
         if not isinstance(pid, str) or not pid:
             bad.add(f"products.parquet row {i}", "missing product_id", "manifest")
@@ -216,7 +232,7 @@ def products_from_rows(rows: list[dict], bad: BadRecords) -> list[Product]:
 def samples_from_rows(rows: list[dict], bad: BadRecords) -> list[Sample]:
     samples = []
     for i, row in enumerate(rows):
-        record = row.get("sample_id") or f"samples.parquet row {i}"
+        record = row.get("sample_id") or f"samples.parquet row {row.get(ROW, i) + 1}"
         try:
             samples.append(_sample_from_row(row, record))
         except RecordError as e:
@@ -233,6 +249,8 @@ def _sample_from_row(row: dict, record: str) -> Sample:
             raise RecordError(record, f"column {key!r} is not text")
         return clean_text(value, record)
 
+    if not row.get("sample_id"):  # a streaming job would embed it under no name
+        raise RecordError(record, "empty sample_id")
     images = row.get("images") or []
     if not all(isinstance(x, str) and x for x in images):
         raise RecordError(record, "column 'images' holds an empty or non-text path")
