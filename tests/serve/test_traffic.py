@@ -224,3 +224,22 @@ def test_frames_prepared_in_the_request_thread_embed_to_the_same_vector(service,
     assert prepared[0].size == (224, 224)  # the resize and crop left to the request thread
     np.testing.assert_array_equal(service.model.embed_query(prepared, "", "live"),
                                   service.model.embed_query([photo], "", "live"))
+
+
+def test_a_query_stuck_behind_a_hung_model_gets_503_and_the_server_recovers(service, monkeypatch):
+    release = threading.Event()
+    embed = service._embed_batch
+
+    def hung(queries, domain):
+        if any(text == "hang" for _, text in queries):
+            release.wait()
+        return embed(queries, domain)
+
+    monkeypatch.setattr(service.batcher, "_run_batch", hung)
+    monkeypatch.setattr(service.batcher, "timeout", 0.3)
+    with TestClient(create_app(service.config, service)) as c:
+        stuck = c.post("/search", data={"text": "hang", "k": "3"})
+        assert stuck.status_code == 503 and "no result within" in stuck.json()["detail"]
+        assert stuck.headers.get("retry-after") == "1"
+        release.set()
+        assert c.post("/search", data={"text": "juice", "k": "3"}).status_code == 200
