@@ -59,12 +59,13 @@ def rec_eval(interactions: Path = InteractionsOpt, items: Path = ItemsOpt,
     """Train (unless --checkpoint) and evaluate with leave-one-out full ranking, long-tail and cold-start views.
     Data-parallel training: `torchrun --nproc_per_node N -m prodlens rec eval ...`."""
     from ..rec import evaluate_recommender
+    from ..rec.registry import model_spec
 
     try:
         cfg = RecConfig(model=model, encoder=encoder, epochs=epochs).with_settings(settings)
     except (ValueError, TypeError) as e:
         raise typer.BadParameter(str(e)) from None
-    run_dir = out or (None if model == "pop" else Path("runs") / f"rec-{model}")
+    run_dir = out or (Path("runs") / f"rec-{model}" if model_spec(model).trainable else None)
     try:
         result = evaluate_recommender(interactions, items, cfg, run_dir, checkpoint, json_out, item_map,
                                       api.open_cache(cache_dir), cold_start=not no_cold_start, resume=resume)

@@ -110,15 +110,15 @@ class RecConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "RecConfig":
         """A saved configuration, including the first checkpoint format's (`sasrec_loss`, no id embeddings)."""
+        from .registry import model_spec
+
         data = dict(data)
-        if "sasrec_loss" in data:
-            old = data.pop("sasrec_loss")
-            data.setdefault("loss", ("bce" if old == "bce" else "softmax") if data.get("model") == "sasrec"
-                            else "sampled")
-            if data.get("model") == "learn":
-                data.setdefault("item_ids", False)
-        if data.get("model") == "learn":
-            data.setdefault("learn_scale", False)  # saved before the scale was learned
+        spec = model_spec(data.get("model", cls.model))
+        if "sasrec_loss" in data:  # the first format: each model's settings of then
+            for key, value in spec.first_format(data.pop("sasrec_loss")).items():
+                data.setdefault(key, value)
+        for key, value in spec.saved_before.items():  # the model's values of settings added since
+            data.setdefault(key, value)
         data.setdefault("position_std", 1.0)  # saved before it was a setting: torch's N(0, 1) start
         data.setdefault("members", 1)  # saved before ensembles: one model
         data.setdefault("ema_half_life", 0.0)  # saved before weight averaging: none

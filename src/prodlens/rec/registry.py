@@ -6,7 +6,7 @@ A new model is a class with `RecModel`'s methods plus one `ModelSpec` in `REGIST
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 import numpy as np
@@ -57,6 +57,10 @@ class ModelSpec:
     build: Callable[[RecConfig, int, int | None, np.ndarray | None], RecModel] | None = None  # None: not trained
     content: bool = False  # reads item content vectors (a text encoder's): computed before training and serving
     new_items: bool = False  # places items it was not trained on (a content tower): the catalogue can grow
+    # a configuration saved by an earlier release: the first format's settings, given its `sasrec_loss`, and the
+    # values this model had for settings added since (what its saved weights were trained with)
+    first_format: Callable[[str], dict] = lambda old: {}
+    saved_before: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def trainable(self) -> bool:
@@ -107,12 +111,15 @@ REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (
                                "lazy_ids_above", "contrastive", "contrastive_positive"}),
               losses=("softmax", "uniform", "shared", "sampled"),
               build=lambda cfg, n, content_dim, trained: LEARN(cfg, n, content_dim, trained),
-              content=True, new_items=True),
+              content=True, new_items=True,
+              first_format=lambda old: {"loss": "sampled", "item_ids": False},
+              saved_before={"learn_scale": False}),
     # SASRec: the full softmax with SASRec's dropout for sparse Amazon data; positions start as small as its items
     # (std 0.02: +4.9% validation R@10 on Beauty, +12% on Scientific over torch's N(0, 1))
     ModelSpec("sasrec", "SASRec: item-id embeddings + causal transformer", {**_ID_MODELS, "heads": 2},
               reads=frozenset({"contrastive", "contrastive_positive"}), losses=LOSSES,
-              build=lambda cfg, n, content_dim, trained: SASRec(n, cfg)),
+              build=lambda cfg, n, content_dim, trained: SASRec(n, cfg),
+              first_format=lambda old: {"loss": "bce" if old == "bce" else "softmax"}),
     # BSARec: its authors' Amazon Beauty setting (1 head, dropout 0.5 on states and attention, N(0, 0.02) starts)
     ModelSpec("bsarec", "BSARec: SASRec's ids with a frequency filter mixed into every attention layer",
               {**_ID_MODELS, "heads": 1}, reads=frozenset({"frequency_cutoff", "frequency_mix"}), losses=LOSSES,
