@@ -339,7 +339,6 @@ def messy_table(rng: random.Random, columns: list[str], tab: bool, rows: int = 6
         return '"' + value.replace('"', '""') + '"'
 
     out = [(bom and "\ufeff" or "") + sep.join(columns) + newline]
-    out_bytes = [b""]
     cases, keys, line = [], [], 2
     kinds = ["good"] * 6 + ["dup", "empty", "blank-key", "bad-utf8", "all-empty"] + (["tab-inside"] if tab else [])
     long_at = rng.randrange(rows)

@@ -40,7 +40,6 @@ import pyarrow.parquet as pq
 from .. import atomic
 from ..errors import BadRecordLog, ProdlensError
 from ..progress import progress_bar
-from .config import DEFAULT_URL_PREFIX
 from .manifest import MANIFEST_VERSION, PRODUCT_SCHEMA, ROW_GROUP_ROWS, SAMPLE_SCHEMA, load_manifest
 from .text import MAX_TEXT_CHARS
 

@@ -12,7 +12,8 @@ from .rope import load_rope
 from .schema import Catalog
 
 
-def load_catalog(source: str, root: str | Path, split: str | None = None, media_dir: str | Path | None = None) -> Catalog:
+def load_catalog(source: str, root: str | Path, split: str | None = None,
+                 media_dir: str | Path | None = None) -> Catalog:
     """Load a catalogue from one of the supported layouts; `split` limits loading to that split where it can.
     `media_dir`: where ROPE's downloaded images are (default ROOT/media). For ROPE-sized catalogues import once
     (`import_rope`) and stream the manifest (`open_manifest`) instead of loading everything."""

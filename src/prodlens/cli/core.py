@@ -13,10 +13,10 @@ from ..asr.config import DEFAULT_ASR_MODEL
 from ..catalog.config import DEFAULT_URL_PREFIX
 from ..embed.config import SHARD_ROWS
 from ..errors import ProdlensError
-from ..lazy import LazyModule
 from ..media.config import DEFAULT_FRAMES
-from .common import (api, catalogs, downloads, RootOpt, SourceArg, SplitOpt, _fail, _model_options, _print_bad, app, catalog_app, console,
-                     err)
+from .common import (RootOpt, SourceArg, SplitOpt, _fail, _model_options, _print_bad, api, app, catalog_app, catalogs,
+                     console, downloads, err)
+
 
 @catalog_app.command("validate")
 def catalog_validate(source: str = SourceArg, root: Path = RootOpt, split: Optional[str] = SplitOpt,
@@ -92,8 +92,8 @@ def catalog_download(source: str = typer.Argument(..., help="rope"), root: Path 
     splits = (split,) if split else None
     try:
         total = downloads.count_rope_images(root, splits)
-        report = downloads.download_images(downloads.rope_image_names(root, splits), media_dir, url_prefix, workers=workers, rate=rate,
-                                 retries=retries, timeout=timeout, total=total)
+        report = downloads.download_images(downloads.rope_image_names(root, splits), media_dir, url_prefix,
+                                           workers=workers, rate=rate, retries=retries, timeout=timeout, total=total)
     except ProdlensError as e:
         _fail(str(e))
     console.print(f"downloaded {report.downloaded}, already there {report.skipped}, failed {report.failed} "

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ..rec.config import RecConfig
 from ..errors import BadRecords, ProdlensError
-from .common import api, _fail, _print_bad, app, console
+from .common import _fail, _print_bad, api, app, console
 
 rec_app = typer.Typer(no_args_is_help=True, help="Sequential recommendation: LEARN (frozen LLM content embeddings + "
                                                  "twin towers), SASRec, BSARec and popularity.")

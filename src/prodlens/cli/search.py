@@ -14,7 +14,7 @@ from ..errors import BadRecords, ProdlensError
 from ..rows import read_lines
 from ..index.vectors import IndexConfig
 from ..serve.config import ServeConfig
-from .common import api, catalogs, RootOpt, SourceArg, SplitOpt, _fail, _model_options, _print_bad, app, console
+from .common import RootOpt, SourceArg, SplitOpt, _fail, _model_options, _print_bad, api, app, catalogs, console
 from .options import config_options
 
 index_app = typer.Typer(no_args_is_help=True, help="Build and edit the product vector index (FAISS).")

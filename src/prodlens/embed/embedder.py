@@ -22,10 +22,9 @@ from PIL import Image, ImageOps
 
 from ..catalog import Catalog, Sample
 from ..catalog.schema import resolve_media_path
-from ..encoders import (DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER, l2_normalize, load_image_encoder,
-                        load_text_encoder, weights_digest)
+from ..encoders import l2_normalize, load_image_encoder, load_text_encoder, weights_digest
 from ..errors import BadRecords, MediaError, ProdlensError, RecordError
-from ..media import DEFAULT_FRAMES, load_image, random_view, sample_frames, uniform_positions
+from ..media import load_image, random_view, sample_frames, uniform_positions
 from ..progress import progress_bar
 from ..cache import FeatureCache, combine_digests, file_digest, text_digest
 from .config import INPUT_CHOICES, SPEECH_CHOICES, EmbedConfig  # noqa: F401  (re-exported)

@@ -4,7 +4,9 @@ from ..lazy import exports
 _WHERE = {
     "base": ['ImageEncoder', 'ImageFeatures', 'TextEncoder', 'l2_normalize'],
     "config": ['DEFAULT_IMAGE_ENCODER', 'DEFAULT_TEXT_ENCODER'],
-    "registry": ['build_image_encoder', 'build_text_encoder', 'weights_digest', 'image_encoder_names', 'load_image_encoder', 'load_text_encoder', 'register_image_encoder', 'register_text_encoder', 'text_encoder_names'],
+    "registry": ['build_image_encoder', 'build_text_encoder', 'weights_digest', 'image_encoder_names',
+                 'load_image_encoder', 'load_text_encoder', 'register_image_encoder', 'register_text_encoder',
+                 'text_encoder_names'],
 }
 __getattr__, __dir__ = exports(__name__, _WHERE)
 __all__ = [name for names in _WHERE.values() for name in names]
