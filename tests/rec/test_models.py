@@ -341,6 +341,7 @@ def test_every_model_is_one_registry_entry_with_affordable_defaults():
             vectors = model.table_vectors(np.arange(3), content[:3] if spec.content else None)
             assert vectors.shape[0] == 3 and np.isfinite(vectors).all()
     assert RecConfig(model="learn").ema_half_life == 3.0 and RecConfig(model="sasrec").ema_half_life == 0.0
+    assert (RecConfig(model="learn").patience, RecConfig(model="sasrec").patience) == (5, 10)
     assert [n for n, s in REGISTRY.items() if s.new_items] == ["learn"]
     # a setting the chosen model does not read is refused, not silently ignored
     with pytest.raises(ValueError, match="item_prior: not a setting of sasrec"):

@@ -13,7 +13,7 @@ from ..specs import parse_assignments
 ANN_ABOVE: int | None = None
 LOSSES = ("softmax", "uniform", "shared", "sampled", "bce")
 # The fields each model sets for itself when left unset (None): its entry in prodlens.rec.registry gives the values.
-PER_MODEL = ("dim", "loss", "layers", "heads", "dropout", "position_std", "members", "ema_half_life")
+PER_MODEL = ("dim", "loss", "layers", "heads", "dropout", "position_std", "members", "ema_half_life", "patience")
 
 
 @dataclass
@@ -66,7 +66,7 @@ class RecConfig:
     # ones, with this half-life in epochs (prodlens.rec.optim.WeightAverage); 0: the trained weights themselves.
     # None: the model's default (LEARN 3: +4-5% validation R@10 for one model on Beauty; the id models 0)
     ema_half_life: float | None = None
-    patience: int = 10  # epochs without validation gain before stopping
+    patience: int | None = None  # epochs without validation gain before stopping (None: the model's default)
     lr_decay: float = 1.0  # the lr × this after every `lr_patience` epochs without validation gain (1: constant lr)
     lr_patience: int = 3
     eval_users: int = 30_000  # validation cases scored per epoch (a fixed random subset when there are more)
