@@ -194,7 +194,14 @@ def test_partial_finetune_trains_the_top_blocks_on_cached_activations(demo, tmp_
                                              "epochs": 1, "batch_products": 4, "samples_per_product": 1}})
     cache = FeatureCache(cache_dir)
     Trainer(run, tmp_path / "p", cache, progress=False).fit(cat, max_steps=3)
-    stored = cache.count("efficientnet-lite0@224@lower14")
+    from prodlens.cache import model_key
+    from prodlens.encoders import weights_digest
+    from prodlens.train.activations import AUGMENTATION
+
+    # the frozen blocks' output is named by the blocks and the pretrained weights they hold
+    key = model_key("activations:efficientnet-lite0@224", blocks=14, weights=weights_digest("efficientnet-lite0"),
+                    augmentation=AUGMENTATION)
+    stored = cache.count(key)
     frames = sum(len(s.media_paths) if not s.video else 1 for s in cat.samples)
     assert stored == 2 * len(cat.samples) > 0, (stored, frames)  # one entry per sample and view
     acts = np.load(tmp_path / "p" / "activations-rank0" / "activations.npy", mmap_mode="r")
@@ -207,7 +214,7 @@ def test_partial_finetune_trains_the_top_blocks_on_cached_activations(demo, tmp_
 
     again = Trainer(run, tmp_path / "again", cache, progress=False)
     again.fit(cat, max_steps=1)
-    assert cache.count("efficientnet-lite0@224@lower14") == stored  # read back, not recomputed
+    assert cache.count(key) == stored  # read back, not recomputed
     embedder = CheckpointEmbedder(tmp_path / "p", FeatureCache(cache_dir))
     assert embedder.features.image_model_key.startswith("finetuned:")
     assert len(embedder.embed_catalog(cat, progress=False)) == len(cat.samples)
