@@ -26,6 +26,7 @@ JOB = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # six two-process torchrun starts: the slow tier's kind of test (multi-process)
 @pytest.mark.parametrize("attempt", range(6))  # without the teardown about half of such runs aborted
 def test_a_process_that_finishes_first_exits_cleanly(tmp_path, attempt):
     job = tmp_path / "job.py"
