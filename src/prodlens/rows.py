@@ -93,27 +93,26 @@ def read_rows(path: str | Path, bad: BadRecords, stage: str, max_field: int = MA
             yield line, dict(zip(header, values))
 
 
-def data_lines(path: str | Path, rows: Iterable[int]) -> dict[int, int]:
-    """Line numbers of the given 0-based data rows of a CSV/TSV file, counting the rows with the header's field
-    count (the rows a columnar reader keeps): what a bulk loader needs to name the few rows it reports."""
+def line_numbers(path: str | Path, rows: Iterable[int], dropped: bool = True
+                 ) -> tuple[dict[int, int], list[tuple[int, str]]]:
+    """What a bulk (columnar) loader needs to name the few rows it reports, in one pass over the file: the line of
+    each given 0-based data row, counting the rows with the header's field count (the rows such a reader keeps), and
+    with `dropped`, (line, problem) of every row whose field count is not the header's (the rows it drops; without,
+    the pass stops at the last row asked for)."""
     wanted = set(rows)
     found: dict[int, int] = {}
+    gone: list[tuple[int, str]] = []
     n = 0
-    for line, header, values, _ in _all_rows(Path(path), sys.maxsize):
+    for line, header, values, problem in _all_rows(Path(path), sys.maxsize):
         if len(values) != len(header):
+            gone.append((line, problem))
             continue
         if n in wanted:
             found[n] = line
-            if len(found) == len(wanted):
+            if len(found) == len(wanted) and not dropped:
                 break
         n += 1
-    return found
-
-
-def dropped_lines(path: str | Path) -> list[tuple[int, str]]:
-    """(line, problem) of every row whose field count is not the header's (the rows a columnar reader drops)."""
-    return [(line, problem) for line, header, values, problem in _all_rows(Path(path), sys.maxsize)
-            if len(values) != len(header)]
+    return found, gone if dropped else []
 
 
 def read_lines(path: str | Path, bad: BadRecords, stage: str) -> list[str]:

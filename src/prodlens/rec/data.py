@@ -115,7 +115,7 @@ class RecData:
 
 def _arrow_table(path: Path):
     """(table, rows dropped, bad text): the whole file as a pyarrow table, every column as strings; the number of rows
-    the reader dropped (field count unlike the header's: `row_names` names them by line); and a mask of the table's
+    the reader dropped (field count unlike the header's: `_row_names` names them by line); and a mask of the table's
     rows holding bytes that are not UTF-8 (their values are empty strings). Column names keep RecBole's ':type'
     suffix. Parsed by Arrow's multi-threaded reader: a 20M-row file takes seconds and its bytes, not a Python object
     per cell."""
@@ -182,16 +182,15 @@ def _arrow_table(path: Path):
 
 def _row_names(path: Path, rows, dropped: int) -> tuple[dict[int, str], list[tuple[str, str]]]:
     """({table row: "file line N"} for the given rows, [("file line N", problem)] for the rows the reader dropped):
-    the file is read again only for what is reported."""
+    the file is read again, once, only when something is reported."""
     rows = [int(r) for r in rows]
     if path.suffix == ".parquet":
         return {r: f"{path.name} row {r + 1}" for r in rows}, []
-    from ..rows import data_lines, dropped_lines
+    from ..rows import line_numbers
 
-    lines = data_lines(path, rows)
+    lines, gone = line_numbers(path, rows, dropped=dropped > 0)
     named = {r: f"{path.name} line {lines[r]}" if r in lines else f"{path.name} data row {r + 1}" for r in rows}
-    gone = [(f"{path.name} line {line}", problem) for line, problem in dropped_lines(path)] if dropped else []
-    return named, gone
+    return named, [(f"{path.name} line {line}", problem) for line, problem in gone]
 
 
 def _column(header: list[str], names: tuple[str, ...], path: Path, default: int | None = None) -> int:
