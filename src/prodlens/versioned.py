@@ -81,21 +81,17 @@ class VersionedStore:
         temporary files of crashed writers. A reader that opened an earlier version keeps its open files and maps
         (POSIX keeps an unlinked file's data while it is open)."""
         for pattern in self.entries:
-            for p in self.path.glob(pattern):
-                if p.name.split(".")[0] not in keep and p.name not in keep:
-                    p.unlink(missing_ok=True) if not p.is_dir() else shutil.rmtree(p, ignore_errors=True)
-        for pattern in self.entries:
-            for p in self.path.glob(f".{pattern}"):  # a crashed writer's temporary file or directory
-                p.unlink(missing_ok=True) if not p.is_dir() else shutil.rmtree(p, ignore_errors=True)
+            unlisted = [p for p in self.path.glob(pattern) if p.name.split(".")[0] not in keep and p.name not in keep]
+            for p in unlisted + list(self.path.glob(f".{pattern}")):  # + a crashed writer's temporary files
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
 class Commit:
     def __init__(self, store: VersionedStore, manifest: dict | None):
         self.store, self.manifest = store, manifest
-        self.done = False
 
     def __call__(self, manifest: dict, keep: Iterable[str]) -> None:
         """Make `manifest` current (atomically), then remove the entries `keep` does not name."""
         atomic.write_text(self.store.manifest_path, self.store.encode(manifest))
-        self.manifest, self.done = manifest, True
+        self.manifest = manifest
         self.store.remove_unlisted(set(keep))

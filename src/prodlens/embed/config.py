@@ -54,5 +54,3 @@ class EmbedConfig:
         speech = f"; speech={self.speech}" + (f"({self.summarizer})" if self.speech == "summary" else "")
         return (f"zero-shot[{self.image_encoder}+{self.text_encoder}; page={self.page_inputs}; "
                 f"clip={self.clip_inputs}; w={self.visual_weight:g}{speech}]")
-
-

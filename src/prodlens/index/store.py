@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 
 from .. import atomic
 from ..embed import Embeddings
-from ..versioned import VersionedStore
+from ..versioned import LOCK_TIMEOUT, VersionedStore
 from ..errors import ProdlensError
 from .lexical import LexicalIndex, fuse
 from .milvus import MilvusVectors
@@ -47,7 +47,6 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 KEEP_VERSIONS = 2
 MAX_FETCH = 16_384  # most hits one vector search returns (Milvus' limit too)
-LOCK_TIMEOUT = 600.0  # seconds a writer waits for another's save to finish (a save writes files; it does not embed)
 ITEM_COLUMNS = ("sample_id", "product_id", "domain", "split", "title", "category", "thumbnail", "text")
 
 

@@ -107,8 +107,12 @@ class ItemTable:
     @classmethod
     def open(cls, path: str | Path) -> "ItemTable":
         path = Path(path)
-        return store(path).read(lambda manifest: cls(path, _checked(path, manifest),
-                                                     [Segment(path, s["name"]) for s in manifest["segments"]]))
+        return store(path).read(lambda manifest: cls.of_manifest(path, manifest))
+
+    @classmethod
+    def of_manifest(cls, path: Path, manifest: dict) -> "ItemTable":
+        """The table version `manifest` names (its segments are read; they never change once named)."""
+        return cls(path, _checked(path, manifest), [Segment(path, s["name"]) for s in manifest["segments"]])
 
     @property
     def version(self) -> int:
@@ -203,8 +207,9 @@ def create_table(path: str | Path, rows: ItemRows, tower: str,
     with store(path).writing() as commit:
         version = 0
         if commit.manifest is not None:
-            version = _checked(path, commit.manifest)["version"]
-            kept = carry(_resolved(ItemTable.open(path))) if carry is not None else None
+            replaced = ItemTable.of_manifest(path, commit.manifest)
+            version = replaced.version
+            kept = carry(_resolved(replaced)) if carry is not None else None
             if kept is not None:
                 rows = _concat([rows, kept])
         name = _segment_name(version + 1)
@@ -214,35 +219,47 @@ def create_table(path: str | Path, rows: ItemRows, tower: str,
 
 def append_rows(path: str | Path, rows: ItemRows, tower: str) -> int:
     """Append `rows` as a new segment; returns the table's new version. The caller computed the rows' vectors with the
-    weights whose digest is `tower`."""
-    return update_rows(path, tower, lambda table: rows)[0]
-
-
-def update_rows(path: str | Path, tower: str, change: Callable[[ItemTable], ItemRows | None]) -> tuple[int, bool]:
-    """(version, written): `change` is given the table as it stands under the writers' lock and returns the rows to
-    append (None: nothing to write, no new version), so what it read cannot be changed by another writer before
-    its rows land. Every segment is merged into one when there would be too many."""
+    weights whose digest is `tower`. Only the manifest is read (the segments too when they are merged)."""
     path = Path(path)
     with store(path).writing() as commit:
-        if commit.manifest is None:
-            raise ProdlensError(f"{path} has no item table ({MANIFEST} is missing)")
-        manifest = _checked(path, commit.manifest)
-        if manifest["tower"] != tower:
-            raise ProdlensError(f"the item table {path} was computed with other weights than the model's; "
-                                "reopen the run")
-        table = ItemTable(path, manifest, [Segment(path, s["name"]) for s in manifest["segments"]])
+        return _append(path, commit, _current(path, commit.manifest, tower), rows, tower)
+
+
+def update_rows(path: str | Path, tower: str, change: Callable[[ItemTable], ItemRows | None]) -> int:
+    """The table's version after `change`: it is given the table as it stands under the writers' lock and returns the
+    rows to append (None: nothing to write, no new version), so what it read cannot be changed by another writer
+    before its rows land."""
+    path = Path(path)
+    with store(path).writing() as commit:
+        manifest = _current(path, commit.manifest, tower)
+        table = ItemTable.of_manifest(path, manifest)
         rows = change(table)
         if rows is None or not len(rows):
-            return table.version, False
-        version = manifest["version"] + 1
-        names = [s["name"] for s in manifest["segments"]]
-        if len(names) + 1 > MAX_SEGMENTS:
-            rows = _concat([_resolved(table), rows])
-            names = []
-        name = _segment_name(version)
-        _write_segment(path, name, rows)
-        commit(_manifest(version, names + [name], rows, tower), keep=set(names) | {name})
-        return version, True
+            return table.version
+        return _append(path, commit, manifest, rows, tower, table)
+
+
+def _current(path: Path, manifest: dict | None, tower: str) -> dict:
+    """The manifest a writer read under the lock, checked: a table, computed with the caller's weights."""
+    if manifest is None:
+        raise ProdlensError(f"{path} has no item table ({MANIFEST} is missing)")
+    if _checked(path, manifest)["tower"] != tower:
+        raise ProdlensError(f"the item table {path} was computed with other weights than the model's; "
+                            "reopen the run")
+    return manifest
+
+
+def _append(path: Path, commit, manifest: dict, rows: ItemRows, tower: str, table: ItemTable | None = None) -> int:
+    """`rows` as the next version's new segment; every segment is merged into one when there would be too many."""
+    version = manifest["version"] + 1
+    names = [s["name"] for s in manifest["segments"]]
+    if len(names) + 1 > MAX_SEGMENTS:
+        rows = _concat([_resolved(table or ItemTable.of_manifest(path, manifest)), rows])
+        names = []
+    name = _segment_name(version)
+    _write_segment(path, name, rows)
+    commit(_manifest(version, names + [name], rows, tower), keep=set(names) | {name})
+    return version
 
 
 def _resolved(table: ItemTable) -> ItemRows:

@@ -240,7 +240,7 @@ class Recommender:
             return ItemRows.new(live, [table.text(r) for r in rows], table.slots(rows), table.content(rows),
                                 table.vectors(rows), np.ones(len(live), bool))
 
-        version, _ = update_rows(self.run / ITEMS_DIR, self.tower, retire)
+        version = update_rows(self.run / ITEMS_DIR, self.tower, retire)
         self.refresh()
         return {"version": version, **outcome}
 

@@ -42,5 +42,3 @@ class ServeConfig:
             self.reload_seconds = None
         if self.retrieval not in RETRIEVALS:
             raise ValueError(f"retrieval must be one of {', '.join(RETRIEVALS)}, got {self.retrieval!r}")
-
-
