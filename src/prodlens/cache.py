@@ -140,6 +140,14 @@ def dir_digest(path: Path) -> str:
     return combine_digests([f"{p.relative_to(path).as_posix()}:{file_digest(p)}" for p in files])
 
 
+def model_digest(target: str | Path) -> str:
+    """What a model at `target` is, without loading it: the digest of a local file's or directory's content (a model
+    retrained in place is another model), or its name when it is not on disk (a hub or server model: its name is all
+    that is known of it here)."""
+    local = Path(target)
+    return dir_digest(local)[:16] if local.exists() else f"name:{target}"
+
+
 def text_digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -97,12 +97,11 @@ class Transcriber:
     def cache_model_key(self) -> str:
         """The model (by name and, for a local directory, its content), decoding settings and the numeric type the
         model runs in: int8 and float32 transcribe differently."""
-        from ..cache import dir_digest, model_key
+        from ..cache import model_digest, model_key
 
-        local = Path(resolve_asr_model(self.resolved_model))
-        weights = dir_digest(local)[:16] if local.exists() else None
         return model_key(f"asr:{self.resolved_model}", beam=self.beam_size, vad=int(self.vad_filter),
-                         language=self.language or "auto", compute_type=self.compute_type, weights=weights)
+                         language=self.language or "auto", compute_type=self.compute_type,
+                         weights=model_digest(resolve_asr_model(self.resolved_model)))
 
     def for_language(self, language: str) -> "Transcriber":
         """With the "auto" model: the transcriber for a catalogue in `language` (see `catalog_language`); any other

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cache import FeatureCache, dir_digest, text_digest
+from ..cache import FeatureCache, model_digest, text_digest
 from ..cache import model_key as cache_model_key
 from ..embed import Embeddings
 from ..encoders import load_text_encoder, weights_digest
@@ -82,10 +82,8 @@ def content_key(spec: str, device: str = "cpu") -> str:
         return cache_model_key("content", spec=spec, weights=weights_digest(spec))
     if target in OFFLINE_LLMS:
         return cache_model_key("content", spec=spec, engine=llm_engine(device),
-                               weights=dir_digest(offline_llm_path(target))[:16])
-    local = Path(target)
-    return cache_model_key("content", spec=spec, engine="transformers",
-                           weights=dir_digest(local)[:16] if local.exists() else f"name:{target}")
+                               weights=model_digest(offline_llm_path(target)))
+    return cache_model_key("content", spec=spec, engine="transformers", weights=model_digest(target))
 
 
 def build_content_encoder(spec: str, device: str = "cpu"):

@@ -323,7 +323,7 @@ def backend_identity(spec: str, device: str = "cpu") -> dict:
     """What decides an LLM backend's answers, known without loading it: the engine and the weights' content (a local
     file or directory by digest, an offline model by its GGUF's digest; a hub or server model by its name, which is
     all that is known of it here). Part of every summary cache key."""
-    from ..cache import dir_digest
+    from ..cache import model_digest
 
     if spec in ("", "extractive", "none"):
         return {}
@@ -331,10 +331,9 @@ def backend_identity(spec: str, device: str = "cpu") -> dict:
     if name == "llm":
         name = DEFAULT_LLM
     if name in OFFLINE_LLMS:
-        return {"engine": llm_engine(device, engine or "auto"), "weights": dir_digest(offline_llm_path(name))[:16]}
+        return {"engine": llm_engine(device, engine or "auto"), "weights": model_digest(offline_llm_path(name))}
     scheme, target, extra = parse_spec(spec)
-    local = Path(target)
-    weights = dir_digest(local)[:16] if scheme in ("llama", "hf") and local.exists() else f"name:{target}"
+    weights = model_digest(target) if scheme in ("llama", "hf") else f"name:{target}"
     return {"engine": {"llama": "llama.cpp", "hf": "transformers"}.get(scheme, scheme), "weights": weights,
             "option": extra or None}
 
