@@ -106,12 +106,13 @@ def test_resumed_training_keeps_the_items_added_and_removed_since(run, tmp_path)
 def test_cli_adds_items_and_recommends_after_a_history_holding_them(run, tmp_path):
     run_dir, cache_dir = run
     new = tmp_path / "new.tsv"
-    new.write_text("item_id\ttitle\tcategory\nq1\tZest perfume deluxe\tperfume\n\tno id here\tperfume\n")
+    new.write_text("item_id\ttitle\tcategory\nq1\tZest perfume deluxe\tperfume\n\tno id here\tperfume\nq2\t\t\n")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PRODLENS_CACHE": str(cache_dir), "COLUMNS": "200"}
     added = subprocess.run([str(BIN / "prodlens"), "rec", "items", "add", str(run_dir), "--items", str(new)],
                            capture_output=True, text=True, env=env, timeout=300)
     assert added.returncode == 0, added.stderr
     assert "added 1 item(s)" in added.stdout and "no item id" in added.stderr  # the bad row is reported
+    assert "has no text: skipped" in added.stderr  # a new item is placed by its text: without one it is not added
     rec = subprocess.run([str(BIN / "prodlens"), "rec", "recommend", "--checkpoint", str(run_dir), "--history",
                           "q1", "-k", "5", "--json"], capture_output=True, text=True, env=env, timeout=300)
     assert rec.returncode == 0, rec.stderr

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..rec.config import RecConfig
-from ..errors import BadRecords, ProdlensError
+from ..errors import ProdlensError
 from .common import _fail, _print_bad, api, app, console
 
 rec_app = typer.Typer(no_args_is_help=True, help="Sequential recommendation: LEARN (frozen LLM content embeddings + "
@@ -137,12 +137,7 @@ def items_add(run: Path = RunArg,
     from ..rec.serve import Recommender
 
     try:
-        texts, found = load_items(items)
-        bad = BadRecords()
-        for b in found:  # a new item is placed by its text: one without text cannot be added
-            bad.add(b.record, b.problem.replace("kept with an empty text", "skipped (a new item is placed by its "
-                                                "text)"), b.stage)
-        texts = {item: text for item, text in texts.items() if text}
+        texts, bad = load_items(items, require_text=True)
         if not texts:
             raise ProdlensError(f"no item with an id and a text in {items}")
         rec = Recommender(run, histories={}, cache=api.open_cache(cache_dir))

@@ -202,13 +202,15 @@ def _column(header: list[str], names: tuple[str, ...], path: Path, default: int 
     raise ProdlensError(f"{path}: no column named {' or '.join(names)} (columns: {', '.join(header)})")
 
 
-def load_items(path: str | Path, item_map: str | Path | None = None) -> tuple[dict[str, str], BadRecords]:
+def load_items(path: str | Path, item_map: str | Path | None = None,
+               require_text: bool = False) -> tuple[dict[str, str], BadRecords]:
     """item id → text: the text columns, whitespace collapsed and trailing dots dropped, joined with '. ' (empty ones
     skipped), at most MAX_ITEM_TEXT characters; computed by Arrow, column by column, every row's columns kept
     together. Reported by line: rows without an id (skipped), rows the reader could not split into the header's
     columns or decode (skipped), rows without text (kept, with an empty text), and an id given again: its last row
-    wins, as a later `rec items add` of the id replaces its text. With an id map, ids are translated to the map's
-    indices."""
+    wins, as a later `rec items add` of the id replaces its text. `require_text` (items added to a trained run, which
+    places a new item by its text): rows without text are skipped instead of kept. With an id map, ids are translated
+    to the map's indices."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -260,13 +262,14 @@ def load_items(path: str | Path, item_map: str | Path | None = None) -> tuple[di
         for earlier, later in report["repeated"]:
             bad.add(named[earlier], f"item id {id_list[earlier]!r} again at {named[later].split(' ', 1)[1]}: the "
                     "later row is kept", "items")
+        kept = "skipped (a new item is placed by its text)" if require_text else "kept with an empty text"
         for r in report["no_text"]:
-            bad.add(named[r], f"item {id_list[r]!r} has no text: kept with an empty text", "items")
+            bad.add(named[r], f"item {id_list[r]!r} has no text: {kept}", "items")
         listed = len(bad)
         total = dropped + int((~has_id).sum()) + len(repeated) + len(no_text)
         if total > listed:
             bad.add(str(path), f"{total - listed} more bad row(s) not listed", "items")
-    texts = {item: texts_col[row] for item, row in last.items()}
+    texts = {item: texts_col[row] for item, row in last.items() if texts_col[row] or not require_text}
     mapping = _find_item_map(path, item_map)
     if mapping:
         texts = {mapping[k]: v for k, v in texts.items() if k in mapping}

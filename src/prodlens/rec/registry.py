@@ -45,13 +45,14 @@ class RecModel(Protocol):
 MODEL_SPECIFIC = frozenset({"encoder", "item_ids", "id_dropout", "out_dim", "scale", "learn_scale", "item_prior",
                             "lazy_ids_above", "frequency_cutoff", "frequency_mix", "contrastive",
                             "contrastive_positive"})
+_FIELD_DEFAULTS = {f.name: f.default for f in fields(RecConfig)}
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
     summary: str
-    defaults: Mapping[str, Any]  # its values of RecConfig's per-model fields (prodlens.rec.models.PER_MODEL)
+    defaults: Mapping[str, Any]  # its values of RecConfig's per-model fields (prodlens.rec.config.PER_MODEL)
     reads: frozenset[str] = frozenset()  # the MODEL_SPECIFIC settings it reads
     losses: tuple[str, ...] = ()  # the losses it trains with
     build: Callable[[RecConfig, int, int | None, np.ndarray | None], RecModel] | None = None  # None: not trained
@@ -70,8 +71,7 @@ class ModelSpec:
         """A configuration this model can run: its loss, and no change to a setting it does not read."""
         if self.losses and cfg.loss not in self.losses:
             raise ValueError(f"loss {cfg.loss} is not {self.name}'s: it trains with {', '.join(self.losses)}")
-        defaults = {f.name: f.default for f in fields(RecConfig)}
-        ignored = sorted(k for k in MODEL_SPECIFIC - self.reads if getattr(cfg, k) != defaults[k])
+        ignored = sorted(k for k in MODEL_SPECIFIC - self.reads if getattr(cfg, k) != _FIELD_DEFAULTS[k])
         if ignored:
             readers = [s.name for s in REGISTRY.values() if ignored[0] in s.reads]
             raise ValueError(f"{', '.join(ignored)}: not a setting of {self.name} (read by {', '.join(readers)})")
