@@ -27,7 +27,7 @@ from ..errors import BadRecords, MediaError, ProdlensError, RecordError
 from ..media import load_image, random_view, sample_frames, uniform_positions
 from ..progress import progress_bar
 from ..cache import FeatureCache, combine_digests, file_digest, text_digest
-from .config import INPUT_CHOICES, SPEECH_CHOICES, EmbedConfig  # noqa: F401  (re-exported)
+from .config import EmbedConfig
 from .encoder import ProductEncoder
 from .speech import SpeechText
 from .store import Embeddings

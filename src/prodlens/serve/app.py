@@ -36,7 +36,8 @@ from pydantic import BaseModel, Field
 from ..errors import ProdlensError
 from ..index import ModelMismatch
 from .metrics import Metrics
-from .service import BadQuery, SearchQuery, SearchService, ServeConfig
+from .config import ServeConfig
+from .service import BadQuery, SearchQuery, SearchService
 
 THUMBNAIL_NAME = re.compile(r"^[0-9a-f]{20}\.jpg$")
 READ_CHUNK = 1 << 20

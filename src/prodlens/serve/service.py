@@ -27,7 +27,7 @@ from ..index import Hit, ProductIndex
 from ..index.query import query_model
 from ..rec.serve import Recommender
 from .batching import MicroBatcher
-from .config import RETRIEVALS, ServeConfig  # noqa: F401  (re-exported)
+from .config import ServeConfig
 from .metrics import Metrics
 
 log = logging.getLogger(__name__)
