@@ -315,21 +315,21 @@ WORDS = ["oat", "milk", "Crème", "brûlée", "中文", "organic", "apple", "jui
          "x-large", "50ml", "pack"]
 
 
-def messy_table(rng: random.Random, columns: list[str], tab: bool, rows: int = 60, key_blank_ok: bool = False):
+def messy_table(rng: random.Random, columns: list[str], tab: bool, rows: int = 60):
     """A CSV/TSV file of `rows` data rows whose first column is a key, built to break loaders: BOM, CRLF, empty
     fields, all-empty rows, blank keys, repeated keys, quotes, tabs inside fields, a 1 MB field, invalid UTF-8.
     Returns (file bytes, cases): each case a dict with `line` (where the row starts), `kind` and `values` (the
     fields as written, decoded). Kinds: good, dup (a key seen before), empty (every field after the key empty),
-    blank-key, tab-inside (TSV: one field too many), bad-utf8."""
+    blank-key (all-empty rows too), tab-inside (TSV: one field too many), bad-utf8."""
     sep = "\t" if tab else ","
     newline = "\r\n" if rng.random() < 0.5 else "\n"
     bom = rng.random() < 0.5
 
-    def text(allow_specials: bool) -> str:
+    def text() -> str:
         words = rng.sample(WORDS, rng.randint(1, 4))
-        if allow_specials and not tab and rng.random() < 0.3:
+        if not tab and rng.random() < 0.3:
             words.insert(1, rng.choice(['"quoted"', "a, b", "tab\there", "two\nlines"]))
-        if allow_specials and tab and rng.random() < 0.2:
+        if tab and rng.random() < 0.2:
             words.insert(1, '"literal quotes"')
         return " ".join(words)
 
@@ -347,7 +347,7 @@ def messy_table(rng: random.Random, columns: list[str], tab: bool, rows: int = 6
         if kind == "dup" and not keys:
             kind = "good"
         key = rng.choice(keys) if kind == "dup" else f"K{n}-{rng.choice(WORDS)}"
-        values = [key] + [text(True) for _ in columns[1:]]
+        values = [key] + [text() for _ in columns[1:]]
         if n == long_at:
             values[-1] = "long " + "y" * (1 << 20)
         if kind == "empty":
@@ -356,7 +356,7 @@ def messy_table(rng: random.Random, columns: list[str], tab: bool, rows: int = 6
             values[0] = rng.choice(["", "  "])
             if kind == "all-empty":
                 values[1:] = [""] * (len(columns) - 1)
-                kind = "blank-key" if not key_blank_ok else "empty"
+                kind = "blank-key"
         raw = sep.join(cell(v) for v in values)
         if kind == "tab-inside":
             raw = sep.join([values[0], values[1] + "\tstray"] + values[2:])
