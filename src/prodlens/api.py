@@ -148,7 +148,9 @@ def index_catalog(catalog: Catalog, out_dir: str | Path, domains: tuple[str, ...
         raise ProdlensError(f"the catalogue has no {'/'.join(domains)} samples to index")
     embeddings = model.embed_catalog(subset, progress=progress)
     thumb = thumbnailer(subset, features, THUMBNAIL_SIZE) if thumbnails else None
-    info = catalog_info(subset, thumb, embeddings.sample_ids, progress)
+    readings = features.readings(subset, [s for s in subset.samples if s.sample_id in set(embeddings.sample_ids)])
+    info = catalog_info(subset, thumb, embeddings.sample_ids, progress,
+                        reads={sid: r.text for sid, r in readings.items() if r.text})
     if existing is None:
         index = ProductIndex.create(out_dir, embeddings, info, index_config)
         added, replaced = len(index), 0

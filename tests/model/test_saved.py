@@ -65,7 +65,7 @@ def test_a_trained_directory_is_the_same_model_wherever_it_is_loaded(tmp_path):
     assert model_id(again.signature()) == model_id(encoder.signature())
     trained_dir(tmp_path / "other", seed=1)  # other weights, same settings: another model
     assert model_id(prodlens.load_encoder(tmp_path / "other").signature()) != model_id(encoder.signature())
-    with pytest.raises(ProdlensError, match="only flip_tta"):
+    with pytest.raises(ProdlensError, match="only flip_tta, runtime"):
         prodlens.load_encoder(tmp_path / "m", frames=2)
     ref = encoder.embed_queries([[p] for p in photos(2)], ["", ""], "live")
     assert np.abs(again.embed_queries([[p] for p in photos(2)], ["", ""], "live") - ref).max() == 0

@@ -154,9 +154,14 @@ def _draw_label(d: ImageDraw.ImageDraw, box, spec: ProductSpec, body, accent) ->
         text_h -= 1
         font = _font(text_h)
         tw = d.textlength(text, font=font)
-    ty = y0 + (y1 - y0) // 2 - text_h // 2
-    d.rectangle([x0, ty - 2, x1, ty + text_h + 4], fill=(250, 248, 240))
-    d.text(((x0 + x1 - tw) / 2, ty), text, fill=body if spec.colour != "white" else (30, 30, 30), font=font)
+    ink = body if spec.colour != "white" else (30, 30, 30)
+    small_h = max(8, text_h * 3 // 5)  # the variant, smaller: what tells a brand's products apart on the shelf
+    small, line = _font(small_h), spec.variant.upper()
+    sw = d.textlength(line, font=small)
+    ty = y0 + (y1 - y0) // 2 - (text_h + small_h + 4) // 2
+    d.rectangle([x0, ty - 2, x1, ty + text_h + small_h + 8], fill=(250, 248, 240))
+    d.text(((x0 + x1 - tw) / 2, ty), text, fill=ink, font=font)
+    d.text(((x0 + x1 - sw) / 2, ty + text_h + 4), line, fill=(40, 40, 40), font=small)
 
 
 def page_image(spec: ProductSpec, size: int = 320) -> Image.Image:
@@ -215,6 +220,9 @@ def clip_frames(spec: ProductSpec, others: list[ProductSpec], live: bool, seed: 
     gain0, gain1 = rng.uniform(0.6, 1.2), rng.uniform(0.6, 1.2) if live else rng.uniform(0.85, 1.1)
     tint = [rng.uniform(-20, 20) for _ in range(3)] if live else [0, 0, 0]
     font = _font(14)
+    card_font = _font(12)
+    card = (f"{spec.brand} {spec.variant}"[:20], f"{rng.randint(2, 49)}.{rng.choice(['00', '49', '99'])} EUR") \
+        if live and rng.random() < 0.5 else None
     frames = []
     for i in range(n_frames):
         t = i / max(1, n_frames - 1)
@@ -236,6 +244,11 @@ def clip_frames(spec: ProductSpec, others: list[ProductSpec], live: bool, seed: 
         cx0 = int((canvas_w - cw) * (0.2 + 0.6 * t))
         cy0 = int((canvas_h - ch) * 0.5)
         frame = scene.crop((cx0, cy0, cx0 + cw, cy0 + ch)).resize((out_w, out_h), Image.BILINEAR)
+        if live and card:  # the stream's product card: the name and a price, in small print
+            d = ImageDraw.Draw(frame)
+            d.rounded_rectangle([out_w - 150, 40, out_w - 6, 82], radius=6, fill=(255, 255, 255))
+            d.text((out_w - 144, 44), card[0], fill=(20, 20, 20), font=card_font)
+            d.text((out_w - 144, 62), card[1], fill=(200, 30, 40), font=card_font)
         if live:
             d = ImageDraw.Draw(frame)
             d.rounded_rectangle([8, 8, 58, 28], radius=4, fill=(230, 30, 50))

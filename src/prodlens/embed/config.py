@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from ..encoders.config import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
+from ..encoders.config import DEFAULT_IMAGE_ENCODER, DEFAULT_RUNTIME, DEFAULT_TEXT_ENCODER, RUNTIMES
 from ..media.config import DEFAULT_FRAMES
+from ..ocr.config import DEFAULT_OCR_FRAMES, DEFAULT_OCR_MODEL, OCR_CHOICES
 
 SHARD_ROWS = 4096  # rows of one embedding shard (prodlens.embed.shards)
 INPUT_CHOICES = ("image", "text", "image+text")
@@ -34,6 +35,13 @@ class EmbedConfig:
     # quantiles, and as a veto it removed 85% of true product mentions (README, AMPere's speech ablation).
     frame_evidence: bool = False
     flip_tta: bool = False  # test-time augmentation: each image's features averaged with its mirror image's
+    # Text read in the pictures (prodlens.ocr): "text" adds a third block, the read text's character trigrams
+    # (pages: their title too, the name printed on the pack), weighted ocr_weight; "none" leaves it out.
+    ocr: str = "text"
+    ocr_model: str = DEFAULT_OCR_MODEL
+    ocr_frames: int = DEFAULT_OCR_FRAMES  # keyframes of a clip read (of its sampled frames)
+    ocr_weight: float = 0.25  # share of the read-text block in the cosine similarity
+    runtime: str = DEFAULT_RUNTIME  # what runs the image encoder on CPU: "onnx" (ONNX Runtime) or "torch"
 
     def __post_init__(self):
         for key in ("page_inputs", "clip_inputs"):
@@ -41,16 +49,31 @@ class EmbedConfig:
                 raise ValueError(f"{key} must be one of {INPUT_CHOICES}, got {getattr(self, key)!r}")
         if self.speech not in SPEECH_CHOICES:
             raise ValueError(f"speech must be one of {SPEECH_CHOICES}, got {self.speech!r}")
+        if self.ocr not in OCR_CHOICES:
+            raise ValueError(f"ocr must be one of {OCR_CHOICES}, got {self.ocr!r}")
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {RUNTIMES}, got {self.runtime!r}")
         if not 0.0 <= self.visual_weight <= 1.0:
             raise ValueError("visual_weight must be in [0, 1]")
-        if self.frames < 1 or self.batch_size < 1:
-            raise ValueError("frames and batch_size must be positive")
+        if not 0.0 <= self.ocr_weight < 1.0:
+            raise ValueError("ocr_weight must be in [0, 1)")
+        if self.frames < 1 or self.batch_size < 1 or self.ocr_frames < 1:
+            raise ValueError("frames, ocr_frames and batch_size must be positive")
 
     def signature(self) -> dict:
         """What determines the vectors (not batch size or device): two embedders with equal signatures agree."""
-        return {"kind": "zero-shot", "config": {k: v for k, v in asdict(self).items() if k not in ("batch_size", "device")}}
+        config = {k: v for k, v in asdict(self).items() if k not in ("batch_size", "device", "runtime")}
+        if self.ocr == "none":  # as before reading existed: models saved then keep their ids
+            config = {k: v for k, v in config.items() if not k.startswith("ocr")}
+        return {"kind": "zero-shot", "config": config}
+
+    @classmethod
+    def saved(cls, settings: dict) -> "EmbedConfig":
+        """The settings a model was saved with; one saved before pictures were read keeps reading nothing."""
+        return cls(**{"ocr": "none", **settings})
 
     def model_name(self) -> str:
         speech = f"; speech={self.speech}" + (f"({self.summarizer})" if self.speech == "summary" else "")
+        ocr = f"; ocr={self.ocr_model}" if self.ocr != "none" else ""
         return (f"zero-shot[{self.image_encoder}+{self.text_encoder}; page={self.page_inputs}; "
-                f"clip={self.clip_inputs}; w={self.visual_weight:g}{speech}]")
+                f"clip={self.clip_inputs}; w={self.visual_weight:g}{speech}{ocr}]")

@@ -22,9 +22,11 @@ from PIL import Image, ImageOps
 
 from ..catalog import Catalog, Sample
 from ..catalog.schema import resolve_media_path
-from ..encoders import l2_normalize, load_image_encoder, load_text_encoder, weights_digest
+from ..encoders import (CharNgramEncoder, l2_normalize, load_image_encoder, load_text_encoder, runtime_image_encoder,
+                        weights_digest)
 from ..errors import BadRecords, MediaError, ProdlensError, RecordError
 from ..media import load_image, random_view, sample_frames, uniform_positions
+from ..ocr import OcrReader, Reading, keyframes
 from ..progress import progress_bar
 from ..cache import FeatureCache, combine_digests, file_digest, text_digest
 from .config import EmbedConfig
@@ -40,6 +42,8 @@ class SampleFeatures:
     visual: np.ndarray | None = None  # (k, D) raw pooled features of the sample's k frames
     probs: np.ndarray | None = None  # (k, C) class probabilities, when the image model has a labelled head
     text: np.ndarray | None = None  # (T,) normalised text embedding, when the sample has text
+    read: np.ndarray | None = None  # (R,) normalised trigram vector of the text read in its pictures (+ page title)
+    reading: Reading | None = None  # what OCR read in its pictures, when ocr is on
 
 
 class FeatureExtractor:
@@ -56,9 +60,12 @@ class FeatureExtractor:
         self.cache = cache if cache is not None else FeatureCache(None)
         self._image_encoder = image_encoder
         self._image_key = image_key
+        self._runtime_encoder = None
         self._text_encoder = None
         self._label_matrix: np.ndarray | None = None
         self._speech: SpeechText | None = None
+        self._reader: OcrReader | None = None
+        self.read_encoder = CharNgramEncoder()
 
     def weights(self) -> dict:
         """The digests of the weights the encoders resolve to (a fine-tuned backbone: its own key)."""
@@ -86,19 +93,44 @@ class FeatureExtractor:
         if other.config.image_encoder == self.config.image_encoder and other.config.image_size == self.config.image_size:
             other._image_encoder, other._label_matrix = self._image_encoder, self._label_matrix
             other._image_key = self._image_key
+            if other.config.runtime == self.config.runtime:
+                other._runtime_encoder = self._runtime_encoder
         if other.config.text_encoder == self.config.text_encoder:
             other._text_encoder = self._text_encoder
         if other.config.summarizer == self.config.summarizer and self._speech is not None:
             other._speech = SpeechText(other, self._speech._summarizer)
+        if other.config.ocr_model == self.config.ocr_model and self._reader is not None:
+            other._reader = self._reader
         return other
+
+    @property
+    def reader(self) -> OcrReader:
+        """The OCR reader (prodlens.ocr) of this config's model, reading with this extractor's cache."""
+        if self._reader is None or self._reader.cache is not self.cache:
+            self._reader = OcrReader(self.config.ocr_model, self.cache, workers=ocr_workers())
+        return self._reader
 
     # -- encoders, loaded on first use ---------------------------------------------------------------------------
     @property
-    def image_encoder(self):
+    def torch_image_encoder(self):
+        """The image encoder as a torch module (what training fine-tunes and export traces)."""
         if self._image_encoder is None:
             self._image_encoder = load_image_encoder(self.config.image_encoder, self.config.device,
                                                       self.config.image_size)
         return self._image_encoder
+
+    @property
+    def image_encoder(self):
+        """The image encoder in the configured runtime: ONNX Runtime (on CPU, for an exportable encoder) or torch.
+        Both give the same features (to ~1e-6), so they share cache entries."""
+        if self._runtime_encoder is None:
+            if self.config.runtime == "onnx" and self.config.device == "cpu":
+                identity = self._image_key or f"{self.config.image_encoder}#{weights_digest(self.config.image_encoder)}"
+                self._runtime_encoder = runtime_image_encoder(self.torch_image_encoder,
+                                                              f"{identity}@{self.config.image_size}")
+            else:
+                self._runtime_encoder = self.torch_image_encoder
+        return self._runtime_encoder
 
     @property
     def text_encoder(self):
@@ -135,6 +167,9 @@ class FeatureExtractor:
                 feats.pop(s.sample_id)
         self._fill_visual(catalog, [s for s in samples if s.sample_id in visual_keys], visual_keys, feats, bad,
                           progress, view)
+        if self.config.ocr != "none":
+            self._fill_reading(catalog, [s for s in samples if s.sample_id in feats], visual_keys, feats, bad,
+                               progress)
         speech = self.speech.of_samples([s for s in samples if s.sample_id in feats], bad, progress, feats)
         texts = {s.sample_id: catalog.sample_text(s, self.config.speech != "none", speech.get(s.sample_id))
                  for s in samples if s.sample_id in feats}
@@ -143,6 +178,50 @@ class FeatureExtractor:
             if t:
                 feats[sid].text = vectors[t]
         return feats, bad
+
+    def _fill_reading(self, catalog, samples, keys, feats, bad, progress) -> None:
+        readings = self.readings(catalog, samples, bad, progress, keys)
+        texts = [read_text(s, readings.get(s.sample_id)) for s in samples]
+        for s, vector in zip(samples, self.read_encoder.encode(texts)):
+            feats[s.sample_id].reading = readings.get(s.sample_id)
+            feats[s.sample_id].read = vector if vector.any() else None
+
+    def readings(self, catalog: Catalog, samples: list[Sample] | None = None, bad: BadRecords | None = None,
+                 progress: bool = False, keys: dict[str, str] | None = None) -> dict[str, Reading]:
+        """sample_id → what OCR read in its pictures (a clip: its keyframes, merged), cached by picture content; a
+        sample whose media cannot be decoded is reported in `bad` and left out. Empty when ocr is "none"."""
+        if self.config.ocr == "none":
+            return {}
+        samples = list(catalog.samples if samples is None else samples)
+        bad = bad if bad is not None else BadRecords()
+        reader, readings = self.reader, {}
+        clip_keys = {}
+        for s in samples:
+            try:
+                clip_keys[s.sample_id] = f"{(keys or {}).get(s.sample_id) or self._visual_key(catalog, s)}" \
+                                         f"|keyframes={self.config.ocr_frames}"
+            except RecordError as e:
+                bad.add(e.record, f"{e.problem} (nothing read)", "ocr")
+        samples = [s for s in samples if s.sample_id in clip_keys]
+        with progress_bar(len(samples), "reading text in pictures", enabled=progress) as advance:
+            for start in range(0, len(samples), 64):  # memory: one chunk of decoded frames at a time
+                chunk = samples[start:start + 64]
+                todo, frames = [], []
+                for s in chunk:
+                    if (cached := reader.cached_clip(clip_keys[s.sample_id])) is not None:
+                        readings[s.sample_id] = cached
+                        continue
+                    try:
+                        frames.append(keyframes(self.load_frames(catalog, s), self.config.ocr_frames))
+                        todo.append(s)
+                    except RecordError as e:
+                        bad.add(e.record, f"{e.problem} (nothing read)", "ocr")
+                if todo:
+                    got = reader.read_clips(frames, [clip_keys[s.sample_id] for s in todo], bad=bad,
+                                            records=[s.sample_id for s in todo])
+                    readings.update({s.sample_id: r for s, r in zip(todo, got)})
+                advance(len(chunk))
+        return readings
 
     def _visual_key(self, catalog: Catalog, s: Sample, view: int = 0) -> str:
         # "random-view": the looks are media.random_view's (earlier releases cached other crops under "view{n}")
@@ -283,9 +362,18 @@ class FeatureExtractor:
         return l2_normalize(p[top] @ labels[top])
 
     # -- query-time helpers (no cache: uploads are one-off) -----------------------------------------------------
-    def query_features(self, frames: list[list[Image.Image]], texts: list[str]) -> list[SampleFeatures]:
+    def read_query(self, frames: list[Image.Image]) -> Reading | None:
+        """What OCR reads in an ad-hoc query's frames (its keyframes, at their own resolution: read them before
+        `prepare_frames` crops them); None when this config reads nothing."""
+        if self.config.ocr == "none" or not frames:
+            return None
+        return self.reader.read_frames(keyframes(frames, self.config.ocr_frames))
+
+    def query_features(self, frames: list[list[Image.Image]], texts: list[str],
+                       readings: list[Reading | None] | None = None) -> list[SampleFeatures]:
         """Backbone features of ad-hoc queries (each: frames of an uploaded photo or clip, and/or text), with one
-        batched pass of each encoder over all of them."""
+        batched pass of each encoder over all of them. `readings`: what `read_query` read in each query's frames
+        before they were prepared; without them the frames as given are read."""
         for i, (f, t) in enumerate(zip(frames, texts)):
             if not f and not t.strip():
                 raise RecordError("query" if len(frames) == 1 else f"query {i}",
@@ -294,12 +382,16 @@ class FeatureExtractor:
         out_f, out_p = self.encode_frames(flat) if flat else (None, None)
         wanted = [t for t in texts if t.strip()]
         vectors = dict(zip(wanted, self.text_encoder.encode(wanted))) if wanted else {}
+        if readings is None:
+            readings = [self.read_query(f) for f in frames]
+        reads = self.read_encoder.encode([r.text if r is not None else "" for r in readings])
         feats, start = [], 0
-        for f, t in zip(frames, texts):
+        for f, t, reading, read in zip(frames, texts, readings, reads):
             end = start + len(f)
             feats.append(SampleFeatures(out_f[start:end] if f else None,
                                         out_p[start:end] if f and out_p is not None else None,
-                                        vectors.get(t) if t.strip() else None))
+                                        vectors.get(t) if t.strip() else None,
+                                        read if read.any() else None, reading))
             start = end
         return feats
 
@@ -395,10 +487,17 @@ class ProductEmbedder(ProductEncoder):
         t_dim = int(f.text.shape[-1]) if f.text is not None else self.features.text_encoder.dim
         v = math.sqrt(w) * visual if visual is not None else np.zeros(v_dim, np.float32)
         t = math.sqrt(1 - w) * text_block if text_block is not None else np.zeros(t_dim, np.float32)
-        return l2_normalize(np.concatenate([v, t]).astype(np.float32))
+        blocks = [v, t]
+        if self.config.ocr != "none":
+            # the read block's share of the similarity is ocr_weight; the visual and text blocks share the rest
+            o = self.config.ocr_weight
+            read = f.read if f.read is not None else np.zeros(self.features.read_encoder.dim, np.float32)
+            blocks = [math.sqrt(1 - o) * v, math.sqrt(1 - o) * t, math.sqrt(o) * read]
+        return l2_normalize(np.concatenate(blocks).astype(np.float32))
 
-    def embed_queries(self, frames: list[list[Image.Image]], texts: list[str], domain: str) -> np.ndarray:
-        feats = self.features.query_features(frames, texts)
+    def embed_queries(self, frames: list[list[Image.Image]], texts: list[str], domain: str,
+                      readings: list | None = None) -> np.ndarray:
+        feats = self.features.query_features(frames, texts, readings)
         return np.stack([self.compose(f, domain, "query") for f in feats]).astype(np.float32)
 
 
@@ -430,6 +529,29 @@ def load_sample_frames(root: Path, s: Sample, frames: int) -> list[Image.Image]:
     if not out:
         raise MediaError(s.sample_id, "; ".join(errors) or "no frames")
     return out
+
+
+def with_read_block(vectors: np.ndarray, reads: np.ndarray | None, weight: float) -> np.ndarray:
+    """Unit vectors (N, E) joined by the read-text block (N, R) (zero rows: nothing read), so that
+    cosine = (1 - weight) * cosine of the vectors + weight * cosine of the read text (prodlens.encoders.ngrams)."""
+    vectors = np.asarray(vectors, np.float32)
+    reads = np.zeros((len(vectors), CharNgramEncoder().dim), np.float32) if reads is None else reads
+    joined = np.concatenate([math.sqrt(1 - weight) * vectors, math.sqrt(weight) * np.asarray(reads, np.float32)], 1)
+    return l2_normalize(joined)
+
+
+def read_text(s: Sample, reading: Reading | None) -> str:
+    """The text a sample's read block is made of: what OCR read in its pictures, and for a page its title too (the
+    name a shopper sees printed on the product, which OCR misses on a stylised logo)."""
+    parts = [s.title] if s.domain == "page" and s.title else []
+    return " ".join(parts + ([reading.text] if reading is not None and reading.text else []))
+
+
+def ocr_workers() -> int:
+    """Cores for reading: all of this process's share (torch's thread count follows --workers and OMP limits)."""
+    import torch
+
+    return max(1, min(torch.get_num_threads(), 4))
 
 
 def model_id(signature: dict) -> str:

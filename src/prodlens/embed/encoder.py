@@ -29,8 +29,15 @@ class ProductEncoder:
     name: str = "encoder"
     frames: int = DEFAULT_FRAMES  # frames sampled from a video
 
-    def embed_queries(self, frames: list[list[Image.Image]], texts: list[str], domain: str) -> np.ndarray:
+    def embed_queries(self, frames: list[list[Image.Image]], texts: list[str], domain: str,
+                      readings: list | None = None) -> np.ndarray:
+        """`readings`: what OCR read in each query's frames (`read_query`), when they were read before being
+        prepared; None reads the frames as given."""
         raise NotImplementedError
+
+    def read_query(self, frames: list[Image.Image]):
+        """What OCR reads in a query's frames (a `prodlens.ocr.Reading`), or None when the model reads nothing."""
+        return self.features.read_query(frames)
 
     def prepare_query_frames(self, frames: list[Image.Image]) -> list[Image.Image]:
         """A query's frames made ready for `embed_queries` ahead of it, in the caller's thread (the image encoder's

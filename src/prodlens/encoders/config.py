@@ -2,3 +2,5 @@
 
 DEFAULT_IMAGE_ENCODER = "efficientnet-lite0"
 DEFAULT_TEXT_ENCODER = "minilm"
+RUNTIMES = ("onnx", "torch")  # what runs an image encoder's forward pass on CPU (prodlens.encoders.onnx)
+DEFAULT_RUNTIME = "onnx"

@@ -56,11 +56,18 @@ class EfficientNetLite0:
         changes nothing (a prepared image is already size × size, and PIL returns it as it is)."""
         return [resize_center_crop(im, self.image_size) for im in images]
 
+    def pixels(self, images: list[Image.Image]) -> np.ndarray:
+        """(N, 3, S, S) float32 in [-1, 1], the range EfficientNet-Lite expects."""
+        arrays = np.stack([np.asarray(im, dtype=np.float32) for im in self.prepare(images)])
+        return np.ascontiguousarray((arrays / 127.5 - 1.0).transpose(0, 3, 1, 2))
+
     def preprocess(self, images: list[Image.Image]) -> torch.Tensor:
-        arrays = [np.asarray(im, dtype=np.float32) for im in self.prepare(images)]
-        batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
-        batch = batch / 127.5 - 1.0  # EfficientNet-Lite expects inputs in [-1, 1]
+        batch = torch.from_numpy(self.pixels(images))
         return batch.to(self.device).contiguous(memory_format=torch.channels_last)
+
+    def onnx_module(self) -> torch.nn.Module:
+        """pixels → (pooled features, ImageNet logits), for export (prodlens.encoders.onnx)."""
+        return _Pooled(self.model)
 
     @torch.inference_mode()
     def forward(self, batch: torch.Tensor):
@@ -76,6 +83,16 @@ class EfficientNetLite0:
             return ImageFeatures(np.zeros((0, self.dim), np.float32), np.zeros((0, 1000), np.float32))
         pooled, logits = self.forward(self.preprocess(images))
         return ImageFeatures(pooled.float().cpu().numpy(), logits.float().cpu().numpy())
+
+
+class _Pooled(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixels):
+        pooled = self.model.extract_features(pixels).mean(dim=(2, 3))
+        return pooled, self.model._fc(pooled)
 
 
 class HFImageEncoder:
@@ -100,10 +117,28 @@ class HFImageEncoder:
             probe = self._embed([Image.new("RGB", (64, 64))])
         self.dim = int(probe.shape[1])
 
+    def pixels(self, images: list[Image.Image]) -> np.ndarray:
+        return self.processor(images=images, return_tensors="np")["pixel_values"].astype(np.float32)
+
     @torch.inference_mode()
     def _embed(self, images: list[Image.Image]) -> np.ndarray:
-        pixels = self.processor(images=images, return_tensors="pt")["pixel_values"].to(self.device)
+        pixels = torch.from_numpy(self.pixels(images)).to(self.device)
         return self.features_from_pixels(pixels).float().cpu().numpy()
+
+    def onnx_module(self) -> torch.nn.Module:
+        """pixels → (features, features): the exported graph has the two outputs of every image encoder."""
+        encoder = self
+
+        class Features(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.model = encoder.model
+
+            def forward(self, pixels):
+                out = encoder.features_from_pixels(pixels)
+                return out, out
+
+        return Features()
 
     def features_from_pixels(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """(B, D) image embedding of preprocessed pixels; differentiable (fine-tuning runs through it)."""

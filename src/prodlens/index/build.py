@@ -26,11 +26,13 @@ def lexical_text(sample, product) -> str:
     return " \n".join(out)
 
 
-def catalog_info(catalog: Catalog, thumbnail, sample_ids: list[str], progress: bool = True) -> IndexInfo:
+def catalog_info(catalog: Catalog, thumbnail, sample_ids: list[str], progress: bool = True,
+                 reads: dict[str, str] | None = None) -> IndexInfo:
     """Titles and categories of the indexed samples, and a JPEG thumbnail of each. `thumbnail(sample_id)` returns a
-    small PIL image or None (e.g. `prodlens.api.thumbnailer`); None when thumbnails are not wanted."""
+    small PIL image or None (e.g. `prodlens.api.thumbnailer`); None when thumbnails are not wanted. `reads`: the
+    text OCR read in each sample's pictures (an indexed field of its own)."""
     by_id = {s.sample_id: s for s in catalog.samples}
-    info = IndexInfo()
+    info = IndexInfo(reads=dict(reads or {}))
     wanted = [by_id[sid] for sid in sample_ids if sid in by_id]
     for s in wanted:
         product = catalog.products.get(s.product_id)

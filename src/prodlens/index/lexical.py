@@ -1,6 +1,6 @@
-"""Lexical retrieval beside the vectors: BM25 (bm25s) over two fields of each indexed sample — its name (title and
-category) and its whole text (name, page description, the sample's own text) — and reciprocal rank fusion (RRF) of
-those rankings with the vector ranking.
+"""Lexical retrieval beside the vectors: BM25 (bm25s) over three fields of each indexed sample — its name (title and
+category), its whole text (name, page description, the sample's own text) and the text read in its pictures (OCR,
+as character trigrams) — and reciprocal rank fusion (RRF) of those rankings with the vector ranking.
 
 A brand or model name typed exactly ("tropicana mandarin") is matched word for word here, where an embedding has to
 carry it through a sentence encoder fused with image features. The name is its own field because it is what
@@ -15,6 +15,8 @@ import re
 from pathlib import Path
 
 import numpy as np
+
+from ..encoders.ngrams import WORD, fold
 
 RRF_K = 60
 TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
@@ -34,7 +36,21 @@ def tokenize(text: str) -> list[str]:
     return out
 
 
-FIELDS = ("name", "text")
+FIELDS = ("name", "text", "read")
+
+
+def read_tokens(text: str) -> list[str]:
+    """The read field's tokens: each word's character trigrams (accents folded, word ends marked), so a word OCR
+    misread by a letter still shares most of its tokens with the word printed on the product."""
+    out = []
+    for word in WORD.findall(fold(text)):
+        if len(word) >= 2:
+            marked = f"#{word}#"
+            out += [marked[i:i + 3] for i in range(len(marked) - 2)]
+    return out
+
+
+TOKENIZERS = {"name": tokenize, "text": tokenize, "read": read_tokens}
 
 
 class LexicalIndex:
@@ -52,7 +68,7 @@ class LexicalIndex:
 
         fields = {}
         for field, texts in documents.items():
-            tokens = [tokenize(t) for t in texts]
+            tokens = [TOKENIZERS[field](t) for t in texts]
             fields[field] = None
             if any(tokens):
                 fields[field] = bm25s.BM25()
@@ -67,7 +83,7 @@ class LexicalIndex:
         """(item ids, BM25 scores) of up to k documents of `field` sharing a word with `text`, best first;
         `allowed`: only these item ids."""
         bm25 = self.fields.get(field)
-        tokens = tokenize(text)
+        tokens = TOKENIZERS[field](text)
         empty = np.zeros(0, np.int64), np.zeros(0, np.float32)
         if bm25 is None or not tokens or not any(t in bm25.vocab_dict for t in tokens):
             return empty
@@ -104,6 +120,9 @@ class LexicalIndex:
         for field in FIELDS:
             path = directory / field
             if not path.is_dir():
+                if field == "read":  # saved before pictures were read: nothing to match there
+                    fields[field] = None
+                    continue
                 raise ValueError(f"{directory}: no {field} field")
             indexed = (path / "params.index.json").exists()
             fields[field] = bm25s.BM25.load(str(path), allow_pickle=False) if indexed else None

@@ -1,6 +1,8 @@
 """The model that embeds queries for an index: rebuilt from the index's record of the model that made its vectors."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pathlib import Path
 
 from ..cache import FeatureCache, open_cache
@@ -19,7 +21,7 @@ def query_model(record: dict, cache: FeatureCache | None = None, checkpoint: str
     if sig["kind"] == "zero-shot":
         if checkpoint is not None:
             raise ModelMismatch("this index was built by the zero-shot encoders, not a trained checkpoint")
-        model, features = embedder_for(EmbedConfig(**sig["config"], device=device), cache, None)
+        model, features = embedder_for(replace(EmbedConfig.saved(sig["config"]), device=device), cache, None)
     else:
         path = checkpoint or record.get("checkpoint")
         if not path:

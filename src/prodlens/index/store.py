@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 KEEP_VERSIONS = 2
 MAX_FETCH = 16_384  # most hits one vector search returns (Milvus' limit too)
-ITEM_COLUMNS = ("sample_id", "product_id", "domain", "split", "title", "category", "thumbnail", "text")
+ITEM_COLUMNS = ("sample_id", "product_id", "domain", "split", "title", "category", "thumbnail", "text", "read")
 
 
 class ModelMismatch(ProdlensError):
@@ -65,6 +65,7 @@ class Item:
     category: str = ""
     thumbnail: str = ""  # file name under thumbs/, or ""
     text: str = ""  # what lexical search matches: titles, category, description, speech
+    read: str = ""  # the text OCR read in its pictures (matched letter by letter: prodlens.index.lexical)
 
 
 @dataclass
@@ -88,6 +89,7 @@ class IndexInfo:
     categories: dict[str, str] = field(default_factory=dict)
     thumbnails: dict[str, bytes] = field(default_factory=dict)  # JPEG bytes
     texts: dict[str, str] = field(default_factory=dict)  # lexical documents (default: title and category)
+    reads: dict[str, str] = field(default_factory=dict)  # the text read in each sample's pictures (OCR)
 
 
 def thumbnail_name(sample_id: str, data: bytes) -> str:
@@ -191,6 +193,8 @@ class ProductIndex:
         cols = table.to_pydict()
         if "text" not in cols:  # saved before lexical search: its documents are the titles and categories
             cols["text"] = [_name(t, c) for t, c in zip(cols["title"], cols["category"])]
+        if "read" not in cols:  # saved before pictures were read
+            cols["read"] = [""] * len(cols["id"])
         items = {int(i): Item(int(i), *(cols[c][n] for c in ITEM_COLUMNS)) for n, i in enumerate(cols["id"])}
         index = cls(path, vectors, items, record, base=name)
         if (version_dir / "lexical" / "ids.npy").exists():
@@ -227,7 +231,8 @@ class ProductIndex:
                     atomic.write_bytes(thumbs_dir / thumb, data)
             title, category = info.titles.get(sid, ""), info.categories.get(sid, "")
             text = info.texts.get(sid) or _name(title, category)
-            self.items[int(i)] = Item(int(i), sid, pid, dom, split, title, category, thumb, text)
+            self.items[int(i)] = Item(int(i), sid, pid, dom, split, title, category, thumb, text,
+                                      info.reads.get(sid, ""))
             self._by_sample[sid] = int(i)
         self._filter_cache.clear()
         self._lexical = None
@@ -390,8 +395,8 @@ class ProductIndex:
         if self._lexical is None:
             items = [self.items[i] for i in sorted(self.items)]
             names = [_name(it.title, it.category) for it in items]
-            self._lexical = LexicalIndex.build({"name": names, "text": [it.text for it in items]},
-                                               [it.id for it in items])
+            self._lexical = LexicalIndex.build({"name": names, "text": [it.text for it in items],
+                                                "read": [it.read for it in items]}, [it.id for it in items])
         return self._lexical
 
     def search(self, query: np.ndarray, k: int = 10, domains=None, categories=None, per_product: bool = True,

@@ -11,6 +11,7 @@ import torch
 
 from ..catalog import Catalog
 from ..embed import EmbedConfig, Embeddings, FeatureCache, FeatureExtractor, ProductEmbedder, model_id
+from ..embed.embedder import with_read_block
 from ..embed.saved import check_weights, is_model_dir, model_card, read_model_dir, read_model_record, write_model_dir
 from ..embed.encoder import ProductEncoder
 from ..errors import BadRecords, ProdlensError
@@ -57,9 +58,14 @@ def embed_table(model: ProductEmbeddingModel, table: FeatureTable, batch_size: i
     return np.concatenate(out) if out else np.zeros((0, model.cfg.embed_dim), np.float32)
 
 
-def table_embeddings(model: ProductEmbeddingModel, table: FeatureTable, meta: dict, device: str = "cpu") -> Embeddings:
+def table_embeddings(model: ProductEmbeddingModel, table: FeatureTable, meta: dict, device: str = "cpu",
+                     ocr_weight: float | None = None) -> Embeddings:
+    """The network's embeddings of a table's rows; with `ocr_weight`, joined by the read-text block."""
+    vectors = embed_table(model, table, device=device)
+    if ocr_weight is not None:
+        vectors = with_read_block(vectors, None if table.read is None else table.read.float().numpy(), ocr_weight)
     return Embeddings(list(table.sample_ids), list(table.product_ids), list(table.domains), list(table.splits),
-                      embed_table(model, table, device=device), meta, table.bad)
+                      vectors, meta, table.bad)
 
 
 class CheckpointEmbedder(ProductEncoder):
@@ -68,9 +74,11 @@ class CheckpointEmbedder(ProductEncoder):
     weights and settings, so the two give the same model id."""
 
     def __init__(self, checkpoint: str | Path, cache: FeatureCache | None = None, device: str = "cpu",
-                 flip_tta: bool | None = None):
+                 flip_tta: bool | None = None, **inference):
         """`flip_tta`: average each image's backbone features with its mirror image's (test-time augmentation);
-        None: as the model's own settings say."""
+        None: as the model's own settings say. `inference`: other settings that change no trained weight
+        (INFERENCE_SETTINGS: the runtime, what is read in the pictures and its weight)."""
+        _only_inference(inference)
         path = Path(checkpoint)
         from_dir = is_model_dir(path)
         if from_dir:
@@ -78,7 +86,7 @@ class CheckpointEmbedder(ProductEncoder):
             if record.get("kind") != "trained":
                 raise ProdlensError(f"{path} holds a {record.get('kind')} model, not a trained one")
             self.run_config = run_config_from_dict(record["config"])
-            features = EmbedConfig(**record["settings"])
+            features = EmbedConfig.saved(record["settings"])
             network = {k: v for k, v in tensors.items() if not k.startswith("backbone.")}
             backbone = {k.removeprefix("backbone."): v for k, v in tensors.items() if k.startswith("backbone.")}
             self.path, self.trained_on = str(path), record.get("trained_on", {})
@@ -86,7 +94,7 @@ class CheckpointEmbedder(ProductEncoder):
         else:
             state = load_checkpoint(path)
             self.run_config = run_config_from_dict(state["config"])
-            features = replace(EmbedConfig(**state["features"]), flip_tta=self.run_config.model.flip_tta)
+            features = replace(EmbedConfig.saved(state["features"]), flip_tta=self.run_config.model.flip_tta)
             network, backbone = state["model"], state.get("backbone")
             self.path = state["path"]
             best = state.get("best") or {}
@@ -95,7 +103,12 @@ class CheckpointEmbedder(ProductEncoder):
                                "best validation step": best.get("step"), "best validation R@1": {
                                    k: round(v["R@1"], 4) for k, v in (best.get("metrics") or {}).items()}}
             recorded_weights = None
-        self.feature_config = features if flip_tta is None else replace(features, flip_tta=flip_tta)
+        if flip_tta is not None:
+            inference["flip_tta"] = flip_tta
+        try:
+            self.feature_config = replace(features, **inference)
+        except ValueError as e:
+            raise ProdlensError(f"{path}: {e}") from None
         self.model = create_model(self.run_config.model)
         self.model.load_state_dict(network)
         self.model.eval().to(device)
@@ -146,12 +159,12 @@ class CheckpointEmbedder(ProductEncoder):
         return other
 
     @torch.inference_mode()
-    def embed_queries(self, frames: list[list], texts: list[str], domain: str) -> np.ndarray:
+    def embed_queries(self, frames: list[list], texts: list[str], domain: str, readings: list | None = None) -> np.ndarray:
         """Ad-hoc queries (uploaded photos or clip frames, and/or text) embedded like samples of `domain`, in one
         forward pass."""
         max_frames = self.run_config.model.visual.max_frames
         frames = [[f[i] for i in uniform_positions(len(f), max_frames)] if f else [] for f in frames]
-        feats = self.features.query_features(frames, texts)
+        feats = self.features.query_features(frames, texts, readings)
         n, dv, dt = len(feats), self.run_config.model.image_feature_dim, self.run_config.model.text_feature_dim
         visual = torch.zeros((n, max_frames, dv))
         mask = torch.zeros((n, max_frames), dtype=torch.bool)
@@ -167,7 +180,12 @@ class CheckpointEmbedder(ProductEncoder):
         domains = torch.full((n,), DOMAIN_INDEX[domain], dtype=torch.long)
         out = self.model(visual.to(self.device), mask.to(self.device), text_vec.to(self.device),
                          has_text.to(self.device), domains.to(self.device))
-        return out["embedding"].float().cpu().numpy()
+        vectors = out["embedding"].float().cpu().numpy()
+        if self.ocr_weight is None:
+            return vectors
+        reads = np.stack([f.read if f.read is not None else np.zeros(self.features.read_encoder.dim, np.float32)
+                          for f in feats])
+        return with_read_block(vectors, reads, self.ocr_weight)
 
     def feature_table(self, catalog: Catalog, progress: bool = True) -> FeatureTable:
         return build_feature_table(catalog, self.features, self.run_config.model.visual.max_frames, views=1,
@@ -182,7 +200,14 @@ class CheckpointEmbedder(ProductEncoder):
         meta = {"model": self.name, "checkpoint": self.path, "catalog": catalog.name,
                 "features": asdict(self.feature_config), "config": self.run_config.to_dict(),
                 "signature": self.signature(), "model_id": model_id(self.signature())}
-        return table_embeddings(self.model, table, meta, self.device)
+        return table_embeddings(self.model, table, meta, self.device, self.ocr_weight)
+
+    @property
+    def ocr_weight(self) -> float | None:
+        """The read-text block's share of the similarity, None when this model reads nothing. The block joins the
+        network's output as it is (it has no weights): text read off a pack matches letter for letter, which the
+        network, trained on far fewer packs than a shop has, cannot learn to do as well."""
+        return self.feature_config.ocr_weight if self.feature_config.ocr != "none" else None
 
 
 def embedder_for(config: EmbedConfig | None, cache: FeatureCache, checkpoint: str | Path | None,
@@ -221,8 +246,7 @@ def load_encoder(spec: str | Path | EmbedConfig | None = None, cache: FeatureCac
     if spec is not None and is_model_dir(text):
         return load_model_dir(text, cache, device, **config)
     if isinstance(spec, Path) or text.endswith((SUFFIX, LEGACY_SUFFIX)) or Path(text).is_dir():
-        _only_flip_tta(config)
-        return CheckpointEmbedder(spec, cache, device, flip_tta=config.get("flip_tta"))
+        return CheckpointEmbedder(spec, cache, device, **config)
     if text != "zero-shot":
         image, sep, text_encoder = text.rpartition("+")
         if not sep or not image:
@@ -240,18 +264,21 @@ def load_model_dir(path: str | Path, cache: FeatureCache, device: str = "cpu", *
     may change a setting explicitly; the recorded weights must still be the ones the specs resolve to)."""
     record = read_model_record(path)
     if record.get("kind") == "trained":
-        _only_flip_tta(overrides)
-        return CheckpointEmbedder(path, cache, device, flip_tta=overrides.get("flip_tta"))
+        return CheckpointEmbedder(path, cache, device, **overrides)
     try:
-        encoder = ProductEmbedder(EmbedConfig(**{**record["settings"], **overrides}, device=device), cache)
+        encoder = ProductEmbedder(replace(EmbedConfig.saved(record["settings"]), **overrides, device=device), cache)
     except (TypeError, ValueError) as e:
         raise ProdlensError(f"{path}: settings {e}") from None
     check_weights(Path(path), record["weights"], encoder.signature()["weights"])
     return encoder
 
 
-def _only_flip_tta(settings: dict) -> None:
-    unknown = set(settings) - {"flip_tta"}
+# what may change when a trained model embeds: none of them touches a trained weight
+INFERENCE_SETTINGS = ("flip_tta", "runtime", "ocr", "ocr_model", "ocr_frames", "ocr_weight")
+
+
+def _only_inference(settings: dict) -> None:
+    unknown = set(settings) - set(INFERENCE_SETTINGS)
     if unknown:
-        raise ProdlensError(f"a trained encoder embeds with its own settings; only flip_tta can be set "
-                            f"(got {', '.join(sorted(unknown))})")
+        raise ProdlensError(f"a trained encoder embeds with its own settings; only {', '.join(INFERENCE_SETTINGS)} "
+                            f"can be set (got {', '.join(sorted(unknown))})")

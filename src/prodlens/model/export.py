@@ -29,7 +29,7 @@ class ImageTower(nn.Module):
 
     def __init__(self, encoder):
         super().__init__()
-        image_encoder = encoder.features.image_encoder
+        image_encoder = encoder.features.torch_image_encoder
         if not hasattr(image_encoder.model, "extract_features") and not hasattr(image_encoder, "features_from_pixels"):
             raise ProdlensError(f"exporting {image_encoder.name} is not supported")
         self.image_encoder = image_encoder

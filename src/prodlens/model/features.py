@@ -39,6 +39,7 @@ class FeatureTable:
     bad: BadRecords
     media: pa.Table | Path | None = None  # MEDIA_SCHEMA rows aligned with the table's rows
     root: Path | None = None  # the catalogue root media paths are relative to
+    read: torch.Tensor | None = None  # (N, R) float16 trigram vectors of the text read in the pictures, if read
 
     def __len__(self) -> int:
         return len(self.sample_ids)
@@ -93,8 +94,9 @@ def build_feature_table(source: Catalog | ManifestView, embedder: FeatureExtract
     streamed = isinstance(source, ManifestView)
     total = source.count() if streamed else len(source.samples)
     bad = BadRecords()
-    frames = mask = text = has_text = None
+    frames = mask = text = has_text = read = None
     on_disk = False
+    reads = embedder.config.ocr != "none"
     kept_ids, kept_products, kept_domains, kept_splits = [], [], [], []
     media_rows: list[dict] = []
     media_writer = None
@@ -121,6 +123,8 @@ def build_feature_table(source: Catalog | ManifestView, embedder: FeatureExtract
                 on_disk = disk_dir is not None and total * views * max_frames * dv * 4 > limit
                 frames, mask, text, has_text = _allocate(total, views, max_frames, dv, dt,
                                                          disk_dir if on_disk else None)
+                if reads:
+                    read = _array(disk_dir if on_disk else None, "read", (total, embedder.read_encoder.dim))
                 if on_disk:
                     media_writer = pa.ipc.new_file(str(Path(disk_dir) / "media.arrow"), MEDIA_SCHEMA)
             for s in usable:
@@ -138,6 +142,8 @@ def build_feature_table(source: Catalog | ManifestView, embedder: FeatureExtract
                 if f.text is not None:
                     text[i] = torch.from_numpy(np.asarray(f.text, dtype=np.float32))
                     has_text[i] = True
+                if read is not None and f.read is not None:
+                    read[i] = torch.from_numpy(f.read)
                 kept_ids.append(s.sample_id)
                 kept_products.append(s.product_id)
                 kept_domains.append(s.domain)
@@ -157,7 +163,7 @@ def build_feature_table(source: Catalog | ManifestView, embedder: FeatureExtract
     media = Path(disk_dir) / "media.arrow" if media_writer is not None else \
         pa.Table.from_pylist(media_rows, schema=MEDIA_SCHEMA)
     return FeatureTable(kept_ids, kept_products, kept_domains, kept_splits, frames[:n], mask[:n], text[:n],
-                        has_text[:n], bad, media, Path(source.root))
+                        has_text[:n], bad, media, Path(source.root), read[:n] if read is not None else None)
 
 
 def _chunks(source: Catalog | ManifestView, chunk: int, bad: BadRecords) -> Iterator[tuple[Catalog, list[Sample]]]:
@@ -176,12 +182,15 @@ def _allocate(n: int, views: int, max_frames: int, dv: int, dt: int, disk_dir: P
         return (torch.zeros((n, views, max_frames, dv), dtype=torch.float32),
                 torch.zeros((n, max_frames), dtype=torch.bool), torch.zeros((n, dt), dtype=torch.float32),
                 torch.zeros(n, dtype=torch.bool))
-    disk_dir = Path(disk_dir)
-    disk_dir.mkdir(parents=True, exist_ok=True)
+    return (_array(disk_dir, "frames", (n, views, max_frames, dv)), _array(disk_dir, "frame_mask", (n, max_frames), bool),
+            _array(disk_dir, "text", (n, dt)), _array(disk_dir, "has_text", (n,), bool))
 
-    def mapped(name: str, shape: tuple, dtype) -> torch.Tensor:
-        array = np.lib.format.open_memmap(disk_dir / f"{name}.npy", mode="w+", dtype=dtype, shape=shape)
-        return torch.from_numpy(array)
 
-    return (mapped("frames", (n, views, max_frames, dv), np.float16), mapped("frame_mask", (n, max_frames), np.bool_),
-            mapped("text", (n, dt), np.float16), mapped("has_text", (n,), np.bool_))
+def _array(disk_dir: Path | None, name: str, shape: tuple, dtype=np.float16) -> torch.Tensor:
+    """A zeroed array of the table: in memory, or a memory-mapped file in `disk_dir`."""
+    if disk_dir is None:
+        return torch.zeros(shape, dtype=torch.bool if dtype is bool else torch.float16)
+    Path(disk_dir).mkdir(parents=True, exist_ok=True)
+    array = np.lib.format.open_memmap(Path(disk_dir) / f"{name}.npy", mode="w+",
+                                      dtype=np.bool_ if dtype is bool else dtype, shape=shape)
+    return torch.from_numpy(array)

@@ -147,11 +147,12 @@ class SearchService:
     # -- query embedding ------------------------------------------------------------------------------------------
     def embed_upload(self, data: bytes, filename: str = "upload", text: str = "", domain: str | None = None):
         """(query vector, description) for uploaded bytes: an image or a video clip, sniffed from the content."""
-        frames, text, query = self._decode_upload(data, filename, text, domain)
-        return self._embed(frames, text, query["domain"]), query
+        frames, text, reading, query = self._decode_upload(data, filename, text, domain)
+        return self._embed(frames, text, query["domain"], reading), query
 
     def _decode_upload(self, data: bytes, filename: str, text: str, domain: str | None):
-        """(frames, query text, description) of uploaded bytes; decoding runs in the calling (request) thread."""
+        """(prepared frames, query text, what OCR read in the frames, description) of uploaded bytes; decoding and
+        reading run in the calling (request) thread, reading on the frames at their own resolution."""
         limit = int(self.config.max_upload_mb * 1024 * 1024)
         if not data:
             raise BadQuery(f"{filename}: the uploaded file is empty")
@@ -172,7 +173,10 @@ class SearchService:
                 text = f"{text}. {transcript}" if text else transcript
                 query["speech"] = transcript
         self._check_domain(query["domain"])
-        return self.model.prepare_query_frames(frames), text, query
+        reading = self.model.read_query(frames)
+        if reading is not None:
+            query["read"] = reading.text
+        return self.model.prepare_query_frames(frames), text, reading, query
 
     def _clip(self, data: bytes, filename: str) -> tuple[list[Image.Image], str]:
         from ..media import sample_frames, video_info
@@ -236,13 +240,14 @@ class SearchService:
         if domain not in DOMAINS:
             raise BadQuery(f"query domain must be one of {', '.join(DOMAINS)}, got {domain!r}")
 
-    def _embed_batch(self, queries: list[tuple[list, str]], domain: str) -> np.ndarray:
-        return self.model.embed_queries([frames for frames, _ in queries], [text for _, text in queries], domain)
+    def _embed_batch(self, queries: list[tuple[list, str, object]], domain: str) -> np.ndarray:
+        frames, texts, readings = zip(*queries)
+        return self.model.embed_queries(list(frames), list(texts), domain, list(readings))
 
-    def _embed(self, frames, text: str, domain: str) -> np.ndarray:
+    def _embed(self, frames, text: str, domain: str, reading=None) -> np.ndarray:
         self._check_domain(domain)
         try:
-            return self.batcher.submit((frames, text), domain)
+            return self.batcher.submit((frames, text, reading), domain)
         except RecordError as e:
             raise BadQuery(str(e), 422) from None
 
@@ -261,19 +266,19 @@ class SearchService:
         self.refresh_index()
         index = self.index  # these requests' index, even if a reload swaps in a newer one meanwhile
         out: list[QueryResult | BadQuery | None] = [None] * len(queries)
-        prepared: list[tuple[int, np.ndarray | None, list, str, dict, str | None]] = []
+        prepared: list[tuple[int, np.ndarray | None, list, str, object, dict, str | None]] = []
         for n, q in enumerate(queries):
             try:
                 prepared.append((n, *self._prepare(q, index)))
             except BadQuery as e:
                 out[n] = e
         to_embed: dict[str, list[int]] = {}
-        for slot, (n, vector, frames, text, query, _) in enumerate(prepared):
+        for slot, (n, vector, frames, text, _, query, _) in enumerate(prepared):
             if vector is None:
                 to_embed.setdefault(query["domain"], []).append(slot)
         vectors: dict[int, np.ndarray] = {}
         for domain, slots in to_embed.items():
-            got = self.batcher.submit_many([(prepared[i][2], prepared[i][3]) for i in slots], domain)
+            got = self.batcher.submit_many([prepared[i][2:5] for i in slots], domain)
             for i, vector in zip(slots, got):
                 if isinstance(vector, RecordError):  # this query alone cannot be embedded
                     out[prepared[i][0]] = BadQuery(str(vector), 422)
@@ -282,12 +287,13 @@ class SearchService:
                 else:
                     vectors[i] = vector
         hybrid = self.config.retrieval == "hybrid"
-        for slot, (n, vector, _, text, query, exclude) in enumerate(prepared):
+        for slot, (n, vector, _, text, reading, query, exclude) in enumerate(prepared):
             if out[n] is not None:
                 continue
             vector = vector if vector is not None else vectors[slot]
             q = queries[n]
-            lexical = text if hybrid and text.strip() else None
+            words = " ".join(t for t in (text, reading.text if reading is not None else "") if t.strip())
+            lexical = words if hybrid and words else None
             query["retrieval"] = "hybrid" if lexical else "vector"
             hits = index.search(vector, q.offset + q.k + 1, domains=q.domains, categories=q.categories,
                                 per_product=q.per_product, exclude_sample=exclude, text=lexical)
@@ -317,18 +323,17 @@ class SearchService:
                 shown = ", ".join(list(known)[:20]) or "none: this index has no categories"
                 raise BadQuery(f"unknown category {unknown[0]!r}; the index's categories: {shown}", 422)
         if q.data is not None:
-            frames, text, query = self._decode_upload(q.data, q.filename, q.text, q.query_domain)
-            return None, frames, text, query, None
+            return None, *self._decode_upload(q.data, q.filename, q.text, q.query_domain), None
         if q.sample_id:
             item = index.item(q.sample_id)
             if item is None:
                 raise BadQuery(f"sample {q.sample_id!r} is not in the index", 404)
             query = {"kind": "sample", "sample_id": q.sample_id, "product_id": item.product_id, "domain": item.domain,
                      "title": item.title}
-            return index.vector_of(q.sample_id), [], "", query, q.sample_id
+            return index.vector_of(q.sample_id), [], "", None, query, q.sample_id
         if q.text and q.text.strip():
             text, query = self._checked_text(q.text, q.query_domain)
-            return None, [], text, query, None
+            return None, [], text, None, query, None
         raise BadQuery("nothing to search with: upload a file, or give text or a sample_id")
 
     def embed(self, *, data: bytes | None = None, filename: str = "upload", text: str = "",

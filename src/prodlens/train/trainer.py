@@ -160,13 +160,16 @@ class Trainer:
         # pooled features of augmented views only feed the `cached` mode; the others augment the backbone's input
         views = self.cfg.augment_views if self.cfg.backbone == "cached" else 1
 
+        # the network never sees the read-text block (it joins the output at inference): tables read nothing
+        features = self.embedder.features.with_config(ocr="none")
+
         def build():
-            t = build_feature_table(train, self.embedder.features, self.run.model.visual.max_frames, views,
+            t = build_feature_table(train, features, self.run.model.visual.max_frames, views,
                                     progress=self.progress, disk_dir=self.out / f"features-rank{self.rank}")
             # validation embeds as inference will; partial / finetune recompute the val features from the backbone,
             # so only the frozen-feature modes need the mirrored pooled features
             flip = self.run.model.flip_tta and self.cfg.backbone in ("cached", "recompute")
-            val_features = self.embedder.features.with_config(flip_tta=flip)
+            val_features = features.with_config(flip_tta=flip)
             v = (build_feature_table(val, val_features, self.run.model.visual.max_frames, 1, progress=self.progress)
                  if val is not None else None)
             return t, v
@@ -250,7 +253,7 @@ class Trainer:
                      steps_per_epoch=steps_per_epoch, total_steps=total_steps,
                      eval_every=cfg.eval_every or steps_per_epoch, model=model, loss_fn=loss_fn)
         if cfg.backbone != "cached":
-            s.backbone = make_backbone(self.embedder.features.image_encoder, self.device)
+            s.backbone = make_backbone(self.embedder.features.torch_image_encoder, self.device)
             s.depth = {"partial": cfg.trainable_blocks, "finetune": s.backbone.blocks}.get(cfg.backbone, 0)
             s.backbone.check_depth(s.depth)
         if cfg.backbone == "partial":
