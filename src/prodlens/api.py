@@ -24,6 +24,7 @@ PAGE_VARIANTS = {"page=image": {"page_inputs": "image"}, "page=text": {"page_inp
                  "page=image+text": {"page_inputs": "image+text"}}
 SPEECH_VARIANTS = {"speech=none": {"speech": "none"}, "speech=raw": {"speech": "raw"},
                    "speech=gated": {"speech": "gated"}, "speech=summary": {"speech": "summary"}}
+OCR_VARIANTS = {"ocr=none": {"ocr": "none"}, "ocr=text": {"ocr": "text"}}
 
 
 def embed(catalog: Catalog, config: EmbedConfig | None = None, cache: FeatureCache | None = None,

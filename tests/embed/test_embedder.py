@@ -19,7 +19,7 @@ def test_embeddings_are_normalised_and_cached(demo_root, tmp_path, embedder):
     catalog = load_folder(demo_root)
     first = ProductEmbedder(embedder.config, FeatureCache(tmp_path / "cache"))
     emb = first.embed_catalog(catalog, progress=False)
-    assert len(emb) == 15 and emb.dim == 1280 + 384
+    assert len(emb) == 15 and emb.dim == 1280 + 384 + 256  # visual, text, read-text blocks
     assert np.allclose(np.linalg.norm(emb.vectors, axis=1), 1.0, atol=1e-5)
     assert first.cache.misses > 0
     second = ProductEmbedder(embedder.config, FeatureCache(tmp_path / "cache"))
@@ -69,7 +69,13 @@ def test_page_variants_change_the_vectors(demo_root, embedder):
     image_only = embedder.with_config(page_inputs="image").embed_catalog(catalog, progress=False)
     text_only = embedder.with_config(page_inputs="text").embed_catalog(catalog, progress=False)
     assert not np.allclose(fused.vectors, image_only.vectors)
-    assert np.allclose(image_only.vectors[:, 1280:], 0) and np.allclose(text_only.vectors[:, :1280], 0)
+    assert np.allclose(image_only.vectors[:, 1280:1280 + 384], 0) and np.allclose(text_only.vectors[:, :1280], 0)
+    # the read-text block: what OCR read on the page, and its title only when the page's text is embedded
+    read = slice(1280 + 384, None)
+    assert np.abs(fused.vectors[:, read]).max() > 0 and not np.allclose(fused.vectors[:, read],
+                                                                        image_only.vectors[:, read])
+    unread = embedder.with_config(ocr="none").embed_catalog(catalog, progress=False)
+    assert unread.dim == 1280 + 384
 
 
 def test_query_embedding_matches_its_catalogue_sample(demo_root, embedder):

@@ -23,7 +23,7 @@ def _check_encode_matches_catalog(encoder, catalog):
     row = {s: v for s, v in zip(emb.sample_ids, emb.vectors)}
     pages = catalog.by_domain("page")
     got = encoder.encode(images=[catalog.path(s.images[0]) for s in pages],
-                         texts=[catalog.sample_text(s) for s in pages], domain="page")
+                         texts=[catalog.sample_text(s) for s in pages], domain="page", titles=[s.title for s in pages])
     assert got.shape == (len(pages), emb.dim) and got.dtype == np.float32
     for vec, s in zip(got, pages):
         assert np.abs(vec - row[s.sample_id]).max() < 1e-4
@@ -57,4 +57,4 @@ def test_trained_checkpoint_is_the_same_kind_of_object(catalog, tmp_path, embedd
     encoder = prodlens.load_encoder(tmp_path / "run", cache=FeatureCache(tmp_path / "cache"))
     assert isinstance(encoder, prodlens.ProductEncoder) and encoder.name.startswith("trained[")
     emb = _check_encode_matches_catalog(encoder, catalog)
-    assert emb.dim == 32
+    assert emb.dim == 32 + 256  # the network's embedding and the read-text block

@@ -83,16 +83,29 @@ def test_onnx_export_matches_torch_in_onnx_runtime(tmp_path):
     encoder = prodlens.load_encoder(tmp_path / "m")
     meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
     assert meta["prodlens.model_id"] == model_id(encoder.signature()) and meta["prodlens.flip_tta"] == "True"
-    images = photos(5)
+    images = photos(4) + [_label("LUNARA")]  # a pack whose name is read: the graph's read input
     text = encoder.features.text_encoder.encode(["", "red apple", "", "oat milk", ""])
     has_text = np.array([False, True, False, True, False])
     ref = encoder.embed_queries([[im] for im in images], ["", "red apple", "", "oat milk", ""], "page")
+    readings = [encoder.read_query([im]) for im in images]
+    assert "LUNARA" in readings[-1].text and meta["prodlens.read"].startswith("char3gram")
     session = ort.InferenceSession(str(out))
-    got = session.run(None, {"pixels": encoder.features.image_encoder.preprocess(images).contiguous().numpy(),
+    got = session.run(None, {"pixels": encoder.features.image_encoder.pixels(images),
                              "text": np.where(has_text[:, None], text, 0).astype(np.float32), "has_text": has_text,
-                             "domain": np.zeros(5, np.int64)})[0]
+                             "domain": np.zeros(5, np.int64),
+                             "read": encoder.features.read_encoder.encode([r.text for r in readings])})[0]
     assert got.shape == ref.shape and np.abs(got - ref).max() <= 1e-4
     with pytest.raises(ProdlensError, match="zero-shot"):
         from prodlens.model.export import export_onnx
 
         export_onnx(prodlens.load_encoder(), tmp_path / "zs.onnx")
+
+
+def _label(words: str):
+    from PIL import Image, ImageDraw
+
+    from prodlens.demo.synth import _font
+
+    img = Image.new("RGB", (320, 320), (245, 240, 225))
+    ImageDraw.Draw(img).text((20, 140), words, fill=(20, 60, 150), font=_font(44))
+    return img

@@ -231,7 +231,7 @@ def test_a_query_stuck_behind_a_hung_model_gets_503_and_the_server_recovers(serv
     embed = service._embed_batch
 
     def hung(queries, domain):
-        if any(text == "hang" for _, text in queries):
+        if any(text == "hang" for _, text, *_ in queries):
             release.wait()
         return embed(queries, domain)
 

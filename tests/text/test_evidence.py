@@ -69,3 +69,29 @@ def test_summaries_read_with_another_text_encoder_are_other_cache_entries(tmp_pa
     assert minilm.model_key != e5.model_key and minilm.gate_key != e5.gate_key
     minilm.summarize(ISSUE_EXAMPLE)
     assert not e5.summarize(ISSUE_EXAMPLE).cached  # its evidence reads with other vectors: never the other's answer
+
+
+def test_the_text_printed_in_the_frames_corroborates_one_name_and_rules_out_another():
+    scorer = EvidenceScorer(load_text_encoder("minilm"))
+    # the speaker repeats the other brand: repetition alone would make it the product
+    clauses = ["this is the dyson hair dryer", "the dyson hair dryer is so quiet", "dyson for the win",
+               "and the brisa travel dryer is here too"]
+    assert "dyson" in scorer.identify(clauses).product_name
+    identity = scorer.identify(clauses, read="BRlSA  TRAVEL 1200W")  # the pack, read with a letter misread
+    assert "brisa" in identity.product_name
+    dyson = next(c for c in identity.candidates if "dyson" in c.name)
+    assert not dyson.eligible and "frames' text" in dyson.why[0]
+    # generic words on the pack ("travel", "dryer") corroborate nobody, and text that names no candidate rules
+    # nobody out: an unreadable logo must not veto the true product
+    assert "dyson" in scorer.identify(clauses, read="TRAVEL DRYER").product_name
+    assert "dyson" in scorer.identify(clauses, read="Crpulet 1ccx").product_name
+
+
+def test_gated_speech_keeps_what_the_frames_show_and_caches_by_what_was_read(tmp_path):
+    summarizer = Summarizer("extractive", FeatureCache(tmp_path))
+    speech = ("hi everyone today i show you the lunara silk pillowcase. lunara is so smooth. "
+              "by the way the zentro smart speaker is also great, zentro zentro")
+    gated, bad = summarizer.gate_many([("clip", speech, "", None, "LUNARA silk")])
+    assert not bad and "lunara" in gated["clip"] and "zentro" not in gated["clip"]
+    again, _ = summarizer.gate_many([("clip", speech, "", None, "ZENTRO")])
+    assert "zentro" in again["clip"]  # another reading is another input, not a cache hit

@@ -65,7 +65,7 @@ class FeatureExtractor:
         self._label_matrix: np.ndarray | None = None
         self._speech: SpeechText | None = None
         self._reader: OcrReader | None = None
-        self.read_encoder = CharNgramEncoder()
+        self.read_encoder = CharNgramEncoder(dim=self.config.ocr_dim)
 
     def weights(self) -> dict:
         """The digests of the weights the encoders resolve to (a fine-tuned backbone: its own key)."""
@@ -181,7 +181,8 @@ class FeatureExtractor:
 
     def _fill_reading(self, catalog, samples, keys, feats, bad, progress) -> None:
         readings = self.readings(catalog, samples, bad, progress, keys)
-        texts = [read_text(s, readings.get(s.sample_id)) for s in samples]
+        titled = "text" in self.config.page_inputs
+        texts = [read_text(s, readings.get(s.sample_id), titled) for s in samples]
         for s, vector in zip(samples, self.read_encoder.encode(texts)):
             feats[s.sample_id].reading = readings.get(s.sample_id)
             feats[s.sample_id].read = vector if vector.any() else None
@@ -531,19 +532,19 @@ def load_sample_frames(root: Path, s: Sample, frames: int) -> list[Image.Image]:
     return out
 
 
-def with_read_block(vectors: np.ndarray, reads: np.ndarray | None, weight: float) -> np.ndarray:
+def with_read_block(vectors: np.ndarray, reads: np.ndarray, weight: float) -> np.ndarray:
     """Unit vectors (N, E) joined by the read-text block (N, R) (zero rows: nothing read), so that
     cosine = (1 - weight) * cosine of the vectors + weight * cosine of the read text (prodlens.encoders.ngrams)."""
     vectors = np.asarray(vectors, np.float32)
-    reads = np.zeros((len(vectors), CharNgramEncoder().dim), np.float32) if reads is None else reads
     joined = np.concatenate([math.sqrt(1 - weight) * vectors, math.sqrt(weight) * np.asarray(reads, np.float32)], 1)
     return l2_normalize(joined)
 
 
-def read_text(s: Sample, reading: Reading | None) -> str:
-    """The text a sample's read block is made of: what OCR read in its pictures, and for a page its title too (the
-    name a shopper sees printed on the product, which OCR misses on a stylised logo)."""
-    parts = [s.title] if s.domain == "page" and s.title else []
+def read_text(s: Sample, reading: Reading | None, titled: bool = True) -> str:
+    """The text a sample's read block is made of: what OCR read in its pictures, and for a page (`titled`: when its
+    text is part of its embedding) its title too — the name printed on the product, which OCR misses on a stylised
+    logo. (Title + read text beat title + description + read text by 10 points of packaged top-1 on Grocery train.)"""
+    parts = [s.title] if titled and s.domain == "page" and s.title else []
     return " ".join(parts + ([reading.text] if reading is not None and reading.text else []))
 
 

@@ -64,8 +64,10 @@ class ProductEncoder:
 
     def encode(self, images: Sequence | None = None, texts: Sequence[str | None] | None = None,
                videos: Sequence[str | Path | None] | None = None, domain: str = "page",
-               batch_size: int = 32) -> np.ndarray:
-        """Embed N items given as aligned lists; an item needs at least one of image, text, video."""
+               batch_size: int = 32, titles: Sequence[str | None] | None = None) -> np.ndarray:
+        """Embed N items given as aligned lists; an item needs at least one of image, text, video. `titles`: a
+        page's name, as printed on the product: with a model that reads text in pictures it joins what is read
+        there, as a catalogue page's title does (`texts` are embedded by the text encoder either way)."""
         given = [x for x in (images, texts, videos) if x is not None]
         if not given:
             raise ValueError("encode() needs images, texts or videos")
@@ -81,7 +83,11 @@ class ProductEncoder:
             for i, f, t in zip(items, frames, text):
                 if not f and not t.strip():
                     raise RecordError(f"item {i}", "nothing to embed: give an image, a video or some text")
-            out.append(self.embed_queries(frames, text, domain))
+            readings = None
+            if titles is not None:
+                readings = [self.read_query(f) if f else None for f in frames]
+                readings = [r.titled(titles[i] or "") if r is not None else None for i, r in zip(items, readings)]
+            out.append(self.embed_queries(frames, text, domain, readings))
         return np.concatenate(out).astype(np.float32)
 
     def _frames_of(self, image, video, record: str) -> list[Image.Image]:

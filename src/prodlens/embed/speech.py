@@ -10,6 +10,11 @@ from ..catalog import Sample
 from ..errors import BadRecords
 
 
+def _read(f) -> str | None:
+    """The text OCR read in a sample's frames (evidence of identity for the speech), None when nothing was read."""
+    return f.reading.text or None if f is not None and f.reading is not None else None
+
+
 class SpeechText:
     """The speech setting of one feature extractor (`embedder`), which gives the frames' text-space vector (its
     ConSE bridge)."""
@@ -35,15 +40,16 @@ class SpeechText:
         the summariser cannot handle falls back to its raw text, and is reported."""
         if self.config.speech not in ("gated", "summary"):
             return {}
-        feats = feats if self.config.frame_evidence and feats else {}
-        items = [(s.sample_id, s.asr_text, s.title, self._evidence(feats.get(s.sample_id)))
-                 for s in samples if s.asr_text]
+        feats = feats or {}
+        items = [(s.sample_id, s.asr_text, s.title, self._evidence(feats.get(s.sample_id)),
+                  _read(feats.get(s.sample_id))) for s in samples if s.asr_text]
         return self._run(items, bad, progress)
 
     def of_transcript(self, transcript: str, title: str = "", record: str = "speech",
-                      frames: list[Image.Image] | None = None) -> str:
+                      frames: list[Image.Image] | None = None, read: str | None = None) -> str:
         """One transcript (an uploaded clip's): nothing, the raw transcript, its gated text or its summarised
-        product facts (the raw transcript when the summariser cannot handle it)."""
+        product facts (the raw transcript when the summariser cannot handle it). `read`: the text OCR read in the
+        clip's frames (evidence of which product it shows)."""
         if not transcript or self.config.speech == "none":
             return ""
         if self.config.speech == "raw":
@@ -51,7 +57,8 @@ class SpeechText:
         visual = None
         if frames and self.config.frame_evidence:
             visual = self._evidence_of_frames(frames)
-        return self._run([(record, transcript, title, visual)], BadRecords(), progress=False).get(record, transcript)
+        return self._run([(record, transcript, title, visual, read or None)], BadRecords(),
+                         progress=False).get(record, transcript)
 
     def _run(self, items: list[tuple], bad: BadRecords, progress: bool) -> dict[str, str]:
         if self.config.speech == "gated":
@@ -66,9 +73,9 @@ class SpeechText:
 
     def _evidence(self, f) -> np.ndarray | None:
         """The frames as a vector in the text encoder's space (the ConSE bridge of their mean class probabilities):
-        what the gate and the summariser's evidence compare product mentions against. None without class
-        probabilities."""
-        if f is None or f.probs is None:
+        what the gate and the summariser's evidence compare product mentions against, with frame_evidence on. None
+        without class probabilities."""
+        if f is None or f.probs is None or not self.config.frame_evidence:
             return None
         return self.embedder.bridge(np.asarray(f.probs, np.float32).mean(axis=0))
 

@@ -63,7 +63,9 @@ def table_embeddings(model: ProductEmbeddingModel, table: FeatureTable, meta: di
     """The network's embeddings of a table's rows; with `ocr_weight`, joined by the read-text block."""
     vectors = embed_table(model, table, device=device)
     if ocr_weight is not None:
-        vectors = with_read_block(vectors, None if table.read is None else table.read.float().numpy(), ocr_weight)
+        if table.read is None:
+            raise ValueError("this feature table was built without reading its pictures (ocr='none')")
+        vectors = with_read_block(vectors, table.read.float().numpy(), ocr_weight)
     return Embeddings(list(table.sample_ids), list(table.product_ids), list(table.domains), list(table.splits),
                       vectors, meta, table.bad)
 
@@ -213,20 +215,19 @@ class CheckpointEmbedder(ProductEncoder):
 def embedder_for(config: EmbedConfig | None, cache: FeatureCache, checkpoint: str | Path | None,
                  flip_tta: bool | None = None):
     """(what embeds a catalogue, the FeatureExtractor behind it): the trained model of `checkpoint`, or
-    the zero-shot encoders of `config`. A trained model embeds with the settings stored with it — `config` is the
-    zero-shot settings and never applies to it; `flip_tta` overrides its test-time augmentation explicitly."""
-    if checkpoint is not None and is_model_dir(checkpoint):
-        # the directory's settings, and what `config` sets away from the defaults (the flags a user gave)
+    the zero-shot encoders of `config`. A trained model embeds with the settings stored with it; what `config` sets
+    away from the defaults (the flags a user gave) overrides them where it may (INFERENCE_SETTINGS for a trained
+    model), and `flip_tta` overrides its test-time augmentation explicitly."""
+    if checkpoint is not None:
         defaults = EmbedConfig()
         overrides = {k: v for k, v in asdict(config).items() if k not in ("device", "batch_size")
                      and v != getattr(defaults, k)} if config is not None else {}
         if flip_tta is not None:
             overrides["flip_tta"] = flip_tta
-        model = load_model_dir(checkpoint, cache, config.device if config is not None else "cpu", **overrides)
+        device = config.device if config is not None else "cpu"
+        model = load_model_dir(checkpoint, cache, device, **overrides) if is_model_dir(checkpoint) else \
+            CheckpointEmbedder(checkpoint, cache, device, **overrides)
         return model, model.features
-    if checkpoint is not None:
-        trained = CheckpointEmbedder(checkpoint, cache, flip_tta=flip_tta)
-        return trained, trained.features
     embedder = ProductEmbedder(config, cache)
     return embedder, embedder.features
 

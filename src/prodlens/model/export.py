@@ -5,7 +5,9 @@ TensorRT, a browser): pixels of one photo per item (+ an optional text vector) â
              text     float32 (B, T)        the item's text embedded by the model's text encoder (zeros if none)
              has_text bool    (B,)          whether `text` is given
              domain   int64   (B,)          0 page, 1 video, 2 live (prodlens.model.network.DOMAIN_INDEX)
-    output:  embedding float32 (B, E)       L2-normalised
+             read     float32 (B, R)        only for a model that reads text in pictures: the read text's trigram
+                                            vector (prodlens.encoders.CharNgramEncoder; zeros if nothing was read)
+    output:  embedding float32 (B, E [+ R]) L2-normalised
 
 The preprocessing and settings are written into the graph's metadata (`prodlens.*` keys). Flip test-time
 augmentation, when the model uses it, is inside the graph.
@@ -13,6 +15,7 @@ augmentation, when the model uses it, is inside the graph.
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from pathlib import Path
 
@@ -36,19 +39,24 @@ class ImageTower(nn.Module):
         self.backbone = image_encoder.model
         self.network = encoder.model
         self.flip = encoder.feature_config.flip_tta
+        self.ocr_weight = encoder.ocr_weight
 
     def _features(self, pixels: torch.Tensor) -> torch.Tensor:
         if hasattr(self.image_encoder, "features_from_pixels"):
             return self.image_encoder.features_from_pixels(pixels)
         return self.backbone.extract_features(pixels).mean(dim=(2, 3))
 
-    def forward(self, pixels, text, has_text, domain):
+    def forward(self, pixels, text, has_text, domain, read=None):
         features = self._features(pixels)
         if self.flip:
             features = (features + self._features(torch.flip(pixels, dims=[3]))) / 2
         frames = features.unsqueeze(1)
         mask = torch.ones(frames.shape[:2], dtype=torch.bool, device=frames.device)
-        return self.network(frames, mask, text, has_text, domain)["embedding"]
+        embedding = self.network(frames, mask, text, has_text, domain)["embedding"]
+        if self.ocr_weight is None:
+            return embedding
+        joined = torch.cat([math.sqrt(1 - self.ocr_weight) * embedding, math.sqrt(self.ocr_weight) * read], dim=1)
+        return torch.nn.functional.normalize(joined, dim=-1)
 
 
 def export_onnx(encoder, path: str | Path, batch: int = 2) -> Path:
@@ -66,6 +74,9 @@ def export_onnx(encoder, path: str | Path, batch: int = 2) -> Path:
     example = (torch.zeros(batch, 3, size, size), torch.zeros(batch, encoder.run_config.model.text_feature_dim),
                torch.zeros(batch, dtype=torch.bool), torch.full((batch,), DOMAIN_INDEX["live"], dtype=torch.long))
     names = ["pixels", "text", "has_text", "domain"]
+    if tower.ocr_weight is not None:
+        example += (torch.zeros(batch, encoder.features.read_encoder.dim),)
+        names.append("read")
     tmp = path.with_name(f".{path.name}.tmp")
     fastpath = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)  # the fused inference kernel of attention layers has no ONNX op
@@ -80,7 +91,10 @@ def export_onnx(encoder, path: str | Path, batch: int = 2) -> Path:
                 "prodlens.image_size": str(size), "prodlens.pixels": "RGB, short side resized to image_size, "
                 "centre crop, scaled to [-1, 1] (x / 127.5 - 1), NCHW", "prodlens.flip_tta": str(tower.flip),
                 "prodlens.domains": json.dumps(DOMAIN_INDEX),
-                "prodlens.text_encoder": encoder.feature_config.text_encoder}
+                "prodlens.text_encoder": encoder.feature_config.text_encoder,
+                "prodlens.read": "none" if tower.ocr_weight is None else
+                f"{encoder.features.read_encoder.name} of the text read by {encoder.feature_config.ocr_model} "
+                f"(pages: title first), weight {tower.ocr_weight:g}"}
         for key, value in meta.items():
             graph.metadata_props.add(key=key, value=value)
         onnx.save(graph, str(tmp))

@@ -159,6 +159,7 @@ def build_feature_table(source: Catalog | ManifestView, embedder: FeatureExtract
     if frames is None:
         dv, dt = embedder.image_encoder.dim, embedder.text_encoder.dim
         frames, mask, text, has_text = _allocate(0, views, max_frames, dv, dt, None)
+        read = _array(None, "read", (0, embedder.read_encoder.dim)) if reads else None
     n = len(kept_ids)
     media = Path(disk_dir) / "media.arrow" if media_writer is not None else \
         pa.Table.from_pylist(media_rows, schema=MEDIA_SCHEMA)

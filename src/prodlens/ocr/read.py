@@ -39,6 +39,11 @@ class Reading:
     def text(self) -> str:
         return " ".join(line.text for line in self.lines)
 
+    def titled(self, title: str) -> "Reading":
+        """This reading with an item's name first, as the text printed on it (a page's title: see
+        prodlens.embed.embedder.read_text); frames=0 marks it as given, not read."""
+        return Reading([TextLine(title, 1.0, [], 0)] + self.lines, self.dropped) if title.strip() else self
+
     def to_dict(self) -> dict:
         return {"lines": [asdict(line) for line in self.lines], "dropped": self.dropped}
 

@@ -22,6 +22,9 @@ class ServeConfig:
     batch_timeout_s: float = 60.0  # a query waiting longer for its batch gets 503 (a stuck model never hangs all)
     max_batch_queries: int = 64  # queries in one POST /search/batch request
     retrieval: str = "hybrid"  # hybrid: queries with text also ranked by BM25, fused by rank; vector: embedding alone
+    # also rank a photo or clip query by the text read in it (BM25, fused by rank). Off: its read text is already a
+    # block of its vector, and fusing it again by rank cost 13 points of packaged-product top-1 (docs/search.md)
+    lexical_read: bool = False
     query_frames: int | None = None  # frames sampled from an uploaded clip (None: as many as the index's model uses)
     asr: bool = False  # transcribe uploaded clips' speech into the query (faster-whisper)
     asr_model: str = DEFAULT_ASR_MODEL  # for --asr: "auto" (multilingual Whisper base, language per clip), an offline

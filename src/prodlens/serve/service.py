@@ -166,19 +166,20 @@ class SearchService:
             except MediaError as e:
                 raise BadQuery(str(e), 422) from None
             query = {"kind": "image", "domain": domain or "live"}
+            reading = self.model.read_query(frames)
         else:
-            frames, transcript = self._clip(data, filename)
+            frames, transcript, reading = self._clip(data, filename)
             query = {"kind": "video", "domain": domain or "live", "frames": len(frames)}
             if transcript:
                 text = f"{text}. {transcript}" if text else transcript
                 query["speech"] = transcript
         self._check_domain(query["domain"])
-        reading = self.model.read_query(frames)
         if reading is not None:
             query["read"] = reading.text
         return self.model.prepare_query_frames(frames), text, reading, query
 
-    def _clip(self, data: bytes, filename: str) -> tuple[list[Image.Image], str]:
+    def _clip(self, data: bytes, filename: str) -> tuple[list[Image.Image], str, object]:
+        """(frames, the speech as query text, what OCR read in the frames) of an uploaded clip."""
         from ..media import sample_frames, video_info
 
         suffix = Path(filename).suffix if Path(filename).suffix.lower() in (".mp4", ".mov", ".webm", ".mkv", ".avi") \
@@ -200,11 +201,14 @@ class SearchService:
                 frames = sample_frames(f.name, self.config.query_frames or self.model.frames, filename)
             except MediaError as e:
                 raise BadQuery(str(e), 422) from None
-            return frames, self._speech(f.name, filename, frames) if self.config.asr else ""
+            reading = self.model.read_query(frames)
+            speech = self._speech(f.name, filename, frames, reading.text if reading is not None else None) \
+                if self.config.asr else ""
+            return frames, speech, reading
 
-    def _speech(self, path: str, record: str, frames=None) -> str:
+    def _speech(self, path: str, record: str, frames=None, read: str | None = None) -> str:
         """The clip's speech as query text under the index's speech setting (raw, gated or summarised), with its frames
-        as evidence."""
+        and the text read in them as evidence."""
         from ..asr import Transcriber
 
         try:
@@ -219,7 +223,7 @@ class SearchService:
         if self._speech_features is None:  # the index's speech setting, with this server's summariser if it names one
             self._speech_features = (self.features.with_config(summarizer=self.config.summarizer)
                                      if self.config.summarizer else self.features)
-        return self._speech_features.speech.of_transcript(transcript, record=record, frames=frames)
+        return self._speech_features.speech.of_transcript(transcript, record=record, frames=frames, read=read)
 
     def embed_text(self, text: str, domain: str | None = None):
         text, query = self._checked_text(text, domain)
@@ -240,8 +244,9 @@ class SearchService:
         if domain not in DOMAINS:
             raise BadQuery(f"query domain must be one of {', '.join(DOMAINS)}, got {domain!r}")
 
-    def _embed_batch(self, queries: list[tuple[list, str, object]], domain: str) -> np.ndarray:
-        frames, texts, readings = zip(*queries)
+    def _embed_batch(self, queries: list[tuple], domain: str) -> np.ndarray:
+        """queries: (frames, text[, what OCR read in the frames])."""
+        frames, texts, readings = zip(*((*q, None)[:3] for q in queries))
         return self.model.embed_queries(list(frames), list(texts), domain, list(readings))
 
     def _embed(self, frames, text: str, domain: str, reading=None) -> np.ndarray:
@@ -292,7 +297,8 @@ class SearchService:
                 continue
             vector = vector if vector is not None else vectors[slot]
             q = queries[n]
-            words = " ".join(t for t in (text, reading.text if reading is not None else "") if t.strip())
+            read = reading.text if reading is not None and self.config.lexical_read else ""
+            words = " ".join(t for t in (text, read) if t.strip())
             lexical = words if hybrid and words else None
             query["retrieval"] = "hybrid" if lexical else "vector"
             hits = index.search(vector, q.offset + q.k + 1, domains=q.domains, categories=q.categories,

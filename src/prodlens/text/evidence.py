@@ -12,11 +12,15 @@ Candidate mentions are the runs of name words in the kept clauses and the title 
 - the detector's probability that its clause speaks to a machine (`detector`), even under the flagging threshold;
 - the frames: with a visual vector of the clip in the text encoder's space (zero-shot: the ConSE bridge of the
   frames; or a trained model's projection), its similarity to the candidate relative to the best candidate's;
+- the text read in the frames (OCR: the pack, the product card): a candidate whose brand-like word is printed there
+  (letter-for-letter up to OCR's misreads) is corroborated; when the frames' text corroborates one candidate, a
+  candidate it does not show, and that the title does not support, is contradicted;
 - product-likeness: the text encoder's similarity to generic goods minus stream chatter, a bonus for names the
   tokenizer does not know (brands are made-up words).
 
 A candidate mentioned once that the title or the frames contradict (the title names another product, or the frames
-are clearly closer to another candidate) is *ineligible*: it never becomes product_name or brand, and its words
+are clearly closer to another candidate), or one the frames' text contradicts however often it is said, is
+*ineligible*: it never becomes product_name or brand, and its words
 are blocked from every output field. The winner is the best eligible candidate; LLM backends are given the eligible
 candidates and choose among them (grammar-constrained where the engine allows). Other product-like candidates that
 share nothing with the winner or the title are *rivals* (another product presented or claimed, a mention in a clause
@@ -33,7 +37,7 @@ import numpy as np
 from .injection import _HAS_CJK, _IDENTITY_CLAIM, has_cjk, normalise_speech
 from .zh import content_words, proper_nouns
 
-EVIDENCE_VERSION = "evidence-2"
+EVIDENCE_VERSION = "evidence-3"
 PRESENTED_BONUS = 0.3
 ASIDE_PENALTY = 0.6
 CLAIM_PENALTY = 0.4
@@ -43,6 +47,7 @@ ADDRESSED_PENALTY = 1.0  # times the detector's probability for the candidate's 
 VISUAL_WEIGHT = 2.0  # times the similarity to the frames minus the best candidate's
 VISUAL_CONTRADICTS = 0.05  # a once-said candidate this far below the best visual match is contradicted by the frames
 FIRST_BONUS = 0.3  # a pitch introduces its product before comparisons, asides and other products
+READ_BONUS = 0.8  # its brand-like word is printed in the frames: the strongest evidence a speaker cannot change
 CONTEXT_WORDS = 10
 RIVAL_PRODUCTLIKE = 0.15
 RIVAL_PRODUCTLIKE_ZH = 0.0  # multilingual-e5's similarities are compressed: Chinese goods score > 0, chatter < 0
@@ -72,6 +77,7 @@ class Candidate:
     mentions: int = 1
     title_support: bool = False
     visual: float | None = None
+    read_support: bool = False  # a brand-like word of it is printed in the frames
     addressed: float = 0.0
     productlike: float = 0.0
     score: float = 0.0
@@ -140,6 +146,43 @@ def extract_candidates(clauses: list[str], title: str = "") -> list[Candidate]:
     return [c for c in out if c.words]
 
 
+def shown_in(candidate: Candidate, read: str, vocab: set[str]) -> bool:
+    """Whether a brand-like word of the candidate (its brand, or a word of four letters or more the text encoder's
+    vocabulary does not know: made-up names are brands) is printed in the frames' text `read`, allowing for a
+    letter or two misread. Generic words ("original", "juice") corroborate nothing."""
+    from ..encoders.ngrams import WORD, fold
+
+    if has_cjk(candidate.name):
+        compact = re.sub(r"\s+", "", read)
+        return any(len(w) >= 2 and w in compact for w in candidate.words)
+    printed = [_unconfused(w) for w in WORD.findall(fold(read)) if len(w) >= 3]
+    wanted = {_unconfused(fold(w)) for w in candidate.words
+              if len(w) >= 4 and (w == candidate.brand or (vocab and w not in vocab))}
+    return any(_misread(w, p) for w in wanted for p in printed)
+
+
+_CONFUSED = str.maketrans({"l": "i", "1": "i", "|": "i", "0": "o", "5": "s", "8": "b"})
+
+
+def _unconfused(word: str) -> str:
+    """The letters OCR confuses most (l/1/I, 0/O, 5/S, 8/B) made one."""
+    return word.translate(_CONFUSED)
+
+
+def _misread(wanted: str, printed: str) -> bool:
+    """Whether `printed` is `wanted` read with at most one letter wrong (two from eight letters on)."""
+    allowed = 0 if len(wanted) < 5 else 1 if len(wanted) < 8 else 2
+    if abs(len(wanted) - len(printed)) > allowed:
+        return False
+    previous = list(range(len(printed) + 1))
+    for i, a in enumerate(wanted, 1):
+        row = [i]
+        for j, b in enumerate(printed, 1):
+            row.append(min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a != b)))
+        previous = row
+    return previous[-1] <= allowed
+
+
 def _productlike_scores(vecs: np.ndarray, goods: np.ndarray, chatter: np.ndarray) -> np.ndarray:
     """How much closer each vector is to the nearest kind of goods than to the nearest stream chatter."""
     return (vecs @ goods.T).max(axis=1) - (vecs @ chatter.T).max(axis=1)
@@ -198,10 +241,11 @@ class EvidenceScorer:
         return unknown[0] if unknown else words[0]
 
     def identify(self, clauses: list[str], title: str = "", addressed: list[float] | None = None,
-                 visual: np.ndarray | None = None, detector=None) -> Identity:
+                 visual: np.ndarray | None = None, detector=None, read: str | None = None) -> Identity:
         """`addressed`: the detector's probability per clause; with `detector`, each candidate's own context (the
         words before it in its clause, up to `CONTEXT_WORDS`, and the run) is scored too, since ASR clauses run on
-        and an address to a machine may share a clause with the real pitch."""
+        and an address to a machine may share a clause with the real pitch. `read`: the text OCR read in the
+        clip's frames."""
         norm_clauses = [normalise_speech(c) for c in clauses]
         candidates = extract_candidates(clauses, title)
         if not candidates:
@@ -225,6 +269,8 @@ class EvidenceScorer:
             c.mentions = sum(any(_said_in(w, nc) for w in c.words) for nc in norm_clauses)
             c.title_support = c.clause == -1 or any(_said_in(w, title_norm) for w in c.words)
             c.addressed = float(addressed[c.clause]) if c.clause >= 0 else 0.0
+            c.read_support = bool(read) and shown_in(c, read, vocab)
+        read_shows = any(c.read_support for c in candidates)
         if detector is not None:
             spoken = [c for c in candidates if c.clause >= 0]
             local = detector.probabilities([context_of(c, norm_clauses[c.clause]) for c in spoken])
@@ -240,7 +286,7 @@ class EvidenceScorer:
             c.score = c.productlike + 0.1 * length + 0.2 * brand_like \
                 + PRESENTED_BONUS * c.presented - ASIDE_PENALTY * c.aside - CLAIM_PENALTY * c.claimed \
                 + TITLE_BONUS * c.title_support + REPEAT_BONUS * min(max(c.mentions - 1, 0), 2) \
-                + FIRST_BONUS * c.first \
+                + FIRST_BONUS * c.first + READ_BONUS * c.read_support \
                 - ADDRESSED_PENALTY * c.addressed
         if visual_sim is not None:
             best = float(visual_sim.max())
@@ -248,7 +294,9 @@ class EvidenceScorer:
                 c.visual = float(visual_sim[i]) - best
                 c.score += VISUAL_WEIGHT * c.visual
         for c in candidates:
-            once = c.mentions <= 1 and not c.title_support
+            once = c.mentions <= 1 and not c.title_support and not c.read_support
+            if read_shows and not c.read_support and not c.title_support:
+                c.why.append("the frames' text shows another product")
             if once and title_names:
                 c.why.append("said once, the title names another product")
             if once and c.visual is not None and c.visual < -VISUAL_CONTRADICTS:

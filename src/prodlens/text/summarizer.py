@@ -95,21 +95,25 @@ class Summarizer:
             self._detector = shipped_detector()
         return self._detector
 
-    def summarize(self, transcript: str, title: str = "", record: str = "text", visual=None) -> Summary:
-        """`visual`: the clip's frames as a vector in the text encoder's space (optional evidence of identity)."""
-        job = self._prepare(transcript, title, record, visual)
+    def summarize(self, transcript: str, title: str = "", record: str = "text", visual=None,
+                  read: str | None = None) -> Summary:
+        """`visual`: the clip's frames as a vector in the text encoder's space; `read`: the text OCR read in its
+        frames (both optional evidence of identity)."""
+        job = self._prepare(transcript, title, record, visual, read)
         return job if isinstance(job, Summary) else self._finish(job, *self._facts(job))
 
-    def _prepare(self, transcript: str, title: str, record: str, visual=None) -> "Summary | _Job":
+    def _prepare(self, transcript: str, title: str, record: str, visual=None, read: str | None = None
+                 ) -> "Summary | _Job":
         """Validate and clean the input: a cached Summary, or the job of summarising its cleaned text."""
-        clean, title_clean, truncated, key = _validated(transcript, title, record, visual)
+        clean, title_clean, truncated, key = _validated(transcript, title, record, visual, read)
         hit = self.cache.get_record(self.model_key, "summary", key)
         if hit is not None:
             return Summary(ProductFacts(**hit["facts"]), self.backend_name, hit["attempts"], hit["dropped"],
                            hit.get("removed", []), truncated, cached=True)
-        return self._weigh(record, key, clean, title_clean, truncated, visual)
+        return self._weigh(record, key, clean, title_clean, truncated, visual, read)
 
-    def _weigh(self, record: str, key: str, clean: str, title_clean: str, truncated: bool, visual) -> "_Job":
+    def _weigh(self, record: str, key: str, clean: str, title_clean: str, truncated: bool, visual,
+               read: str | None = None) -> "_Job":
         """The defence and the evidence: flagged clauses out, the product identified, rival windows out."""
         removed, blocked = [], set()
         if title_clean and is_instruction(title_clean):  # a title holding an instruction is the attacker's text
@@ -117,7 +121,7 @@ class Summarizer:
             blocked |= asserted_terms(title_clean, set())
             title_clean = ""
         speech = strip_injections(clean, title_clean, self.detector)
-        identity = self.evidence.identify(speech.kept, title_clean, speech.addressed, visual, self.detector)
+        identity = self.evidence.identify(speech.kept, title_clean, speech.addressed, visual, self.detector, read)
         blocked |= speech.blocked
         kept = summary_windows(speech.kept, identity)
         return _Job(record, key, " ".join(kept), title_clean, removed + speech.removed, blocked, truncated, kept,
@@ -137,20 +141,20 @@ class Summarizer:
         return f"{self.text_encoder_spec}#{weights_digest(self.text_encoder_spec)}"
 
     def gate_many(self, items: list[tuple], progress: bool = False) -> tuple[dict[str, str], BadRecords]:
-        """items: (record, transcript, title[, visual]) → the speech as said, less what the evidence rejects: clauses
-        spoken to a machine, and windows naming a product that the title, the frames (`visual`, in the text
-        encoder's space) and the rest of the speech do not support. The speech gate of the clip embedding
+        """items: (record, transcript, title[, visual[, read]]) → the speech as said, less what the evidence rejects:
+        clauses spoken to a machine, and windows naming a product that the title, the frames (`visual`, in the text
+        encoder's space; `read`, the text read in them) and the rest of the speech do not support. The speech gate of the clip embedding
         (`EmbedConfig(speech="gated")`): a spoken lie or another product named moves a clip less. Cached."""
         bad = BadRecords()
         out: dict[str, str] = {}
         with progress_bar(len(items), "gating speech", enabled=progress) as advance:
-            for rec, transcript, title, *visual in items:
+            for rec, transcript, title, *evidence in items:
                 try:
-                    vis = visual[0] if visual else None
-                    clean, title_clean, truncated, key = _validated(transcript, title, rec, vis)
+                    vis, read = (list(evidence) + [None, None])[:2]
+                    clean, title_clean, truncated, key = _validated(transcript, title, rec, vis, read)
                     hit = self.cache.get_record(self.gate_key, "gated", key)
                     if hit is None:
-                        hit = {"text": self._weigh(rec, key, clean, title_clean, truncated, vis).text}
+                        hit = {"text": self._weigh(rec, key, clean, title_clean, truncated, vis, read).text}
                         self.cache.put_record(self.gate_key, "gated", key, hit)
                     out[rec] = hit["text"]
                 except RecordError as e:
@@ -221,16 +225,16 @@ class Summarizer:
 
     def summarize_many(self, items: list[tuple], concurrency: int = 8,
                        progress: bool = True) -> tuple[dict[str, Summary], BadRecords]:
-        """items: (record, transcript, title[, visual]). An HTTP backend gets `concurrency` requests at once (a server with
+        """items: (record, transcript, title[, visual[, read]]). An HTTP backend gets `concurrency` requests at once (a server with
         parallel slots decodes them together); an engine with in-process batching (`complete_many`) decodes
         `concurrency` first answers per batch; other engines run one at a time. Cached results are not asked again."""
         bad = BadRecords()
         out: dict[str, Summary] = {}
         with progress_bar(len(items), "summarising", enabled=progress) as advance:
             jobs = []
-            for rec, transcript, title, *visual in items:
+            for rec, transcript, title, *evidence in items:
                 try:
-                    job = self._prepare(transcript, title, rec, visual[0] if visual else None)
+                    job = self._prepare(transcript, title, rec, *evidence[:2])
                 except RecordError as e:
                     bad.add_error(e, "summarize")
                     advance(1)
@@ -265,7 +269,8 @@ class Summarizer:
         return [next(answers) if (j.text or j.title) else None for j in jobs]
 
 
-def _validated(transcript: str, title: str, record: str, visual=None) -> tuple[str, str, bool, str]:
+def _validated(transcript: str, title: str, record: str, visual=None, read: str | None = None
+               ) -> tuple[str, str, bool, str]:
     """(transcript, title) sanitised, whether the transcript was cut, and the cache key of the input."""
     for name, value in (("transcript", transcript), ("title", title)):
         if not isinstance(value, str):
@@ -281,6 +286,8 @@ def _validated(transcript: str, title: str, record: str, visual=None) -> tuple[s
         import numpy as np
 
         digest.update(np.asarray(visual, np.float32).round(4).tobytes())
+    if read:
+        digest.update(b"\x00read\x00" + read.encode("utf-8", "surrogatepass"))
     return clean, title_clean, truncated, digest.hexdigest()
 
 

@@ -160,11 +160,12 @@ class Trainer:
         # pooled features of augmented views only feed the `cached` mode; the others augment the backbone's input
         views = self.cfg.augment_views if self.cfg.backbone == "cached" else 1
 
-        # the network never sees the read-text block (it joins the output at inference): tables read nothing
-        features = self.embedder.features.with_config(ocr="none")
+        # the network never sees the read-text block (it joins its output at inference): the training rows are not
+        # read; the validation rows are, so validation scores the model as it will embed
+        features = self.embedder.features
 
         def build():
-            t = build_feature_table(train, features, self.run.model.visual.max_frames, views,
+            t = build_feature_table(train, features.with_config(ocr="none"), self.run.model.visual.max_frames, views,
                                     progress=self.progress, disk_dir=self.out / f"features-rank{self.rank}")
             # validation embeds as inference will; partial / finetune recompute the val features from the backbone,
             # so only the frozen-feature modes need the mirrored pooled features
@@ -326,7 +327,9 @@ class Trainer:
         elif s.val_acts is not None:
             eval_table = replace(s.val_table, frames=activation_features(s.backbone, s.depth, s.val_acts, s.val_table,
                                                                          self.device))
-        metrics = evaluate_embeddings(table_embeddings(s.model, eval_table, {"model": "trained"}, self.device)).metrics()
+        ocr_weight = self.features.ocr_weight if self.features.ocr != "none" else None
+        metrics = evaluate_embeddings(table_embeddings(s.model, eval_table, {"model": "trained"}, self.device,
+                                                       ocr_weight)).metrics()
         score = mean_r1(metrics)
         row = {"step": state.step, "epoch": state.step / s.steps_per_epoch, "eval": metrics, "mean_R@1": score}
         state.history.append(row)
