@@ -19,7 +19,7 @@ def test_embeddings_are_normalised_and_cached(demo_root, tmp_path, embedder):
     catalog = load_folder(demo_root)
     first = ProductEmbedder(embedder.config, FeatureCache(tmp_path / "cache"))
     emb = first.embed_catalog(catalog, progress=False)
-    assert len(emb) == 15 and emb.dim == 1280 + 384 + 256  # visual, text, read-text blocks
+    assert len(emb) == 15 and emb.dim == 1280 + 384 + 512  # visual, text, read-text blocks
     assert np.allclose(np.linalg.norm(emb.vectors, axis=1), 1.0, atol=1e-5)
     assert first.cache.misses > 0
     second = ProductEmbedder(embedder.config, FeatureCache(tmp_path / "cache"))

@@ -57,4 +57,4 @@ def test_trained_checkpoint_is_the_same_kind_of_object(catalog, tmp_path, embedd
     encoder = prodlens.load_encoder(tmp_path / "run", cache=FeatureCache(tmp_path / "cache"))
     assert isinstance(encoder, prodlens.ProductEncoder) and encoder.name.startswith("trained[")
     emb = _check_encode_matches_catalog(encoder, catalog)
-    assert emb.dim == 32 + 256  # the network's embedding and the read-text block
+    assert emb.dim == 32 + 512  # the network's embedding and the read-text block

@@ -93,3 +93,32 @@ def test_the_name_field_ranks_the_product_named_above_one_that_mentions_it(tmp_p
                                  [10, 11])
     assert list(lexical.search("yoggi vanilla yoghurt", 2, field="name")[0]) == [11, 10]
     assert [list(r) for r in lexical.rankings("vanilla", 2)] == [[11], [10, 11]]
+
+
+def test_the_text_read_on_a_pack_is_its_own_field_matched_through_misreads(tmp_path):
+    from prodlens.index.lexical import read_tokens
+
+    assert read_tokens("ÄPPLE") == ["#ap", "app", "ppl", "ple", "le#"]  # accents folded, word ends marked
+    emb = embeddings(n_products=3, per_product=1)
+    reads = dict(zip(emb.sample_ids, ["ARLA MELLANMJÖLK 1,5%", "BRAVO ÄPPLE JUICE", ""]))
+    index = ProductIndex.create(tmp_path / "idx", emb, IndexInfo(titles=dict(zip(emb.sample_ids, NAMES)),
+                                                                 reads=reads))
+    ids, _ = index.lexical.search("MELLANMUOLK", 3, field="read")  # one letter misread by OCR
+    assert [index.items[int(i)].sample_id for i in ids][:1] == [emb.sample_ids[0]]
+    assert len(index.lexical.search("MELLANMUOLK", 3, field="name")[0]) == 0  # the words themselves: no match
+    index.save()
+    again = ProductIndex.open(tmp_path / "idx")
+    assert again.item(emb.sample_ids[1]).read == "BRAVO ÄPPLE JUICE"
+    assert len(again.lexical.search("apple", 3, field="read")[0]) == 1
+
+
+def test_an_index_saved_before_pictures_were_read_still_opens(tmp_path):
+    index, emb = named_index(tmp_path)
+    index.save()
+    version = next(p for p in (tmp_path / "idx").iterdir() if p.is_dir() and (p / "lexical").is_dir())
+    shutil.rmtree(version / "lexical" / "read")
+    table = pq.read_table(version / "items.parquet")
+    pq.write_table(table.drop(["read"]), version / "items.parquet")
+    old = ProductIndex.open(tmp_path / "idx")
+    assert old.lexical.fields["read"] is None and all(it.read == "" for it in old.items.values())
+    assert old.search(emb.vectors[0], 3, text="tropicana")  # hybrid search works on its two fields

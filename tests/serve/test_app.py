@@ -32,6 +32,8 @@ def test_a_photo_of_a_product_page_finds_its_product(client, indexed):
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["query"]["kind"] == "image" and len(body["results"]) == 3
+    brand = catalog.products[page.product_id].title.split()[0].upper()
+    assert brand in body["query"]["read"].upper()  # the text read on the pack is said, and is part of the query
     top = body["results"][0]
     assert top["product_id"] == page.product_id and top["score"] > body["results"][1]["score"] + 0.05
     assert set(top) >= {"product_id", "score", "domain", "sample_id", "title", "thumbnail"}

@@ -38,7 +38,10 @@ def test_drop_a_photo_and_a_clip_see_products_then_more_like_this(server, browse
     page.wait_for_selector(".result", timeout=30_000)
     cards = page.query_selector_all(".result")
     assert len(cards) == 6 and cards[0].get_attribute("data-product-id") == target.product_id
-    assert "results for the image" in page.text_content("#message")
+    message = page.text_content("#message")
+    assert "results for the image" in message
+    brand = catalog.products[target.product_id].title.split()[0].upper()
+    assert "read: “" in message and brand in message  # what was read on the pack is shown
     # thumbnails load (their URLs come from the API)
     style = page.eval_on_selector(".result .thumb", "el => el.style.backgroundImage")
     assert "/thumbnails/" in style

@@ -257,6 +257,24 @@ def test_mirror_activations_are_the_mirror_images_and_validation_averages_them(d
                                out_dir=tmp_path / "full", progress=False, mirror=True)
 
 
+def test_the_activation_pass_runs_in_onnx_runtime_with_the_same_activations(demo, tmp_path):
+    from prodlens.encoders.image import EfficientNetLite0
+    from prodlens.encoders.tunable import tunable_backbone
+    from prodlens.model.features import build_feature_table
+    from prodlens.train.activations import build_activation_table, lower_runner
+
+    root, cache_dir = demo
+    cat = load_folder(root).select(domains=["page"])
+    table = build_feature_table(cat, FeatureExtractor(cache=FeatureCache(cache_dir)), 4, 1, progress=False)
+    backbone = tunable_backbone(EfficientNetLite0()).eval()
+    args = dict(depth=5, views=1, frames=4, cache=FeatureCache(None), progress=False)
+    in_torch = build_activation_table(table, backbone, out_dir=tmp_path / "torch", **args)
+    in_onnx = build_activation_table(table, backbone, out_dir=tmp_path / "onnx", weights="pretrained-test", **args)
+    assert lower_runner(backbone, 5, "pretrained-test")[1] == "onnx" and lower_runner(backbone, 5, None)[1] == "torch"
+    assert in_onnx.acts.shape == in_torch.acts.shape
+    assert torch.allclose(in_onnx.acts.float(), in_torch.acts.float(), atol=2e-2, rtol=1e-2)  # float16 either way
+
+
 @pytest.mark.slow
 def test_hf_vision_model_fine_tunes_end_to_end(demo, tmp_path):
     """The `finetune` path for any transformers vision model, on a tiny local ViT: the whole backbone trains at its

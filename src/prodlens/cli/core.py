@@ -14,6 +14,7 @@ from ..catalog.config import DEFAULT_URL_PREFIX
 from ..embed.config import SHARD_ROWS
 from ..errors import ProdlensError
 from ..media.config import DEFAULT_FRAMES
+from ..ocr.config import DEFAULT_OCR_FRAMES, DEFAULT_OCR_MODEL
 from .common import (RootOpt, SourceArg, SplitOpt, _fail, _model_options, _print_bad, api, app, catalog_app, catalogs,
                      console, downloads, err)
 
@@ -166,13 +167,16 @@ def eval_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str]
                                                 help="also evaluate image-only and text-only page embeddings"),
              compare_speech: bool = typer.Option(False, "--compare-speech",
                                                  help="AMPere's ablation: speech text none / raw ASR / gated / summary"),
+             compare_ocr: bool = typer.Option(False, "--compare-ocr",
+                                              help="also evaluate with nothing read in the pictures (ocr none / text)"),
              checkpoint: Optional[Path] = typer.Option(None, help="trained run directory, .safetensors checkpoint or saved model directory (default: zero-shot)"),
              *, config, cache):
     """Cross-domain retrieval (R@1/5/10, mAP) in every direction the catalogue has, plus one-shot classification."""
     from ..evaluate import print_results
 
     try:
-        variants = {**(api.PAGE_VARIANTS if compare_pages else {}), **(api.SPEECH_VARIANTS if compare_speech else {})}
+        variants = {**(api.PAGE_VARIANTS if compare_pages else {}), **(api.SPEECH_VARIANTS if compare_speech else {}),
+                    **(api.OCR_VARIANTS if compare_ocr else {})}
         result = api.evaluate_catalog(source, root, split, config, cache, variants=variants or None,
                                       report_dir=report, json_out=json_out, checkpoint=checkpoint)
     except ProdlensError as e:
@@ -218,6 +222,41 @@ def asr_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str] 
     atomic.write_text(out / "transcripts.jsonl", "\n".join(lines) + ("\n" if lines else ""))
     spoken = sum(1 for t in transcripts.values() if t.text)
     console.print(f"transcribed {len(transcripts)} samples ({spoken} with speech); manifest: {out}")
+    _print_bad(bad)
+
+
+@app.command("ocr")
+def ocr_cmd(source: str = SourceArg, root: Path = RootOpt, split: Optional[str] = SplitOpt,
+            out: Path = typer.Option(..., help="JSON lines to write: per sample, the text read with boxes and scores"),
+            model: str = typer.Option(DEFAULT_OCR_MODEL, help="pp-ocrv6-small (rapidocr), pp-ocrv6-tiny or "
+                                      "pp-ocrv6-small-fp (faster-paddle)"),
+            frames: int = typer.Option(DEFAULT_FRAMES, min=1, help="frames sampled per clip"),
+            keyframes: int = typer.Option(DEFAULT_OCR_FRAMES, min=1, help="of those, the keyframes read"),
+            domains: str = typer.Option("page,video,live", help="domains to read, comma-separated"),
+            cache_dir: Optional[Path] = typer.Option(None, help="cache directory (readings are cached)")):
+    """Read the text in every sample's pictures (page images, clips' keyframes): what `--ocr text` embeds."""
+    import json
+
+    from .. import atomic
+    from ..embed import EmbedConfig, FeatureExtractor
+    from ..errors import BadRecords
+
+    try:
+        catalog = catalogs.load_catalog(source, root, split).select(
+            domains=[d.strip() for d in domains.split(",") if d.strip()])
+        features = FeatureExtractor(EmbedConfig(ocr_model=model, frames=frames, ocr_frames=keyframes),
+                                    api.open_cache(cache_dir))
+        bad = BadRecords()
+        readings = features.readings(catalog, bad=bad, progress=True)
+    except ProdlensError as e:
+        _fail(str(e))
+    lines = [json.dumps({"sample_id": sid, "text": r.text, **r.to_dict()}, ensure_ascii=False)
+             for sid, r in readings.items()]
+    atomic.write_text(out, "\n".join(lines) + ("\n" if lines else ""))
+    read = [(sid, r.text) for sid, r in readings.items() if r.text]
+    console.print(f"read text in {len(read)} of {len(readings)} samples' pictures ({model}); readings: {out}")
+    for sid, text in read[:5]:
+        console.print(f"  {sid}: {text[:100]}", markup=False, highlight=False)
     _print_bad(bad)
 
 

@@ -35,13 +35,11 @@ class EmbedConfig:
     # quantiles, and as a veto it removed 85% of true product mentions (README, AMPere's speech ablation).
     frame_evidence: bool = False
     flip_tta: bool = False  # test-time augmentation: each image's features averaged with its mirror image's
-    # Text read in the pictures (prodlens.ocr): "text" adds a third block, the read text's character trigrams
-    # (pages: their title too, the name printed on the pack), weighted ocr_weight; "none" leaves it out.
-    ocr: str = "text"
-    ocr_model: str = DEFAULT_OCR_MODEL
+    ocr: str = "text"  # text read in the pictures (packs, cards): "text" embeds it as a third block; "none": not read
+    ocr_model: str = DEFAULT_OCR_MODEL  # pp-ocrv6-small (rapidocr), pp-ocrv6-tiny / pp-ocrv6-small-fp (faster-paddle)
     ocr_frames: int = DEFAULT_OCR_FRAMES  # keyframes of a clip read (of its sampled frames)
     ocr_weight: float = 0.25  # share of the read-text block in the cosine similarity
-    ocr_dim: int = 256  # width of the read-text block (hashed trigrams; 1024 measured within noise, 4x the size)
+    ocr_dim: int = 512  # width of the read-text block (hashed trigrams; chosen on Grocery train of 128-1024)
     runtime: str = DEFAULT_RUNTIME  # what runs the image encoder on CPU: "onnx" (ONNX Runtime) or "torch"
 
     def __post_init__(self):

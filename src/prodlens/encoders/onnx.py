@@ -42,7 +42,7 @@ class OnnxImageEncoder:
         self.path = Path(directory or default_cache_dir() / "onnx") / f"image-{digest}.onnx"
         with _EXPORT_LOCK:
             if not self.path.is_file():
-                _export(torch_encoder, self.path)
+                _export(torch_encoder, None, self.path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
@@ -63,19 +63,47 @@ class OnnxImageEncoder:
         return ImageFeatures(outputs[0].astype(np.float32), outputs[1].astype(np.float32) if self.has_logits else None)
 
 
-def _export(encoder, path: Path) -> None:
+class OnnxModule:
+    """A frozen torch module (one input, one output) run by ONNX Runtime: exported once under `identity`."""
+
+    def __init__(self, module, example, identity: str, threads: int | None = None,
+                 directory: str | Path | None = None):
+        import onnxruntime as ort
+        import torch
+
+        digest = hashlib.sha256(identity.encode()).hexdigest()[:20]
+        self.path = Path(directory or default_cache_dir() / "onnx") / f"module-{digest}.onnx"
+        with _EXPORT_LOCK:
+            if not self.path.is_file():
+                _export(module, example, self.path, ["output"])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input: x})[0]
+
+
+def _export(module, example, path: Path, outputs: list[str] | None = None) -> None:
+    """`module` (or an encoder's `onnx_module()`, with its own pixels as the example) as an ONNX file with a dynamic
+    batch, written atomically."""
     import onnx
     import torch
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    module = encoder.onnx_module().eval().float()
-    example = torch.from_numpy(encoder.pixels([Image.new("RGB", (64, 64))] * 2))  # the encoder's own input shape
+    if example is None:  # an image encoder: its own input shape
+        example = torch.from_numpy(module.pixels([Image.new("RGB", (64, 64))] * 2))
+        module = module.onnx_module()
+    outputs = outputs or ["features", "logits"]
+    module = module.eval().float()
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the exporter's notes on constant folding and its own deprecation
-            torch.onnx.export(module, (example,), str(tmp), input_names=["pixels"], output_names=["features", "logits"],
-                              dynamic_axes={"pixels": {0: "batch"}, "features": {0: "batch"}, "logits": {0: "batch"}},
+            torch.onnx.export(module, (example,), str(tmp), input_names=["pixels"], output_names=outputs,
+                              dynamic_axes={name: {0: "batch"} for name in ["pixels", *outputs]},
                               opset_version=18, dynamo=False)
         onnx.checker.check_model(str(tmp))
         tmp.replace(path)

@@ -77,6 +77,11 @@ class EfficientNetBackbone(TunableBackbone):
     def network(self) -> nn.Module:
         return self.net
 
+    def lower_module(self, depth: int) -> nn.Module:
+        """uint8 pixels → the frozen lower part's activations, as one module (for export to ONNX Runtime: the
+        activation pass of partial fine-tuning runs it once per frame and view)."""
+        return _Lower(self, depth)
+
     def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
         x = pixels.float() / 127.5 - 1.0  # EfficientNet-Lite expects inputs in [-1, 1]
         return x.contiguous(memory_format=torch.channels_last)  # as EfficientNetLite0 holds its weights
@@ -275,6 +280,15 @@ def tunable_backbone(encoder) -> TunableBackbone:
         return TransformersBackbone(encoder)
     raise ProdlensError(f"image encoder {getattr(encoder, 'name', encoder)!r} cannot be fine-tuned "
                         "(efficientnet-lite0 and hf: vision models can); use train.backbone = 'cached'")
+
+
+class _Lower(nn.Module):
+    def __init__(self, backbone: TunableBackbone, depth: int):
+        super().__init__()
+        self.backbone, self.depth = backbone, depth
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.backbone.lower(self.backbone.normalize(pixels), self.depth)
 
 
 def pixels_of(images, size: int) -> torch.Tensor:

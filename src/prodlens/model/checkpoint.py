@@ -275,7 +275,7 @@ def load_model_dir(path: str | Path, cache: FeatureCache, device: str = "cpu", *
 
 
 # what may change when a trained model embeds: none of them touches a trained weight
-INFERENCE_SETTINGS = ("flip_tta", "runtime", "ocr", "ocr_model", "ocr_frames", "ocr_weight")
+INFERENCE_SETTINGS = ("flip_tta", "runtime", "ocr", "ocr_model", "ocr_frames", "ocr_weight", "ocr_dim")
 
 
 def _only_inference(settings: dict) -> None:

@@ -87,9 +87,9 @@ class OcrReader:
         self.cache = cache if cache is not None else FeatureCache(None)
         self.workers = max(1, workers)
         self.min_score, self.max_lines = min_score, max_lines
-        self._engines: list = []
         self._free: list = []
         self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(self.workers)  # at most `workers` engines, however many callers
 
     @property
     def key(self) -> str:
@@ -160,24 +160,17 @@ class OcrReader:
         return merge([self._read_one(f) for f in frames], self.max_lines)
 
     def _read_one(self, image: Image.Image) -> Reading:
-        engine = self._engine()
-        try:
-            lines = engine.read(image)
-        finally:
+        with self._slots:
             with self._lock:
-                self._free.append(engine)
+                engine = self._free.pop() if self._free else None
+            engine = engine or build_ocr_engine(self.model, threads=1)
+            try:
+                lines = engine.read(image)
+            finally:
+                with self._lock:
+                    self._free.append(engine)
         kept = [TextLine(t.strip(), round(s, 4), box) for t, s, box in lines if s >= self.min_score and t.strip()]
         return Reading(_most_confident(kept, self.max_lines), max(0, len(kept) - self.max_lines))
-
-    def _engine(self):
-        with self._lock:
-            if self._free:
-                return self._free.pop()
-        engine = build_ocr_engine(self.model, threads=1)
-        with self._lock:
-            self._engines.append(engine)
-        return engine
-
 
 def pixel_digest(image: Image.Image) -> str:
     h = hashlib.sha256(f"{image.mode}{image.size}".encode())

@@ -379,7 +379,17 @@ def app_from_env() -> FastAPI:
     from the parent through $PRODLENS_SERVE_CONFIG."""
     settings = json.loads(os.environ[CONFIG_ENV])
     _log_with_request_ids(settings.pop("log_level"))
+    _share_cores(settings.pop("workers"))
     return create_app(ServeConfig(**settings))
+
+
+def _share_cores(workers: int) -> None:
+    """Each of `workers` processes computes on its share of the cores: torch's threads, and with them the ONNX
+    Runtime sessions (image encoder) and OCR engines, which size themselves from torch's count — so N workers never
+    run N times the cores' threads."""
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, workers)))
 
 
 def _log_with_request_ids(level: str) -> None:
@@ -409,7 +419,8 @@ def run(config: ServeConfig, host: str = "127.0.0.1", port: int = 8000, log_leve
 
     with tempfile.TemporaryDirectory(prefix="prodlens-metrics-") as metrics_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-        os.environ[CONFIG_ENV] = json.dumps({**dataclasses.asdict(config), "log_level": log_level})
+        os.environ[CONFIG_ENV] = json.dumps({**dataclasses.asdict(config), "log_level": log_level,
+                                             "workers": workers})
         server_config = uvicorn.Config("prodlens.serve.app:app_from_env", factory=True, host=host, port=port,
                                        log_level=log_level, workers=workers)
         # the shared listening socket made here with proto=TCP: uvicorn's own has proto 0, so asyncio never sets
