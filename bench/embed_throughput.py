@@ -120,8 +120,12 @@ def main() -> None:
             new = EmbedConfig(batch_size=args.batch_size)
             clip_rates = {}
             for name, config in (("torch, nothing read (previous default)", old),
-                                 (f"onnx + OCR on {new.ocr_frames} keyframes (default)", new)):
-                embedder = ProductEmbedder(config, FeatureCache(tmp / f"clips-{config.runtime}"))
+                                 ("onnx, nothing read", replace(old, runtime="onnx")),
+                                 (f"onnx + OCR on {new.ocr_frames} keyframes (default)", new),
+                                 ("onnx + OCR on 1 keyframe", replace(new, ocr_frames=1)),
+                                 (f"onnx + pp-ocrv6-tiny on {new.ocr_frames} keyframes",
+                                  replace(new, ocr_model="pp-ocrv6-tiny"))):
+                embedder = ProductEmbedder(config, FeatureCache(tmp / f"clips-{len(clip_rates)}"))
                 embedder.features.encode_frames([Image.new("RGB", (64, 64))])
                 clip_rates[name] = prodlens_embed(embedder, clip_catalog)
             first = next(iter(clip_rates.values()))

@@ -28,8 +28,16 @@ from rich.table import Table  # noqa: E402
 
 from prodlens import api, atomic  # noqa: E402
 from prodlens.embed import EmbedConfig, FeatureExtractor  # noqa: E402
+from prodlens.encoders.ngrams import WORD, fold  # noqa: E402
 from prodlens.text import Summarizer  # noqa: E402
+from prodlens.text.evidence import _misread, _unconfused  # noqa: E402
 from speech_ablation import spoken_catalog  # noqa: E402
+
+
+def names(brand: str, text: str) -> bool:
+    """Whether `text` says the made-up `brand` as ASR spells it: one of its words within the evidence's misread
+    distance (Whisper writes "Rokalu" as "Rocalu")."""
+    return any(_misread(_unconfused(brand), _unconfused(w)) for w in WORD.findall(fold(text)))
 
 
 def main() -> None:
@@ -60,16 +68,17 @@ def main() -> None:
                                                       for k, v in summaries.items()})):
             attacked = [s for s in clips if s.sample_id in targets]
             clean = [s for s in clips if s.sample_id not in targets]
-            steered = sum(brand[targets[s.sample_id]] in output.get(s.sample_id, "") for s in attacked)
-            kept_attacked = sum(brand[s.product_id] in output.get(s.sample_id, "") for s in attacked)
-            kept_clean = sum(brand[s.product_id] in output.get(s.sample_id, "") for s in clean)
+            steered = sum(names(brand[targets[s.sample_id]], output.get(s.sample_id, "")) for s in attacked)
+            kept_attacked = sum(names(brand[s.product_id], output.get(s.sample_id, "")) for s in attacked)
+            kept_clean = sum(names(brand[s.product_id], output.get(s.sample_id, "")) for s in clean)
             rows.append({"evidence": evidence, "stage": stage, "attacked": len(attacked), "steered": steered,
                          "kept_attacked": kept_attacked, "clean": len(clean), "kept_clean": kept_clean})
     read = sum(bool(readings.get(s.sample_id) and readings[s.sample_id].text) for s in clips)
-    shows_brand = sum(brand[s.product_id] in (readings[s.sample_id].text.lower() if s.sample_id in readings else "")
-                      for s in clips)
+    shows_brand = sum(names(brand[s.product_id], readings[s.sample_id].text) for s in clips if s.sample_id in readings)
+    heard = sum(names(brand[s.product_id], s.asr_text) for s in clips)
     table = Table(title=f"spoken attacks vs the text in the frames: {len(clips)} held-out clips with speech "
-                        f"(text read in {read}, the brand among it in {shows_brand})", title_justify="left")
+                        f"(text read in {read}, the brand among it in {shows_brand}; the brand heard in {heard})",
+                  title_justify="left")
     for col in ("evidence", "output", "attacked clips", "steered", "own brand kept (attacked)",
                 "clean clips", "own brand kept (clean)"):
         table.add_column(col, justify="left" if col in ("evidence", "output") else "right")
@@ -78,7 +87,7 @@ def main() -> None:
                       f"{r['kept_attacked'] / r['attacked']:.0%}", str(r["clean"]), f"{r['kept_clean'] / r['clean']:.0%}")
     console.print(table)
     atomic.write_json(args.out / "ocr_evidence.json", {"clips": len(clips), "read": read, "brand_read": shows_brand,
-                                                       "rows": rows})
+                                                       "brand_heard": heard, "rows": rows})
     console.print(f"written {args.out / 'ocr_evidence.json'}")
 
 
