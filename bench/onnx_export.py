@@ -50,7 +50,7 @@ def main() -> None:
             api.train_catalog("grocery", root, model, split="train", val_split=None, config="tiny", cache=cache,
                               overrides={"train": {"epochs": args.epochs, "backbone": "cached"}})
         model = model / "model"
-    encoder = load_encoder(model, cache)
+    encoder = load_encoder(model, cache, ocr="none")  # the tower alone: what reading adds is not a runtime matter
     onnx_path = export_onnx(encoder, args.out / "tower.onnx")
     val = load_catalog("grocery", root, "val").select(domains=["live"])
     photos = [load_image(val.path(s.images[0]), s.sample_id) for s in val.samples]
@@ -62,7 +62,7 @@ def main() -> None:
     tower = ImageTower(encoder).eval()
     dim = encoder.run_config.model.text_feature_dim
     batches = [photos[i:i + args.batch] for i in range(0, len(photos), args.batch)]
-    pixels = [encoder.features.image_encoder.preprocess(b).contiguous() for b in batches]
+    pixels = [encoder.features.torch_image_encoder.preprocess(b).contiguous() for b in batches]
     ref = np.concatenate([encoder.embed_queries([[p] for p in b], [""] * len(b), "live") for b in batches])
 
     def inputs(x):

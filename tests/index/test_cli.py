@@ -33,7 +33,7 @@ def test_build_search_serve_edit_with_a_trained_model(tmp_path):
                  "--checkpoint", str(tmp_path / "run")], env)
     assert "3 items of 3 products" in built.stdout
     info = json.loads(run(["index", "info", str(index)], env).stdout)
-    assert info["signature"]["kind"] == "trained" and info["dim"] == 32 and info["kind"] == "flat"
+    assert info["signature"]["kind"] == "trained" and info["dim"] == 32 + 512 and info["kind"] == "flat"  # + read block
 
     banana = root / "test" / "Banana" / "Banana" / "Banana_001.jpg"
     found = run(["index", "search", str(index), "--file", str(banana), "-k", "2"], env)

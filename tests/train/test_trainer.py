@@ -165,14 +165,14 @@ def test_finetuned_backbone_is_saved_and_used_to_embed(demo, tmp_path):
 
     embedder = CheckpointEmbedder(tmp_path / "ft", FeatureCache(cache_dir))
     assert embedder.features.image_model_key.startswith("finetuned:")
-    used = embedder.features.image_encoder.model.state_dict()
-    assert all(torch.equal(used[k], trained[k]) for k in trained)  # embedding runs the trained trunk
+    used = embedder.features.torch_image_encoder.model.state_dict()
+    assert all(torch.equal(used[k], trained[k]) for k in trained)  # embedding runs the trained trunk (exported)
     emb = embedder.embed_catalog(cat, progress=False)
-    assert len(emb) == len(cat.samples) and emb.dim == 32
+    assert len(emb) == len(cat.samples) and emb.dim == 32 + 512
     # the same head over pretrained features gives other embeddings: the fine-tuned trunk is what embeds
     frozen = FeatureExtractor(embedder.feature_config, FeatureCache(cache_dir))
     table = build_feature_table(cat, frozen, embedder.run_config.model.visual.max_frames, views=1, progress=False)
-    baseline = table_embeddings(embedder.model, table, {"model": "pretrained trunk"})
+    baseline = table_embeddings(embedder.model, table, {"model": "pretrained trunk"}, ocr_weight=embedder.ocr_weight)
     order = [baseline.sample_ids.index(s) for s in emb.sample_ids]
     assert np.abs(emb.vectors - baseline.vectors[order]).max() > 1e-4
 

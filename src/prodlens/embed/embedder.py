@@ -167,7 +167,7 @@ class FeatureExtractor:
                 feats.pop(s.sample_id)
         self._fill_visual(catalog, [s for s in samples if s.sample_id in visual_keys], visual_keys, feats, bad,
                           progress, view)
-        if self.config.ocr != "none":
+        if self.config.ocr != "none" and not view:  # an augmented look shows no other text
             self._fill_reading(catalog, [s for s in samples if s.sample_id in feats], visual_keys, feats, bad,
                                progress)
         speech = self.speech.of_samples([s for s in samples if s.sample_id in feats], bad, progress, feats)
