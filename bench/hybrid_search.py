@@ -25,7 +25,7 @@ from rich.table import Table
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from shared_data import SHARED  # noqa: E402
+from shared_data import grocery_root  # noqa: E402
 
 
 def families(products: dict) -> dict[str, list[tuple[str, str]]]:
@@ -62,9 +62,7 @@ def main() -> None:
     from prodlens.embed import FeatureCache
     from prodlens.serve import SearchService, ServeConfig, create_app
 
-    root = args.root or SHARED / "grocery-store"
-    if not root.exists():
-        raise SystemExit(f"{root} not found: clone prodlens beside ../shared or pass --root")
+    root = grocery_root(args.root)
     console = Console(width=120)
     catalog = load_catalog("grocery", root, split="val")
     rows = []

@@ -27,7 +27,7 @@ from prodlens.media import load_image  # noqa: E402
 from prodlens.model import load_encoder  # noqa: E402
 from prodlens.model.export import ImageTower, export_onnx  # noqa: E402
 from prodlens.model.network import DOMAIN_INDEX  # noqa: E402
-from shared_data import SHARED  # noqa: E402
+from shared_data import grocery_root  # noqa: E402
 
 
 def main() -> None:
@@ -37,9 +37,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--out", type=Path, default=Path("runs/bench/onnx"))
     args = ap.parse_args()
-    root = SHARED / "grocery-store"
-    if not root.exists():
-        raise SystemExit(f"{root} not found: clone prodlens beside ../shared")
+    root = grocery_root()
     console = Console(width=140)
     cache = api.open_cache(args.out / "cache")
     model = args.model

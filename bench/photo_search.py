@@ -23,7 +23,7 @@ from rich.table import Table
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from shared_data import SHARED  # noqa: E402
+from shared_data import grocery_root  # noqa: E402
 
 
 def score(client, catalog, photos, packaged: set[str]) -> dict:
@@ -62,9 +62,7 @@ def main() -> None:
     from prodlens.embed import EmbedConfig
     from prodlens.serve import SearchService, ServeConfig, create_app
 
-    root = args.root or SHARED / "grocery-store"
-    if not root.exists():
-        raise SystemExit(f"{root} not found: clone prodlens beside ../shared or pass --root")
+    root = grocery_root(args.root)
     console = Console(width=140)
     catalog = load_catalog("grocery", root, split=args.split)
     photos = [s for s in catalog.samples if s.domain == "live"][::args.every]

@@ -11,3 +11,11 @@ def rec_files(name: str) -> tuple[Path, Path]:
     if not inter.exists():
         raise SystemExit(f"{inter} not found: clone prodlens beside ../shared")
     return inter, items
+
+
+def grocery_root(root: Path | None = None) -> Path:
+    """The Grocery Store directory: `root` when given, else ../shared's; a clear exit when it is not there."""
+    root = root or SHARED / "grocery-store"
+    if not root.exists():
+        raise SystemExit(f"{root} not found: clone prodlens beside ../shared or pass --root")
+    return root

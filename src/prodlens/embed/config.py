@@ -66,6 +66,11 @@ class EmbedConfig:
             config = {k: v for k, v in config.items() if not k.startswith("ocr")}
         return {"kind": "zero-shot", "config": config}
 
+    @property
+    def read_weight(self) -> float | None:
+        """The read-text block's share of the cosine similarity; None when nothing is read."""
+        return self.ocr_weight if self.ocr != "none" else None
+
     @classmethod
     def saved(cls, settings: dict) -> "EmbedConfig":
         """The settings a model was saved with; one saved before pictures were read keeps reading nothing."""

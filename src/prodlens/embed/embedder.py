@@ -363,6 +363,14 @@ class FeatureExtractor:
         return l2_normalize(p[top] @ labels[top])
 
     # -- query-time helpers (no cache: uploads are one-off) -----------------------------------------------------
+    def read_rows(self, feats: list[SampleFeatures]) -> np.ndarray:
+        """(N, R) read-text vectors of samples' features, a zero row where nothing was read."""
+        rows = np.zeros((len(feats), self.read_encoder.dim), np.float32)
+        for i, f in enumerate(feats):
+            if f.read is not None:
+                rows[i] = f.read
+        return rows
+
     def read_query(self, frames: list[Image.Image]) -> Reading | None:
         """What OCR reads in an ad-hoc query's frames (its keyframes, at their own resolution: read them before
         `prepare_frames` crops them); None when this config reads nothing."""
@@ -488,13 +496,10 @@ class ProductEmbedder(ProductEncoder):
         t_dim = int(f.text.shape[-1]) if f.text is not None else self.features.text_encoder.dim
         v = math.sqrt(w) * visual if visual is not None else np.zeros(v_dim, np.float32)
         t = math.sqrt(1 - w) * text_block if text_block is not None else np.zeros(t_dim, np.float32)
-        blocks = [v, t]
-        if self.config.ocr != "none":
-            # the read block's share of the similarity is ocr_weight; the visual and text blocks share the rest
-            o = self.config.ocr_weight
-            read = f.read if f.read is not None else np.zeros(self.features.read_encoder.dim, np.float32)
-            blocks = [math.sqrt(1 - o) * v, math.sqrt(1 - o) * t, math.sqrt(o) * read]
-        return l2_normalize(np.concatenate(blocks).astype(np.float32))
+        joined = np.concatenate([v, t]).astype(np.float32)
+        if self.config.read_weight is None:
+            return l2_normalize(joined)
+        return with_read_block(joined[None], self.features.read_rows([f]), self.config.read_weight)[0]
 
     def embed_queries(self, frames: list[list[Image.Image]], texts: list[str], domain: str,
                       readings: list | None = None) -> np.ndarray:

@@ -23,6 +23,17 @@ def fold(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
 
 
+def char_ngrams(text: str, n: int = 3) -> list[str]:
+    """Each word's character n-grams, in order: lower case, accents folded, words of two characters or more,
+    wrapped in boundary marks ("ÄPPLE" → #ap app ppl ple le#)."""
+    out = []
+    for word in WORD.findall(fold(text)):
+        if len(word) >= 2:
+            marked = f"#{word}#"
+            out += [marked[i:i + n] for i in range(len(marked) - n + 1)]
+    return out
+
+
 class CharNgramEncoder:
     def __init__(self, n: int = 3, dim: int = 1024):
         self.n, self.dim = n, dim
@@ -32,12 +43,8 @@ class CharNgramEncoder:
         """(N, dim) float32, L2-normalised; an all-zero row for a text with no word of two or more characters."""
         out = np.zeros((len(texts), self.dim), np.float32)
         for row, text in enumerate(texts):
-            for word in WORD.findall(fold(text)):
-                if len(word) < 2:
-                    continue
-                marked = f"#{word}#"
-                for i in range(len(marked) - self.n + 1):
-                    out[row, zlib.crc32(marked[i:i + self.n].encode()) % self.dim] += 1.0
+            for gram in char_ngrams(text, self.n):
+                out[row, zlib.crc32(gram.encode()) % self.dim] += 1.0
         np.sqrt(out, out=out)
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return np.divide(out, norms, out=out, where=norms > 0)

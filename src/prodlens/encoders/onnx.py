@@ -30,7 +30,6 @@ class OnnxImageEncoder:
                  directory: str | Path | None = None):
         """`identity`: what the weights are (spec, weights digest, image size): names the exported file, so a
         changed backbone is exported anew. `threads`: ONNX Runtime's intra-op threads (default: torch's)."""
-        import onnxruntime as ort
         import torch
 
         if not hasattr(torch_encoder, "onnx_module"):
@@ -38,15 +37,9 @@ class OnnxImageEncoder:
         self.torch_encoder = torch_encoder
         self.name, self.dim = torch_encoder.name, torch_encoder.dim
         self.class_names = torch_encoder.class_names
-        digest = hashlib.sha256(identity.encode()).hexdigest()[:20]
-        self.path = Path(directory or default_cache_dir() / "onnx") / f"image-{digest}.onnx"
-        with _EXPORT_LOCK:
-            if not self.path.is_file():
-                _export(torch_encoder, None, self.path)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        example = torch.from_numpy(torch_encoder.pixels([Image.new("RGB", (64, 64))] * 2))  # its own input shape
+        self.path, self.session = exported_session(torch_encoder.onnx_module(), example, ["features", "logits"],
+                                                   "image", identity, threads, directory)
         self.has_logits = len(self.session.get_outputs()) > 1 and self.class_names is not None
 
     def prepare(self, images: list[Image.Image]) -> list[Image.Image]:
@@ -68,36 +61,39 @@ class OnnxModule:
 
     def __init__(self, module, example, identity: str, threads: int | None = None,
                  directory: str | Path | None = None):
-        import onnxruntime as ort
-        import torch
-
-        digest = hashlib.sha256(identity.encode()).hexdigest()[:20]
-        self.path = Path(directory or default_cache_dir() / "onnx") / f"module-{digest}.onnx"
-        with _EXPORT_LOCK:
-            if not self.path.is_file():
-                _export(module, example, self.path, ["output"])
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        self.path, self.session = exported_session(module, example, ["output"], "module", identity, threads,
+                                                   directory)
         self.input = self.session.get_inputs()[0].name
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input: x})[0]
 
 
-def _export(module, example, path: Path, outputs: list[str] | None = None) -> None:
-    """`module` (or an encoder's `onnx_module()`, with its own pixels as the example) as an ONNX file with a dynamic
-    batch, written atomically."""
+def exported_session(module, example, outputs: list[str], kind: str, identity: str, threads: int | None = None,
+                     directory: str | Path | None = None):
+    """(path, ONNX Runtime session) of `module` exported once under `identity` (a `kind` file in the cache
+    directory), with `threads` intra-op threads (default: torch's)."""
+    import onnxruntime as ort
+    import torch
+
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:20]
+    path = Path(directory or default_cache_dir() / "onnx") / f"{kind}-{digest}.onnx"
+    with _EXPORT_LOCK:
+        if not path.is_file():
+            _export(module, example, path, outputs)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    return path, ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _export(module, example, path: Path, outputs: list[str]) -> None:
+    """`module` as an ONNX file with a dynamic batch, written atomically."""
     import onnx
     import torch
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    if example is None:  # an image encoder: its own input shape
-        example = torch.from_numpy(module.pixels([Image.new("RGB", (64, 64))] * 2))
-        module = module.onnx_module()
-    outputs = outputs or ["features", "logits"]
     module = module.eval().float()
     try:
         with torch.no_grad(), warnings.catch_warnings():

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..encoders.ngrams import WORD, fold
+from ..encoders.ngrams import char_ngrams
 
 RRF_K = 60
 TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
@@ -42,12 +42,7 @@ FIELDS = ("name", "text", "read")
 def read_tokens(text: str) -> list[str]:
     """The read field's tokens: each word's character trigrams (accents folded, word ends marked), so a word OCR
     misread by a letter still shares most of its tokens with the word printed on the product."""
-    out = []
-    for word in WORD.findall(fold(text)):
-        if len(word) >= 2:
-            marked = f"#{word}#"
-            out += [marked[i:i + 3] for i in range(len(marked) - 2)]
-    return out
+    return char_ngrams(text, 3)
 
 
 TOKENIZERS = {"name": tokenize, "text": tokenize, "read": read_tokens}

@@ -185,9 +185,7 @@ class CheckpointEmbedder(ProductEncoder):
         vectors = out["embedding"].float().cpu().numpy()
         if self.ocr_weight is None:
             return vectors
-        reads = np.stack([f.read if f.read is not None else np.zeros(self.features.read_encoder.dim, np.float32)
-                          for f in feats])
-        return with_read_block(vectors, reads, self.ocr_weight)
+        return with_read_block(vectors, self.features.read_rows(feats), self.ocr_weight)
 
     def feature_table(self, catalog: Catalog, progress: bool = True) -> FeatureTable:
         return build_feature_table(catalog, self.features, self.run_config.model.visual.max_frames, views=1,
@@ -209,7 +207,7 @@ class CheckpointEmbedder(ProductEncoder):
         """The read-text block's share of the similarity, None when this model reads nothing. The block joins the
         network's output as it is (it has no weights): text read off a pack matches letter for letter, which the
         network, trained on far fewer packs than a shop has, cannot learn to do as well."""
-        return self.feature_config.ocr_weight if self.feature_config.ocr != "none" else None
+        return self.feature_config.read_weight
 
 
 def embedder_for(config: EmbedConfig | None, cache: FeatureCache, checkpoint: str | Path | None,

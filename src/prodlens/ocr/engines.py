@@ -9,8 +9,6 @@ No engine downloads anything at run time.
 from __future__ import annotations
 
 import io
-import logging
-from importlib import metadata
 from typing import Callable
 
 import numpy as np
@@ -28,12 +26,9 @@ class RapidOcr:
             from rapidocr import RapidOCR
         except ImportError as e:  # pragma: no cover - a declared dependency
             raise ProdlensError("OCR model pp-ocrv6-small needs the package rapidocr (with onnxruntime)") from e
-        logging.getLogger("RapidOCR").setLevel(logging.ERROR)
-        self._engine = RapidOCR(params={"Global.log_level": "error",
+        self._engine = RapidOCR(params={"Global.log_level": "error",  # its own logger: errors only
                                         "EngineConfig.onnxruntime.intra_op_num_threads": threads,
                                         "EngineConfig.onnxruntime.inter_op_num_threads": 1})
-        logging.getLogger("RapidOCR").setLevel(logging.ERROR)
-        self.identity = f"rapidocr-{metadata.version('rapidocr')}/PP-OCRv6-small"
 
     def read(self, image: Image.Image) -> list[Line]:
         result = self._engine(np.ascontiguousarray(np.asarray(_padded(image))[:, :, ::-1]))  # it expects BGR
@@ -50,7 +45,6 @@ class FasterPaddle:
         except ImportError as e:
             raise ProdlensError(f"OCR model pp-ocrv6-{size} (faster-paddle) needs the package faster-paddle") from e
         self._engine = OcrEngine(model_size=size, threads=threads)
-        self.identity = f"faster-paddle-{metadata.version('faster-paddle')}/PP-OCRv6-{size}"
 
     def read(self, image: Image.Image) -> list[Line]:
         buffer = io.BytesIO()
@@ -68,6 +62,8 @@ OCR_ENGINES: dict[str, Callable[..., object]] = {
     "pp-ocrv6-tiny": lambda threads=1: FasterPaddle("tiny", threads),
     "pp-ocrv6-small-fp": lambda threads=1: FasterPaddle("small", threads),
 }
+# the wheel each model's files ship in: its version is the model's identity (prodlens.ocr.read.OcrReader.key)
+OCR_PACKAGES = {"pp-ocrv6-small": "rapidocr", "pp-ocrv6-tiny": "faster-paddle", "pp-ocrv6-small-fp": "faster-paddle"}
 
 
 def ocr_model_names() -> list[str]:

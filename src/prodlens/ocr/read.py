@@ -16,9 +16,7 @@ from ..errors import BadRecords
 from ..media import uniform_positions
 from ..progress import progress_bar
 from .config import DEFAULT_OCR_MODEL, MAX_LINES, MIN_SCORE
-from .engines import OCR_ENGINES, build_ocr_engine
-
-_PACKAGES = {"pp-ocrv6-small": "rapidocr", "pp-ocrv6-tiny": "faster-paddle", "pp-ocrv6-small-fp": "faster-paddle"}
+from .engines import OCR_ENGINES, OCR_PACKAGES, build_ocr_engine
 
 
 @dataclass
@@ -95,7 +93,7 @@ class OcrReader:
     def key(self) -> str:
         """The cache key of this reader's output: the model, its package version, the confidence floor and the
         line limit (the engines' files ship inside the versioned wheel)."""
-        package = _PACKAGES.get(self.model, self.model)
+        package = OCR_PACKAGES.get(self.model, self.model)
         try:
             version = metadata.version(package)
         except metadata.PackageNotFoundError:

@@ -327,9 +327,8 @@ class Trainer:
         elif s.val_acts is not None:
             eval_table = replace(s.val_table, frames=activation_features(s.backbone, s.depth, s.val_acts, s.val_table,
                                                                          self.device))
-        ocr_weight = self.features.ocr_weight if self.features.ocr != "none" else None
         metrics = evaluate_embeddings(table_embeddings(s.model, eval_table, {"model": "trained"}, self.device,
-                                                       ocr_weight)).metrics()
+                                                       self.features.read_weight)).metrics()
         score = mean_r1(metrics)
         row = {"step": state.step, "epoch": state.step / s.steps_per_epoch, "eval": metrics, "mean_R@1": score}
         state.history.append(row)
