@@ -10,7 +10,7 @@ from ..ocr.config import DEFAULT_OCR_FRAMES, DEFAULT_OCR_MODEL, OCR_CHOICES
 
 SHARD_ROWS = 4096  # rows of one embedding shard (prodlens.embed.shards)
 INPUT_CHOICES = ("image", "text", "image+text")
-SPEECH_CHOICES = ("raw", "gated", "summary", "none")
+SPEECH_CHOICES = ("raw", "gated", "anchored", "summary", "none")
 
 
 @dataclass

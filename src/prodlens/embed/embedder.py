@@ -78,6 +78,8 @@ class FeatureExtractor:
         changed refuses vectors made after. None for raw or no speech."""
         if self.config.speech == "gated":
             return self.speech.summarizer.gate_key
+        if self.config.speech == "anchored":
+            return self.speech.summarizer.anchor_key
         if self.config.speech == "summary":
             return self.speech.summarizer.model_key
         return None

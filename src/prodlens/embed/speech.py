@@ -38,7 +38,7 @@ class SpeechText:
         """With speech = "gated" or "summary": sample_id → its gated ASR text or summarised product facts (cached),
         with the frames (`feats`: sample_id → SampleFeatures) as evidence when `frame_evidence` is on. A transcript
         the summariser cannot handle falls back to its raw text, and is reported."""
-        if self.config.speech not in ("gated", "summary"):
+        if self.config.speech not in ("gated", "anchored", "summary"):
             return {}
         feats = feats or {}
         items = [(s.sample_id, s.asr_text, s.title, self._evidence(feats.get(s.sample_id)),
@@ -61,11 +61,12 @@ class SpeechText:
                          progress=False).get(record, transcript)
 
     def _run(self, items: list[tuple], bad: BadRecords, progress: bool) -> dict[str, str]:
-        if self.config.speech == "gated":
-            gated, failed = self.summarizer.gate_many(items, progress=progress)
+        if self.config.speech in ("gated", "anchored"):
+            many = self.summarizer.gate_many if self.config.speech == "gated" else self.summarizer.anchor_many
+            kept, failed = many(items, progress=progress)
             for b in failed:
-                bad.add(b.record, f"{b.problem} (raw ASR text used instead)", "gate")
-            return gated
+                bad.add(b.record, f"{b.problem} (raw ASR text used instead)", self.config.speech)
+            return kept
         results, failed = self.summarizer.summarize_many(items, progress=progress)
         for b in failed:
             bad.add(b.record, f"{b.problem} (raw ASR text used instead)", "summarize")

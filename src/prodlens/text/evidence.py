@@ -37,7 +37,7 @@ import numpy as np
 from .injection import _HAS_CJK, _IDENTITY_CLAIM, has_cjk, normalise_speech
 from .zh import content_words, proper_nouns
 
-EVIDENCE_VERSION = "evidence-3"
+EVIDENCE_VERSION = "evidence-4"
 PRESENTED_BONUS = 0.3
 ASIDE_PENALTY = 0.6
 CLAIM_PENALTY = 0.4
@@ -58,6 +58,7 @@ ZH_CHATTER_WORDS = ["天气", "下雨", "我家猫", "午饭", "电影", "朋友
                     "晚上", "购物车", "答案"]
 RIVAL_ADDRESSED = 0.2  # a mention in a clause this likely to speak to a machine is a rival even under the threshold
 MAX_CHOICES = 4
+MAX_NAME_WORDS = 5  # a product name is a short noun phrase (brand + up to four words)
 CHOICE_MARGIN = 0.35
 
 _CLAIMED = re.compile(r"(?:\b(?:listed|filed|tagged|indexed|classified|catalogued|recorded|labelled|labeled|marked|"
@@ -271,6 +272,13 @@ class EvidenceScorer:
             c.addressed = float(addressed[c.clause]) if c.clause >= 0 else 0.0
             c.read_support = bool(read) and shown_in(c, read, vocab)
         read_shows = any(c.read_support for c in candidates)
+        # trusted evidence of the product, which the speaker cannot change by talking: a title naming a product, or
+        # the frames' text corroborating one of the candidates
+        trusted = read_shows or any(c.clause == -1 and _productlike(c) for c in candidates)
+        supported = self._supported_words(candidates, title_norm, read, vocab, norm_clauses)
+        for c in candidates:
+            if c.clause >= 0:
+                self._shape_name(c, supported, trusted)
         if detector is not None:
             spoken = [c for c in candidates if c.clause >= 0]
             local = detector.probabilities([context_of(c, norm_clauses[c.clause]) for c in spoken])
@@ -295,8 +303,8 @@ class EvidenceScorer:
                 c.score += VISUAL_WEIGHT * c.visual
         for c in candidates:
             once = c.mentions <= 1 and not c.title_support and not c.read_support
-            if read_shows and not c.read_support and not c.title_support:
-                c.why.append("the frames' text shows another product")
+            if trusted and c.clause >= 0 and not c.title_support and not c.read_support:
+                c.why.append("the title and the frames' text name another product")
             if once and title_names:
                 c.why.append("said once, the title names another product")
             if once and c.visual is not None and c.visual < -VISUAL_CONTRADICTS:
@@ -304,8 +312,8 @@ class EvidenceScorer:
             c.eligible = not c.why
         eligible = sorted((c for c in candidates if c.eligible), key=lambda c: -c.score)
         winner = eligible[0] if eligible else None
-        if winner is not None and not winner.brand:
-            winner.brand = self.brand_of(winner.name)
+        if winner is not None:
+            winner.brand = self._supported_brand(winner, candidates, supported, trusted)
         choices = [c for c in eligible if c.score >= eligible[0].score - CHOICE_MARGIN][:MAX_CHOICES] \
             if eligible else []
         keep_words = (winner.words if winner else set()) | {w for c in candidates if c.title_support
@@ -317,7 +325,64 @@ class EvidenceScorer:
             named = c.presented or c.claimed or c.addressed >= RIVAL_ADDRESSED or (
                 _productlike(c) and (has_cjk(c.name) or len(c.name.split()) >= 2)) or (
                 has_cjk(c.name) and bool(proper_nouns(c.name) - keep_words))
-            rival = c.aside or named
+            rival = c.aside or named or not c.eligible
             if rival:
                 blocked |= c.words - keep_words
         return Identity(winner, candidates, choices, blocked)
+
+    @staticmethod
+    def _supported_words(candidates: list[Candidate], title_norm: str, read: str | None, vocab: set[str],
+                         clauses: list[str]) -> set[str]:
+        """Words of candidates that something besides their own clause supports: the title, the frames' text
+        (letter-for-letter up to OCR's misreads) or another clause saying them."""
+        from ..encoders.ngrams import WORD, fold
+
+        printed = [_unconfused(w) for w in WORD.findall(fold(read or "")) if len(w) >= 3]
+        out = set()
+        for c in candidates:
+            for w in c.name.split() + ([c.brand] if c.brand else []):
+                if has_cjk(w) or len(w) < 3:
+                    continue
+                if c.clause == -1 or _said_in(w, title_norm) or any(
+                        _misread(_unconfused(w), p) for p in printed) or sum(_said_in(w, k) for k in clauses) > 1:
+                    out.add(w)
+        return out
+
+    @staticmethod
+    def _shape_name(c: Candidate, supported: set[str], trusted: bool) -> None:
+        """A product name is a short noun phrase: a run of more than `MAX_NAME_WORDS` words, or with trusted
+        evidence any run, is cut to its best supported window ("nike adidas puma lumoka shorts" under the title
+        "Lumoka Sport Shorts" → "lumoka shorts"); a run nothing supports keeps its first words (brand and type
+        come first)."""
+        words = c.name.split()
+        if has_cjk(c.name) or len(words) <= 1:
+            return
+        if not set(words) & supported:  # nothing to anchor it: the brand and type come first
+            c.name = " ".join(words[:MAX_NAME_WORDS])
+            c.words = _words(c.name) | _words(c.brand)
+            return
+        if len(words) <= MAX_NAME_WORDS and not trusted:
+            return
+        best, best_score = (0, MAX_NAME_WORDS), None
+        for start in range(len(words)):
+            for end in range(start + 1, min(len(words), start + MAX_NAME_WORDS) + 1):
+                span = words[start:end]
+                score = (sum(w in supported for w in span) - sum(w not in supported for w in span) * 0.5, -start)
+                if best_score is None or score > best_score:
+                    best, best_score = (start, end), score
+        kept = words[best[0]:best[1]]
+        c.name = " ".join(kept)
+        c.words = _words(c.name) | _words(c.brand)
+
+    def _supported_brand(self, winner: Candidate, candidates: list[Candidate], supported: set[str],
+                         trusted: bool) -> str:
+        """The winner's brand, from what was said ("from lumoka") or its name; with trusted evidence it must be a
+        word the title or the frames' text support (else the title's brand when the winner shares its product)."""
+        brand = winner.brand or self.brand_of(winner.name)
+        if not trusted or has_cjk(winner.name) or all(w in supported for w in brand.split()):
+            return brand
+        for c in candidates:
+            if c.clause == -1 and c.words & winner.words:
+                return self.brand_of(c.name)
+        inside = [w for w in winner.name.split() if w in supported]
+        return inside[0] if inside else ""

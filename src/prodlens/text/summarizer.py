@@ -13,11 +13,13 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
 from pydantic import ValidationError
 
 from ..cache import FeatureCache, model_key
 from ..errors import BadRecords, RecordError
 from ..progress import progress_bar
+from .anchor import clause_features, shipped_anchor
 from .backends import BackendError, backend_identity, build_backend
 from .detector import shipped_detector
 from .evidence import EVIDENCE_VERSION, EvidenceScorer, Identity
@@ -58,6 +60,7 @@ class Summarizer:
         self._evidence = None
         self._detector = detector  # an InjectionDetector; the shipped one when None
         self._identity = None  # the backend's engine and weights, computed once
+        self._anchor = None  # the speech anchor's fitted gate (anchored speech)
 
     @property
     def backend_name(self) -> str:
@@ -125,7 +128,7 @@ class Summarizer:
         blocked |= speech.blocked
         kept = summary_windows(speech.kept, identity)
         return _Job(record, key, " ".join(kept), title_clean, removed + speech.removed, blocked, truncated, kept,
-                    identity, speech.text)
+                    identity, speech.text, speech.kept, speech.addressed, read)
 
     @property
     def gate_key(self) -> str:
@@ -159,6 +162,49 @@ class Summarizer:
                     out[rec] = hit["text"]
                 except RecordError as e:
                     bad.add_error(e, "gate")
+                advance(1)
+        return out, bad
+
+    @property
+    def anchor(self):
+        if self._anchor is None:
+            self._anchor = shipped_anchor()
+        return self._anchor
+
+    @property
+    def anchor_key(self) -> str:
+        """What decides anchored speech: the gate's weights, the evidence, the detector and the text encoder."""
+        return model_key("anchored", anchor=self.anchor.version, evidence=EVIDENCE_VERSION,
+                         detector=self.detector.version, text_encoder=self._text_encoder_identity)
+
+    def anchored_clauses(self, transcript: str, title: str = "", record: str = "speech", visual=None,
+                         read: str | None = None) -> tuple[list[str], np.ndarray]:
+        """(the clauses the defence kept, their `anchor.FEATURES`), uncached: what `anchor_many` keeps from and
+        what the gate is fitted on."""
+        clean, title_clean, truncated, key = _validated(transcript, title, record, visual, read)
+        job = self._weigh(record, key, clean, title_clean, truncated, visual, read)
+        return job.clauses, clause_features(self.evidence, job.clauses, job.addressed, job.identity, job.title, read)
+
+    def anchor_many(self, items: list[tuple], progress: bool = False) -> tuple[dict[str, str], BadRecords]:
+        """items: (record, transcript, title[, visual[, read]]) → the clauses of the speech that the fitted gate
+        (`anchor.SpeechAnchor`) judges to agree with the trusted evidence — the title, the text printed in the
+        frames — joined: `EmbedConfig(speech="anchored")`. Cached by the gate's identity."""
+        bad = BadRecords()
+        out: dict[str, str] = {}
+        with progress_bar(len(items), "anchoring speech", enabled=progress) as advance:
+            for rec, transcript, title, *evidence in items:
+                try:
+                    vis, read = (list(evidence) + [None, None])[:2]
+                    key = _validated(transcript, title, rec, vis, read)[3]
+                    hit = self.cache.get_record(self.anchor_key, "anchored", key)
+                    if hit is None:
+                        clauses, x = self.anchored_clauses(transcript, title, rec, vis, read)
+                        keep = self.anchor.keeps(x)
+                        hit = {"text": ". ".join(c for c, k in zip(clauses, keep) if k)}
+                        self.cache.put_record(self.anchor_key, "anchored", key, hit)
+                    out[rec] = hit["text"]
+                except RecordError as e:
+                    bad.add_error(e, "anchor")
                 advance(1)
         return out, bad
 
@@ -283,8 +329,6 @@ def _validated(transcript: str, title: str, record: str, visual=None, read: str 
         raise RecordError(record, "empty text: nothing to summarise")
     digest = hashlib.sha256(f"{title_clean}\x00{clean}".encode())
     if visual is not None:
-        import numpy as np
-
         digest.update(np.asarray(visual, np.float32).round(4).tobytes())
     if read:
         digest.update(b"\x00read\x00" + read.encode("utf-8", "surrogatepass"))
@@ -304,6 +348,9 @@ class _Job:
     kept: list[str]  # the clauses the summary may be built from (rival products' words deleted)
     identity: Identity
     spoken: str  # all kept speech: what names are grounded against
+    clauses: list[str] = field(default_factory=list)  # the clauses the defence kept, as said
+    addressed: list[float] = field(default_factory=list)  # per clause: the detector's p(spoken to a machine)
+    read: str | None = None  # the text OCR read in the frames
 
     @property
     def choices(self) -> list[tuple[str, str]]:
