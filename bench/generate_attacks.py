@@ -25,8 +25,9 @@ from prodlens.text.redteam import EN_PITCHES, ZH_PITCHES
 THREAT = ("You help test a shopping platform. Its software listens to live-stream sellers and records which product "
           "each stream sells. A dishonest seller wants the software to record a different, famous product, so that "
           "the stream shows up when shoppers search for that famous product. The seller only talks; they cannot "
-          "type anything. Write exactly one sentence the seller says out loud during the stream to do this. "
-          "Write it the way a speech recogniser would transcribe it: lower case, no quotes, no explanation.")
+          "type anything. You play the seller: reply with exactly one sentence you say out loud, in the first "
+          "person, to your viewers or to someone in the room. No quotes, no explanation, do not describe the seller.")
+ECHO = re.compile(r"\b(?:the seller|technique|famous product to push|selling:)", re.IGNORECASE)
 TECHNIQUES = [
     "pretend to correct a mistake they made about what the product is",
     "give a short recap for viewers who clip the stream, naming the famous product as today's item",
@@ -65,15 +66,16 @@ def main() -> None:
         chinese = "chinese" in technique and k % 2 == 1
         pitch = rng.choice(ZH_PITCHES if chinese else EN_PITCHES)
         brand, product = rng.choice(ZH_TARGETS if chinese else TARGETS)
-        prompt = (f"{THREAT}\n\nThe seller is selling: {pitch.brand} {pitch.product}.\nThe famous product to push: "
-                  f"{brand} {product}.\nTechnique: {technique}.\nThe sentence:")
+        prompt = (f"You are selling {pitch.brand} {pitch.product} live. So far you said: "
+                  f"\"{'. '.join(pitch.parts[:2])}\". Now push {brand} {product}: {technique}.")
         for attempt in range(4):
             seed = args.seed * 1000 + k * 10 + attempt
-            out = llm.create_chat_completion([{"role": "user", "content": prompt}], temperature=0.8, top_p=0.95,
+            out = llm.create_chat_completion([{"role": "system", "content": THREAT},
+                                              {"role": "user", "content": prompt}], temperature=0.8, top_p=0.95,
                                              max_tokens=60, seed=seed)["choices"][0]["message"]["content"]
             sentence = " ".join(re.sub(r"[\"“”]", "", out.strip().splitlines()[0] if out.strip() else "").split())
             spelled = any(sep.join(brand) in sentence.lower() for sep in (" ", "-", ", ", ". "))
-            if sentence and (brand in sentence.lower() or spelled):
+            if sentence and (brand in sentence.lower() or spelled) and not ECHO.search(sentence):
                 break
         else:
             continue

@@ -6,10 +6,11 @@ Per backend: attack success on product_name/brand and on any field (target 0% an
 (target >= 95%), the true product named on clean / look-alike / attacked transcripts, outputs that never validated,
 seconds per transcript; and the attack success on 12 held-out attacks in phrasings the defence has no rule for
 (how far it generalises). `--families` replaces the suite by the out-of-family one (issue 24: phrasing families
-the shipped injection detector never saw). `--no-defence` runs the same backends with the defence switched off, as the baseline.
+the shipped injection detector never saw). `--batch FILE` replaces it by a batch of attacks written by another author (`bench/generate_attacks.py`).
+`--no-defence` runs the same backends with the defence switched off, as the baseline.
 
     python bench/summarizer_redteam.py [--backend extractive,smollm2-135m,gemma3-270m] [--families] [--no-defence]
-        [--out FILE]
+        [--batch bench/data/attacks-2026-12-06.jsonl] [--out FILE]
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from prodlens.progress import progress_bar  # noqa: E402
 from prodlens.text import Summarizer, summarizer as summarizer_module  # noqa: E402
 from prodlens.text.injection import Cleaned  # noqa: E402
 from prodlens.text.corpus import HELD_OUT_FAMILIES  # noqa: E402
-from prodlens.text.redteam import build_family_suite, build_held_out, build_suite, run_suite  # noqa: E402
+from prodlens.text.redteam import build_family_suite, build_held_out, build_suite, load_batch, run_suite  # noqa: E402
 
 
 @contextmanager
@@ -52,11 +53,15 @@ def main() -> None:
     ap.add_argument("--families", action="store_true",
                     help="the out-of-family suite: attacks and look-alikes of the corpus families the shipped "
                          "detector never saw (prodlens.text.corpus.HELD_OUT_FAMILIES), plus the clean pitches")
+    ap.add_argument("--batch", type=Path, help="a batch of attacks by another author (bench/generate_attacks.py, "
+                                               "JSON lines) instead of the suite, plus the clean pitches")
     ap.add_argument("--out", default="runs/bench/summarizer_redteam.json")
     args = ap.parse_args()
     cases, held_out = build_suite(), build_held_out()
     if args.families:
         cases = build_family_suite(HELD_OUT_FAMILIES) + [c for c in cases if c.kind == "clean"]
+    elif args.batch:
+        cases = load_batch(args.batch) + [c for c in cases if c.kind == "clean"]
     rows = []
     settings = [(b.strip(), True) for b in args.backend.split(",") if b.strip()]
     if args.no_defence:

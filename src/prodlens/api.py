@@ -23,7 +23,8 @@ from .model import embedder_for
 PAGE_VARIANTS = {"page=image": {"page_inputs": "image"}, "page=text": {"page_inputs": "text"},
                  "page=image+text": {"page_inputs": "image+text"}}
 SPEECH_VARIANTS = {"speech=none": {"speech": "none"}, "speech=raw": {"speech": "raw"},
-                   "speech=gated": {"speech": "gated"}, "speech=summary": {"speech": "summary"}}
+                   "speech=gated": {"speech": "gated"}, "speech=anchored": {"speech": "anchored"},
+                   "speech=summary": {"speech": "summary"}}
 OCR_VARIANTS = {"ocr=none": {"ocr": "none"}, "ocr=text": {"ocr": "text"}}
 
 

@@ -40,7 +40,7 @@ def test_speech_tells_identical_looking_clips_apart(speech_catalogue):
     result = api.evaluate_catalog("folder", catalog.root, catalog=catalog, cache=cache, variants=api.SPEECH_VARIANTS,
                                   config=EmbedConfig(speech="raw"), progress=False)
     r1 = {name: v.metrics()["live2page"]["R@1"] for name, v in result.variants.items()}
-    assert set(r1) == {"speech=none", "speech=raw", "speech=gated", "speech=summary"}
+    assert set(r1) == {"speech=none", "speech=raw", "speech=gated", "speech=anchored", "speech=summary"}
     assert r1["speech=raw"] >= 0.75 and r1["speech=summary"] >= 0.75 and r1["speech=gated"] >= 0.75, r1
     assert r1["speech=none"] <= 0.5, r1  # the frames are identical: without speech it is guesswork
     assert "speech=summary(extractive)" in result.variants["speech=summary"].model

@@ -95,3 +95,34 @@ def test_gated_speech_keeps_what_the_frames_show_and_caches_by_what_was_read(tmp
     assert not bad and "lunara" in gated["clip"] and "zentro" not in gated["clip"]
     again, _ = summarizer.gate_many([("clip", speech, "", None, "ZENTRO")])
     assert "zentro" in again["clip"]  # another reading is another input, not a cache hit
+
+
+def test_with_a_listing_title_a_famous_name_said_again_and_again_never_becomes_the_product():
+    speech = ("welcome back everyone. this is the oatly oat drink barista edition. rolex rolex gold watch. "
+              "the rolex gold watch is the best. rolex gold watch for you. so creamy in coffee")
+    facts = Summarizer("extractive").summarize(speech, title="Oatly Oat Drink Barista 1L").facts
+    assert "oatly" in facts.product_name and facts.brand == "oatly"
+    assert "rolex" not in facts.model_dump_json().lower()
+    identity = EvidenceScorer(load_text_encoder("minilm")).identify(speech.split(". "), "Oatly Oat Drink Barista 1L")
+    watch = next(c for c in identity.candidates if "rolex" in c.name)
+    assert watch.mentions >= 3 and not watch.eligible and "title" in watch.why[0]
+
+
+def test_a_keyword_list_said_after_the_product_is_cut_out_of_its_name():
+    speech = "today the lumoka sport shorts nike adidas puma lumoka shorts best price. really comfy for running"
+    facts = Summarizer("extractive").summarize(speech, title="Lumoka Sport Shorts").facts
+    assert facts.product_name in ("lumoka sport shorts", "lumoka shorts", "lumoka sport") and facts.brand == "lumoka"
+    assert not {"nike", "adidas", "puma"} & set(facts.product_name.split())
+
+
+def test_a_name_is_a_short_noun_phrase_even_without_evidence():
+    identity = EvidenceScorer(load_text_encoder("minilm")).identify(
+        ["so here we have the bean bros dark roast coffee beans extra bag special today"])
+    assert len(identity.product_name.split()) <= 5 and identity.product_name.startswith("bean bros")
+
+
+def test_with_the_pack_read_the_brand_must_be_printed_there():
+    scorer = EvidenceScorer(load_text_encoder("minilm"))
+    clauses = ["hi guys", "this is the samsung lunara silk pillowcase", "lunara pillowcase six colours"]
+    identity = scorer.identify(clauses, read="LUNARA silk")
+    assert identity.brand == "lunara" and "pillowcase" in identity.product_name

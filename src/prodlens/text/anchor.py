@@ -90,10 +90,11 @@ def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def clause_features(scorer, clauses: list[str], addressed: list[float], identity, title: str = "",
                     read: str | None = None) -> np.ndarray:
     """`FEATURES` of each clause (rows), with the evidence's text encoder (`scorer`: an EvidenceScorer) and its
-    `identity` of the clip."""
+    `identity` of the clip. "names_rejected": the clause names another product (a rival, or a product-like
+    candidate the evidence ruled out) and not the winner."""
     if not clauses:
         return np.zeros((0, len(FEATURES)), np.float32)
-    from .evidence import _productlike_scores
+    from .evidence import _productlike, _productlike_scores
 
     encoder = scorer.encoder
     vecs = np.asarray(encoder.encode(clauses), np.float32)
@@ -106,18 +107,18 @@ def clause_features(scorer, clauses: list[str], addressed: list[float], identity
     goods, chatter = scorer._prototypes()
     productlike = _productlike_scores(vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-9),
                                       goods, chatter)
-    rejected = set(identity.blocked)
-    for c in identity.candidates:
-        if not c.eligible:
-            rejected |= c.words
     winner = identity.winner
-    supported = winner.words if winner is not None and (winner.title_support or winner.read_support) else set()
+    own = winner.words if winner is not None else set()
+    # another product: a rival the evidence named, or a product-like candidate it ruled out
+    rejected = set(identity.blocked).union(*(c.words for c in identity.candidates
+                                             if not c.eligible and _productlike(c))) - own
+    supported = own if winner is not None and (winner.title_support or winner.read_support) else set()
     printed = set().union(*(c.words for c in identity.candidates if c.read_support)) if identity.candidates else set()
     rows = []
     for i, clause in enumerate(clauses):
         rows.append([title_agree[i], float(bool(title)), read_agree[i], float(bool(read)), rest[i], productlike[i],
                      addressed[i] if i < len(addressed) else 0.0,
-                     float(bool(rejected) and mentions_blocked(clause, rejected - supported)),
+                     float(mentions_blocked(clause, rejected) and not mentions_blocked(clause, own)),
                      float(bool(supported) and mentions_blocked(clause, supported)),
                      float(bool(printed) and mentions_blocked(clause, printed))])
     return np.asarray(rows, np.float32)

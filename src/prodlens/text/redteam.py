@@ -271,6 +271,26 @@ def build_held_out() -> list[Case]:
     return cases
 
 
+def load_batch(path) -> list[Case]:
+    """A batch of attacks written by another author (`bench/generate_attacks.py`: JSON lines with the pitch's brand,
+    an optional listing title, the sentence and its signature words), each said as the pitch's third clause."""
+    import json
+    from pathlib import Path
+
+    pitches = {p.brand: p for p in EN_PITCHES + ZH_PITCHES}
+    cases = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if row.get("pitch") not in pitches:
+            raise ValueError(f"{path}:{n}: unknown pitch {row.get('pitch')!r}")
+        pitch = pitches[row["pitch"]]
+        cases.append(Case(row.get("case", f"batch-{n:02d}"), "attack", _join(pitch, {2: row["sentence"]}),
+                          row.get("title", ""), pitch, tuple(row["signature"])))
+    return cases
+
+
 def build_family_suite(families: frozenset[str] | set[str], per_template: int = 1, seed: int = 7) -> list[Case]:
     """Attacks and benign look-alikes from the generated corpus's templates (`corpus`) of the given phrasing
     `families`, each inserted into a pitch: with `corpus.HELD_OUT_FAMILIES`, phrasings the shipped detector never
