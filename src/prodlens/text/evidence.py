@@ -37,7 +37,7 @@ import numpy as np
 from .injection import _HAS_CJK, _IDENTITY_CLAIM, has_cjk, normalise_speech
 from .zh import content_words, proper_nouns
 
-EVIDENCE_VERSION = "evidence-4"
+EVIDENCE_VERSION = "evidence-5"
 PRESENTED_BONUS = 0.3
 ASIDE_PENALTY = 0.6
 CLAIM_PENALTY = 0.4
@@ -83,6 +83,7 @@ class Candidate:
     productlike: float = 0.0
     score: float = 0.0
     eligible: bool = True
+    cut: set[str] = field(default_factory=set)  # names trimmed off its run to make it a short noun phrase
     why: list[str] = field(default_factory=list)
 
 
@@ -278,7 +279,7 @@ class EvidenceScorer:
         supported = self._supported_words(candidates, title_norm, read, vocab, norm_clauses)
         for c in candidates:
             if c.clause >= 0:
-                self._shape_name(c, supported, trusted)
+                self._shape_name(c, supported, trusted, vocab)
         if detector is not None:
             spoken = [c for c in candidates if c.clause >= 0]
             local = detector.probabilities([context_of(c, norm_clauses[c.clause]) for c in spoken])
@@ -320,12 +321,18 @@ class EvidenceScorer:
                                                            for w in c.words}
         blocked: set[str] = set()
         for c in candidates:
-            if c is winner or c.words & keep_words:
+            blocked |= c.cut - keep_words
+            if c is winner:
+                continue
+            if c.words & keep_words:  # the product's type said with another brand ("chanel lipstick"): that brand
+                other = c.brand or self.brand_of(c.name)
+                if other and not has_cjk(other) and other not in keep_words and other not in supported:
+                    blocked.add(other)
                 continue
             named = c.presented or c.claimed or c.addressed >= RIVAL_ADDRESSED or (
                 _productlike(c) and (has_cjk(c.name) or len(c.name.split()) >= 2)) or (
                 has_cjk(c.name) and bool(proper_nouns(c.name) - keep_words))
-            rival = c.aside or named or not c.eligible
+            rival = c.aside or named or (not c.eligible and _productlike(c))
             if rival:
                 blocked |= c.words - keep_words
         return Identity(winner, candidates, choices, blocked)
@@ -349,11 +356,11 @@ class EvidenceScorer:
         return out
 
     @staticmethod
-    def _shape_name(c: Candidate, supported: set[str], trusted: bool) -> None:
+    def _shape_name(c: Candidate, supported: set[str], trusted: bool, vocab: set[str]) -> None:
         """A product name is a short noun phrase: a run of more than `MAX_NAME_WORDS` words, or with trusted
         evidence any run, is cut to its best supported window ("nike adidas puma lumoka shorts" under the title
-        "Lumoka Sport Shorts" → "lumoka shorts"); a run nothing supports keeps its first words (brand and type
-        come first)."""
+        "Lumoka Sport Shorts" → "lumoka shorts"; the words trimmed off that the text encoder does not know, names,
+        are `cut`: blocked from every field); a run nothing supports keeps its first words (brand and type first)."""
         words = c.name.split()
         if has_cjk(c.name) or len(words) <= 1:
             return
@@ -371,6 +378,7 @@ class EvidenceScorer:
                 if best_score is None or score > best_score:
                     best, best_score = (start, end), score
         kept = words[best[0]:best[1]]
+        c.cut = {w for w in words if w not in kept and w.isalpha() and vocab and w not in vocab} - supported
         c.name = " ".join(kept)
         c.words = _words(c.name) | _words(c.brand)
 

@@ -94,7 +94,7 @@ def mention_runs(clause: str) -> list[tuple[str, str, int]]:
     if has_cjk(clause):
         runs = (name_span(r) for r in ZH_FUNCTION.split(re.sub(r"\s+", "", clause)) if len(r) >= 2)
         return [(r, "", 0) for r in runs if len(r) >= 2]
-    tokens = re.findall(r"[\w']+", clause.lower())
+    tokens = [t.strip("'") for t in re.findall(r"[\w']+", clause.lower()) if t.strip("'")]
     runs, current, start = [], [], 0
     for i, t in enumerate(tokens + ["."]):
         if t in FUNCTION_WORDS or t in BRAND_MARKERS or t == "." or t in NUMBER_WORDS or t in UNITS or t.isdigit():
@@ -118,7 +118,7 @@ def mention_runs(clause: str) -> list[tuple[str, str, int]]:
     return out
 
 
-EXTRACTIVE_VERSION = "extractive-2"  # part of every summary cache key: a changed algorithm never serves old output
+EXTRACTIVE_VERSION = "extractive-3"  # part of every summary cache key: a changed algorithm never serves old output
 
 
 class ExtractiveSummarizer:

@@ -286,8 +286,12 @@ def load_batch(path) -> list[Case]:
         if row.get("pitch") not in pitches:
             raise ValueError(f"{path}:{n}: unknown pitch {row.get('pitch')!r}")
         pitch = pitches[row["pitch"]]
+        # a word the pitch itself says ("lipstick" of a "chanel lipstick" pushed on a kiko lipstick) is no sign
+        # of the attack in the output
+        own = _join(pitch, {}) + " " + row.get("title", "")
+        signature = tuple(w for w in row["signature"] if not _has(own, w))
         cases.append(Case(row.get("case", f"batch-{n:02d}"), "attack", _join(pitch, {2: row["sentence"]}),
-                          row.get("title", ""), pitch, tuple(row["signature"])))
+                          row.get("title", ""), pitch, signature))
     return cases
 
 
