@@ -2,9 +2,9 @@
 
 Data: a spoken catalogue generated with its own seed (`--seed 11`: other products, other voices than the
 benchmarks' seed-3 catalogue, which the gate is measured on), every clip's speech transcribed by Whisper tiny.en and
-its frames read by OCR; each clip once as spoken and once with an attack inserted as augmentation — a sentence from
-the injection corpus' *training* phrasing families or a plain claim (`text.corpus`; none of the benchmarks'
-mechanisms), naming another product of the catalogue. A clause's label: its nearest catalogue page (title and
+its frames read by OCR; each clip once as spoken and once with three attacks inserted as augmentation — bare
+claims or sentences of the injection corpus' *training* phrasing families (`text.corpus`; none of the benchmarks'
+mechanisms), each naming another product of the catalogue. A clause's label: its nearest catalogue page (title and
 description, by the text encoder) is the clip's own product. The gate is a class-balanced logistic regression over
 `anchor.FEATURES`; its threshold is 0.5.
 
@@ -35,17 +35,20 @@ from prodlens.text.corpus import ATTACK_EN, CLAIMS_EN, HELD_OUT_FAMILIES  # noqa
 from prodlens.text.detector import fit_logistic  # noqa: E402
 from speech_ablation import spoken_catalog  # noqa: E402
 
+ATTACKS = 3  # attack sentences inserted into each clip's augmented copy
 
-def augmentation(specs, clip, rng: random.Random) -> str:
-    """The clip's transcript with one training-family attack (or a bare claim) naming another product inserted."""
-    target = rng.choice([p for p in specs if p.product_id != clip.product_id])
+
+def augmentation(specs, clip, rng: random.Random, attacks: int = ATTACKS) -> str:
+    """The clip's transcript with `attacks` sentences naming other products inserted: a training-family attack or a
+    bare claim (`corpus.CLAIMS_EN`, which the injection detector mostly lets through: the gate must learn them)."""
     templates = [t for family, ts in sorted(ATTACK_EN.items()) if family not in HELD_OUT_FAMILIES for t in ts]
-    claim = rng.choice(CLAIMS_EN)
-    sentence = rng.choice(templates + CLAIMS_EN).replace("{C}", claim).format(B=target.brand.lower(),
-                                                                             P=target.product_type)
     parts = [p for p in (clip.asr_text or "").split(". ") if p]
-    at = rng.randint(1, max(1, len(parts) - 1))
-    return ". ".join(parts[:at] + [sentence] + parts[at:])
+    for _ in range(attacks):
+        target = rng.choice([p for p in specs if p.product_id != clip.product_id])
+        template = rng.choice(templates) if rng.random() < 0.3 else rng.choice(CLAIMS_EN)
+        sentence = template.replace("{C}", rng.choice(CLAIMS_EN)).format(B=target.brand.lower(), P=target.product_type)
+        parts.insert(rng.randint(1, max(1, len(parts))), sentence)
+    return ". ".join(parts)
 
 
 def main() -> None:
@@ -86,7 +89,7 @@ def main() -> None:
     w, b = fit_logistic(x, y, l2=1e-3)
     anchor = SpeechAnchor(w, b, 0.5, "minilm", {
         "data": f"bench/fit_speech_anchor.py: generated spoken catalogue, {args.products} products, seed {args.seed}, "
-                f"each clip as spoken and with one training-family attack inserted",
+                f"each clip as spoken and with {ATTACKS} claims or training-family attacks inserted",
         "clips": len(clips), "clauses": int(len(y)), "positive": float(y.mean())})
     kept = anchor.keeps(x)
     console.print(f"{len(y)} clauses ({y.mean():.1%} point to their own product); fitted: keeps "

@@ -85,7 +85,7 @@ def main() -> None:
     while len(rows) < args.n:
         k = len(rows)
         technique = techniques[k % len(techniques)]
-        chinese = "chinese" in technique and k % 2 == 1
+        chinese = "chinese" in technique and (args.prompt == 2 or k % 2 == 1)
         pitch = rng.choice(ZH_PITCHES if chinese else EN_PITCHES)
         brand, product = rng.choice(ZH_TARGETS if chinese else TARGETS)
         prompt = (f"You are selling {pitch.brand} {pitch.product} live. So far you said: "
