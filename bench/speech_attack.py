@@ -174,7 +174,8 @@ def main() -> None:
                                   "epochs": args.epochs, "augment_views": 1, "batch_products": 32,
                                   "backbone": "cached"}})
             rows[name]["trained"] = measure(api.embed(full, cache=cache, progress=False, checkpoint=run_dir), attacks)
-        console.print({k: {m: round(v, 3) for m, v in r.items() if isinstance(v, float)} for k, r in rows[name].items()})
+        console.print({stage: {m: round(v, 3) for m, v in r.items() if isinstance(v, float)}
+                       for stage, r in rows[name].items()})
     print_table(rows, console)
     atomic.write_json(args.out / "speech_attack.json", {
         "products": args.products, "rounds": args.rounds, "epochs": args.epochs, "top": TOP, "rows": rows,

@@ -6,7 +6,8 @@ Per backend: attack success on product_name/brand and on any field (target 0% an
 (target >= 95%), the true product named on clean / look-alike / attacked transcripts, outputs that never validated,
 seconds per transcript; and the attack success on 12 held-out attacks in phrasings the defence has no rule for
 (how far it generalises). `--families` replaces the suite by the out-of-family one (issue 24: phrasing families
-the shipped injection detector never saw). `--batch FILE` replaces it by a batch of attacks written by another author (`bench/generate_attacks.py`).
+the shipped injection detector never saw). `--batch FILE` replaces it by a batch of attacks written by another
+author (`bench/generate_attacks.py`).
 `--no-defence` runs the same backends with the defence switched off, as the baseline.
 
     python bench/summarizer_redteam.py [--backend extractive,smollm2-135m,gemma3-270m] [--families] [--no-defence]

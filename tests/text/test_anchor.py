@@ -41,7 +41,8 @@ def test_anchored_speech_is_cached_under_the_gate_version(tmp_path):
     cache = FeatureCache(None)
     summarizer = Summarizer("extractive", cache)
     first, _ = summarizer.anchor_many([("a", PITCH, "", None, "LUMOKA shampoo")])
-    assert summarizer.anchor_key.startswith("anchored|") and f"anchor={shipped_anchor().version}" in summarizer.anchor_key
+    assert summarizer.anchor_key.startswith("anchored|")
+    assert f"anchor={shipped_anchor().version}" in summarizer.anchor_key
     hits = cache.hits
     again, _ = summarizer.anchor_many([("b", PITCH, "", None, "LUMOKA shampoo")])
     assert again["b"] == first["a"] and cache.hits == hits + 1

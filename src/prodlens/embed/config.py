@@ -26,7 +26,8 @@ class EmbedConfig:
     visual_weight: float = 0.7  # w: share of the visual block in the cosine similarity (picked on Grocery train)
     bridge_topk: int = 10  # ConSE: class names mixed into an image's text-space vector
     # What video/live embeddings take from speech: the "raw" ASR text; "gated": the raw text less what the evidence
-    # (title, repetition, the injection detector; frames with frame_evidence) rejects; its "summary"; or "none".
+    # (title, repetition, the injection detector; frames with frame_evidence) rejects; "anchored": the clauses the
+    # fitted gate of text.anchor keeps (agreement with the title and the frames' text); its "summary"; or "none".
     speech: str = "raw"
     summarizer: str = "extractive"  # summariser backend when speech = "summary" (see prodlens.text)
     # The frames as evidence of which product the speech is about (gated / summary speech). Off by default: the
