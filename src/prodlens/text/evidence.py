@@ -385,7 +385,8 @@ class EvidenceScorer:
     def _supported_brand(self, winner: Candidate, candidates: list[Candidate], supported: set[str],
                          trusted: bool) -> str:
         """The winner's brand, from what was said ("from lumoka") or its name; with trusted evidence it must be a
-        word the title or the frames' text support (else the title's brand when the winner shares its product)."""
+        supported word — the title, the frames' text, or said again in another clause — else the title's brand
+        when the winner shares its product, else a supported word of its name."""
         brand = winner.brand or self.brand_of(winner.name)
         if not trusted or has_cjk(winner.name) or all(w in supported for w in brand.split()):
             return brand
