@@ -37,7 +37,7 @@ import numpy as np
 from .injection import _HAS_CJK, _IDENTITY_CLAIM, has_cjk, normalise_speech
 from .zh import content_words, proper_nouns
 
-EVIDENCE_VERSION = "evidence-5"
+EVIDENCE_VERSION = "evidence-6"
 PRESENTED_BONUS = 0.3
 ASIDE_PENALTY = 0.6
 CLAIM_PENALTY = 0.4
@@ -273,9 +273,11 @@ class EvidenceScorer:
             c.addressed = float(addressed[c.clause]) if c.clause >= 0 else 0.0
             c.read_support = bool(read) and shown_in(c, read, vocab)
         read_shows = any(c.read_support for c in candidates)
-        # trusted evidence of the product, which the speaker cannot change by talking: a title naming a product, or
-        # the frames' text corroborating one of the candidates
-        trusted = read_shows or any(c.clause == -1 and _productlike(c) for c in candidates)
+        # trusted evidence of the product, which the speaker cannot change by talking: a title naming a product (a
+        # run of two words or more, or a product-like one: "what i bought this week" names none), or the frames' text
+        # corroborating one of the candidates
+        trusted = read_shows or any(c.clause == -1 and (len(c.name.split()) >= 2 or _productlike(c))
+                                    for c in candidates)
         supported = self._supported_words(candidates, title_norm, read, vocab, norm_clauses)
         for c in candidates:
             if c.clause >= 0:
