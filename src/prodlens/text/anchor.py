@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import write_text
+from ..encoders.base import l2_normalize
 from ..errors import ProdlensError
 from .injection import mentions_blocked
 
@@ -81,12 +82,6 @@ def shipped_anchor() -> SpeechAnchor:
     return _SHARED["shipped"]
 
 
-def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-9)
-    b = b / np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), 1e-9)
-    return a @ b.T
-
-
 def clause_features(scorer, clauses: list[str], addressed: list[float], identity, title: str = "",
                     read: str | None = None) -> np.ndarray:
     """`FEATURES` of each clause (rows), with the evidence's text encoder (`scorer`: an EvidenceScorer) and its
@@ -97,16 +92,15 @@ def clause_features(scorer, clauses: list[str], addressed: list[float], identity
     from .evidence import _productlike, _productlike_scores
 
     encoder = scorer.encoder
-    vecs = np.asarray(encoder.encode(clauses), np.float32)
-    anchors = encoder.encode([title or " ", read or " "])
-    title_agree = _cos(vecs, anchors[:1])[:, 0] if title else np.zeros(len(clauses), np.float32)
-    read_agree = _cos(vecs, anchors[1:])[:, 0] if read else np.zeros(len(clauses), np.float32)
-    total = vecs.sum(axis=0, keepdims=True)
-    rest = np.array([_cos(vecs[i:i + 1], total - vecs[i:i + 1])[0, 0] if len(clauses) > 1 else 0.0
-                     for i in range(len(clauses))], np.float32)
+    vecs = l2_normalize(np.asarray(encoder.encode(clauses), np.float32))
+    anchors = l2_normalize(np.asarray(encoder.encode([title or " ", read or " "]), np.float32))
+    title_agree = vecs @ anchors[0] if title else np.zeros(len(clauses), np.float32)
+    read_agree = vecs @ anchors[1] if read else np.zeros(len(clauses), np.float32)
+    # each clause against the sum of the others
+    rest = np.sum(vecs * l2_normalize(vecs.sum(axis=0) - vecs), axis=1) if len(clauses) > 1 \
+        else np.zeros(1, np.float32)
     goods, chatter = scorer._prototypes()
-    productlike = _productlike_scores(vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-9),
-                                      goods, chatter)
+    productlike = _productlike_scores(vecs, goods, chatter)
     winner = identity.winner
     own = winner.words if winner is not None else set()
     # another product: a rival the evidence named, or a product-like candidate it ruled out

@@ -148,20 +148,27 @@ class Summarizer:
         clauses spoken to a machine, and windows naming a product that the title, the frames (`visual`, in the text
         encoder's space; `read`, the text read in them) and the rest of the speech do not support. The speech gate of the clip embedding
         (`EmbedConfig(speech="gated")`): a spoken lie or another product named moves a clip less. Cached."""
+        return self._speech_many(items, self.gate_key, "gated", lambda job: job.text, "gating speech", "gate",
+                                 progress)
+
+    def _speech_many(self, items: list[tuple], key: str, kind: str, text_of, label: str, stage: str,
+                     progress: bool) -> tuple[dict[str, str], BadRecords]:
+        """items: (record, transcript, title[, visual[, read]]) → `text_of` the weighed job of each, cached under
+        `key` (computed once: it hashes weights) and `kind`; a record that cannot be read is reported under `stage`."""
         bad = BadRecords()
         out: dict[str, str] = {}
-        with progress_bar(len(items), "gating speech", enabled=progress) as advance:
+        with progress_bar(len(items), label, enabled=progress) as advance:
             for rec, transcript, title, *evidence in items:
                 try:
                     vis, read = (list(evidence) + [None, None])[:2]
-                    clean, title_clean, truncated, key = _validated(transcript, title, rec, vis, read)
-                    hit = self.cache.get_record(self.gate_key, "gated", key)
+                    clean, title_clean, truncated, digest = _validated(transcript, title, rec, vis, read)
+                    hit = self.cache.get_record(key, kind, digest)
                     if hit is None:
-                        hit = {"text": self._weigh(rec, key, clean, title_clean, truncated, vis, read).text}
-                        self.cache.put_record(self.gate_key, "gated", key, hit)
+                        hit = {"text": text_of(self._weigh(rec, digest, clean, title_clean, truncated, vis, read))}
+                        self.cache.put_record(key, kind, digest, hit)
                     out[rec] = hit["text"]
                 except RecordError as e:
-                    bad.add_error(e, "gate")
+                    bad.add_error(e, stage)
                 advance(1)
         return out, bad
 
@@ -179,34 +186,24 @@ class Summarizer:
 
     def anchored_clauses(self, transcript: str, title: str = "", record: str = "speech", visual=None,
                          read: str | None = None) -> tuple[list[str], np.ndarray]:
-        """(the clauses the defence kept, their `anchor.FEATURES`), uncached: what `anchor_many` keeps from and
-        what the gate is fitted on."""
+        """(the clauses the defence kept, their `anchor.FEATURES`), uncached: what the gate is fitted on."""
         clean, title_clean, truncated, key = _validated(transcript, title, record, visual, read)
         job = self._weigh(record, key, clean, title_clean, truncated, visual, read)
-        return job.clauses, clause_features(self.evidence, job.clauses, job.addressed, job.identity, job.title, read)
+        return job.clauses, self._clause_features(job)
+
+    def _clause_features(self, job: "_Job") -> np.ndarray:
+        return clause_features(self.evidence, job.clauses, job.addressed, job.identity, job.title, job.read)
+
+    def _anchored_text(self, job: "_Job") -> str:
+        keep = self.anchor.keeps(self._clause_features(job))
+        return ". ".join(c for c, k in zip(job.clauses, keep) if k)
 
     def anchor_many(self, items: list[tuple], progress: bool = False) -> tuple[dict[str, str], BadRecords]:
         """items: (record, transcript, title[, visual[, read]]) → the clauses of the speech that the fitted gate
         (`anchor.SpeechAnchor`) judges to agree with the trusted evidence — the title, the text printed in the
         frames — joined: `EmbedConfig(speech="anchored")`. Cached by the gate's identity."""
-        bad = BadRecords()
-        out: dict[str, str] = {}
-        with progress_bar(len(items), "anchoring speech", enabled=progress) as advance:
-            for rec, transcript, title, *evidence in items:
-                try:
-                    vis, read = (list(evidence) + [None, None])[:2]
-                    key = _validated(transcript, title, rec, vis, read)[3]
-                    hit = self.cache.get_record(self.anchor_key, "anchored", key)
-                    if hit is None:
-                        clauses, x = self.anchored_clauses(transcript, title, rec, vis, read)
-                        keep = self.anchor.keeps(x)
-                        hit = {"text": ". ".join(c for c, k in zip(clauses, keep) if k)}
-                        self.cache.put_record(self.anchor_key, "anchored", key, hit)
-                    out[rec] = hit["text"]
-                except RecordError as e:
-                    bad.add_error(e, "anchor")
-                advance(1)
-        return out, bad
+        return self._speech_many(items, self.anchor_key, "anchored", self._anchored_text, "anchoring speech",
+                                 "anchor", progress)
 
     @property
     def model_key(self) -> str:
