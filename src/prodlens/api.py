@@ -5,18 +5,17 @@
 """
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
-from PIL import Image
 
 from . import atomic
 from .catalog import Catalog, load_catalog
-from .errors import ProdlensError, RecordError
+from .errors import ProdlensError
 from .cache import FeatureCache, open_cache
-from .embed import EmbedConfig, Embeddings, FeatureExtractor
+from .embed import EmbedConfig, Embeddings
 from .embed.saved import MODEL_SUBDIR
 from .evaluate import ZERO_SHOT_NOTE, EvalResult, evaluate_embeddings, write_report
+from .index.build import thumbnailer
 from .index.query import query_model
 from .model import embedder_for
 
@@ -105,26 +104,6 @@ def evaluate_catalog(source: str, root: str | Path, split: str | None = None, co
     return result
 
 
-def thumbnailer(catalog: Catalog, features: FeatureExtractor, size: int = 160):
-    """sample_id → a small RGB thumbnail (the sample's middle frame), or None if it cannot be decoded."""
-    by_id = {s.sample_id: s for s in catalog.samples}
-
-    @functools.lru_cache(maxsize=1024)  # a report's grids show the same samples many times: decode each once
-    def thumb(sample_id: str) -> Image.Image | None:
-        s = by_id.get(sample_id)
-        if s is None:
-            return None
-        try:
-            frames = features.load_frames(catalog, s)
-        except RecordError:  # undecodable media: no thumbnail; anything else is a bug and should surface
-            return None
-        img = frames[len(frames) // 2].copy()
-        img.thumbnail((size, size))
-        return img
-
-    return thumb
-
-
 # -- index and search ---------------------------------------------------------------------------------------------
 def index_catalog(catalog: Catalog, out_dir: str | Path, domains: tuple[str, ...] = ("page",),
                   config: EmbedConfig | None = None, checkpoint: str | Path | None = None,
@@ -135,7 +114,7 @@ def index_catalog(catalog: Catalog, out_dir: str | Path, domains: tuple[str, ...
     the model must be the one that built it). The model: `encoder` (a loaded `prodlens.load_encoder()`), else
     `checkpoint` or the zero-shot `config`, else the existing index's own."""
     from .index import ProductIndex
-    from .index.build import THUMBNAIL_SIZE, catalog_info
+    from .index.build import embed_into
 
     cache = cache or open_cache()
     existing = ProductIndex.open(out_dir) if (Path(out_dir) / "CURRENT").exists() else None
@@ -148,16 +127,8 @@ def index_catalog(catalog: Catalog, out_dir: str | Path, domains: tuple[str, ...
     subset = catalog.select(domains=list(domains))
     if not subset.samples:
         raise ProdlensError(f"the catalogue has no {'/'.join(domains)} samples to index")
-    embeddings = model.embed_catalog(subset, progress=progress)
-    thumb = thumbnailer(subset, features, THUMBNAIL_SIZE) if thumbnails else None
-    readings = features.readings(subset, [s for s in subset.samples if s.sample_id in set(embeddings.sample_ids)])
-    info = catalog_info(subset, thumb, embeddings.sample_ids, progress,
-                        reads={sid: r.text for sid, r in readings.items() if r.text})
-    if existing is None:
-        index = ProductIndex.create(out_dir, embeddings, info, index_config)
-        added, replaced = len(index), 0
-    else:
-        index = existing
-        added, replaced = index.add(embeddings, info)
+    index, added, replaced, bad = embed_into(
+        existing, subset, model, features, thumbnails=thumbnails, progress=progress,
+        create=lambda embeddings, info: ProductIndex.create(out_dir, embeddings, info, index_config))
     index.save()
-    return index, {"added": added, "replaced": replaced, "bad": embeddings.bad}
+    return index, {"added": added, "replaced": replaced, "bad": bad}

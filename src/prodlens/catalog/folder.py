@@ -1,7 +1,8 @@
 """A plain folder layout for users' own catalogues.
 
     ROOT/
-      products.csv                       optional: product_id,title,category,description
+      products.csv                       optional: product_id,title,category,description, and any other columns
+                                         (brand, price, ...) as the product's attributes (filterable in an index)
       splits.csv                         optional: sample_id,split
       page/<product_id>/<name>.jpg       a product-page image; <name>.txt beside it = title/description
       video/<product_id>/<name>.mp4      a short video, or video/<product_id>/<name>/ = a folder of frames
@@ -22,6 +23,7 @@ from ..rows import read_rows
 from .schema import DOMAINS, Catalog, Product, Sample, posix
 from .text import clean_text, read_text_file
 
+PRODUCT_COLUMNS = {"product_id", "title", "category", "description"}
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".flv", ".ts"}
 
@@ -104,10 +106,12 @@ def _read_products(path: Path, bad: BadRecords) -> dict[str, Product]:
             continue
         try:
             fields = {k: clean_text(row.get(k) or "", record) for k in ("title", "category", "description")}
+            attributes = {k.strip(): clean_text(v, record) for k, v in row.items()
+                          if k and k.strip() and k.strip() not in PRODUCT_COLUMNS and isinstance(v, str) and v.strip()}
         except RecordError as e:
             bad.add_error(e, "folder")
             continue
-        products[pid] = Product(pid, **fields)
+        products[pid] = Product(pid, **fields, attributes=attributes)
         lines[pid] = line_no
     return products
 

@@ -22,6 +22,8 @@ class Product:
     title: str = ""
     category: str = ""
     description: str = ""
+    # any other columns of products.csv (brand, price, ...): filterable in an index, never embedded
+    attributes: dict = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Commands: the vector index (build / add / remove / info / search) and the search service."""
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Optional
@@ -216,17 +217,29 @@ def _ask_server(url: str, asked) -> list:
 
 
 @app.command("serve")
-@config_options(ServeConfig, exclude=("index_dir",), names={"rec_run": "rec"})
-def serve_cmd(index: Path = typer.Option(..., "--index", help="index directory (prodlens index build)"),
+@config_options(ServeConfig, exclude=("index_dir", "index_name", "indexes"), names={"rec_run": "rec"})
+def serve_cmd(index: list[str] = typer.Option(..., "--index", help="an index directory (prodlens index build), or "
+                                               "NAME=DIR; repeat to serve several, each at /indexes/NAME/ (the "
+                                               "first also at /search)"),
               port: int = typer.Option(8000, "--port"), host: str = typer.Option("127.0.0.1", "--host"),
               workers: int = typer.Option(1, "--workers", min=1, help="server processes sharing the port and the "
                                           "index (read-only); each loads its own models"),
               *, config: ServeConfig):
-    """Serve search over HTTP: POST /search, /search/batch, /embed, GET /health, /stats, /metrics, the web page at /,
-    schema at /docs."""
+    """Serve search over HTTP: POST /search, /search/batch, /embed, /items, GET /health, /stats, /metrics, the web
+    page at /, schema at /docs."""
     from ..serve.app import run
 
-    if not (index / "CURRENT").exists():
-        _fail(f"{index} is not a prodlens index (build one with `prodlens index build`)")
+    named: dict[str, str] = {}
+    for n, spec in enumerate(index):
+        name, sep, directory = spec.partition("=")
+        name, directory = (name, directory) if sep else ("default" if n == 0 else Path(spec).name, spec)
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+            _fail(f"--index {spec}: an index name is 1-64 letters, digits, '.', '_' or '-'")
+        if name in named:
+            _fail(f"--index {spec}: the name {name!r} is given twice")
+        if not (Path(directory) / "CURRENT").exists():
+            _fail(f"{directory} is not a prodlens index (build one with `prodlens index build`)")
+        named[name] = directory
+    (first, first_dir), *more = named.items()
     console.print(f"prodlens search: http://{host}:{port}/  (API docs at /docs)", markup=False)
-    run(replace(config, index_dir=str(index)), host, port, workers=workers)
+    run(replace(config, index_dir=first_dir, index_name=first, indexes=dict(more)), host, port, workers=workers)

@@ -1,11 +1,16 @@
-"""Catalogue → index: the titles, categories and thumbnails that go beside the indexed vectors."""
+"""Catalogue → index: the vectors, and the titles, categories, attributes and thumbnails that go beside them."""
 from __future__ import annotations
 
+import functools
 import io
 
+from PIL import Image
+
 from ..catalog import Catalog
+from ..embed import FeatureExtractor
+from ..errors import RecordError
 from ..progress import progress_bar
-from .store import IndexInfo
+from .store import IndexInfo, ProductIndex
 
 THUMBNAIL_SIZE = 192
 
@@ -39,6 +44,8 @@ def catalog_info(catalog: Catalog, thumbnail, sample_ids: list[str], progress: b
         info.titles[s.sample_id] = s.title or (product.title if product else "") or s.product_id
         info.categories[s.sample_id] = product.category if product else ""
         info.texts[s.sample_id] = lexical_text(s, product)
+        if product is not None and product.attributes:
+            info.attributes[s.sample_id] = dict(product.attributes)
     if thumbnail is None:
         return info
     with progress_bar(len(wanted), "thumbnails", enabled=progress) as advance:
@@ -50,3 +57,40 @@ def catalog_info(catalog: Catalog, thumbnail, sample_ids: list[str], progress: b
                 info.thumbnails[s.sample_id] = buf.getvalue()
             advance(1)
     return info
+
+
+def thumbnailer(catalog: Catalog, features: FeatureExtractor, size: int = 160):
+    """sample_id → a small RGB thumbnail (the sample's middle frame), or None if it cannot be decoded."""
+    by_id = {s.sample_id: s for s in catalog.samples}
+
+    @functools.lru_cache(maxsize=1024)  # a report's grids show the same samples many times: decode each once
+    def thumb(sample_id: str) -> Image.Image | None:
+        s = by_id.get(sample_id)
+        if s is None:
+            return None
+        try:
+            frames = features.load_frames(catalog, s)
+        except RecordError:  # undecodable media: no thumbnail; anything else is a bug and should surface
+            return None
+        img = frames[len(frames) // 2].copy()
+        img.thumbnail((size, size))
+        return img
+
+    return thumb
+
+
+def embed_into(index: ProductIndex | None, catalog: Catalog, model, features: FeatureExtractor, create=None,
+               thumbnails: bool = True, progress: bool = True):
+    """Embed every sample of `catalog` with `model` and add it to `index` (a sample indexed before is replaced), or
+    `create(embeddings, info)` a new index when `index` is None. Returns (index, added, replaced, bad records);
+    the caller saves."""
+    embeddings = model.embed_catalog(catalog, progress=progress)
+    thumb = thumbnailer(catalog, features, THUMBNAIL_SIZE) if thumbnails else None
+    readings = features.readings(catalog, [s for s in catalog.samples if s.sample_id in set(embeddings.sample_ids)])
+    info = catalog_info(catalog, thumb, embeddings.sample_ids, progress,
+                        reads={sid: r.text for sid, r in readings.items() if r.text})
+    if index is None:
+        index = create(embeddings, info)
+        return index, len(index), 0, embeddings.bad
+    added, replaced = index.add(embeddings, info)
+    return index, added, replaced, embeddings.bad

@@ -1,13 +1,12 @@
 """Lexical retrieval beside the vectors: BM25 (bm25s) over three fields of each indexed sample — its name (title and
 category), its whole text (name, page description, the sample's own text) and the text read in its pictures (OCR,
-as character trigrams) — and reciprocal rank fusion (RRF) of those rankings with the vector ranking.
+as character trigrams). Each field's ranking is a signal of the relevance model (prodlens.index.relevance), which
+fuses them with the vector's.
 
 A brand or model name typed exactly ("tropicana mandarin") is matched word for word here, where an embedding has to
 carry it through a sentence encoder fused with image features. The name is its own field because it is what
 shoppers type, and a long description would dilute it (BM25 normalises term frequency by document length; this is
-BM25F's field weighting, done by fusion). RRF (Cormack et al. 2009) adds 1 / (k + rank) over the rankings an item
-appears in; it needs no score calibration between BM25 and cosines, and its k = 60 is the published constant, not
-tuned here.
+BM25F's field weighting, done by fusion).
 """
 from __future__ import annotations
 
@@ -18,7 +17,6 @@ import numpy as np
 
 from ..encoders.ngrams import char_ngrams
 
-RRF_K = 60
 TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 STOPWORDS = frozenset("a an and are as at be by for from has have in is it its of on or that the this to was were "
                       "will with i you we me my our your".split())
@@ -123,12 +121,3 @@ class LexicalIndex:
             fields[field] = bm25s.BM25.load(str(path), allow_pickle=False) if indexed else None
         return cls(fields, ids)
 
-
-def fuse(rankings: list[np.ndarray], k: int = RRF_K) -> tuple[np.ndarray, np.ndarray]:
-    """Reciprocal rank fusion of rankings of item ids (each best first) → (ids, fused scores), best first."""
-    scores: dict[int, float] = {}
-    for ranking in rankings:
-        for rank, i in enumerate(ranking):
-            scores[int(i)] = scores.get(int(i), 0.0) + 1.0 / (k + rank + 1)
-    order = sorted(scores, key=lambda i: -scores[i])
-    return np.array(order, dtype=np.int64), np.array([scores[i] for i in order], dtype=np.float32)

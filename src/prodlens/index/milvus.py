@@ -153,17 +153,20 @@ class MilvusVectors:
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None,
                where: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, ids), each (Q, k), missing hits id -1. `where` = (domains, categories) is pushed down to Milvus
-        as a filter expression; `allowed` (the same filter as ids) filters the pending adds."""
+        """(scores, ids), each (Q, k), missing hits id -1. `where` = (domains, categories[, attribute conditions]) is
+        pushed down to Milvus as a filter expression (attribute conditions as the ids they allow); `allowed` (the
+        same filter as ids) filters the pending adds."""
         q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         if q.shape[1] != self.dim:
             raise ProdlensError(f"query of dimension {q.shape[1]} against a {self.dim}-d index")
         expr = [self._visible()]
-        domains, categories = where or (None, None)
+        domains, categories, conditions = (*(where or ()), None, None, None)[:3]
         if domains:
             expr.append(f"domain in {_quote(domains)}")
         if categories:
             expr.append(f"category in {_quote(categories)}")
+        if conditions and allowed is not None:
+            expr.append(f"id in {json.dumps([int(i) for i in allowed])}")
         fetch = k + len(self._pending_removed)
         params = {"metric_type": "IP"}
         if self.config.kind == "hnsw":

@@ -4,7 +4,8 @@
       CURRENT              name of the live version ("v000003"), replaced atomically
       v000003/index.json   kind, parameters, dimension, model signature and id, counts
       v000003/vectors.faiss
-      v000003/items.parquet   id, sample_id, product_id, domain, split, title, category, thumbnail
+      v000003/items.parquet   id, sample_id, product_id, domain, split, title, category, thumbnail, text, read,
+                              attributes (JSON: brand, price... from products.csv, filterable)
       v000003/tombstones.npy  ids removed from an HNSW graph (hidden until the next rebuild)
       v000003/lexical/     BM25 over the items' texts (prodlens.index.lexical), for hybrid text search
       thumbs/<hash>.jpg    content-named, never rewritten in place
@@ -38,8 +39,10 @@ from .. import atomic
 from ..embed import Embeddings
 from ..versioned import LOCK_TIMEOUT, VersionedStore
 from ..errors import ProdlensError
-from .lexical import LexicalIndex, fuse
+from .filters import Condition, decode_attributes, encode_attributes, matches
+from .lexical import LexicalIndex
 from .milvus import MilvusVectors
+from .relevance import RelevanceModel
 from .vectors import IndexConfig, VectorIndex
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,12 @@ FORMAT = 1
 KEEP_VERSIONS = 2
 MAX_FETCH = 16_384  # most hits one vector search returns (Milvus' limit too)
 ITEM_COLUMNS = ("sample_id", "product_id", "domain", "split", "title", "category", "thumbnail", "text", "read")
+NO_RESULTS = {  # why a search found nothing: said with every empty answer
+    "filtered": "the filters exclude every indexed item",
+    "domain": "the index holds no {domains} items (it has: {present})",
+    "min_score": "no hit scores at least min_score {min_score:g} (the best scored {best:.3f})",
+    "offset": "offset {offset} is past the last of the {total} hits",
+}
 
 
 class ModelMismatch(ProdlensError):
@@ -66,6 +75,7 @@ class Item:
     thumbnail: str = ""  # file name under thumbs/, or ""
     text: str = ""  # what lexical search matches: titles, category, description, speech
     read: str = ""  # the text OCR read in its pictures (matched letter by letter: prodlens.index.lexical)
+    attributes: dict = field(default_factory=dict)  # its product's brand, price, ... (filterable)
 
 
 @dataclass
@@ -77,9 +87,21 @@ class Hit:
     title: str = ""
     category: str = ""
     thumbnail: str = ""
+    cosine: float = 0.0  # the query vector's cosine with this sample's vector (score is the relevance made of it)
+    attributes: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class Found:
+    """A page of hits, how many hits there are in all (`total`; `total_exact` False: at least that many — the count
+    stops at the deepest page a query may ask for), and why there are none when there are none."""
+    hits: list[Hit]
+    total: int
+    total_exact: bool = True
+    reason: str | None = None
 
 
 @dataclass
@@ -90,6 +112,7 @@ class IndexInfo:
     thumbnails: dict[str, bytes] = field(default_factory=dict)  # JPEG bytes
     texts: dict[str, str] = field(default_factory=dict)  # lexical documents (default: title and category)
     reads: dict[str, str] = field(default_factory=dict)  # the text read in each sample's pictures (OCR)
+    attributes: dict[str, dict] = field(default_factory=dict)  # product attributes (brand, price, ...) per sample
 
 
 def thumbnail_name(sample_id: str, data: bytes) -> str:
@@ -109,6 +132,8 @@ class ProductIndex:
         self._base = base
         self._journal: list[tuple] = []  # edits since `base`: replayed if another writer saved in between
         self._lexical: LexicalIndex | None = None  # built on first use after an edit; saved with each version
+        self._relevance: RelevanceModel | None = None
+        self._attribute_names: set[str] | None = None
 
     # -- identity ---------------------------------------------------------------------------------------------
     @property
@@ -195,7 +220,9 @@ class ProductIndex:
             cols["text"] = [_name(t, c) for t, c in zip(cols["title"], cols["category"])]
         if "read" not in cols:  # saved before pictures were read
             cols["read"] = [""] * len(cols["id"])
-        items = {int(i): Item(int(i), *(cols[c][n] for c in ITEM_COLUMNS)) for n, i in enumerate(cols["id"])}
+        attributes = cols.get("attributes") or [""] * len(cols["id"])  # saved before attributes: none
+        items = {int(i): Item(int(i), *(cols[c][n] for c in ITEM_COLUMNS), decode_attributes(attributes[n]))
+                 for n, i in enumerate(cols["id"])}
         index = cls(path, vectors, items, record, base=name)
         if (version_dir / "lexical" / "ids.npy").exists():
             try:
@@ -232,10 +259,11 @@ class ProductIndex:
             title, category = info.titles.get(sid, ""), info.categories.get(sid, "")
             text = info.texts.get(sid) or _name(title, category)
             self.items[int(i)] = Item(int(i), sid, pid, dom, split, title, category, thumb, text,
-                                      info.reads.get(sid, ""))
+                                      info.reads.get(sid, ""), dict(info.attributes.get(sid) or {}))
             self._by_sample[sid] = int(i)
         self._filter_cache.clear()
         self._lexical = None
+        self._attribute_names = None
         return len(embeddings) - len(replaced), len(replaced)
 
     def remove(self, sample_ids=(), product_ids=()) -> int:
@@ -257,6 +285,7 @@ class ProductIndex:
             self._by_sample.pop(item.sample_id, None)
         self._filter_cache.clear()
         self._lexical = None
+        self._attribute_names = None
 
     def _needs_rebuild(self) -> bool:
         return len(self.vectors.tombstones) > 0.2 * max(1, len(self.items))
@@ -332,6 +361,7 @@ class ProductIndex:
         self.vectors, self.items, self.record = latest.vectors, latest.items, latest.record
         self._by_sample, self._filter_cache = latest._by_sample, {}
         self._lexical = None
+        self._attribute_names = None
         self._base = current
 
     def write_lock(self, timeout: float = LOCK_TIMEOUT):
@@ -341,7 +371,8 @@ class ProductIndex:
     def _items_parquet(self) -> bytes:
         items = [self.items[i] for i in sorted(self.items)]
         table = pa.table({"id": pa.array([it.id for it in items], pa.int64()),
-                          **{c: pa.array([getattr(it, c) for it in items], pa.string()) for c in ITEM_COLUMNS}})
+                          **{c: pa.array([getattr(it, c) for it in items], pa.string()) for c in ITEM_COLUMNS},
+                          "attributes": pa.array([encode_attributes(it.attributes) for it in items], pa.string())})
         buf = io.BytesIO()
         pq.write_table(table, buf)
         return buf.getvalue()
@@ -378,16 +409,29 @@ class ProductIndex:
             raise KeyError(sample_id)
         return self.vectors.reconstruct([i])[0]
 
-    def _allowed(self, domains, categories) -> np.ndarray | None:
-        if not domains and not categories:
+    def attribute_names(self) -> set[str]:
+        """The product attributes any indexed item has (what `filters` may name)."""
+        if self._attribute_names is None:
+            self._attribute_names = {a for it in self.items.values() for a in it.attributes}
+        return self._attribute_names
+
+    def _allowed(self, domains, categories, conditions: tuple[Condition, ...] = ()) -> np.ndarray | None:
+        if not domains and not categories and not conditions:
             return None
-        key = (tuple(sorted(domains or ())), tuple(sorted(categories or ())))
+        key = (tuple(sorted(domains or ())), tuple(sorted(categories or ())), tuple(conditions))
         if key not in self._filter_cache:
             dom, cat = set(domains or ()), set(categories or ())
             self._filter_cache[key] = np.array(
-                [i for i, it in self.items.items() if (not dom or it.domain in dom) and (not cat or it.category in cat)],
-                dtype=np.int64)
+                [i for i, it in self.items.items() if (not dom or it.domain in dom) and (not cat or it.category in cat)
+                 and (not conditions or matches(conditions, it.attributes))], dtype=np.int64)
         return self._filter_cache[key]
+
+    def count(self, domains=None, categories=None, conditions: tuple[Condition, ...] = (),
+              per_product: bool = True) -> int:
+        """How many items (products, with `per_product`) the filters let through."""
+        allowed = self._allowed(domains, categories, conditions)
+        ids = self.items.keys() if allowed is None else allowed
+        return len({self.items[int(i)].product_id for i in ids}) if per_product else len(ids)
 
     @property
     def lexical(self) -> LexicalIndex:
@@ -399,39 +443,119 @@ class ProductIndex:
                                                 "read": [it.read for it in items]}, [it.id for it in items])
         return self._lexical
 
+    @property
+    def relevance(self) -> RelevanceModel:
+        """The relevance model of this index's hits: its own (record), else the packaged one."""
+        if self._relevance is None:
+            stored = self.record.get("relevance")
+            self._relevance = RelevanceModel.from_dict(stored) if stored else RelevanceModel.packaged()
+        return self._relevance
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether hit scores are probabilities fitted for this index's embedding model."""
+        return self.relevance.model_id == self.model_id
+
     def search(self, query: np.ndarray, k: int = 10, domains=None, categories=None, per_product: bool = True,
                model_id: str | None = None, exclude_sample: str | None = None, text: str | None = None,
-               depth: int = 100) -> list[Hit]:
+               depth: int = 100, conditions: tuple[Condition, ...] = (), kind: str | None = None) -> list[Hit]:
         """Top-k hits for one query vector; with `per_product` each product appears once (its best sample). With
-        `text`, hybrid: the vector ranking and the BM25 rankings of `text` by name and by whole text (each `depth`
-        samples deep, at least 4·k) fused by reciprocal rank; hit scores are then the fused scores."""
+        `text`, hybrid: the vector ranking and the BM25 rankings of `text` by each field (`depth` samples deep, at
+        least 4·k) are fused by the relevance model. `kind` of the query (text, image, video, sample) picks the
+        relevance model: by default text with `text`, else image."""
+        return self.query({"q": query}, {"q": text} if text and text.strip() else {}, kind or (
+            "text" if text and text.strip() else "image"), k, domains=domains, categories=categories,
+            conditions=conditions, per_product=per_product, model_id=model_id, exclude_sample=exclude_sample,
+            depth=depth).hits
+
+    def query(self, vectors: dict[str, np.ndarray], texts: dict[str, str], kind: str, k: int = 10, offset: int = 0,
+              domains=None, categories=None, conditions: tuple[Condition, ...] = (), per_product: bool = True,
+              model_id: str | None = None, exclude_sample: str | None = None, min_score: float | None = None,
+              max_depth: int = 1000, depth: int = 100) -> Found:
+        """A page (`offset`, `k`) of hits ranked by relevance, with the total and, when empty, why.
+
+        `vectors`: named query vectors ("q": the query's; others, e.g. "rw", its rewriting), each ranking the
+        items; `texts`: named texts, each ranked by BM25 on every lexical field. The candidates are the union of
+        those rankings; the relevance model scores each from its signals (prodlens.index.relevance). With
+        `min_score`, hits below it are dropped and counted out of `total`; the count looks `max_depth` hits deep at
+        most (then `total_exact` is False)."""
         self._check_model(model_id)
-        query = np.asarray(query, dtype=np.float32).reshape(1, -1)
-        allowed = self._allowed(domains, categories)
+        allowed = self._allowed(domains, categories, conditions)
         if allowed is not None and len(allowed) == 0:
-            return []
-        if text and text.strip():
-            return self._hybrid(query, text, k, allowed, (domains, categories), per_product, exclude_sample,
-                                max(depth, 4 * k))
-        fetch = k
+            return Found([], 0, reason=self._why_nothing(domains))
+        available = len(self.items) if allowed is None else len(allowed)
+        wanted = max_depth + 1 if min_score is not None else offset + k + 1
+        fetch = min(available, MAX_FETCH, max(depth, 4 * wanted))
         while True:
-            scores, ids = self.vectors.search(query, fetch, allowed, where=(domains, categories))
-            hits = self._hits(ids[0], scores[0], k, per_product, exclude_sample)
-            exhausted = fetch >= min(len(self.items), MAX_FETCH) or (ids[0] < 0).any()
-            if len(hits) >= k or exhausted:
-                return hits
-            fetch = min(len(self.items), fetch * 4, MAX_FETCH)  # many samples per product: look deeper
+            ids, signals = self.candidates(vectors, texts, fetch, allowed, (domains, categories, conditions))
+            scores = self.relevance.score(kind, signals, len(ids))
+            order = np.lexsort((-signals.get("q_cos", np.zeros(len(ids))), -scores))
+            hits = self._hits(ids[order], scores[order], signals.get("q_cos", np.zeros(len(ids)))[order], wanted,
+                              per_product, exclude_sample)
+            exhausted = fetch >= min(available, MAX_FETCH)
+            below = min_score is not None and hits and hits[-1].score < min_score
+            if len(hits) >= wanted or exhausted or below:
+                break
+            fetch = min(available, MAX_FETCH, fetch * 4)  # many samples per product: look deeper
+        if min_score is not None:
+            kept = [h for h in hits if h.score >= min_score]
+            exact = exhausted or len(kept) < len(hits)
+            total = len(kept) if exact else max_depth
+            page = kept[offset:offset + k]
+            reason = None
+            if not kept:
+                best = max((h.score for h in hits), default=0.0)
+                reason = NO_RESULTS["min_score"].format(min_score=min_score, best=best)
+            elif not page:
+                reason = NO_RESULTS["offset"].format(offset=offset, total=total)
+            return Found(page, total, exact, reason)
+        total = self.count(domains, categories, conditions, per_product) - (exclude_sample is not None)
+        page = hits[offset:offset + k]
+        reason = NO_RESULTS["offset"].format(offset=offset, total=total) if not page else None
+        return Found(page, total, True, reason)
 
-    def _hybrid(self, query: np.ndarray, text: str, k: int, allowed, where, per_product: bool, exclude: str | None,
-                depth: int) -> list[Hit]:
-        depth = min(depth, len(self.items), MAX_FETCH)
-        _, vector_ids = self.vectors.search(query, depth, allowed, where=where)
-        ids, scores = fuse([vector_ids[0][vector_ids[0] >= 0], *self.lexical.rankings(text, depth, allowed)])
-        return self._hits(ids, scores, k, per_product, exclude)
+    def _why_nothing(self, domains) -> str:
+        present = self._domain_counts()
+        if domains and not any(d in present for d in domains):
+            return NO_RESULTS["domain"].format(domains="/".join(domains), present=", ".join(sorted(present)) or
+                                               "nothing")
+        return NO_RESULTS["filtered"]
 
-    def _hits(self, ids, scores, k: int, per_product: bool, exclude: str | None) -> list[Hit]:
+    def candidates(self, vectors: dict[str, np.ndarray], texts: dict[str, str], depth: int, allowed,
+                    where) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """(candidate item ids, their signals by name): every vector's and every text field's top `depth`."""
+        rankings: dict[str, np.ndarray] = {}
+        queries = {name: np.asarray(v, np.float32).reshape(1, -1) for name, v in vectors.items()}
+        for name, q in queries.items():
+            _, ids = self.vectors.search(q, depth, allowed, where=where)
+            rankings[name] = ids[0][ids[0] >= 0]
+        for name, text in texts.items():
+            for fieldname, ranking in zip(self.lexical.fields, self.lexical.rankings(text, depth, allowed)):
+                rankings[f"{name}_{fieldname}"] = ranking
+        ids = np.unique(np.concatenate([r for r in rankings.values()] or [np.zeros(0, np.int64)]))
+        ids = ids[[int(i) in self.items for i in ids]] if len(ids) else ids
+        signals: dict[str, np.ndarray] = {}
+        if len(ids) and queries:
+            stored = self.vectors.reconstruct(ids)
+            products = np.array([self.items[int(i)].product_id for i in ids])
+            for name, q in queries.items():
+                cos = stored @ q[0]
+                signals[f"{name}_cos"] = cos
+                signals[f"{name}_lead"] = cos - _best_of_others(cos, products)
+        position = {int(i): n for n, i in enumerate(ids)}
+        for name, ranking in rankings.items():
+            if name in queries:
+                continue
+            rr = np.zeros(len(ids))
+            for rank, i in enumerate(ranking):
+                if int(i) in position:
+                    rr[position[int(i)]] = 1.0 / (1 + rank)
+            signals[f"{name}_rr"] = rr
+        return ids, signals
+
+    def _hits(self, ids, scores, cosines, k: int, per_product: bool, exclude: str | None) -> list[Hit]:
         hits, seen = [], set()
-        for score, i in zip(scores, ids):
+        for score, cosine, i in zip(scores, cosines, ids):
             item = self.items.get(int(i)) if i >= 0 else None
             if item is None or item.sample_id == exclude:
                 continue
@@ -439,7 +563,7 @@ class ProductIndex:
                 continue
             seen.add(item.product_id)
             hits.append(Hit(item.product_id, float(score), item.domain, item.sample_id, item.title,
-                            item.category, item.thumbnail))
+                            item.category, item.thumbnail, float(cosine), dict(item.attributes)))
             if len(hits) >= k:
                 break
         return hits
@@ -450,6 +574,16 @@ class ProductIndex:
                 "dim": self.dim, "model": self.record.get("model", ""), "model_id": self.model_id,
                 "version": self.record.get("version"), "tombstones": len(self.vectors.tombstones),
                 "index_bytes": self.record.get("index_bytes")}
+
+
+def _best_of_others(cos: np.ndarray, products: np.ndarray) -> np.ndarray:
+    """For each candidate, the best cosine among the candidates of other products: its lead over them is how sure
+    the ranking is (positive only for the best product's samples)."""
+    order = np.argsort(-cos)
+    first = order[0]
+    second = next((j for j in order if products[j] != products[first]), None)
+    runner_up = cos[second] if second is not None else cos[first]
+    return np.where(products == products[first], runner_up, cos[first])
 
 
 def _name(title: str, category: str) -> str:

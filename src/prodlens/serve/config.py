@@ -1,12 +1,12 @@
 """The search service's settings (imports no model: the command line generates `serve`'s options from them)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..asr.config import DEFAULT_ASR_MODEL
 from ..rec.config import ANN_ABOVE
 
-RETRIEVALS = ("hybrid", "vector")
+RETRIEVALS = ("hybrid", "vector", "lexical")
 
 
 @dataclass
@@ -21,7 +21,7 @@ class ServeConfig:
     batch_wait_ms: float = 2.0  # how long the first query of a batch waits for others to join
     batch_timeout_s: float = 60.0  # a query waiting longer for its batch gets 503 (a stuck model never hangs all)
     max_batch_queries: int = 64  # queries in one POST /search/batch request
-    retrieval: str = "hybrid"  # hybrid: queries with text also ranked by BM25, fused by rank; vector: embedding alone
+    retrieval: str = "hybrid"  # hybrid (vectors + BM25 fused by the fitted relevance model), vector or lexical
     # also rank a photo or clip query by the text read in it (BM25, fused by rank). Off: its read text is already a
     # block of its vector, and fusing it again by rank cost 13 points of packaged-product top-1 (docs/search.md)
     lexical_read: bool = False
@@ -38,6 +38,9 @@ class ServeConfig:
     # process that serves it, opened by the others) instead of exact; None: never
     rec_ann_above: int | None = ANN_ABOVE
     api_key: str | None = None  # the X-API-Key write endpoints require (default $PRODLENS_API_KEY; none: no writes)
+    read_key: str | None = None  # the X-API-Key every search needs too (default $PRODLENS_READ_KEY; none: open reads)
+    index_name: str = "default"  # the first index's name under /indexes/{name}/...
+    indexes: dict = field(default_factory=dict)  # more indexes served beside it: name → index directory
     reload_seconds: float | None = 2.0  # look for a newer index version (index add/remove) this often; <0: never
 
     def __post_init__(self):

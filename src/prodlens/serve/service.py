@@ -5,10 +5,12 @@ summaries, if ASR is enabled), text, or an indexed sample id. Inputs are sniffed
 """
 from __future__ import annotations
 
+import csv
 import hmac
 import io
 import logging
 import os
+import re
 import statistics
 import tempfile
 import threading
@@ -23,14 +25,21 @@ from PIL import Image, UnidentifiedImageError
 from ..cache import open_cache
 from ..catalog import DOMAINS
 from ..errors import MediaError, ProdlensError, RecordError
-from ..index import Hit, ProductIndex
+from ..embed import Embeddings
+from ..index import Hit, IndexInfo, ProductIndex
+from ..index.build import embed_into
+from ..index.filters import FilterError, parse_filters
 from ..index.query import query_model
 from ..rec.serve import Recommender
 from .batching import MicroBatcher
-from .config import ServeConfig
+from .config import RETRIEVALS, ServeConfig
 from .metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+API_SAMPLE = "api"  # a product page written over HTTP is the sample page/<product_id>/api
+EMBEDDED_FIELDS = ("title", "description")  # what a page's vector is made of besides its picture
 
 
 class BadQuery(ProdlensError):
@@ -48,10 +57,14 @@ class QueryResult:
     took_ms: float = 0.0
     offset: int = 0
     next_offset: int | None = None  # the next page's offset; None: no more hits
+    total: int = 0  # hits in all (at least this many when not total_exact)
+    total_exact: bool = True
+    reason: str | None = None  # why there are no results, when there are none
 
     def to_json(self) -> dict:
         return {"results": [h.to_json() for h in self.hits], "query": self.query, "took_ms": round(self.took_ms, 3),
-                "offset": self.offset, "next_offset": self.next_offset}
+                "offset": self.offset, "next_offset": self.next_offset, "total": self.total,
+                "total_relation": "eq" if self.total_exact else "gte", "reason": self.reason}
 
 
 @dataclass
@@ -64,9 +77,12 @@ class SearchQuery:
     k: int = 10
     offset: int = 0
     domains: list[str] | None = None  # None: every domain; []: none chosen (an error)
-    categories: list[str] | None = None
+    categories: list[str] | None = None  # matched case-insensitively
+    filters: dict | None = None  # product attributes: {"brand": "Arla", "price": {"lt": 20}} (prodlens.index.filters)
     per_product: bool = True
     query_domain: str | None = None
+    min_score: float | None = None  # drop hits less relevant than this (relevance is in [0, 1])
+    retrieval: str | None = None  # vector | lexical | hybrid (None: the server's setting)
 
 
 class SearchService:
@@ -95,16 +111,23 @@ class SearchService:
                                             timeout_s=config.batch_timeout_s,
                                             on_batch=self.metrics.observe_rec_batch, name="prodlens-rec-batcher")
         self._api_key = config.api_key or os.environ.get("PRODLENS_API_KEY") or None
+        self._read_key = config.read_key or os.environ.get("PRODLENS_READ_KEY") or None
         self._use_index(self.index)
         self._reload_lock = threading.Lock()
+        self._write_lock = threading.Lock()  # one document write at a time (other processes: the index's lock)
         self._last_check = time.monotonic()
         self.reloads = 0
         self.reload_error: str | None = None
 
     def _use_index(self, index: ProductIndex) -> None:
-        self._page_thumbnails = {it.product_id: it.thumbnail for it in index.items.values()
-                                 if it.domain == "page" and it.thumbnail}
+        thumbnails: dict[str, tuple[bool, str]] = {}  # a product's page picture, else any sample's
+        for it in index.items.values():
+            if it.thumbnail and (it.product_id not in thumbnails or (it.domain == "page" and not
+                                                                      thumbnails[it.product_id][0])):
+                thumbnails[it.product_id] = (it.domain == "page", it.thumbnail)
+        self._thumbnails = {pid: name for pid, (_, name) in thumbnails.items()}
         self._categories = index.category_products()
+        self._folded_categories = {c.casefold(): c for c in self._categories}
         self.index = index
         self.metrics.index_items.set(len(index))
         self.metrics.index_version.set(index.record.get("version") or 0)
@@ -291,25 +314,28 @@ class SearchService:
                     raise vector
                 else:
                     vectors[i] = vector
-        hybrid = self.config.retrieval == "hybrid"
         for slot, (n, vector, _, text, reading, query, exclude) in enumerate(prepared):
             if out[n] is not None:
                 continue
-            vector = vector if vector is not None else vectors[slot]
             q = queries[n]
+            vector = vector if vector is not None else vectors.get(slot)
             read = reading.text if reading is not None and self.config.lexical_read else ""
-            words = " ".join(t for t in (text, read) if t.strip())
-            lexical = words if hybrid and words else None
-            query["retrieval"] = "hybrid" if lexical else "vector"
-            hits = index.search(vector, q.offset + q.k + 1, domains=q.domains, categories=q.categories,
-                                per_product=q.per_product, exclude_sample=exclude, text=lexical)
-            more = len(hits) > q.offset + q.k
+            words = " ".join(t for t in (text, read) if t.strip()) if query["kind"] != "sample" else ""
+            retrieval = query["retrieval"]
+            texts = {"q": words} if retrieval != "vector" and words else {}
+            found = index.query({"q": vector} if retrieval != "lexical" else {}, texts,
+                                query["kind"] if retrieval == "hybrid" else f"{query['kind']}:{retrieval}",
+                                q.k, q.offset, domains=q.domains, categories=query.pop("_categories"),
+                                conditions=query.pop("_conditions"), per_product=q.per_product, exclude_sample=exclude,
+                                min_score=q.min_score, max_depth=self.config.max_offset)
+            query["calibrated"] = index.calibrated
             took = (time.perf_counter() - start) * 1000
             self._latencies.append(took)
             self.queries += 1
             self.metrics.queries.labels(query["kind"]).inc()
-            out[n] = QueryResult(hits[q.offset:q.offset + q.k], query, took, q.offset,
-                                 q.offset + q.k if more else None)
+            more = found.total > q.offset + len(found.hits) and len(found.hits) == q.k
+            out[n] = QueryResult(found.hits, query, took, q.offset, q.offset + q.k if more else None, found.total,
+                                 found.total_exact, found.reason)
         return out
 
     def _prepare(self, q: SearchQuery, index: ProductIndex):
@@ -317,17 +343,36 @@ class SearchService:
         self._check_k(q.k, q.offset)
         if q.domains is not None:
             if not q.domains:
-                raise BadQuery("no domain chosen: pick at least one of page, video, live (or none to search all)",
-                               422)
+                raise BadQuery("no domain chosen: pick at least one of page, video, live, or leave the domain out to "
+                               "search all", 422)
             for d in q.domains:
                 if d not in DOMAINS:
                     raise BadQuery(f"unknown domain filter {d!r} (page, video or live)", 422)
+        categories = None
         if q.categories:
-            known = self._categories if index is self.index else index.category_products()
-            unknown = [c for c in q.categories if c not in known]
+            folded = self._folded_categories if index is self.index else \
+                {c.casefold(): c for c in index.category_products()}
+            unknown = [c for c in q.categories if c.strip().casefold() not in folded]
             if unknown:
-                shown = ", ".join(list(known)[:20]) or "none: this index has no categories"
+                shown = ", ".join(sorted(folded.values())) or "none: this index has no categories"
                 raise BadQuery(f"unknown category {unknown[0]!r}; the index's categories: {shown}", 422)
+            categories = sorted({folded[c.strip().casefold()] for c in q.categories})
+        try:
+            conditions = parse_filters(q.filters, index.attribute_names())
+        except FilterError as e:
+            raise BadQuery(str(e), 422) from None
+        if q.min_score is not None and not 0.0 <= q.min_score <= 1.0:
+            raise BadQuery(f"min_score is a relevance in [0, 1], got {q.min_score}", 422)
+        retrieval = q.retrieval or self.config.retrieval
+        if retrieval not in RETRIEVALS:
+            raise BadQuery(f"retrieval must be one of {', '.join(RETRIEVALS)}, got {retrieval!r}", 422)
+        vector, frames, text, reading, query, exclude = self._prepare_input(q, index, retrieval)
+        if retrieval == "lexical" and query["kind"] != "text" and not (reading is not None and reading.text):
+            raise BadQuery("lexical retrieval needs words: give text (a photo or clip is searched by its vector)", 422)
+        query.update(retrieval=retrieval, _categories=categories, _conditions=conditions)
+        return vector, frames, text, reading, query, exclude
+
+    def _prepare_input(self, q: SearchQuery, index: ProductIndex, retrieval: str):
         if q.data is not None:
             return None, *self._decode_upload(q.data, q.filename, q.text, q.query_domain), None
         if q.sample_id:
@@ -339,7 +384,9 @@ class SearchService:
             return index.vector_of(q.sample_id), [], "", None, query, q.sample_id
         if q.text and q.text.strip():
             text, query = self._checked_text(q.text, q.query_domain)
-            return None, [], text, None, query, None
+            # a lexical-only search embeds nothing: its vector slot is filled with a placeholder never searched
+            vector = np.zeros(index.dim, np.float32) if retrieval == "lexical" else None
+            return vector, [], text, None, query, None
         raise BadQuery("nothing to search with: upload a file, or give text or a sample_id")
 
     def embed(self, *, data: bytes | None = None, filename: str = "upload", text: str = "",
@@ -376,13 +423,21 @@ class SearchService:
         self.recommender.check_history(list(history))  # an unknown item fails this request here, not its batch
         hits = self.rec_batcher.submit((list(history), k))
         for h in hits:
-            h["thumbnail"] = self._page_thumbnails.get(h["item_id"], "")
+            h["thumbnail"] = self._thumbnails.get(h["item_id"], "")
         return hits
 
     def _recommend_batch(self, requests: list[tuple[list[str], int]], _key) -> list[list[dict]]:
         deepest = max(k for _, k in requests)
         hits = self.recommender.recommend_histories([history for history, _ in requests], deepest)
         return [found[:k] for found, (_, k) in zip(hits, requests)]
+
+    def check_reader(self, key: str | None) -> None:
+        """With a read key set, searches take it (or the write key) in X-API-Key."""
+        if self._read_key is None:
+            return
+        given = (key or "").encode()
+        if not any(k is not None and hmac.compare_digest(given, k.encode()) for k in (self._read_key, self._api_key)):
+            raise BadQuery("a valid X-API-Key header is required: this server's searches take its read key", 401)
 
     def check_writer(self, key: str | None) -> None:
         """Write endpoints take the server's API key (compared in constant time)."""
@@ -408,6 +463,111 @@ class SearchService:
         rec = self._writable_recommender()
         return {**rec.remove_items(ids), "items": len(rec.table)}
 
+    # -- documents ------------------------------------------------------------------------------------------------
+    def _checked_id(self, product_id: str) -> str:
+        if not ITEM_ID.match(product_id or ""):
+            raise BadQuery(f"product_id {product_id!r}: use 1-128 letters, digits, '.', '_' or '-' (starting with a "
+                           "letter or digit)", 422)
+        return product_id
+
+    def put_item(self, doc: ItemDocument) -> dict:
+        """Create or replace a product page (embedded by the index's model as `prodlens index add` does); searchable
+        by this server when this returns, by other workers within `reload_seconds`."""
+        self._checked_id(doc.product_id)
+        if not doc.image:
+            raise BadQuery(f"item {doc.product_id}: a product page needs a picture (image_base64 or a file)", 422)
+        if not _looks_like_image(doc.image):
+            raise BadQuery(f"item {doc.product_id}: the picture is not an image this server can read", 415)
+        bad_names = [k for k in doc.attributes if not isinstance(k, str) or not k.strip() or k in _PRODUCT_COLUMNS]
+        if bad_names:
+            raise BadQuery(f"item {doc.product_id}: attribute name {bad_names[0]!r} is empty or a field of its own", 422)
+        from ..catalog import load_folder
+
+        with self._write_lock, tempfile.TemporaryDirectory(prefix="prodlens-item-") as tmp:
+            root = Path(tmp)
+            (root / "page" / doc.product_id).mkdir(parents=True)
+            (root / "page" / doc.product_id / f"{API_SAMPLE}.jpg").write_bytes(doc.image)
+            names = sorted(doc.attributes)
+            with open(root / "products.csv", "w", newline="", encoding="utf-8") as f:
+                writer = csv.writer(f)
+                writer.writerow(["product_id", "title", "category", "description", *names])
+                writer.writerow([doc.product_id, doc.title, doc.category, doc.description,
+                                 *(_attribute_text(doc.attributes[n]) for n in names)])
+            catalog = load_folder(root)
+            if catalog.bad:
+                raise BadQuery(f"item {doc.product_id}: {catalog.bad.items[0].problem}", 422)
+            index = ProductIndex.open(self.index.path)
+            replaced_before = index.item(f"page/{doc.product_id}/{API_SAMPLE}") is not None
+            try:
+                index, added, replaced, bad = embed_into(index, catalog, self.model, self.features, progress=False)
+            except RecordError as e:
+                raise BadQuery(str(e), 422) from None
+            if bad and not (added or replaced):
+                raise BadQuery(f"item {doc.product_id}: {bad.items[0].problem}", 422)
+            index.save()
+            self._use_index(index)
+        return {"product_id": doc.product_id, "result": "updated" if replaced_before else "created",
+                "version": index.record.get("version")}
+
+    def get_item(self, product_id: str) -> dict:
+        samples = [it for it in self.index.items.values() if it.product_id == product_id]
+        if not samples:
+            raise BadQuery(f"no product {product_id!r} in the index", 404)
+        first = next((it for it in samples if it.domain == "page"), samples[0])
+        return {"product_id": product_id, "title": first.title, "category": first.category,
+                "attributes": first.attributes,
+                "samples": [{"sample_id": it.sample_id, "domain": it.domain, "title": it.title,
+                             "thumbnail": it.thumbnail} for it in sorted(samples, key=lambda it: it.sample_id)]}
+
+    def patch_item(self, product_id: str, changes: dict, image: bytes | None = None) -> dict:
+        """Change a product's category or attributes (an attribute set to null is removed) on every sample of it;
+        a new title or description is embedded, so it comes with a new picture (then the page is replaced)."""
+        current = self.get_item(product_id)
+        attributes = {**current["attributes"], **(changes.get("attributes") or {})}
+        attributes = {k: v for k, v in attributes.items() if v is not None}
+        if image is not None or any(changes.get(f) is not None for f in EMBEDDED_FIELDS):
+            if image is None:
+                raise BadQuery(f"item {product_id}: the title and description are embedded with the picture; send "
+                               "image_base64 with them (or POST the whole item)", 422)
+            return self.put_item(ItemDocument(product_id, changes.get("title") or current["title"],
+                                              changes.get("category") or current["category"],
+                                              changes.get("description") or "", attributes, image))
+        with self._write_lock:
+            index = ProductIndex.open(self.index.path)
+            items = [it for it in index.items.values() if it.product_id == product_id]
+            if not items:
+                raise BadQuery(f"no product {product_id!r} in the index", 404)
+            category = changes.get("category") if changes.get("category") is not None else items[0].category
+            ids = [it.id for it in items]
+            info = IndexInfo()
+            for it in items:
+                info.titles[it.sample_id] = it.title
+                info.categories[it.sample_id] = category
+                info.texts[it.sample_id] = it.text.replace(it.category, category) if it.category else \
+                    f"{it.text} \n{category}".strip()
+                info.reads[it.sample_id] = it.read
+                info.attributes[it.sample_id] = attributes
+                thumb = index.path / "thumbs" / it.thumbnail
+                if it.thumbnail and thumb.is_file():
+                    info.thumbnails[it.sample_id] = thumb.read_bytes()
+            same = Embeddings([it.sample_id for it in items], [product_id] * len(items), [it.domain for it in items],
+                              [it.split for it in items], index.vectors.reconstruct(ids), {"model_id": index.model_id})
+            index.add(same, info)
+            index.save()
+            self._use_index(index)
+        return {"product_id": product_id, "result": "updated", "version": index.record.get("version")}
+
+    def delete_item(self, product_id: str) -> dict:
+        with self._write_lock:
+            index = ProductIndex.open(self.index.path)
+            removed = index.remove(product_ids=[product_id])
+            if not removed:
+                raise BadQuery(f"no product {product_id!r} in the index", 404)
+            index.save()
+            self._use_index(index)
+        return {"product_id": product_id, "result": "deleted", "samples": removed,
+                "version": index.record.get("version")}
+
     def refresh(self) -> None:
         """The served state brought up to date now (a version saved since the last query, the recommender's new
         items), with the metrics' gauges."""
@@ -430,6 +590,17 @@ class SearchService:
                     "item_table_version": self.recommender.table.version, "users": len(self.recommender.histories)}}
 
 
+@dataclass
+class ItemDocument:
+    """A product page sent over HTTP: its id, texts, attributes (brand, price, ...) and picture."""
+    product_id: str
+    title: str = ""
+    category: str = ""
+    description: str = ""
+    attributes: dict = field(default_factory=dict)
+    image: bytes | None = None
+
+
 def _looks_like_image(data: bytes) -> bool:
     try:
         with Image.open(io.BytesIO(data)) as img:
@@ -438,3 +609,15 @@ def _looks_like_image(data: bytes) -> bool:
         return False
     except Image.DecompressionBombError:
         return True  # an image, and decode_image will reject it with a clear message
+
+
+_PRODUCT_COLUMNS = {"product_id", "title", "category", "description"}
+
+
+def _attribute_text(value) -> str:
+    """An attribute as products.csv holds it (numbers stay numbers: "12.5")."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (dict, list)):
+        raise BadQuery(f"attribute value {value!r}: give a string, a number or a boolean", 422)
+    return "" if value is None else str(value)
