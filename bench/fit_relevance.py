@@ -31,7 +31,9 @@ FIT_QUERIES = [HERE / "data" / "grocery_queries_fit.tsv", HERE / "data" / "groce
 FEATURES = {"text": ["q_cos", "q_lead", "q_name_rr", "q_text_rr", "q_read_rr"],
             "text:vector": ["q_cos", "q_lead"],
             "text:lexical": ["q_name_rr", "q_text_rr", "q_read_rr"],
-            "image": ["q_cos", "q_lead"]}
+            "image": ["q_cos", "q_lead"],
+            "text+rewrite": ["q_cos", "q_lead", "q_name_rr", "q_text_rr", "q_read_rr",
+                             "rw_cos", "rw_lead", "rw_name_rr", "rw_text_rr"]}
 DEPTH = 100
 
 
@@ -44,12 +46,17 @@ def read_queries(paths: list[Path], products) -> list[tuple[str, str]]:
     return out
 
 
-def examples(index, vectors, texts, products, kind_texts: bool) -> list[tuple[dict, np.ndarray]]:
-    """One (signals, labels) per query: its candidates `DEPTH` deep in every ranking."""
+def examples(index, vectors, texts, products, kind_texts: bool, rewrites=None) -> list[tuple[dict, np.ndarray]]:
+    """One (signals, labels) per query: its candidates `DEPTH` deep in every ranking. `rewrites`: (text, vector)
+    of each query's rewriting (or None), as the service adds them."""
     rows = []
-    for v, t, pid in zip(vectors, texts, products):
-        ids, signals = index.candidates({"q": v}, {"q": t} if kind_texts and t else {}, DEPTH, None,
-                                        (None, None, ()))
+    for n, (v, t, pid) in enumerate(zip(vectors, texts, products)):
+        searched, lexical = {"q": v}, ({"q": t} if kind_texts and t else {})
+        if rewrites is not None:
+            if rewrites[n] is None:
+                continue
+            lexical["rw"], searched["rw"] = rewrites[n]
+        ids, signals = index.candidates(searched, lexical, DEPTH, None, (None, None, ()))
         labels = np.array([index.items[int(i)].product_id == pid for i in ids], dtype=np.int64)
         rows.append((signals, labels))
     return rows
@@ -76,6 +83,8 @@ def main() -> None:
     ap.add_argument("--root", type=Path, default=None)
     ap.add_argument("--queries", type=Path, nargs="*", default=FIT_QUERIES)
     ap.add_argument("--photos", type=int, default=600, help="train photos to fit on (sampled)")
+    ap.add_argument("--rewriter", default="qwen2.5-1.5b", help="the LLM whose rewrites the text+rewrite kind is fitted "
+                                                               "on ('' to skip)")
     ap.add_argument("--out", type=Path, default=PACKAGED)
     args = ap.parse_args()
     from prodlens import api
@@ -94,6 +103,16 @@ def main() -> None:
         text_vectors = model.embed_queries([[] for _ in queries], [q for q, _ in queries], "page")
         text_rows = {kind: examples(index, text_vectors, [q for q, _ in queries], [p for _, p in queries],
                                     kind != "text:vector") for kind in ("text", "text:vector", "text:lexical")}
+        if args.rewriter:
+            from prodlens.text.rewrite import QueryRewriter
+
+            rewriter = QueryRewriter(args.rewriter, list(index.category_products()), cache)
+            said = [rewriter.rewrite(q) for q, _ in queries]
+            vectors = dict(zip([s for s in said if s], model.embed_queries([[] for s in said if s],
+                                                                          [s for s in said if s], "page")))
+            text_rows["text+rewrite"] = examples(index, text_vectors, [q for q, _ in queries],
+                                                 [p for _, p in queries], True,
+                                                 [(s, vectors[s]) if s else None for s in said])
         photo_rows = {}
         for split in ("train", "val"):
             photos = catalog.select(domains=["live"], split=split)
@@ -110,6 +129,8 @@ def main() -> None:
                           "image train": top1_calibration(fitted, "image", photo_rows["train"]),
                           "text fit": top1_calibration(fitted, "text", text_rows["text"]),
                           "text:vector fit": top1_calibration(fitted, "text:vector", text_rows["text:vector"])}
+        if "text+rewrite" in text_rows:
+            fitted.metrics["text+rewrite fit"] = top1_calibration(fitted, "text+rewrite", text_rows["text+rewrite"])
     args.out.write_text(json.dumps(fitted.to_dict(), indent=2) + "\n")
     for name, m in fitted.metrics.items():
         print(f"{name:<16} {m}")

@@ -222,3 +222,60 @@ def test_milvus_and_faiss_flat_give_identical_top_10_on_the_same_vectors(tmp_pat
             a = [h.sample_id for h in faiss_index.search(q, 10, **kwargs)]
             b = [h.sample_id for h in milvus.search(q, 10, **kwargs)]
             assert a == b, kwargs
+
+
+def with_attributes(emb):
+    info = info_for(emb)
+    for s, p in zip(emb.sample_ids, emb.product_ids):
+        n = int(p[1:])
+        info.attributes[s] = {"brand": ["Arla", "Garant", "Oatly"][n % 3], "price": str(5 + n)}
+    return info
+
+
+def test_attribute_filters_are_pushed_into_the_vector_search_and_saved(tmp_path, store):
+    from prodlens.index.filters import FilterError, parse_filters
+
+    emb = embeddings()
+    index = ProductIndex.create(tmp_path / "idx", emb, with_attributes(emb), IndexConfig(store=store))
+    index.save()
+    opened = ProductIndex.open(tmp_path / "idx")
+    assert opened.attribute_names() == {"brand", "price"}
+    known = opened.attribute_names()
+    query = emb.vectors[4]  # product p1 (Garant, price 6)
+    arla = parse_filters({"brand": "arla"}, known)  # strings match whatever their case
+    hits = opened.search(query, k=20, conditions=arla)
+    assert hits and all(h.attributes["brand"] == "Arla" for h in hits)
+    assert len(hits) == 7  # every Arla product (p0, p3, ... p18), and no other, though the query is Garant's
+    cheap = parse_filters({"price": {"gte": 10, "lt": 13}, "brand": ["Arla", "Oatly"]}, known)
+    assert sorted(h.product_id for h in opened.search(query, k=20, conditions=cheap)) == ["p5", "p6"]
+    found = opened.query({"q": query}, {}, "image", k=2, conditions=cheap)
+    assert found.total == 2 and found.total_exact
+    nothing = opened.query({"q": query}, {}, "image", conditions=parse_filters({"price": {"gt": 1000}}, known))
+    assert nothing.hits == [] and nothing.total == 0 and "filters exclude" in nothing.reason
+    with pytest.raises(FilterError, match="unknown filter attribute 'colour'.*brand, price"):
+        parse_filters({"colour": "red"}, known)
+    with pytest.raises(FilterError, match="gte needs a number"):
+        parse_filters({"price": {"gte": "cheap"}}, known)
+
+
+def test_totals_min_score_and_the_reason_for_no_results(tmp_path):
+    emb = embeddings()
+    pages = emb.where([d == "page" for d in emb.domains])
+    index = ProductIndex.create(tmp_path / "idx", pages, info_for(pages))
+    query = pages.vectors[3]
+    found = index.query({"q": query}, {}, "image", k=5)
+    assert found.total == 20 and found.total_exact and len(found.hits) == 5
+    scores = [h.score for h in found.hits]
+    assert scores == sorted(scores, reverse=True) and all(0.0 <= s <= 1.0 for s in scores)
+    assert found.hits[0].cosine == pytest.approx(1.0, abs=1e-5)
+    sure = index.query({"q": query}, {}, "image", k=5, min_score=0.5)
+    assert len(sure.hits) == sure.total == 1 and sure.hits[0].product_id == "p3"
+    far = np.random.default_rng(7).normal(size=pages.dim)  # a query like none of the products
+    far /= np.linalg.norm(far)
+    best = index.query({"q": far}, {}, "image", k=1).hits[0].score
+    none = index.query({"q": far}, {}, "image", k=5, min_score=min(1.0, best + 1e-6))
+    assert none.hits == [] and none.total == 0 and "min_score" in none.reason and f"{best:.3f}" in none.reason
+    absent = index.query({"q": query}, {}, "image", domains=["video"])
+    assert absent.hits == [] and "no video items" in absent.reason and "page" in absent.reason
+    past = index.query({"q": query}, {}, "image", k=5, offset=40)
+    assert past.hits == [] and "past the last" in past.reason

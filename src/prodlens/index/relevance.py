@@ -23,7 +23,7 @@ import numpy as np
 
 PACKAGED = "relevance.json"
 KINDS = ("text", "image", "video", "sample")
-FALLBACK = {"video": "image", "sample": "image"}  # a kind without its own model borrows this one's
+FALLBACK = {"video": "image", "sample": "image", "text+rewrite": "text"}  # a kind without its own model borrows this one's
 
 
 @dataclass

@@ -22,6 +22,7 @@ class ServeConfig:
     batch_timeout_s: float = 60.0  # a query waiting longer for its batch gets 503 (a stuck model never hangs all)
     max_batch_queries: int = 64  # queries in one POST /search/batch request
     retrieval: str = "hybrid"  # hybrid (vectors + BM25 fused by the fitted relevance model), vector or lexical
+    rewriter: str | None = None  # rewrite text queries with this LLM (qwen2.5-1.5b, a GGUF, http://HOST:PORT/v1::MODEL)
     # also rank a photo or clip query by the text read in it (BM25, fused by rank). Off: its read text is already a
     # block of its vector, and fusing it again by rank cost 13 points of packaged-product top-1 (docs/search.md)
     lexical_read: bool = False

@@ -96,6 +96,8 @@ class SearchService:
         self.queries = 0
         self.started = time.time()
         self._transcriber = None
+        self._rewriter = None
+        self._rewriter_index = None
         self._speech_features = None
         self.model.embed_query([Image.new("RGB", (64, 64))], "warm up", "page")  # load encoders before "ready"
         # one thread runs every forward pass (torch already uses every core), on as many queued queries as it can
@@ -314,6 +316,7 @@ class SearchService:
                     raise vector
                 else:
                     vectors[i] = vector
+        rewrites = self._rewrites(prepared, index)
         for slot, (n, vector, _, text, reading, query, exclude) in enumerate(prepared):
             if out[n] is not None:
                 continue
@@ -321,10 +324,17 @@ class SearchService:
             vector = vector if vector is not None else vectors.get(slot)
             read = reading.text if reading is not None and self.config.lexical_read else ""
             words = " ".join(t for t in (text, read) if t.strip()) if query["kind"] != "sample" else ""
+            texts = {"q": words} if query["retrieval"] != "vector" and words else {}
+            if not texts and query["retrieval"] == "hybrid":  # nothing to rank by words: the vector alone
+                query["retrieval"] = "vector"
             retrieval = query["retrieval"]
-            texts = {"q": words} if retrieval != "vector" and words else {}
-            found = index.query({"q": vector} if retrieval != "lexical" else {}, texts,
-                                query["kind"] if retrieval == "hybrid" else f"{query['kind']}:{retrieval}",
+            kind = query["kind"] if retrieval == "hybrid" else f"{query['kind']}:{retrieval}"
+            searched = {"q": vector} if retrieval != "lexical" else {}
+            if slot in rewrites:  # the query in the catalogue's words: more signals for the relevance model
+                query["rewrite"], searched["rw"] = rewrites[slot]
+                texts["rw"] = query["rewrite"]
+                kind = "text+rewrite"
+            found = index.query(searched, texts, kind,
                                 q.k, q.offset, domains=q.domains, categories=query.pop("_categories"),
                                 conditions=query.pop("_conditions"), per_product=q.per_product, exclude_sample=exclude,
                                 min_score=q.min_score, max_depth=self.config.max_offset)
@@ -337,6 +347,32 @@ class SearchService:
             out[n] = QueryResult(found.hits, query, took, q.offset, q.offset + q.k if more else None, found.total,
                                  found.total_exact, found.reason)
         return out
+
+    def _rewrites(self, prepared: list, index: ProductIndex) -> dict[int, tuple[str, np.ndarray]]:
+        """slot → (the query rewritten into the catalogue's words, its vector), for the hybrid text queries, when
+        this server rewrites (`rewriter`); cached, so a repeated query costs a lookup."""
+        if not self.config.rewriter:
+            return {}
+        if self._rewriter is None or self._rewriter_index is not index:
+            from ..text.rewrite import QueryRewriter
+
+            self._rewriter = QueryRewriter(self.config.rewriter, list(index.category_products()), self.cache)
+            self._rewriter_index = index
+        wanted = {}
+        for slot, (n, _, _, text, _, query, _) in enumerate(prepared):
+            if query["kind"] == "text" and query["retrieval"] == "hybrid":
+                try:
+                    rewrite = self._rewriter.rewrite(text)
+                except ProdlensError as e:  # the rewriter is down: the query is answered without it
+                    log.warning("query not rewritten: %s", e)
+                    continue
+                if rewrite:
+                    wanted[slot] = rewrite
+        if not wanted:
+            return {}
+        slots = list(wanted)
+        got = self.batcher.submit_many([([], wanted[i], None) for i in slots], "page")
+        return {i: (wanted[i], v) for i, v in zip(slots, got) if not isinstance(v, BaseException)}
 
     def _prepare(self, q: SearchQuery, index: ProductIndex):
         """(vector if known, frames, text, description, sample to leave out) of a query, every check done."""
