@@ -83,3 +83,54 @@ def test_drop_a_photo_and_a_clip_see_products_then_more_like_this(server, browse
     assert "neither an image nor a video" in page.text_content("#message")
     assert page.query_selector_all(".result") == []
     page.close()
+
+
+@pytest.mark.slow
+def test_the_page_offers_only_the_indexed_domains_and_shows_titles_as_text(indexed, browser, tmp_path):
+    """A pages-only index: no video or live boxes; a title carrying HTML entities shows the characters, and a
+    title with markup stays text."""
+    import shutil
+
+    import uvicorn
+
+    from prodlens.index import IndexInfo, ProductIndex
+    from prodlens.serve import SearchService, ServeConfig
+
+    _, index_dir, cache_dir = indexed
+    shutil.copytree(index_dir, tmp_path / "index")
+    index = ProductIndex.open(tmp_path / "index")
+    index.remove([it.sample_id for it in index.items.values() if it.domain != "page"])
+    page_item = next(iter(index.items.values()))
+    vector = index.vector_of(page_item.sample_id)
+    from prodlens.embed import Embeddings
+
+    title = 'Rose &quot;Deluxe&quot; <b>Shampoo</b>'
+    index.add(Embeddings(["page/ROSE/api"], ["ROSE"], ["page"], [None], vector[None], {"model_id": index.model_id}),
+              IndexInfo(titles={"page/ROSE/api": title}))
+    index.save()
+    service = SearchService(ServeConfig(str(tmp_path / "index"), cache_dir=str(cache_dir)))
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(service.config, service), host="127.0.0.1", port=port,
+                                        log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    while not srv.started:
+        assert thread.is_alive()
+        time.sleep(0.05)
+    try:
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector("#status.ok", timeout=30_000)
+        assert page.is_visible("label[data-domain=page]")
+        assert not page.is_visible("label[data-domain=video]") and not page.is_visible("label[data-domain=live]")
+        page.fill("#text", "rose deluxe shampoo")
+        page.click("#search")
+        page.wait_for_selector(".result", timeout=30_000)
+        titles = [c.text_content() for c in page.query_selector_all(".result .product")]
+        assert 'Rose "Deluxe" <b>Shampoo</b>' in titles  # entities decoded, markup shown as text, never parsed
+        assert page.query_selector(".result .product b") is None
+        assert "results for the text" in page.text_content("#message")
+        page.close()
+    finally:
+        srv.should_exit = True
+        thread.join(10)
