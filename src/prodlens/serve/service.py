@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 
 ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 API_SAMPLE = "api"  # a product page written over HTTP is the sample page/<product_id>/api
-EMBEDDED_FIELDS = ("title", "description")  # what a page's vector is made of besides its picture
+EMBEDDED_FIELDS = ("title", "description")
+REWRITE_VECTORS = 10_000  # rewritten queries whose vectors are kept  # what a page's vector is made of besides its picture
 
 
 class BadQuery(ProdlensError):
@@ -98,6 +99,7 @@ class SearchService:
         self._transcriber = None
         self._rewriter = None
         self._rewriter_index = None
+        self._rewrite_vectors: dict[str, np.ndarray] = {}
         self._speech_features = None
         self.model.embed_query([Image.new("RGB", (64, 64))], "warm up", "page")  # load encoders before "ready"
         # one thread runs every forward pass (torch already uses every core), on as many queued queries as it can
@@ -370,9 +372,13 @@ class SearchService:
                     wanted[slot] = rewrite
         if not wanted:
             return {}
-        slots = list(wanted)
-        got = self.batcher.submit_many([([], wanted[i], None) for i in slots], "page")
-        return {i: (wanted[i], v) for i, v in zip(slots, got) if not isinstance(v, BaseException)}
+        new = sorted({t for t in wanted.values() if t not in self._rewrite_vectors})
+        if new:
+            got = self.batcher.submit_many([([], t, None) for t in new], "page")
+            if len(self._rewrite_vectors) + len(new) > REWRITE_VECTORS:
+                self._rewrite_vectors.clear()  # a bounded memo: a repeated query embeds nothing
+            self._rewrite_vectors.update({t: v for t, v in zip(new, got) if not isinstance(v, BaseException)})
+        return {i: (t, self._rewrite_vectors[t]) for i, t in wanted.items() if t in self._rewrite_vectors}
 
     def _prepare(self, q: SearchQuery, index: ProductIndex):
         """(vector if known, frames, text, description, sample to leave out) of a query, every check done."""
