@@ -451,6 +451,11 @@ class ProductIndex:
             self._relevance = RelevanceModel.from_dict(stored) if stored else RelevanceModel.packaged()
         return self._relevance
 
+    def set_relevance(self, model: RelevanceModel) -> None:
+        """Store a relevance model fitted for this index (saved with the next version)."""
+        self.record["relevance"] = model.to_dict()
+        self._relevance = model
+
     @property
     def calibrated(self) -> bool:
         """Whether hit scores are probabilities fitted for this index's embedding model."""
