@@ -279,3 +279,26 @@ def test_totals_min_score_and_the_reason_for_no_results(tmp_path):
     assert absent.hits == [] and "no video items" in absent.reason and "page" in absent.reason
     past = index.query({"q": query}, {}, "image", k=5, offset=40)
     assert past.hits == [] and "past the last" in past.reason
+
+
+def test_a_sample_query_counts_every_other_hit(tmp_path):
+    emb = embeddings(n_products=4, per_product=3)
+    index = ProductIndex.create(tmp_path / "idx", emb, info_for(emb))
+    vector = index.vector_of("s2-0")
+    assert index.query({"q": vector}, {}, "sample", exclude_sample="s2-0").total == 4  # p2 has two more samples
+    alone = index.query({"q": vector}, {}, "sample", exclude_sample="s2-0", domains=["page"])
+    assert alone.total == 3 and "p2" not in {h.product_id for h in alone.hits}
+    samples = index.query({"q": vector}, {}, "sample", exclude_sample="s2-0", per_product=False)
+    assert samples.total == 11
+
+
+def test_words_with_a_photo_add_their_evidence_to_the_photos_relevance():
+    from prodlens.index.relevance import RelevanceModel
+
+    model = RelevanceModel.packaged()
+    signals = {"q_cos": np.array([0.5, 0.5]), "q_lead": np.array([0.0, 0.0]),
+               "q_name_rr": np.array([1.0, 0.0]), "q_text_rr": np.array([1.0, 0.0])}
+    photo = model.score("image", signals, 2)
+    with_words = model.score("image+text", signals, 2)
+    assert photo[0] == photo[1]  # the photo's model sees no words
+    assert with_words[0] > photo[0] and with_words[1] == pytest.approx(photo[1])  # named: more; unnamed: the same

@@ -48,11 +48,24 @@ class RelevanceModel:
     metrics: dict = field(default_factory=dict)
 
     def score(self, kind: str, signals: dict[str, np.ndarray], n: int) -> np.ndarray:
-        """Relevance in [0, 1] of n candidates."""
-        model = self.kinds.get(kind) or self.kinds.get(FALLBACK.get(kind, "")) or self.kinds.get("image")
+        """Relevance in [0, 1] of n candidates. A photo or clip with words (`image+text`, `video+text`: typed
+        text, a clip's speech) has no model of its own unless one is fitted: its logit is its picture's model's plus
+        the word evidence as the BM25-only text model weighs it (`text:lexical`, less its intercept)."""
+        if kind not in self.kinds and kind.endswith("+text") and "text:lexical" in self.kinds:
+            lexical = self.kinds["text:lexical"]
+            z = self._logits(kind[:-len("+text")], signals, n) + lexical.logits(signals, n) - lexical.intercept
+            return 1.0 / (1.0 + np.exp(-z))
+        model = self._model(kind)
         if model is None:
             return np.clip(signals.get("q_cos", np.zeros(n)), 0.0, 1.0)
         return 1.0 / (1.0 + np.exp(-model.logits(signals, n)))
+
+    def _model(self, kind: str) -> KindModel | None:
+        return self.kinds.get(kind) or self.kinds.get(FALLBACK.get(kind, "")) or self.kinds.get("image")
+
+    def _logits(self, kind: str, signals: dict[str, np.ndarray], n: int) -> np.ndarray:
+        model = self._model(kind)
+        return model.logits(signals, n) if model is not None else np.zeros(n)
 
     def to_dict(self) -> dict:
         return {"model_id": self.model_id, "fitted_on": self.fitted_on, "metrics": self.metrics,

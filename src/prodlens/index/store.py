@@ -129,6 +129,8 @@ class ProductIndex:
         self.record = record
         self._by_sample = {it.sample_id: i for i, it in items.items()}
         self._filter_cache: dict[tuple, np.ndarray] = {}
+        self._count_cache: dict[tuple, int] = {}
+        self._product_samples: dict[str, list[int]] | None = None
         self._base = base
         self._journal: list[tuple] = []  # edits since `base`: replayed if another writer saved in between
         self._lexical: LexicalIndex | None = None  # built on first use after an edit; saved with each version
@@ -262,6 +264,8 @@ class ProductIndex:
                                       info.reads.get(sid, ""), dict(info.attributes.get(sid) or {}))
             self._by_sample[sid] = int(i)
         self._filter_cache.clear()
+        self._count_cache.clear()
+        self._product_samples = None
         self._lexical = None
         self._attribute_names = None
         return len(embeddings) - len(replaced), len(replaced)
@@ -284,6 +288,8 @@ class ProductIndex:
             item = self.items.pop(i)
             self._by_sample.pop(item.sample_id, None)
         self._filter_cache.clear()
+        self._count_cache.clear()
+        self._product_samples = None
         self._lexical = None
         self._attribute_names = None
 
@@ -359,7 +365,8 @@ class ProductIndex:
             else:
                 latest.remove(*args)
         self.vectors, self.items, self.record = latest.vectors, latest.items, latest.record
-        self._by_sample, self._filter_cache = latest._by_sample, {}
+        self._by_sample, self._filter_cache, self._count_cache = latest._by_sample, {}, {}
+        self._product_samples = None
         self._lexical = None
         self._attribute_names = None
         self._base = current
@@ -429,9 +436,12 @@ class ProductIndex:
     def count(self, domains=None, categories=None, conditions: tuple[Condition, ...] = (),
               per_product: bool = True) -> int:
         """How many items (products, with `per_product`) the filters let through."""
-        allowed = self._allowed(domains, categories, conditions)
-        ids = self.items.keys() if allowed is None else allowed
-        return len({self.items[int(i)].product_id for i in ids}) if per_product else len(ids)
+        key = (tuple(sorted(domains or ())), tuple(sorted(categories or ())), tuple(conditions), per_product)
+        if key not in self._count_cache:  # one scan per filter and version, not per query
+            allowed = self._allowed(domains, categories, conditions)
+            ids = self.items.keys() if allowed is None else allowed
+            self._count_cache[key] = len({self.items[int(i)].product_id for i in ids}) if per_product else len(ids)
+        return self._count_cache[key]
 
     @property
     def lexical(self) -> LexicalIndex:
@@ -490,7 +500,8 @@ class ProductIndex:
             return Found([], 0, reason=self._why_nothing(domains))
         available = len(self.items) if allowed is None else len(allowed)
         wanted = max_depth + 1 if min_score is not None else offset + k + 1
-        fetch = min(available, MAX_FETCH, max(depth, 4 * wanted))
+        # a page's worth first; with min_score, deeper only while every hit so far still reaches it
+        fetch = min(available, MAX_FETCH, max(depth, 4 * (offset + k + 1)))
         while True:
             ids, signals = self.candidates(vectors, texts, fetch, allowed, (domains, categories, conditions))
             scores = self.relevance.score(kind, signals, len(ids))
@@ -514,10 +525,26 @@ class ProductIndex:
             elif not page:
                 reason = NO_RESULTS["offset"].format(offset=offset, total=total)
             return Found(page, total, exact, reason)
-        total = self.count(domains, categories, conditions, per_product) - (exclude_sample is not None)
+        total = self.count(domains, categories, conditions, per_product) - self._excluded(exclude_sample, allowed,
+                                                                                            per_product)
         page = hits[offset:offset + k]
         reason = NO_RESULTS["offset"].format(offset=offset, total=total) if not page else None
         return Found(page, total, True, reason)
+
+    def _excluded(self, sample_id: str | None, allowed, per_product: bool) -> int:
+        """How many of the counted hits leaving `sample_id` out removes (its product, if no other sample of it is
+        let through)."""
+        item = self.item(sample_id) if sample_id else None
+        if item is None or (allowed is not None and not np.isin(item.id, allowed)):
+            return 0
+        if not per_product:
+            return 1
+        if self._product_samples is None:
+            self._product_samples = {}
+            for it in self.items.values():
+                self._product_samples.setdefault(it.product_id, []).append(it.id)
+        others = [i for i in self._product_samples[item.product_id] if i != item.id]
+        return int(not (others if allowed is None else np.isin(others, allowed).any()))
 
     def _why_nothing(self, domains) -> str:
         present = self._domain_counts()

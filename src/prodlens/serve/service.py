@@ -331,6 +331,8 @@ class SearchService:
                 query["retrieval"] = "vector"
             retrieval = query["retrieval"]
             kind = query["kind"] if retrieval == "hybrid" else f"{query['kind']}:{retrieval}"
+            if retrieval == "hybrid" and query["kind"] != "text":  # a photo or clip with words (typed, spoken)
+                kind = f"{query['kind']}+text"
             searched = {"q": vector} if retrieval != "lexical" else {}
             if slot in rewrites:  # the query in the catalogue's words: more signals for the relevance model
                 query["rewrite"], searched["rw"] = rewrites[slot]
