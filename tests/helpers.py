@@ -3,8 +3,11 @@ each layout, ROPE-format rows as the spec shows them, synthetic embeddings, read
 reference data when it is present."""
 from __future__ import annotations
 
+import contextlib
+
 import os
 import random
+import time
 from pathlib import Path
 
 import av
@@ -73,6 +76,27 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(app):
+    """An ASGI app served by uvicorn on a free loopback port in a thread; yields its base URL once it listens."""
+    import threading
+
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:  # readiness, however busy the machine is
+        assert thread.is_alive(), "the server thread stopped before it started listening"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def solid_image(colour=(200, 30, 30), size=(64, 48)) -> Image.Image:

@@ -118,26 +118,13 @@ def test_concurrent_recommendations_share_a_pass_and_get_their_own_answers(shop,
 
 @pytest.mark.slow
 def test_the_web_page_recommends_for_a_user_and_for_the_products_clicked(shop, learned, browser):
-    import threading
-    import time
-
-    import uvicorn
-
-    from tests.helpers import free_port
+    from tests.helpers import serving
 
     base, specs = shop
     service = SearchService(ServeConfig(str(base / "index"), cache_dir=str(base / "cache"), rec_run=str(base / "run")))
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(service.config, service), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    while not srv.started:
-        assert thread.is_alive(), "the server thread stopped before it started listening"
-        time.sleep(0.05)
-    try:
+    with serving(create_app(service.config, service)) as url:
         page = browser.new_page()
-        page.goto(f"http://127.0.0.1:{port}/")
+        page.goto(url + "/")
         page.wait_for_selector("#recommend:not([hidden])", timeout=30_000)  # shown only with a recommender
         page.fill("#rec-user", "u0")
         page.click("#rec-go")
@@ -157,7 +144,7 @@ def test_the_web_page_recommends_for_a_user_and_for_the_products_clicked(shop, l
         expected = [h["item_id"] for h in service.recommend(history=[clicked], k=10)]
         assert [c.get_attribute("data-product-id") for c in page.query_selector_all("#rec-results .result")] == expected
         assert clicked in page.text_content("#rec-history")
+        # the recommendation cards show the products' pictures (these items are the index's products)
+        thumbs = page.eval_on_selector_all("#rec-results .result .thumb", "els => els.map(e => e.style.backgroundImage)")
+        assert thumbs and all("/thumbnails/" in t for t in thumbs)
         page.close()
-    finally:
-        srv.should_exit = True
-        thread.join(10)

@@ -1,28 +1,14 @@
 """The search web page, driven end to end in headless Chromium (Debian's chromium + Playwright)."""
-import threading
-import time
-
 import pytest
 
 from prodlens.serve import create_app
-from tests.helpers import free_port
+from tests.helpers import serving
 
 
 @pytest.fixture(scope="module")
 def server(service):
-    import uvicorn
-
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(service.config, service), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    while not srv.started:  # readiness, however busy the machine is
-        assert thread.is_alive(), "the server thread stopped before it started listening"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with serving(create_app(service.config, service)) as url:
+        yield url
 
 
 @pytest.mark.slow
@@ -91,8 +77,7 @@ def test_the_page_offers_only_the_indexed_domains_and_shows_titles_as_text(index
     title with markup stays text."""
     import shutil
 
-    import uvicorn
-
+    from prodlens.embed import Embeddings
     from prodlens.index import IndexInfo, ProductIndex
     from prodlens.serve import SearchService, ServeConfig
 
@@ -102,24 +87,14 @@ def test_the_page_offers_only_the_indexed_domains_and_shows_titles_as_text(index
     index.remove([it.sample_id for it in index.items.values() if it.domain != "page"])
     page_item = next(iter(index.items.values()))
     vector = index.vector_of(page_item.sample_id)
-    from prodlens.embed import Embeddings
-
     title = 'Rose &quot;Deluxe&quot; <b>Shampoo</b>'
     index.add(Embeddings(["page/ROSE/api"], ["ROSE"], ["page"], [None], vector[None], {"model_id": index.model_id}),
               IndexInfo(titles={"page/ROSE/api": title}))
     index.save()
     service = SearchService(ServeConfig(str(tmp_path / "index"), cache_dir=str(cache_dir)))
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(service.config, service), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    while not srv.started:
-        assert thread.is_alive()
-        time.sleep(0.05)
-    try:
+    with serving(create_app(service.config, service)) as url:
         page = browser.new_page()
-        page.goto(f"http://127.0.0.1:{port}/")
+        page.goto(url + "/")
         page.wait_for_selector("#status.ok", timeout=30_000)
         assert page.is_visible("label[data-domain=page]")
         assert not page.is_visible("label[data-domain=video]") and not page.is_visible("label[data-domain=live]")
@@ -131,6 +106,3 @@ def test_the_page_offers_only_the_indexed_domains_and_shows_titles_as_text(index
         assert page.query_selector(".result .product b") is None
         assert "results for the text" in page.text_content("#message")
         page.close()
-    finally:
-        srv.should_exit = True
-        thread.join(10)
