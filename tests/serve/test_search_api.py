@@ -140,3 +140,23 @@ def test_several_indexes_a_read_key_and_one_schema_listing_it_all(writable):
     content = paths["/search"]["post"]["requestBody"]["content"]
     assert {"application/json", "multipart/form-data"} <= set(content)
     assert "name" not in {p["name"] for p in paths["/search"]["post"].get("parameters", [])}
+
+
+def test_a_server_that_rewrites_queries_asks_once_per_query(indexed, service):
+    from tests.text.test_rewrite import ChatServer
+
+    catalog, index_dir, cache_dir = indexed
+    product = catalog.products[sorted(catalog.products)[4]]
+    llm = ChatServer(product.title)  # an OpenAI-compatible endpoint that rewrites every query into this title
+    try:
+        config = ServeConfig(str(index_dir), cache_dir=str(cache_dir), rewriter=f"{llm.url}::any")
+        with TestClient(create_app(config, SearchService(config))) as c:
+            first = c.post("/search", json={"text": "the thing from the advert", "k": 3}).json()
+            assert first["query"]["rewrite"] == product.title
+            assert first["results"][0]["product_id"] == product.product_id
+            again = c.post("/search", json={"text": "the thing from the advert", "k": 3}).json()
+            assert again["results"] == first["results"] and len(llm.requests) == 1  # cached: no second ask
+            vector = c.post("/search", json={"text": "the thing from the advert", "retrieval": "vector"}).json()
+            assert "rewrite" not in vector["query"]  # rewriting is part of hybrid retrieval only
+    finally:
+        llm.close()

@@ -117,6 +117,8 @@ class SearchService:
         self._api_key = config.api_key or os.environ.get("PRODLENS_API_KEY") or None
         self._read_key = config.read_key or os.environ.get("PRODLENS_READ_KEY") or None
         self._use_index(self.index)
+        if config.rewriter:  # loaded before "ready": a rewriter that cannot load fails the start, not each query
+            self._rewrites([], self.index)
         self._reload_lock = threading.Lock()
         self._write_lock = threading.Lock()  # one document write at a time (other processes: the index's lock)
         self._last_check = time.monotonic()
@@ -357,10 +359,11 @@ class SearchService:
         this server rewrites (`rewriter`); cached, so a repeated query costs a lookup."""
         if not self.config.rewriter:
             return {}
-        if self._rewriter is None or self._rewriter_index is not index:
+        if self._rewriter is None or self._rewriter_index is not index:  # the vocabulary is the index's categories
             from ..text.rewrite import QueryRewriter
 
-            self._rewriter = QueryRewriter(self.config.rewriter, list(index.category_products()), self.cache)
+            self._rewriter = QueryRewriter(self.config.rewriter, list(index.category_products()), self.cache,
+                                           llm=self._rewriter._llm if self._rewriter is not None else None).load()
             self._rewriter_index = index
         wanted = {}
         for slot, (n, _, _, text, _, query, _) in enumerate(prepared):

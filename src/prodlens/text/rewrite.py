@@ -31,14 +31,21 @@ SYSTEM = ("A shopper typed a search into a grocery shop's website. Reply with th
 
 
 class QueryRewriter:
-    def __init__(self, model: str = "qwen2.5-0.5b", vocabulary: list[str] = (), cache=None):
+    def __init__(self, model: str = "qwen2.5-1.5b", vocabulary: list[str] = (), cache=None, llm=None):
+        """`llm`: an already loaded llama.cpp model of `model` (another vocabulary's rewriter shares it)."""
         self.model = model
         self.vocabulary = sorted({v.replace("-", " ") for v in vocabulary if v})[:MAX_VOCABULARY]
         self.cache = cache
-        self._llm = None
+        self._llm = llm
         self._lock = threading.Lock()  # one generation at a time: a llama.cpp context is not thread-safe
         digest = hashlib.sha256(json.dumps([PROMPT_VERSION, model, self.vocabulary]).encode()).hexdigest()[:16]
         self.key = f"rewrite:{digest}"
+
+    def load(self) -> "QueryRewriter":
+        """Load the model now (a server checks at start-up that it can rewrite, rather than at its first query)."""
+        if "://" not in self.model and self._llm is None:
+            self._llm = _load(self.model)
+        return self
 
     def system(self) -> str:
         return SYSTEM.format(vocabulary=", ".join(self.vocabulary) or "all kinds of groceries")
@@ -64,8 +71,7 @@ class QueryRewriter:
         messages = [{"role": "system", "content": self.system()}, {"role": "user", "content": query}]
         if "://" in self.model:
             return _ask_http(self.model, messages)
-        if self._llm is None:
-            self._llm = _load(self.model)
+        self.load()
         out = self._llm.create_chat_completion(messages, temperature=0.0, max_tokens=16)
         return out["choices"][0]["message"]["content"] or ""
 
