@@ -302,3 +302,14 @@ def test_words_with_a_photo_add_their_evidence_to_the_photos_relevance():
     with_words = model.score("image+text", signals, 2)
     assert photo[0] == photo[1]  # the photo's model sees no words
     assert with_words[0] > photo[0] and with_words[1] == pytest.approx(photo[1])  # named: more; unnamed: the same
+
+
+def test_attribute_conditions_become_one_milvus_expression_on_folded_values():
+    from prodlens.index.filters import milvus_expression, parse_filters, searchable
+
+    conditions = parse_filters({"brand": ["Arla", "GARANT"], "price": {"gte": 10, "lt": 20}}, {"brand", "price"})
+    assert milvus_expression(conditions) == ('(attributes["s"]["brand"] == "arla" or attributes["s"]["brand"] == '
+                                             '"garant") and attributes["n"]["price"] < 20.0 and '
+                                             'attributes["n"]["price"] >= 10.0')
+    assert searchable({"brand": "Arla", "price": "12.50"}) == {"s": {"brand": "arla", "price": "12.5"},
+                                                              "n": {"price": 12.5}}

@@ -6,7 +6,8 @@ columns of products.csv), as Elasticsearch users write them:
     {"price": {"gte": 10, "lt": 20}}       a range (gt, gte, lt, lte); numbers compared as numbers
 
 A filter is checked against the index's items before searching and becomes the id allow-list FAISS searches with
-(an IDSelector) and a Milvus filter expression, so the vector search itself returns only matching items.
+(an IDSelector), and a Milvus filter expression on the rows' `attributes` JSON field (`milvus_expression`), so the
+vector search itself returns only matching items.
 """
 from __future__ import annotations
 
@@ -76,6 +77,30 @@ def parse_filters(filters: dict | None, known: set[str]) -> tuple[Condition, ...
 
 def matches(conditions: tuple[Condition, ...], attributes: dict) -> bool:
     return all(c.matches(attributes) for c in conditions)
+
+
+def searchable(attributes: dict) -> dict:
+    """Attributes as a Milvus row holds them: folded strings under "s" (equality), numbers under "n" (ranges)."""
+    numbers = {k: _number(v) for k, v in attributes.items()}
+    return {"s": {k: _folded(v) for k, v in attributes.items()},
+            "n": {k: n for k, n in numbers.items() if n is not None and n == n}}
+
+
+def milvus_expression(conditions: tuple[Condition, ...], field: str = "attributes") -> str:
+    """The conditions as one Milvus boolean expression over `searchable` rows."""
+    parts = []
+    for c in conditions:
+        key = json.dumps(c.attribute, ensure_ascii=False)
+        if c.values:
+            # an OR of equalities: Milvus takes `in` after a field, not after a path into a JSON field
+            parts.append("(" + " or ".join(f'{field}["s"][{key}] == {json.dumps(v, ensure_ascii=False)}'
+                                           for v in c.values) + ")")
+        for op, bound in c.bounds:
+            parts.append(f'{field}["n"][{key}] {_OPERATORS[op]} {bound!r}')
+    return " and ".join(parts)
+
+
+_OPERATORS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
 def encode_attributes(attributes: dict) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ProdlensError
+from .filters import milvus_expression, searchable
 from .vectors import IndexConfig
 
 NEVER = 2 ** 62  # `removed` of a live row
@@ -66,6 +67,7 @@ class MilvusVectors:
         self._pending_fields: list[dict] = []
         self._pending_removed: set[int] = set()
         self._count: int | None = None
+        self.has_attributes = True  # rows carry the products' attributes (collections made before: no)
 
     # -- construction ---------------------------------------------------------------------------------------------
     @classmethod
@@ -82,6 +84,7 @@ class MilvusVectors:
         schema.add_field("category", DataType.VARCHAR, max_length=512)
         schema.add_field("added", DataType.INT64)
         schema.add_field("removed", DataType.INT64)
+        schema.add_field("attributes", DataType.JSON)  # filters.searchable: folded strings and numbers
         params = client.prepare_index_params()
         kind = config.kind if config.kind != "auto" else "flat"  # exact until the collection is rebuilt larger
         if kind == "flat":
@@ -101,7 +104,10 @@ class MilvusVectors:
         if not client.has_collection(collection):
             raise ProdlensError(f"the index's Milvus collection {collection!r} is gone from {store}")
         client.load_collection(collection)
-        return cls(client, collection, dim, config, version)
+        vectors = cls(client, collection, dim, config, version)
+        fields = client.describe_collection(collection).get("fields", [])
+        vectors.has_attributes = any(f.get("name") == "attributes" for f in fields)
+        return vectors
 
     # -- edits (pending until persist) ----------------------------------------------------------------------------
     @property
@@ -154,8 +160,9 @@ class MilvusVectors:
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None,
                where: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(scores, ids), each (Q, k), missing hits id -1. `where` = (domains, categories[, attribute conditions]) is
-        pushed down to Milvus as a filter expression (attribute conditions as the ids they allow); `allowed` (the
-        same filter as ids) filters the pending adds."""
+        pushed down to Milvus as a filter expression (attribute conditions on the rows' attributes JSON; in a
+        collection made before it had one, as the ids they allow); `allowed` (the same filter as ids) filters the
+        pending adds."""
         q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         if q.shape[1] != self.dim:
             raise ProdlensError(f"query of dimension {q.shape[1]} against a {self.dim}-d index")
@@ -165,7 +172,9 @@ class MilvusVectors:
             expr.append(f"domain in {_quote(domains)}")
         if categories:
             expr.append(f"category in {_quote(categories)}")
-        if conditions and allowed is not None:
+        if conditions and self.has_attributes:
+            expr.append(milvus_expression(conditions))
+        elif conditions and allowed is not None:  # a collection without attributes: the ids the filter allows
             expr.append(f"id in {json.dumps([int(i) for i in allowed])}")
         fetch = k + len(self._pending_removed)
         params = {"metric_type": "IP"}
@@ -201,7 +210,8 @@ class MilvusVectors:
         if stale:
             c.upsert(name, [{**r, "removed": NEVER} for r in stale])
         rows = [{"id": int(i), "vector": v.tolist(), "domain": f.get("domain", ""), "category": f.get("category", ""),
-                 "added": version, "removed": NEVER}
+                 "added": version, "removed": NEVER,
+                 **({"attributes": searchable(f.get("attributes") or {})} if self.has_attributes else {})}
                 for i, v, f in zip(self._pending_ids, self._pending_vectors, self._pending_fields)]
         for start in range(0, len(rows), 1000):
             c.insert(name, rows[start:start + 1000])

@@ -245,7 +245,7 @@ class ProductIndex:
         self._drop(replaced)
         start = self.record["next_id"]
         ids = np.arange(start, start + len(embeddings), dtype=np.int64)
-        fields = [{"domain": d, "category": info.categories.get(sid, "")}
+        fields = [{"domain": d, "category": info.categories.get(sid, ""), "attributes": info.attributes.get(sid) or {}}
                   for sid, d in zip(embeddings.sample_ids, embeddings.domains)]
         self.vectors.add(embeddings.vectors, ids, fields)
         self.record["next_id"] = start + len(embeddings)
