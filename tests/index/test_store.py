@@ -309,7 +309,7 @@ def test_attribute_conditions_become_one_milvus_expression_on_folded_values():
 
     conditions = parse_filters({"brand": ["Arla", "GARANT"], "price": {"gte": 10, "lt": 20}}, {"brand", "price"})
     assert milvus_expression(conditions) == ('(attributes["s"]["brand"] == "arla" or attributes["s"]["brand"] == '
-                                             '"garant") and attributes["n"]["price"] < 20.0 and '
-                                             'attributes["n"]["price"] >= 10.0')
+                                             '"garant") and attributes["n"]["price"] >= 10.0 and '
+                                             'attributes["n"]["price"] < 20.0')
     assert searchable({"brand": "Arla", "price": "12.50"}) == {"s": {"brand": "arla", "price": "12.5"},
                                                               "n": {"price": 12.5}}
