@@ -116,6 +116,16 @@ def test_a_product_added_over_http_is_found_by_its_photo_within_a_second(writabl
     retitled = writable.patch("/items/NEW-1", json={"title": "Other"}, headers={"X-API-Key": "secret"})
     assert retitled.status_code == 422 and "image_base64" in retitled.json()["detail"]
 
+    # a catalogue product posted again: its page is replaced (one page sample, the new one), its clips stay
+    old = writable.get(f"/items/{source.product_id}", headers={"X-API-Key": "reader"}).json()
+    replaced = writable.post("/items", json={**item, "product_id": source.product_id},
+                             headers={"X-API-Key": "secret"}).json()
+    assert replaced["result"] == "updated"
+    new = writable.get(f"/items/{source.product_id}", headers={"X-API-Key": "reader"}).json()
+    assert [s["sample_id"] for s in new["samples"] if s["domain"] == "page"] == [f"page/{source.product_id}/api"]
+    assert [s for s in new["samples"] if s["domain"] != "page"] == [s for s in old["samples"] if s["domain"] != "page"]
+    assert new["title"] == "Nordic Lingonberry Jam"
+
     assert writable.delete("/items/NEW-1", headers={"X-API-Key": "secret"}).json()["result"] == "deleted"
     assert writable.get("/items/NEW-1", headers={"X-API-Key": "reader"}).status_code == 404
     bad = writable.post("/items", json={**item, "product_id": "../etc"}, headers={"X-API-Key": "secret"})

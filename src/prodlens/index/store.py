@@ -406,6 +406,14 @@ class ProductIndex:
                 products.setdefault(it.category, set()).add(it.product_id)
         return {c: len(products[c]) for c in sorted(products)}
 
+    def samples_of(self, product_id: str) -> list[Item]:
+        """Every indexed sample of a product (a lookup, not a scan: the map is built once per version)."""
+        if self._product_samples is None:
+            self._product_samples = {}
+            for it in self.items.values():
+                self._product_samples.setdefault(it.product_id, []).append(it.id)
+        return [self.items[i] for i in self._product_samples.get(product_id, ())]
+
     def item(self, sample_id: str) -> Item | None:
         i = self._by_sample.get(sample_id)
         return None if i is None else self.items[i]
@@ -539,11 +547,7 @@ class ProductIndex:
             return 0
         if not per_product:
             return 1
-        if self._product_samples is None:
-            self._product_samples = {}
-            for it in self.items.values():
-                self._product_samples.setdefault(it.product_id, []).append(it.id)
-        others = [i for i in self._product_samples[item.product_id] if i != item.id]
+        others = [it.id for it in self.samples_of(item.product_id) if it.id != item.id]
         return int(not (others if allowed is None else np.isin(others, allowed).any()))
 
     def _why_nothing(self, domains) -> str:

@@ -39,8 +39,8 @@ log = logging.getLogger(__name__)
 
 ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 API_SAMPLE = "api"  # a product page written over HTTP is the sample page/<product_id>/api
-EMBEDDED_FIELDS = ("title", "description")
-REWRITE_VECTORS = 10_000  # rewritten queries whose vectors are kept  # what a page's vector is made of besides its picture
+EMBEDDED_FIELDS = ("title", "description")  # what a page's vector is made of besides its picture
+REWRITE_VECTORS = 10_000  # rewritten queries whose vectors are kept
 
 
 class BadQuery(ProdlensError):
@@ -518,8 +518,9 @@ class SearchService:
         return product_id
 
     def put_item(self, doc: ItemDocument) -> dict:
-        """Create or replace a product page (embedded by the index's model as `prodlens index add` does); searchable
-        by this server when this returns, by other workers within `reload_seconds`."""
+        """Create or replace a product's page (embedded by the index's model as `prodlens index add` does; its other
+        page samples go, its clips stay); searchable by this server when this returns, by other workers within
+        `reload_seconds`."""
         self._checked_id(doc.product_id)
         if not doc.image:
             raise BadQuery(f"item {doc.product_id}: a product page needs a picture (image_base64 or a file)", 422)
@@ -544,7 +545,8 @@ class SearchService:
             if catalog.bad:
                 raise BadQuery(f"item {doc.product_id}: {catalog.bad.items[0].problem}", 422)
             index = ProductIndex.open(self.index.path)
-            replaced_before = index.item(f"page/{doc.product_id}/{API_SAMPLE}") is not None
+            pages = [it.sample_id for it in index.samples_of(doc.product_id) if it.domain == "page"]
+            index.remove(sample_ids=[sid for sid in pages if sid != f"page/{doc.product_id}/{API_SAMPLE}"])
             try:
                 index, added, replaced, bad = embed_into(index, catalog, self.model, self.features, progress=False)
             except RecordError as e:
@@ -553,11 +555,11 @@ class SearchService:
                 raise BadQuery(f"item {doc.product_id}: {bad.items[0].problem}", 422)
             index.save()
             self._use_index(index)
-        return {"product_id": doc.product_id, "result": "updated" if replaced_before else "created",
+        return {"product_id": doc.product_id, "result": "updated" if pages else "created",
                 "version": index.record.get("version")}
 
     def get_item(self, product_id: str) -> dict:
-        samples = [it for it in self.index.items.values() if it.product_id == product_id]
+        samples = self.index.samples_of(product_id)
         if not samples:
             raise BadQuery(f"no product {product_id!r} in the index", 404)
         first = next((it for it in samples if it.domain == "page"), samples[0])
@@ -581,7 +583,7 @@ class SearchService:
                                               changes.get("description") or "", attributes, image))
         with self._write_lock:
             index = ProductIndex.open(self.index.path)
-            items = [it for it in index.items.values() if it.product_id == product_id]
+            items = index.samples_of(product_id)
             if not items:
                 raise BadQuery(f"no product {product_id!r} in the index", 404)
             category = changes.get("category") if changes.get("category") is not None else items[0].category
