@@ -263,11 +263,7 @@ class ProductIndex:
             self.items[int(i)] = Item(int(i), sid, pid, dom, split, title, category, thumb, text,
                                       info.reads.get(sid, ""), dict(info.attributes.get(sid) or {}))
             self._by_sample[sid] = int(i)
-        self._filter_cache.clear()
-        self._count_cache.clear()
-        self._product_samples = None
-        self._lexical = None
-        self._attribute_names = None
+        self._forget_derived()
         return len(embeddings) - len(replaced), len(replaced)
 
     def remove(self, sample_ids=(), product_ids=()) -> int:
@@ -275,10 +271,18 @@ class ProductIndex:
         self._journal.append(("remove", tuple(sample_ids), tuple(product_ids)))
         products = set(product_ids)
         ids = [self._by_sample[s] for s in sample_ids if s in self._by_sample]
-        ids += [i for i, it in self.items.items() if it.product_id in products]
+        ids += [it.id for pid in products for it in self.samples_of(pid)]
         ids = sorted(set(ids))
         self._drop(ids)
         return len(ids)
+
+    def _forget_derived(self) -> None:
+        """After an edit: what is derived from the items (filters, counts, lookups, BM25) is made again on use."""
+        self._filter_cache.clear()
+        self._count_cache.clear()
+        self._product_samples = None
+        self._lexical = None
+        self._attribute_names = None
 
     def _drop(self, ids: list[int]) -> None:
         if not ids:
@@ -287,11 +291,7 @@ class ProductIndex:
         for i in ids:
             item = self.items.pop(i)
             self._by_sample.pop(item.sample_id, None)
-        self._filter_cache.clear()
-        self._count_cache.clear()
-        self._product_samples = None
-        self._lexical = None
-        self._attribute_names = None
+        self._forget_derived()
 
     def _needs_rebuild(self) -> bool:
         return len(self.vectors.tombstones) > 0.2 * max(1, len(self.items))
@@ -365,10 +365,8 @@ class ProductIndex:
             else:
                 latest.remove(*args)
         self.vectors, self.items, self.record = latest.vectors, latest.items, latest.record
-        self._by_sample, self._filter_cache, self._count_cache = latest._by_sample, {}, {}
-        self._product_samples = None
-        self._lexical = None
-        self._attribute_names = None
+        self._by_sample = latest._by_sample
+        self._forget_derived()
         self._base = current
 
     def write_lock(self, timeout: float = LOCK_TIMEOUT):
@@ -433,7 +431,7 @@ class ProductIndex:
     def _allowed(self, domains, categories, conditions: tuple[Condition, ...] = ()) -> np.ndarray | None:
         if not domains and not categories and not conditions:
             return None
-        key = (tuple(sorted(domains or ())), tuple(sorted(categories or ())), tuple(conditions))
+        key = _filter_key(domains, categories, conditions)
         if key not in self._filter_cache:
             dom, cat = set(domains or ()), set(categories or ())
             self._filter_cache[key] = np.array(
@@ -444,7 +442,7 @@ class ProductIndex:
     def count(self, domains=None, categories=None, conditions: tuple[Condition, ...] = (),
               per_product: bool = True) -> int:
         """How many items (products, with `per_product`) the filters let through."""
-        key = (tuple(sorted(domains or ())), tuple(sorted(categories or ())), tuple(conditions), per_product)
+        key = (*_filter_key(domains, categories, conditions), per_product)
         if key not in self._count_cache:  # one scan per filter and version, not per query
             allowed = self._allowed(domains, categories, conditions)
             ids = self.items.keys() if allowed is None else allowed
@@ -513,9 +511,9 @@ class ProductIndex:
         while True:
             ids, signals = self.candidates(vectors, texts, fetch, allowed, (domains, categories, conditions))
             scores = self.relevance.score(kind, signals, len(ids))
-            order = np.lexsort((-signals.get("q_cos", np.zeros(len(ids))), -scores))
-            hits = self._hits(ids[order], scores[order], signals.get("q_cos", np.zeros(len(ids)))[order], wanted,
-                              per_product, exclude_sample)
+            cosines = signals.get("q_cos", np.zeros(len(ids)))
+            order = np.lexsort((-cosines, -scores))
+            hits = self._hits(ids[order], scores[order], cosines[order], wanted, per_product, exclude_sample)
             exhausted = fetch >= min(available, MAX_FETCH)
             below = min_score is not None and hits and hits[-1].score < min_score
             if len(hits) >= wanted or exhausted or below:
@@ -610,6 +608,10 @@ class ProductIndex:
                 "dim": self.dim, "model": self.record.get("model", ""), "model_id": self.model_id,
                 "version": self.record.get("version"), "tombstones": len(self.vectors.tombstones),
                 "index_bytes": self.record.get("index_bytes")}
+
+
+def _filter_key(domains, categories, conditions) -> tuple:
+    return tuple(sorted(domains or ())), tuple(sorted(categories or ())), tuple(conditions)
 
 
 def _best_of_others(cos: np.ndarray, products: np.ndarray) -> np.ndarray:

@@ -333,13 +333,8 @@ def create_app(config: ServeConfig, service: SearchService | None = None, extra_
         page) with `file`, `text`, `sample_id`, `k`, `offset`, `domain` and `category` (each repeatable),
         `filters` (JSON), `per_product`, `query_domain`, `min_score`, `retrieval`."""
         service = reader(name, x_api_key)
-        if request.headers.get("content-type", "").split(";")[0].strip() == "application/json":
-            body = _parsed(SearchRequest, await request.body())
-            data = _base64(body.image_base64, "image_base64") if body.image_base64 else None
-            query = SearchQuery(data=data, filename="image_base64", text=body.text or "", sample_id=body.sample_id,
-                                k=body.k, offset=body.offset, domains=body.domains, categories=body.categories or None,
-                                filters=body.filters, per_product=body.per_product, query_domain=body.query_domain,
-                                min_score=body.min_score, retrieval=body.retrieval)
+        if _is_json(request):
+            query = _search_query(_parsed(SearchRequest, await request.body()), "image_base64", "image_base64")
         else:
             query = await _form_query(await request.form(), limit)
         result = await run_in_threadpool(service.search_many, [query])
@@ -356,12 +351,7 @@ def create_app(config: ServeConfig, service: SearchService | None = None, extra_
         queries, answers = [], {}
         for n, q in enumerate(request.queries):
             try:
-                data = _base64(q.image_base64, f"query {n}: image_base64") if q.image_base64 else None
-                queries.append((n, SearchQuery(data=data, filename=f"query {n}", text=q.text or "",
-                                               sample_id=q.sample_id, k=q.k, offset=q.offset, domains=q.domains,
-                                               categories=q.categories or None, filters=q.filters,
-                                               per_product=q.per_product, query_domain=q.query_domain,
-                                               min_score=q.min_score, retrieval=q.retrieval)))
+                queries.append((n, _search_query(q, f"query {n}", f"query {n}: image_base64")))
             except BadQuery as e:
                 answers[n] = {"status": e.status, "detail": str(e)}
         results = service.search_many([q for _, q in queries])
@@ -375,7 +365,7 @@ def create_app(config: ServeConfig, service: SearchService | None = None, extra_
         """Create or replace a product page: JSON (ItemRequest) or multipart (`file` and the same fields, with
         `attributes` as JSON). Searchable when this returns."""
         service = writer(name, x_api_key)
-        if request.headers.get("content-type", "").split(";")[0].strip() == "application/json":
+        if _is_json(request):
             body = _parsed(ItemRequest, await request.body())
             doc = ItemDocument(body.product_id, body.title, body.category, body.description, body.attributes,
                                _base64(body.image_base64, "image_base64"))
@@ -511,6 +501,25 @@ def _validation_body(errors) -> dict:
     return {"detail": "; ".join(said), "errors": clean}
 
 
+def _is_json(request: Request) -> bool:
+    return request.headers.get("content-type", "").split(";")[0].strip() == "application/json"
+
+
+def _search_query(q: SearchRequest, filename: str, image_field: str) -> SearchQuery:
+    """The service's query of a JSON search (alone or in a batch); `image_field` names the image in errors."""
+    data = _base64(q.image_base64, image_field) if q.image_base64 else None
+    return SearchQuery(data=data, filename=filename, text=q.text or "", sample_id=q.sample_id, k=q.k,
+                       offset=q.offset, domains=q.domains, categories=q.categories or None, filters=q.filters,
+                       per_product=q.per_product, query_domain=q.query_domain, min_score=q.min_score,
+                       retrieval=q.retrieval)
+
+
+async def _form_upload(form, limit: int) -> tuple[bytes | None, str]:
+    """A form's `file` (a plain string field of that name is no upload), read in a worker thread."""
+    upload = form.get("file")
+    return await run_in_threadpool(_upload, upload if not isinstance(upload, str) else None, limit)
+
+
 def _parsed(model, raw: bytes):
     try:
         return model.model_validate_json(raw or b"{}")
@@ -557,8 +566,7 @@ async def _form_query(form, limit: int) -> SearchQuery:
     unknown = sorted(set(form.keys()) - FORM_FIELDS)
     if unknown:
         raise BadQuery(f"unknown form field {unknown[0]!r}; the form takes {', '.join(sorted(FORM_FIELDS))}", 422)
-    upload = form.get("file")
-    data, filename = await run_in_threadpool(_upload, upload if not isinstance(upload, str) else None, limit)
+    data, filename = await _form_upload(form, limit)
     return SearchQuery(data=data, filename=filename, text=_form_value(form, "text", str, ""),
                        sample_id=_form_value(form, "sample_id", str), k=_form_value(form, "k", int, 10),
                        offset=_form_value(form, "offset", int, 0),
@@ -575,8 +583,7 @@ async def _form_item(form, limit: int) -> ItemDocument:
     unknown = sorted(set(form.keys()) - known)
     if unknown:
         raise BadQuery(f"unknown form field {unknown[0]!r}; an item takes {', '.join(sorted(known))}", 422)
-    upload = form.get("file")
-    data, _ = await run_in_threadpool(_upload, upload if not isinstance(upload, str) else None, limit)
+    data, _ = await _form_upload(form, limit)
     attributes = _form_json(form, "attributes") or {}
     if not isinstance(attributes, dict):
         raise BadQuery("form field attributes: a JSON object of name → value", 422)

@@ -5,6 +5,7 @@ summaries, if ASR is enabled), text, or an indexed sample id. Inputs are sniffed
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import hmac
 import io
@@ -24,6 +25,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..cache import open_cache
 from ..catalog import DOMAINS
+from ..catalog.folder import PRODUCT_COLUMNS
 from ..errors import MediaError, ProdlensError, RecordError
 from ..embed import Embeddings
 from ..index import Hit, IndexInfo, ProductIndex
@@ -517,6 +519,16 @@ class SearchService:
                            "letter or digit)", 422)
         return product_id
 
+    @contextlib.contextmanager
+    def _editing(self):
+        """The index as saved now, to edit under this server's write lock; saved and served when the block ends
+        (not when it raises)."""
+        with self._write_lock:
+            index = ProductIndex.open(self.index.path)
+            yield index
+            index.save()
+            self._use_index(index)
+
     def put_item(self, doc: ItemDocument) -> dict:
         """Create or replace a product's page (embedded by the index's model as `prodlens index add` does; its other
         page samples go, its clips stay); searchable by this server when this returns, by other workers within
@@ -526,12 +538,12 @@ class SearchService:
             raise BadQuery(f"item {doc.product_id}: a product page needs a picture (image_base64 or a file)", 422)
         if not _looks_like_image(doc.image):
             raise BadQuery(f"item {doc.product_id}: the picture is not an image this server can read", 415)
-        bad_names = [k for k in doc.attributes if not isinstance(k, str) or not k.strip() or k in _PRODUCT_COLUMNS]
+        bad_names = [k for k in doc.attributes if not isinstance(k, str) or not k.strip() or k in PRODUCT_COLUMNS]
         if bad_names:
             raise BadQuery(f"item {doc.product_id}: attribute name {bad_names[0]!r} is empty or a field of its own", 422)
         from ..catalog import load_folder
 
-        with self._write_lock, tempfile.TemporaryDirectory(prefix="prodlens-item-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="prodlens-item-") as tmp:
             root = Path(tmp)
             (root / "page" / doc.product_id).mkdir(parents=True)
             (root / "page" / doc.product_id / f"{API_SAMPLE}.jpg").write_bytes(doc.image)
@@ -544,17 +556,15 @@ class SearchService:
             catalog = load_folder(root)
             if catalog.bad:
                 raise BadQuery(f"item {doc.product_id}: {catalog.bad.items[0].problem}", 422)
-            index = ProductIndex.open(self.index.path)
-            pages = [it.sample_id for it in index.samples_of(doc.product_id) if it.domain == "page"]
-            index.remove(sample_ids=[sid for sid in pages if sid != f"page/{doc.product_id}/{API_SAMPLE}"])
-            try:
-                index, added, replaced, bad = embed_into(index, catalog, self.model, self.features, progress=False)
-            except RecordError as e:
-                raise BadQuery(str(e), 422) from None
-            if bad and not (added or replaced):
-                raise BadQuery(f"item {doc.product_id}: {bad.items[0].problem}", 422)
-            index.save()
-            self._use_index(index)
+            with self._editing() as index:
+                pages = [it.sample_id for it in index.samples_of(doc.product_id) if it.domain == "page"]
+                index.remove(sample_ids=[sid for sid in pages if sid != f"page/{doc.product_id}/{API_SAMPLE}"])
+                try:
+                    _, added, replaced, bad = embed_into(index, catalog, self.model, self.features, progress=False)
+                except RecordError as e:
+                    raise BadQuery(str(e), 422) from None
+                if bad and not (added or replaced):
+                    raise BadQuery(f"item {doc.product_id}: {bad.items[0].problem}", 422)
         return {"product_id": doc.product_id, "result": "updated" if pages else "created",
                 "version": index.record.get("version")}
 
@@ -581,8 +591,7 @@ class SearchService:
             return self.put_item(ItemDocument(product_id, changes.get("title") or current["title"],
                                               changes.get("category") or current["category"],
                                               changes.get("description") or "", attributes, image))
-        with self._write_lock:
-            index = ProductIndex.open(self.index.path)
+        with self._editing() as index:
             items = index.samples_of(product_id)
             if not items:
                 raise BadQuery(f"no product {product_id!r} in the index", 404)
@@ -602,18 +611,13 @@ class SearchService:
             same = Embeddings([it.sample_id for it in items], [product_id] * len(items), [it.domain for it in items],
                               [it.split for it in items], index.vectors.reconstruct(ids), {"model_id": index.model_id})
             index.add(same, info)
-            index.save()
-            self._use_index(index)
         return {"product_id": product_id, "result": "updated", "version": index.record.get("version")}
 
     def delete_item(self, product_id: str) -> dict:
-        with self._write_lock:
-            index = ProductIndex.open(self.index.path)
+        with self._editing() as index:
             removed = index.remove(product_ids=[product_id])
             if not removed:
                 raise BadQuery(f"no product {product_id!r} in the index", 404)
-            index.save()
-            self._use_index(index)
         return {"product_id": product_id, "result": "deleted", "samples": removed,
                 "version": index.record.get("version")}
 
@@ -659,8 +663,6 @@ def _looks_like_image(data: bytes) -> bool:
     except Image.DecompressionBombError:
         return True  # an image, and decode_image will reject it with a clear message
 
-
-_PRODUCT_COLUMNS = {"product_id", "title", "category", "description"}
 
 
 def _attribute_text(value) -> str:
